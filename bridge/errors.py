@@ -1,0 +1,133 @@
+"""The one error hierarchy of bridge, split by where an error comes from.
+
+::
+
+    BridgeError
+    ├── ConfigError              bad options or parameters, found before anything is sent
+    ├── StateError               our own misuse: a call that is illegal in the current state
+    ├── LLMError                 the chat-model side
+    └── TTSError                 the speech side
+        ├── TTSConnectionError   could not connect, or the connection broke
+        │   ├── TTSAuthError     the handshake was refused (HTTP 401/403)
+        │   └── TTSClosedError   the connection closed mid-stream (says how much audio arrived)
+        ├── TTSTimeoutError      a bounded wait ran out
+        ├── TTSProtocolError     the server sent something we cannot understand
+        └── TTSServerError       the server sent an ``error`` event (code, message, param)
+
+Errors are exceptions, never strings inside data. Adapters map library exceptions to these
+at their boundary (``raise TTSConnectionError(...) from exc``). Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BridgeError",
+    "ConfigError",
+    "LLMError",
+    "StateError",
+    "TTSAuthError",
+    "TTSClosedError",
+    "TTSConnectionError",
+    "TTSError",
+    "TTSProtocolError",
+    "TTSServerError",
+    "TTSTimeoutError",
+]
+
+
+class BridgeError(Exception):
+    """Base class of every error bridge raises on purpose."""
+
+
+class ConfigError(BridgeError, ValueError):
+    """An option or session parameter is invalid; raised before anything is sent.
+
+    ``field`` names the offending option when there is one.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class StateError(BridgeError, RuntimeError):
+    """A method was called in a state where it is not allowed (our own misuse)."""
+
+
+class LLMError(BridgeError):
+    """The chat model failed (connection, authentication, rate limit, server error)."""
+
+
+class TTSError(BridgeError):
+    """The speech side failed."""
+
+
+class TTSConnectionError(TTSError):
+    """Could not connect to the TTS server, or the connection broke."""
+
+
+class TTSAuthError(TTSConnectionError):
+    """The TTS server refused the handshake (HTTP 401/403): a missing, wrong or other-region key."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TTSClosedError(TTSConnectionError):
+    """The connection closed before the session finished.
+
+    ``audio_bytes`` is how much decoded audio had arrived in the session, ``code``/``reason``
+    are the WebSocket close code and reason when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        audio_bytes: int = 0,
+        code: int | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.audio_bytes = audio_bytes
+        self.code = code
+        self.reason = reason
+
+
+class TTSTimeoutError(TTSError, TimeoutError):
+    """A bounded wait on the TTS server ran out (``what`` says which wait)."""
+
+    def __init__(self, message: str, *, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what
+
+
+class TTSProtocolError(TTSError):
+    """The TTS server sent a message that does not follow the protocol."""
+
+
+class TTSServerError(TTSError):
+    """The TTS server answered with an ``error`` event."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "",
+        param: str | None = None,
+        error_type: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.param = param
+        self.error_type = error_type
+        self.event_id = event_id
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        parts = [f"code={self.code}"] if self.code else []
+        if self.param:
+            parts.append(f"param={self.param}")
+        return f"{base} ({', '.join(parts)})" if parts else base
