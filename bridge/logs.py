@@ -33,9 +33,7 @@ def redact(value: Any) -> Any:
     """Return ``value`` with anything that looks like a secret replaced by ``[redacted]``."""
     if isinstance(value, str):
         for pattern in _SECRET_TEXT:
-            value = pattern.sub(
-                lambda m: (m.group(1) if m.groups() else "") + REDACTED, value
-            )
+            value = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, value)
         return value
     if isinstance(value, Mapping):
         return {
@@ -57,6 +55,15 @@ def redact_processor(
         else:
             event_dict[key] = redact(event_dict[key])
     return event_dict
+
+
+class _RedactFilter(logging.Filter):
+    """Redacts secrets in stdlib log records (e.g. a library logging handshake headers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
 
 
 def configure_logging(
@@ -89,6 +96,8 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=out, force=True)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactFilter())
     # Third-party loggers that might print request headers at debug level stay at WARNING.
     for name in ("websockets", "httpx", "httpcore", "openai"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,363 @@
+"""One emulated Qwen-TTS Realtime session: the server side of one WebSocket connection.
+
+A receiver loop handles client events in order; a synthesis worker turns queued segments into
+full response envelopes (in the measured order: created, item added, part added, deltas,
+audio done, part done, item done, response.done) paced by the latency model. Both run in one
+anyio task group per connection.
+
+Decisions where the vendor docs are silent (also listed in the README):
+- ``session.update`` is accepted until the first response starts, then rejected with the
+  documented "session already started" error;
+- ``input_text_buffer.clear`` drops text not yet taken into a response; responses already
+  queued or playing are not affected;
+- ``response.cancel`` (undocumented) stops the response being synthesized (it ends with
+  ``status: "incomplete"``) and drops queued ones;
+- ``wav`` output: each response's audio is one RIFF/WAVE stream, header in the first delta;
+- invalid client input gets an ``invalid_request_error`` and the connection stays open;
+  an injected server fault gets a ``server_error`` and closes it (code 1011).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from bridge.local.engines import Synthesizer
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from bridge.errors import ConfigError
+from bridge.local.options import EmulatorOptions, Faults
+from bridge.local.splitter import take_segments
+from bridge.local.wire import ServerWire, billable_characters, new_id
+from bridge.qwen.config import validate_session_dict
+from bridge.qwen.models import DEFAULT_VOICE, ModelFamily, model_info
+from bridge.wav import wav_header
+
+__all__ = ["EmulatedSession"]
+
+log = structlog.get_logger("bridge.local")
+
+_UPDATE_REJECTED = "Session update error: session already started or finished or failed."
+_FINISH = object()
+
+
+def default_session(model: str, session_id: str) -> dict[str, Any]:
+    return {
+        "id": session_id,
+        "model": model,
+        "voice": DEFAULT_VOICE,
+        "mode": "server_commit",
+        "language_type": "Auto",
+        "response_format": "pcm",
+        "sample_rate": 24000,
+        "speech_rate": 1.0,
+        "volume": 50,
+        "pitch_rate": 1.0,
+    }
+
+
+class _StallError(Exception):
+    """Raised inside the worker when an injected stall begins."""
+
+
+@dataclass(eq=False)
+class EmulatedSession:
+    ws: ServerConnection
+    model: str
+    options: EmulatorOptions
+    synthesizer: Synthesizer
+    faults: Faults
+    wire: ServerWire = field(default_factory=ServerWire)
+    config: dict[str, Any] = field(default_factory=dict)
+    buffer: str = ""
+    started: bool = False
+    finishing: bool = False
+    deltas_sent: int = 0
+    queue: deque[object] = field(default_factory=deque)
+    wakeup: anyio.Event = field(default_factory=anyio.Event)
+    cancel_generation: int = 0
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send(json.dumps(event, ensure_ascii=False))
+
+    async def run(self) -> None:
+        session_id = new_id("sess")
+        self.config = default_session(self.model, session_id)
+        info = model_info(self.model)
+        await self.send(self.wire.session("session.created", self._created_view()))
+        if info is None and self.options.strict_models:
+            # As measured on the hosted service: an unknown model gets session.created, then
+            # the connection closes without an error event.
+            await self.ws.close(1000, "")
+            return
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._worker, tg.cancel_scope)
+            try:
+                await self._receive_loop()
+            finally:
+                tg.cancel_scope.cancel()
+
+    def _created_view(self) -> dict[str, Any]:
+        keys = ("id", "model", "voice", "mode", "response_format", "sample_rate")
+        return {k: self.config[k] for k in keys}
+
+    # --- receiving client events ------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                frame = await self.ws.recv()
+            except ConnectionClosed:
+                return
+            if isinstance(frame, bytes):
+                await self.send(self.wire.error("invalid_event", "binary frames are not accepted"))
+                continue
+            if len(frame.encode("utf-8")) > self.options.max_message_bytes:
+                await self.send(
+                    self.wire.error(
+                        "invalid_value",
+                        f"message too large: at most {self.options.max_message_bytes} bytes",
+                    )
+                )
+                continue
+            try:
+                event = json.loads(frame)
+            except ValueError:
+                await self.send(self.wire.error("invalid_json", "the message is not valid JSON"))
+                continue
+            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+                await self.send(
+                    self.wire.error("invalid_event", "an event must be an object with a 'type'")
+                )
+                continue
+            await self._handle(event)
+            if self.finishing:
+                # Nothing more is accepted; keep reading only to notice the close.
+                await self._drain_after_finish()
+                return
+
+    async def _drain_after_finish(self) -> None:
+        while True:
+            try:
+                await self.ws.recv()
+            except ConnectionClosed:
+                return
+            await self.send(
+                self.wire.error("invalid_value", "the session is finishing; no more events")
+            )
+
+    async def _handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        if kind == "session.update":
+            await self._update(event, eid)
+        elif kind == "input_text_buffer.append":
+            text = event.get("text")
+            if not isinstance(text, str):
+                await self.send(
+                    self.wire.error(
+                        "invalid_value",
+                        "'text' must be a string",
+                        param="text",
+                        client_event_id=eid,
+                    )
+                )
+                return
+            self.buffer += text
+            if self.config["mode"] == "server_commit":
+                segments, self.buffer = take_segments(
+                    self.buffer, max_chars=self.options.server_commit_max_chars
+                )
+                for segment in segments:
+                    self._enqueue(segment)
+        elif kind == "input_text_buffer.commit":
+            if not self.buffer.strip():
+                await self.send(
+                    self.wire.error(
+                        "invalid_value",
+                        "Error committing input text buffer: the buffer is empty.",
+                        client_event_id=eid,
+                    )
+                )
+                return
+            await self.send(self.wire.event("input_text_buffer.committed", item_id=""))
+            self._enqueue(self.buffer)
+            self.buffer = ""
+        elif kind == "input_text_buffer.clear":
+            self.buffer = ""
+            await self.send(self.wire.event("input_text_buffer.cleared"))
+        elif kind == "response.cancel":
+            self.queue.clear()
+            self.cancel_generation += 1
+        elif kind == "session.finish":
+            self.finishing = True
+            if self.buffer.strip():
+                self._enqueue(self.buffer)
+            self.buffer = ""
+            self.queue.append(_FINISH)
+            self.wakeup.set()
+        else:
+            await self.send(
+                self.wire.error(
+                    "invalid_event", f"unknown event type {kind!r}", client_event_id=eid
+                )
+            )
+
+    async def _update(self, event: dict[str, Any], eid: str | None) -> None:
+        if self.started:
+            await self.send(self.wire.error("invalid_value", _UPDATE_REJECTED, client_event_id=eid))
+            return
+        session = event.get("session")
+        if not isinstance(session, dict):
+            await self.send(
+                self.wire.error(
+                    "invalid_value",
+                    "'session' must be an object",
+                    param="session",
+                    client_event_id=eid,
+                )
+            )
+            return
+        try:
+            validate_session_dict(session, self.model)
+        except ConfigError as exc:
+            param = f"session.{exc.field}" if exc.field else None
+            await self.send(
+                self.wire.error("invalid_value", str(exc), param=param, client_event_id=eid)
+            )
+            return
+        fmt = session.get("response_format", self.config["response_format"])
+        if fmt not in ("pcm", "wav"):
+            await self.send(
+                self.wire.error(
+                    "unsupported_format",
+                    f"the local emulator produces pcm and wav only, not {fmt!r}",
+                    param="session.response_format",
+                    client_event_id=eid,
+                )
+            )
+            return
+        self.config.update({k: v for k, v in session.items() if k not in ("id", "model")})
+        await self.send(self.wire.session("session.updated", dict(self.config)))
+
+    def _enqueue(self, text: str) -> None:
+        self.queue.append(text)
+        self.wakeup.set()
+
+    # --- synthesizing ---------------------------------------------------------------------
+
+    async def _worker(self, scope: anyio.CancelScope) -> None:
+        try:
+            while True:
+                while not self.queue:
+                    self.wakeup = anyio.Event()
+                    await self.wakeup.wait()
+                item = self.queue.popleft()
+                if item is _FINISH:
+                    await self.send(self.wire.event("session.finished"))
+                    await self.ws.close(1000, "")
+                    return
+                assert isinstance(item, str)
+                await self._respond(item)
+        except _StallError:
+            await anyio.sleep_forever()
+        except ConnectionClosed:
+            return
+        finally:
+            scope.cancel()
+
+    async def _synthesize(self, text: str) -> bytes:
+        cfg = self.config
+        rate = int(cfg["sample_rate"])
+
+        def run() -> bytes:
+            return self.synthesizer.synthesize(
+                text,
+                sample_rate=rate,
+                language=str(cfg.get("language_type") or "Auto"),
+                voice=str(cfg.get("voice") or DEFAULT_VOICE),
+                speech_rate=float(cfg.get("speech_rate", 1.0)),
+                pitch_rate=float(cfg.get("pitch_rate", 1.0)),
+                volume=int(cfg.get("volume", 50)),
+            )
+
+        pcm = await anyio.to_thread.run_sync(run)
+        if cfg["response_format"] == "wav":
+            return wav_header(len(pcm), rate) + pcm
+        return pcm
+
+    async def _respond(self, text: str) -> None:
+        self.started = True
+        generation = self.cancel_generation
+        latency = self.options.latency
+        voice = str(self.config["voice"])
+        rate = int(self.config["sample_rate"])
+        rid, iid = new_id("resp"), new_id("item")
+        t0 = time.monotonic()
+        await self.send(self.wire.response_created(rid, voice))
+        await self.send(self.wire.item_added(rid, iid))
+        await self.send(self.wire.part("response.content_part.added", rid, iid))
+        audio = await self._synthesize(text)
+        wait = latency.first_packet - (time.monotonic() - t0)
+        if wait > 0:
+            await anyio.sleep(wait)
+        step = max(2, rate * latency.delta_ms // 1000 * 2)
+        status = "completed"
+        for offset in range(0, len(audio), step):
+            if self.cancel_generation != generation:
+                status = "incomplete"
+                break
+            piece = audio[offset : offset + step]
+            await self.send(self.wire.audio_delta(rid, iid, piece))
+            self.deltas_sent += 1
+            await self._inject_faults()
+            if latency.rtf > 0:
+                await anyio.sleep(latency.rtf * (len(piece) / 2) / rate)
+        await self.send(self.wire.audio_done(rid, iid))
+        await self.send(self.wire.part("response.content_part.done", rid, iid))
+        await self.send(self.wire.item_done(rid, iid, status))
+        await self.send(
+            self.wire.response_done(
+                rid, iid, voice=voice, status=status, usage=self._usage(text, len(audio))
+            )
+        )
+
+    def _usage(self, text: str, audio_bytes: int) -> dict[str, Any]:
+        info = model_info(self.model)
+        if info is not None and info.family is ModelFamily.LEGACY:
+            seconds = audio_bytes / 2 / int(self.config["sample_rate"])
+            audio_tokens = max(50, math.ceil(seconds * 50))
+            text_tokens = max(1, len(text) // 2)
+            return {
+                "total_tokens": text_tokens + audio_tokens,
+                "input_tokens": text_tokens,
+                "output_tokens": audio_tokens,
+                "input_tokens_details": {"text_tokens": text_tokens},
+                "output_tokens_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+            }
+        return {"characters": billable_characters(text)}
+
+    async def _inject_faults(self) -> None:
+        f = self.faults
+        n = self.deltas_sent
+        if f.close_after_deltas is not None and n >= f.close_after_deltas:
+            log.info("emulator.fault", fault="close", deltas=n)
+            self.ws.transport.abort()
+            raise ConnectionClosed(None, None)
+        if f.error_after_deltas is not None and n == f.error_after_deltas:
+            log.info("emulator.fault", fault="error", deltas=n)
+            kind = "server_error" if f.error_fatal else "invalid_request_error"
+            await self.send(self.wire.error(f.error_code, f.error_message, error_type=kind))
+            if f.error_fatal:
+                await self.ws.close(1011, "server error")
+                raise ConnectionClosed(None, None)
+        if f.stall_after_deltas is not None and n >= f.stall_after_deltas:
+            log.info("emulator.fault", fault="stall", deltas=n)
+            raise _StallError

@@ -1,0 +1,506 @@
+"""Async client for Qwen-TTS Realtime: websockets + anyio glue around ``bridge.qwen.protocol``.
+
+No threads and no callbacks: the caller pulls typed events (or decoded audio chunks) and sends
+text with plain awaits. Every wait is bounded by ``Timeouts``. Buffering is bounded too: the
+websockets connection queues at most ``max_queue`` frames and then stops reading the socket,
+so a slow consumer applies TCP back-pressure instead of growing memory.
+
+One task may receive at a time (``recv``/``events``/``audio``); any task may send meanwhile.
+
+Decisions where the vendor docs are silent (see the README's protocol notes):
+- we wait for ``session.created`` before sending ``session.update``;
+- ``response.cancel`` is sent only when asked for; barge-in never depends on it;
+- a server ``error`` event raises ``TTSServerError`` from the receiving call; the connection
+  stays usable unless the server closes it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import anyio
+import structlog
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import (
+    ConcurrencyError,
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
+
+from bridge.errors import (
+    ConfigError,
+    StateError,
+    TTSAuthError,
+    TTSClosedError,
+    TTSConnectionError,
+    TTSProtocolError,
+    TTSTimeoutError,
+)
+from bridge.qwen.config import SessionConfig
+from bridge.qwen.events import (
+    ErrorEvent,
+    ResponseAudioDelta,
+    ResponseCreated,
+    ResponseDone,
+    ServerEvent,
+    SessionCreated,
+    SessionFinished,
+    SessionInfo,
+    SessionUpdated,
+    parse_server_event,
+)
+from bridge.qwen.models import DEFAULT_MODEL, REGION_URLS
+from bridge.qwen.protocol import (
+    SessionMachine,
+    SessionState,
+    append_event,
+    billable_characters,
+    cancel_event,
+    clear_event,
+    commit_event,
+    encode,
+    finish_event,
+    session_update_event,
+)
+
+__all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url", "connect"]
+
+log = structlog.get_logger("bridge.qwen")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timeouts:
+    """Upper bounds, in seconds, for every wait of the client."""
+
+    connect: float = 10.0  # TCP + TLS + WebSocket handshake + session.created
+    update: float = 10.0  # session.update -> session.updated
+    first_audio: float = 15.0  # text sent -> first event of its response
+    idle: float = 30.0  # longest silence between two events
+    close: float = 2.0  # closing handshake
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """Decoded audio of one delta. ``data`` is PCM s16le mono when ``format == "pcm"``."""
+
+    data: bytes
+    sample_rate: int
+    response_id: str
+    format: str = "pcm"
+
+    @property
+    def samples(self) -> int:
+        return len(self.data) // 2 if self.format == "pcm" else 0
+
+    @property
+    def duration(self) -> float:
+        return self.samples / self.sample_rate if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponseStats:
+    """Timeline of one response, in seconds of the session's clock.
+
+    ``first_audio_latency`` is measured from the first text sent after the previous response
+    started (the vendor SDK measures it once per session; we measure every response).
+    """
+
+    response_id: str
+    text_sent_at: float | None
+    created_at: float
+    first_audio_at: float | None
+    done_at: float
+    audio_bytes: int
+    status: str
+    characters: int | None
+
+    @property
+    def first_audio_latency(self) -> float | None:
+        if self.text_sent_at is None or self.first_audio_at is None:
+            return None
+        return self.first_audio_at - self.text_sent_at
+
+
+@dataclass(slots=True)
+class _Open:
+    text_sent_at: float | None
+    created_at: float
+    first_audio_at: float | None = None
+    audio_bytes: int = 0
+
+
+def build_url(url: str | None, region: str, model: str) -> str:
+    """The realtime URL with ``?model=``: from ``url`` when given, else from ``region``."""
+    if url is None:
+        try:
+            url = REGION_URLS[region.lower()]
+        except KeyError:
+            choices = ", ".join(REGION_URLS)
+            raise ConfigError(
+                f"unknown region {region!r}: choose {choices}", field="region"
+            ) from None
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise ConfigError(f"the TTS URL must start with ws:// or wss://, got {url!r}", field="url")
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("model", model)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its query string's secrets (keys never reach logs or errors)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k.lower() == "model"]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(eq=False)
+class TTSSession:
+    """One connected Qwen-TTS Realtime session. Obtain it with ``connect``."""
+
+    model: str
+    url: str
+    _ws: ClientConnection = field(repr=False)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    config: SessionConfig | None = None
+    info: SessionInfo = field(default_factory=SessionInfo)
+    machine: SessionMachine = field(default_factory=SessionMachine)
+    responses: list[ResponseStats] = field(default_factory=list)
+    _open: dict[str, _Open] = field(default_factory=dict, repr=False)
+    _appends: deque[list[float]] = field(default_factory=deque, repr=False)  # [time, chars]
+    _receiving: bool = field(default=False, repr=False)
+    _finished: anyio.Event = field(default_factory=anyio.Event, repr=False)
+
+    # --- properties -----------------------------------------------------------------------
+
+    @property
+    def state(self) -> SessionState:
+        return self.machine.state
+
+    @property
+    def session_id(self) -> str:
+        return self.machine.session_id
+
+    @property
+    def sample_rate(self) -> int:
+        if self.config is not None:
+            return self.config.sample_rate
+        return self.info.sample_rate or 24000
+
+    @property
+    def response_format(self) -> str:
+        if self.config is not None:
+            return self.config.response_format
+        return self.info.response_format or "pcm"
+
+    # --- sending --------------------------------------------------------------------------
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        self.machine.check_send(str(event["type"]))
+        try:
+            await self._ws.send(encode(event))
+        except ConnectionClosed as exc:
+            self.machine.on_closed()
+            raise self._closed_error(exc, f"sending {event['type']}") from exc
+        self.machine.on_send(event)
+
+    async def update(self, config: SessionConfig) -> SessionInfo:
+        """Send ``session.update`` and wait for ``session.updated``; raise the server's error."""
+        config.validate(self.model)
+        await self._send(session_update_event(config))
+        with anyio.move_on_after(self.timeouts.update) as scope:
+            while True:
+                event = await self._recv_raw(self.timeouts.update)
+                if isinstance(event, SessionUpdated):
+                    self.config = config
+                    self.info = event.session
+                    return event.session
+        assert scope.cancelled_caught
+        raise TTSTimeoutError(
+            f"no session.updated within {self.timeouts.update:g} s", what="update"
+        )
+
+    async def append(self, text: str) -> None:
+        """Append text to the server's input buffer (``input_text_buffer.append``)."""
+        if not text:
+            return
+        await self._send(append_event(text))
+        self._appends.append([self.clock(), float(billable_characters(text))])
+
+    async def commit(self) -> None:
+        """Ask the server to synthesize what is buffered now (errors if the buffer is empty)."""
+        await self._send(commit_event())
+
+    async def clear(self) -> None:
+        """Drop text appended but not yet taken into a response."""
+        await self._send(clear_event())
+        self._appends.clear()
+
+    async def cancel_response(self) -> None:
+        """Send the undocumented ``response.cancel`` (server support is unconfirmed)."""
+        await self._send(cancel_event())
+
+    async def send_finish(self) -> None:
+        """Send ``session.finish`` without waiting; the receiver sees ``session.finished``."""
+        await self._send(finish_event())
+
+    async def finish(self) -> list[AudioChunk]:
+        """Send ``session.finish`` and wait for ``session.finished``.
+
+        If no other task is receiving, this drains the stream itself and returns the audio
+        that arrived meanwhile (nothing is dropped); otherwise it waits for the receiving task
+        to see ``session.finished`` and returns an empty list.
+        """
+        await self.send_finish()
+        if self._receiving:
+            with anyio.move_on_after(self.timeouts.idle):
+                await self._finished.wait()
+                return []
+            raise TTSTimeoutError(
+                f"no session.finished within {self.timeouts.idle:g} s", what="finish"
+            )
+        return [chunk async for chunk in self.audio()]
+
+    # --- receiving ------------------------------------------------------------------------
+
+    def _closed_error(self, exc: ConnectionClosed, doing: str) -> TTSClosedError:
+        rcvd = exc.rcvd
+        code = rcvd.code if rcvd is not None else None
+        reason = rcvd.reason if rcvd is not None else ""
+        heard = self.machine.audio_bytes
+        hint = ""
+        if self.machine.responses_started == 0 and self.machine.audio_bytes == 0:
+            hint = " (if this happens right after connecting, check the model name)"
+        return TTSClosedError(
+            f"the TTS connection closed while {doing} (code {code}, reason {reason!r}); "
+            f"{heard} bytes of audio had arrived in this session{hint}",
+            audio_bytes=heard,
+            code=code,
+            reason=reason,
+        )
+
+    def _default_timeout(self) -> tuple[float, str]:
+        m = self.machine
+        if m.pending_chars > 0 and not m.in_flight:
+            return self.timeouts.first_audio, "the first audio of the text sent"
+        return self.timeouts.idle, "the next event"
+
+    async def _recv_raw(self, timeout: float | None = None) -> ServerEvent:
+        if self.machine.state is SessionState.CLOSED:
+            raise StateError("the session is closed")
+        limit, what = (timeout, "an event") if timeout is not None else self._default_timeout()
+        try:
+            with anyio.fail_after(limit):
+                frame = await self._ws.recv()
+        except TimeoutError:
+            raise TTSTimeoutError(
+                f"the TTS server sent nothing for {limit:g} s while waiting for {what}",
+                what="idle",
+            ) from None
+        except ConnectionClosed as exc:
+            self.machine.on_closed()
+            raise self._closed_error(exc, "receiving") from exc
+        except ConcurrencyError as exc:
+            raise StateError("another task is already receiving from this session") from exc
+        if isinstance(frame, bytes):
+            raise TTSProtocolError("the TTS server sent a binary frame; audio must be base64 JSON")
+        event = parse_server_event(frame)
+        self._observe(event)
+        if isinstance(event, ErrorEvent):
+            log.warning(
+                "tts.server_error", code=event.code, message=event.message, param=event.param
+            )
+            raise event.to_exception()
+        return event
+
+    def _observe(self, event: ServerEvent) -> None:
+        self.machine.on_receive(event)
+        now = self.clock()
+        if isinstance(event, ResponseCreated):
+            sent_at = self._appends[0][0] if self._appends else None
+            self._open[event.response_id] = _Open(sent_at, now)
+        elif isinstance(event, ResponseAudioDelta):
+            rec = self._open.get(event.response_id)
+            if rec is not None:
+                if rec.first_audio_at is None:
+                    rec.first_audio_at = now
+                rec.audio_bytes += len(event.audio)
+        elif isinstance(event, ResponseDone):
+            rec = self._open.pop(event.response_id, None) or _Open(None, now)
+            self._consume_appends(event.usage.characters)
+            self.responses.append(
+                ResponseStats(
+                    response_id=event.response_id,
+                    text_sent_at=rec.text_sent_at,
+                    created_at=rec.created_at,
+                    first_audio_at=rec.first_audio_at,
+                    done_at=now,
+                    audio_bytes=rec.audio_bytes,
+                    status=event.status,
+                    characters=event.usage.characters,
+                )
+            )
+        elif isinstance(event, SessionFinished):
+            self._finished.set()
+        elif isinstance(event, SessionCreated):
+            self.info = event.session
+
+    def _consume_appends(self, characters: int | None) -> None:
+        """Forget the appends a finished response covered, so the next response's latency is
+        measured from its own text. The server reports billable characters per response;
+        without them, commit mode consumes everything and server_commit one append."""
+        if characters is None:
+            if self.machine.mode == "commit":
+                self._appends.clear()
+            elif self._appends:
+                self._appends.popleft()
+            return
+        left = float(characters)
+        while self._appends and self._appends[0][1] <= left + 1:
+            left -= self._appends.popleft()[1]
+        if self._appends and left > 0:
+            self._appends[0][1] -= left
+
+    async def recv(self, timeout: float | None = None) -> ServerEvent:
+        """The next server event. Raises ``TTSServerError`` for an ``error`` event,
+        ``TTSClosedError`` when the connection closed, ``TTSTimeoutError`` when nothing came
+        within ``timeout`` (default: ``first_audio`` while text awaits its response, else
+        ``idle``)."""
+        self._receiving = True
+        try:
+            return await self._recv_raw(timeout)
+        finally:
+            self._receiving = False
+
+    async def events(self) -> AsyncIterator[ServerEvent]:
+        """Every server event up to and including ``session.finished``."""
+        while self.machine.state is not SessionState.CLOSED:
+            event = await self.recv()
+            yield event
+
+    async def audio(self) -> AsyncIterator[AudioChunk]:
+        """Decoded audio chunks up to ``session.finished``."""
+        async for event in self.events():
+            if isinstance(event, ResponseAudioDelta) and event.audio:
+                yield self.chunk(event)
+
+    def chunk(self, event: ResponseAudioDelta) -> AudioChunk:
+        return AudioChunk(event.audio, self.sample_rate, event.response_id, self.response_format)
+
+    async def speak(self, text: str) -> bytes:
+        """Synthesize ``text`` as one response and return its audio (``commit`` mode only).
+
+        In ``server_commit`` mode the server decides where responses end, so a commit may find
+        an empty buffer; there, ``append`` the text and ``finish()`` instead.
+        """
+        if self.machine.mode != "commit":
+            raise StateError(
+                "speak() needs mode='commit'; in server_commit mode use append() and finish()"
+            )
+        await self.append(text)
+        await self.commit()
+        out = bytearray()
+        rid: str | None = None
+        while True:
+            event = await self.recv()
+            if isinstance(event, ResponseCreated) and rid is None:
+                rid = event.response_id
+            elif isinstance(event, ResponseAudioDelta) and event.response_id == rid:
+                out += event.audio
+            elif isinstance(event, ResponseDone) and event.response_id == rid:
+                return bytes(out)
+
+    async def aclose(self) -> None:
+        """Close the connection (closing handshake bounded by ``timeouts.close``)."""
+        with anyio.move_on_after(self.timeouts.close):
+            await self._ws.close()
+        self.machine.on_closed()
+        self._finished.set()
+
+
+def _auth_message(status: int) -> str:
+    return (
+        f"the TTS server refused the API key (HTTP {status}). DashScope keys are "
+        "region-specific: a Beijing key does not work in Singapore and vice versa; check "
+        "DASHSCOPE_API_KEY and the region (or --url)"
+    )
+
+
+@asynccontextmanager
+async def connect(
+    *,
+    url: str | None = None,
+    region: str = "beijing",
+    model: str = DEFAULT_MODEL,
+    api_key: str | None = None,
+    workspace: str | None = None,
+    config: SessionConfig | None = None,
+    timeouts: Timeouts | None = None,
+    max_queue: int = 32,
+    headers: Mapping[str, str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[TTSSession]:
+    """Connect, wait for ``session.created``, and (when ``config`` is given) update the session.
+
+    ``config`` is validated for ``model`` before any connection is made. The session is closed
+    when the block exits.
+    """
+    timeouts = timeouts or Timeouts()
+    if config is not None:
+        config.validate(model)
+    target = build_url(url, region, model)
+    extra: dict[str, str] = dict(headers or {})
+    if api_key:
+        extra["Authorization"] = f"Bearer {api_key}"
+    if workspace:
+        extra["X-DashScope-WorkSpace"] = workspace
+    safe = _safe_url(target)
+    loopback = urlsplit(target).hostname in ("127.0.0.1", "localhost", "::1")
+    try:
+        with anyio.fail_after(timeouts.connect):
+            ws = await ws_connect(
+                target,
+                additional_headers=extra,
+                user_agent_header="bridge/0.1 (python; websockets)",
+                open_timeout=None,
+                max_size=16 * 1024 * 1024,
+                max_queue=max_queue,
+                compression=None,
+                proxy=None if loopback else True,
+            )
+    except TimeoutError:
+        raise TTSTimeoutError(
+            f"could not connect to {safe} within {timeouts.connect:g} s", what="connect"
+        ) from None
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        if status in (401, 403):
+            raise TTSAuthError(_auth_message(status), status=status) from None
+        raise TTSConnectionError(f"the TTS server at {safe} answered HTTP {status}") from None
+    except InvalidURI as exc:
+        raise ConfigError(f"invalid TTS URL {safe!r}", field="url") from exc
+    except (OSError, InvalidHandshake) as exc:
+        raise TTSConnectionError(f"could not connect to {safe}: {exc}") from exc
+
+    session = TTSSession(model=model, url=safe, _ws=ws, timeouts=timeouts, clock=clock)
+    try:
+        event = await session._recv_raw(timeouts.connect)
+        if not isinstance(event, SessionCreated):
+            raise TTSProtocolError(f"expected session.created first, got {event.type}")
+        log.debug("tts.connected", url=safe, session_id=session.session_id)
+        if config is not None:
+            await session.update(config)
+        yield session
+    finally:
+        with anyio.CancelScope(shield=True):
+            await session.aclose()

@@ -1,0 +1,210 @@
+"""The sans-I/O core of Qwen-TTS Realtime: client event builders and the session state machine.
+
+Nothing here does I/O, awaits, or reads a clock. The async client (``bridge.qwen.client``) is
+glue around it; the local emulator uses the same validation so both sides agree.
+
+Client events are plain ``dict``s ready for ``json.dumps``; every one carries a unique
+``event_id`` (``event_`` + 32 hex digits, as the vendor SDKs make them).
+
+State machine (one place for every legal transition)::
+
+    CONNECTING --session.created--> READY --first response.created--> SPEAKING
+        READY/SPEAKING --send session.finish--> FINISHING --session.finished--> CLOSED
+        any state --connection closed--> CLOSED
+
+``session.update`` is legal only before synthesis started (the server rejects it after, with
+"session already started"); appends, commits and clears are legal in READY and SPEAKING;
+nothing may be sent after ``session.finish``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.errors import StateError
+from bridge.qwen.config import SessionConfig
+from bridge.qwen.events import (
+    InputTextBufferCleared,
+    InputTextBufferCommitted,
+    ResponseAudioDelta,
+    ResponseCreated,
+    ResponseDone,
+    ServerEvent,
+    SessionCreated,
+    SessionFinished,
+    SessionUpdated,
+)
+
+__all__ = [
+    "APPEND",
+    "CANCEL",
+    "CLEAR",
+    "CLIENT_EVENT_TYPES",
+    "COMMIT",
+    "FINISH",
+    "UPDATE",
+    "SessionMachine",
+    "SessionState",
+    "append_event",
+    "billable_characters",
+    "cancel_event",
+    "clear_event",
+    "commit_event",
+    "encode",
+    "finish_event",
+    "new_event_id",
+    "session_update_event",
+]
+
+UPDATE = "session.update"
+APPEND = "input_text_buffer.append"
+COMMIT = "input_text_buffer.commit"
+CLEAR = "input_text_buffer.clear"
+FINISH = "session.finish"
+CANCEL = "response.cancel"  # sent by both vendor SDKs, but not documented for TTS
+
+CLIENT_EVENT_TYPES: tuple[str, ...] = (UPDATE, APPEND, COMMIT, CLEAR, FINISH, CANCEL)
+
+
+def billable_characters(text: str) -> int:
+    """Qwen3 realtime billing: a Chinese character counts as 2, any other character as 1."""
+    return sum(2 if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" else 1 for ch in text)
+
+
+def new_event_id() -> str:
+    return "event_" + uuid.uuid4().hex
+
+
+def _event(kind: str, **body: Any) -> dict[str, Any]:
+    return {"event_id": new_event_id(), "type": kind, **body}
+
+
+def session_update_event(config: SessionConfig) -> dict[str, Any]:
+    return _event(UPDATE, session=config.to_session())
+
+
+def append_event(text: str) -> dict[str, Any]:
+    return _event(APPEND, text=text)
+
+
+def commit_event() -> dict[str, Any]:
+    return _event(COMMIT)
+
+
+def clear_event() -> dict[str, Any]:
+    return _event(CLEAR)
+
+
+def finish_event() -> dict[str, Any]:
+    return _event(FINISH)
+
+
+def cancel_event() -> dict[str, Any]:
+    """``response.cancel``: UNDOCUMENTED for Qwen-TTS (the SDKs send it; server support is
+    unconfirmed). bridge never relies on it: barge-in drops stale audio by response id."""
+    return _event(CANCEL)
+
+
+def encode(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+
+
+class SessionState(enum.Enum):
+    CONNECTING = "connecting"
+    READY = "ready"  # session created; nothing synthesized yet
+    SPEAKING = "speaking"  # synthesis has started at least once
+    FINISHING = "finishing"  # session.finish sent; draining until session.finished
+    CLOSED = "closed"
+
+
+_SENDABLE: dict[SessionState, frozenset[str]] = {
+    SessionState.CONNECTING: frozenset(),
+    SessionState.READY: frozenset(CLIENT_EVENT_TYPES),
+    SessionState.SPEAKING: frozenset({APPEND, COMMIT, CLEAR, FINISH, CANCEL}),
+    SessionState.FINISHING: frozenset(),
+    SessionState.CLOSED: frozenset(),
+}
+
+
+@dataclass(slots=True)
+class SessionMachine:
+    """Tracks one session from the events sent and received; rejects illegal sends.
+
+    Besides the state it keeps what a client needs to reason about the stream: the text
+    appended but not yet taken into a response, the responses in flight, audio byte counts.
+    """
+
+    state: SessionState = SessionState.CONNECTING
+    session_id: str = ""
+    mode: str = "server_commit"
+    pending_chars: int = 0  # appended and not yet taken by a response (as far as we know)
+    in_flight: set[str] = field(default_factory=set)
+    responses_started: int = 0
+    responses_done: int = 0
+    audio_bytes: int = 0
+
+    def check_send(self, kind: str) -> None:
+        """Raise ``StateError`` unless an event of type ``kind`` may be sent now."""
+        if kind not in _SENDABLE[self.state]:
+            if kind == UPDATE and self.state is SessionState.SPEAKING:
+                raise StateError(
+                    "session.update is not allowed after synthesis started; "
+                    "open a new session to change voice or format"
+                )
+            raise StateError(f"cannot send {kind} while the session is {self.state.value}")
+
+    def on_send(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("type", ""))
+        self.check_send(kind)
+        if kind == UPDATE:
+            mode = event.get("session", {}).get("mode")
+            if isinstance(mode, str):
+                self.mode = mode
+        elif kind == APPEND:
+            self.pending_chars += len(str(event.get("text", "")))
+        elif kind == CLEAR:
+            self.pending_chars = 0
+        elif kind == FINISH:
+            self.state = SessionState.FINISHING
+
+    def on_receive(self, event: ServerEvent) -> None:
+        if isinstance(event, SessionCreated):
+            if self.state is SessionState.CONNECTING:
+                self.state = SessionState.READY
+            self.session_id = event.session.id
+            if event.session.mode:
+                self.mode = event.session.mode
+        elif isinstance(event, SessionUpdated):
+            if event.session.mode:
+                self.mode = event.session.mode
+        elif isinstance(event, InputTextBufferCleared | InputTextBufferCommitted):
+            self.pending_chars = 0
+        elif isinstance(event, ResponseCreated):
+            self.in_flight.add(event.response_id)
+            self.responses_started += 1
+            if self.state is SessionState.READY:
+                self.state = SessionState.SPEAKING
+            if self.mode == "server_commit":
+                # The server took some (we cannot know how much) of the buffer.
+                self.pending_chars = 0
+        elif isinstance(event, ResponseAudioDelta):
+            self.audio_bytes += len(event.audio)
+        elif isinstance(event, ResponseDone):
+            self.in_flight.discard(event.response_id)
+            self.responses_done += 1
+        elif isinstance(event, SessionFinished):
+            self.state = SessionState.CLOSED
+
+    def on_closed(self) -> None:
+        self.state = SessionState.CLOSED
+
+    @property
+    def busy(self) -> bool:
+        """True while the server owes us something (buffered text, a response, finishing)."""
+        return (
+            bool(self.in_flight) or self.pending_chars > 0 or self.state is SessionState.FINISHING
+        )

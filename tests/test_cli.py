@@ -1,0 +1,176 @@
+"""The command line as a user runs it: `bridge tts-server` and `bridge speak`, in subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bridge.qwen import SessionConfig, connect
+
+BRIDGE = [sys.executable, "-m", "bridge"]
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DASHSCOPE_API_KEY",)}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def tts_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    proc = subprocess.Popen(
+        [*BRIDGE, "tts-server", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_tts_server_prints_its_url_first_and_serves() -> None:
+    with tts_server("--engine", "tone", "--api-key", "sk-cli-test") as (proc, url):
+        assert url.startswith("ws://127.0.0.1:") and url.endswith("/api-ws/v1/realtime")
+
+        async def use() -> int:
+            cfg = SessionConfig(mode="commit")
+            async with connect(url=url, api_key="sk-cli-test", config=cfg) as tts:
+                return len(await tts.speak("Served from the command line."))
+
+        assert anyio.run(use, backend="asyncio") > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+
+
+def test_tts_server_rejects_bad_options_in_one_line() -> None:
+    out = subprocess.run(
+        [*BRIDGE, "tts-server", "--engine", "tone", "--rtf", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().startswith("bridge: error:")
+    assert "Traceback" not in out.stderr
+
+
+def test_speak_starts_audio_before_stdin_closes(tmp_path: Path) -> None:
+    """A slow writer: the first sentence is spoken (audio written) while stdin is still open."""
+    out = tmp_path / "speech.wav"
+    proc = subprocess.Popen(
+        [*BRIDGE, "speak", "--local", "--out", str(out), "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write("**Hello** there, my friend. This is the first sentence. ")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if out.exists() and out.stat().st_size > 44 + 24000:
+                break
+            time.sleep(0.05)
+        grew_early = out.exists() and out.stat().st_size > 44 + 24000
+        assert proc.poll() is None  # still waiting for more text
+        proc.stdin.write("然后是中文。And a last one")
+        proc.stdin.close()
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert grew_early, "no audio was written before stdin closed"
+    assert proc.returncode == 0, stderr
+    summary = json.loads(stdout)
+    joined = " ".join(summary["segments"])
+    assert "**" not in joined and "Hello there" in joined
+    assert summary["segments"][-1].endswith("And a last one")
+    assert "然后是中文。" in joined
+    with wave.open(str(out)) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
+        assert w.getnframes() / 24000 == pytest.approx(summary["audio_seconds"], abs=0.01)
+        assert w.getnframes() > 24000  # more than a second of speech
+
+
+def test_speak_from_a_file_to_raw_pcm_on_stdout(tmp_path: Path) -> None:
+    src = tmp_path / "in.txt"
+    src.write_text("One. Two.", encoding="utf-8")
+    with tts_server("--engine", "tone") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", str(src), "--url", url, "--out", "-", "--sample-rate", "16000"],
+            capture_output=True,
+            timeout=60,
+            env=_env(),
+        )
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout) > 16000  # raw PCM, no header
+    assert not out.stdout.startswith(b"RIFF")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle"),
+    [
+        (["speak", "--out", "x.wav"], {}, "DASHSCOPE_API_KEY"),
+        (["speak", "--local"], {}, "--out FILE.wav"),
+        (["speak", "--local", "--out", "x.wav", "--voice", "Nobody"], {}, "voice 'Nobody'"),
+        (["speak", "/no/such/file", "--local", "--out", "x.wav"], {}, "cannot read"),
+    ],
+)
+def test_speak_user_mistakes_get_one_actionable_message(
+    tmp_path: Path, args: list[str], env: dict[str, str], needle: str
+) -> None:
+    out = subprocess.run(
+        [*BRIDGE, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(**env),
+        cwd=tmp_path,
+        input="",
+    )
+    assert out.returncode == 2, out.stderr
+    assert needle in out.stderr
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith("bridge: error:")
+
+
+def test_speak_wrong_key_is_an_auth_error_without_the_key(tmp_path: Path) -> None:
+    with tts_server("--engine", "tone", "--api-key", "sk-right") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--url", url, "--out", "x.wav"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(DASHSCOPE_API_KEY="sk-wrong-secret-999"),
+            cwd=tmp_path,
+            input="Hello.",
+        )
+    assert out.returncode == 1
+    assert "region-specific" in out.stderr
+    assert "sk-wrong-secret-999" not in out.stderr
+    assert "Traceback" not in out.stderr
