@@ -1,0 +1,50 @@
+"""Which writing system a text uses: enough to pick a voice and a syllable length (pure)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+__all__ = ["guess_language", "has_han", "has_hangul", "has_kana", "is_wide"]
+
+# Han ideographs: CJK Unified Ideographs, Extension A, Compatibility, Extensions B and later.
+_HAN: Final = re.compile(
+    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U000323af]"
+)
+# Hiragana, Katakana, Katakana phonetic extensions, half-width Katakana.
+_KANA: Final = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
+# Hangul Jamo, compatibility Jamo, extended Jamo, syllables.
+_HANGUL: Final = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
+
+
+def has_han(text: str) -> bool:
+    return _HAN.search(text) is not None
+
+
+def has_kana(text: str) -> bool:
+    return _KANA.search(text) is not None
+
+
+def has_hangul(text: str) -> bool:
+    return _HANGUL.search(text) is not None
+
+
+def guess_language(text: str) -> str:
+    """A Qwen ``language_type`` guessed from the script alone.
+
+    Kana means Japanese (Japanese text mixes kana and kanji), Hangul means Korean, any other
+    Han ideograph means Chinese; everything else is read as English.
+    """
+    if has_kana(text):
+        return "Japanese"
+    if has_hangul(text):
+        return "Korean"
+    if has_han(text):
+        return "Chinese"
+    return "English"
+
+
+def is_wide(char: str) -> bool:
+    """True for full-width characters (CJK ideographs, kana, Hangul, full-width punctuation)."""
+    return unicodedata.east_asian_width(char) in ("W", "F")
