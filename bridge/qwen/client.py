@@ -237,9 +237,13 @@ class TTSSession:
         await self._send(append_event(text))
         self._appends.append([self.clock(), float(billable_characters(text))])
 
-    async def commit(self) -> None:
-        """Ask the server to synthesize what is buffered now (errors if the buffer is empty)."""
-        await self._send(commit_event())
+    async def commit(self) -> str:
+        """Ask the server to synthesize what is buffered now (errors if the buffer is empty).
+
+        Returns the event id, so a caller can recognise an ``error`` that answers it."""
+        event = commit_event()
+        await self._send(event)
+        return str(event["event_id"])
 
     async def clear(self) -> None:
         """Drop text appended but not yet taken into a response."""
@@ -317,7 +321,7 @@ class TTSSession:
         event = parse_server_event(frame)
         self._observe(event)
         if isinstance(event, ErrorEvent):
-            log.warning(
+            log.debug(
                 "tts.server_error", code=event.code, message=event.message, param=event.param
             )
             raise event.to_exception()

@@ -1,0 +1,211 @@
+"""What the listener heard: map audio responses to the text they speak (pure).
+
+The pipeline appends segments to a TTS session and receives audio in responses. The appended
+text is treated as one stream measured in billable characters (the unit the server reports per
+response in ``usage.characters``). Each response covers a contiguous range of that stream:
+
+- in ``commit`` mode every segment is committed alone, so response k covers segment k exactly;
+- in ``server_commit`` mode the server decides where responses end; each ``response.done``
+  advances the position by its billed characters, snapped to a segment boundary when within
+  one character per segment of it (the server drops whitespace we append between segments).
+  Without usage figures, one response covers one segment.
+
+Within the response where playback stopped, the heard position is estimated by the fraction
+of its audio that was played; the heard text is cut back to a word boundary (any character
+for Chinese and Japanese). Responses abandoned by a dropped connection count as heard only as
+far as they were played; their text is spoken again after the reconnect.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from bridge.qwen.protocol import billable_characters
+
+__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds"]
+
+# Speaking rates for sizing a response whose audio has not all arrived (seconds per character).
+_LATIN_SECONDS_PER_CHAR = 0.065
+_CJK_SECONDS_PER_CHAR = 0.22
+
+
+def _is_wide(ch: str) -> bool:
+    return ord(ch) >= 0x2E80
+
+
+def estimate_seconds(text: str) -> float:
+    return sum(_CJK_SECONDS_PER_CHAR if _is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
+
+
+def estimate_prefix(text: str, fraction: float) -> str:
+    """The part of ``text`` heard when ``fraction`` of its audio played, at a word boundary."""
+    if fraction <= 0 or not text:
+        return ""
+    if fraction >= 1:
+        return text
+    return _word_prefix(text, int(len(text) * fraction))
+
+
+def _word_prefix(text: str, cut: int) -> str:
+    """``text[:cut]`` backed off to the last whole word (CJK: any character)."""
+    if cut <= 0:
+        return ""
+    if cut >= len(text):
+        return text
+    if _is_wide(text[cut - 1]) or _is_wide(text[cut]):
+        return text[:cut].rstrip()
+    if not text[cut].isspace():
+        space = text.rfind(" ", 0, cut)
+        cut = space if space >= 0 else 0
+    return text[:cut].rstrip()
+
+
+@dataclass(slots=True)
+class _Response:
+    rid: str
+    start: float  # position in the billable stream
+    end: float | None = None  # known when done
+    samples: int = 0  # samples handed to the sink
+    done: bool = False
+    abandoned: bool = False  # its connection dropped before it finished
+
+
+@dataclass(slots=True)
+class HeardTracker:
+    """Bookkeeping of one turn's segments and responses (no I/O, no clock)."""
+
+    commit_mode: bool = False
+    texts: list[str] = field(default_factory=list)
+    bounds: list[float] = field(default_factory=lambda: [0.0])  # cumulative units per segment
+    responses: list[_Response] = field(default_factory=list)
+    _by_id: dict[str, _Response] = field(default_factory=dict)
+    _pos: float = 0.0  # where the next response starts
+    _delivered: float = 0.0  # everything before this has fully arrived
+
+    # --- recording ----------------------------------------------------------------------
+
+    def appended(self, text: str) -> int:
+        """Record a newly appended segment; returns its index."""
+        self.texts.append(text)
+        self.bounds.append(self.bounds[-1] + billable_characters(text))
+        return len(self.texts) - 1
+
+    @property
+    def total(self) -> float:
+        return self.bounds[-1]
+
+    def _response(self, rid: str) -> _Response:
+        resp = self._by_id.get(rid)
+        if resp is None:
+            resp = _Response(rid, self._pos)
+            self._by_id[rid] = resp
+            self.responses.append(resp)
+        return resp
+
+    def response_started(self, rid: str) -> None:
+        self._response(rid)
+
+    def audio(self, rid: str, samples: int) -> None:
+        self._response(rid).samples += samples
+
+    def _next_boundary(self, pos: float) -> float:
+        i = bisect.bisect_right(self.bounds, pos + 1e-9)
+        return self.bounds[i] if i < len(self.bounds) else self.total
+
+    def response_done(self, rid: str, characters: int | None) -> None:
+        resp = self._response(rid)
+        resp.done = True
+        if self.commit_mode or characters is None:
+            end = self._next_boundary(resp.start)
+        else:
+            end = resp.start + characters
+            # Snap to the nearest segment boundary within the whitespace slack.
+            i = bisect.bisect_left(self.bounds, end)
+            near = [b for b in self.bounds[max(0, i - 1) : i + 1] if b > resp.start]
+            slack = 1.0 + sum(1 for b in self.bounds if resp.start < b < end)
+            best = min(near, key=lambda b: abs(b - end), default=end)
+            if abs(best - end) <= slack:
+                end = best
+        resp.end = min(end, self.total)
+        self._pos = resp.end
+        self._delivered = max(self._delivered, resp.end)
+
+    # --- after a dropped connection -----------------------------------------------------
+
+    def undelivered(self) -> list[int]:
+        """Indices of segments whose audio did not fully arrive (to re-send)."""
+        return [i for i in range(len(self.texts)) if self.bounds[i + 1] > self._delivered + 1e-9]
+
+    def forget_responses_after_drop(self) -> None:
+        """Unfinished responses will never finish: mark them abandoned and restart the
+        position at the first undelivered segment, which is re-sent whole."""
+        for resp in self.responses:
+            if not resp.done:
+                resp.abandoned = True
+                resp.done = True
+                resp.end = self._next_boundary(resp.start)
+        undelivered = self.undelivered()
+        self._pos = self.bounds[undelivered[0]] if undelivered else self.total
+        self._delivered = self._pos
+
+    # --- reading --------------------------------------------------------------------------
+
+    def _text_upto(self, units: float) -> str:
+        """The appended text up to ``units`` billable characters, cut at a word boundary."""
+        parts: list[str] = []
+        for i, text in enumerate(self.texts):
+            lo, hi = self.bounds[i], self.bounds[i + 1]
+            if units >= hi - 1e-9:
+                parts.append(text)
+                continue
+            if units > lo:
+                # Walk characters until their billable units reach the position.
+                acc = lo
+                cut = 0
+                for ch in text:
+                    step = billable_characters(ch)
+                    if acc + step > units + 1e-9:
+                        break
+                    acc += step
+                    cut += 1
+                parts.append(_word_prefix(text, cut))
+            break
+        return _join(parts)
+
+    def heard_text(self, samples_played: int, sample_rate: int) -> str:
+        """The text heard when the sink played ``samples_played`` samples in total."""
+        left = samples_played
+        heard_to = 0.0
+        for resp in self.responses:
+            if resp.samples <= 0:
+                continue
+            end = resp.end if resp.end is not None else self._next_boundary(resp.start)
+            if left >= resp.samples and resp.done and not resp.abandoned:
+                heard_to = max(heard_to, end)
+                left -= resp.samples
+                continue
+            if resp.abandoned and left >= resp.samples:
+                left -= resp.samples  # played, and repeated after the reconnect
+                continue
+            # Playback stopped inside this response.
+            if resp.done and not resp.abandoned:
+                total = resp.samples
+            else:
+                span_text = self._text_upto(end)[len(self._text_upto(resp.start)) :]
+                total = max(resp.samples, int(estimate_seconds(span_text) * sample_rate))
+            fraction = min(left, resp.samples) / total if total else 0.0
+            heard_to = max(heard_to, resp.start + fraction * (end - resp.start))
+            break
+        return self._text_upto(heard_to)
+
+
+def _join(parts: list[str]) -> str:
+    out = ""
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        if out and not (_is_wide(out[-1]) or _is_wide(part[0])):
+            out += " "
+        out += part
+    return out

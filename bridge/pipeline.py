@@ -1,0 +1,478 @@
+"""The turn pipeline: text stream → scrubber → segmenter → Qwen-TTS appends → audio → sink.
+
+One anyio task group per turn with three stages joined by small bounded streams:
+
+    read text (LLM or any async iterable) ─▶ scrub + segment (stall guard) ─▶ speech
+                                                                              (append / receive)
+
+The speech stage opens its TTS session as soon as the turn starts, so the connection and its
+``session.update`` happen while the model is still thinking (prewarm). Each turn has its own
+session, ended with ``session.finish``: the documented way to have the server flush its buffer.
+
+Barge-in (``Turn.interrupt()`` or cancelling the turn's scope): the text stream stops,
+``input_text_buffer.clear`` is sent, the sink is stopped and the session's connection is
+closed, so no audio of the interrupted turn can reach a sink afterwards or leak into the next
+turn (which has its own connection). Audio deltas that arrive after the interrupt are dropped.
+
+Resilience: when the TTS connection drops mid-turn, the pipeline reconnects (``ReconnectPolicy``)
+and re-sends the segments whose audio did not fully arrive; only the one partly heard segment
+repeats. A failing text source ends the turn with a typed error in the result after the text
+already received has been spoken.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import anyio
+import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bridge.errors import (
+    BridgeError,
+    ConfigError,
+    TTSAuthError,
+    TTSConnectionError,
+    TTSServerError,
+    TTSTimeoutError,
+)
+from bridge.heard import HeardTracker
+from bridge.qwen.client import Timeouts, TTSSession, connect
+from bridge.qwen.config import SessionConfig
+from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
+from bridge.qwen.models import DEFAULT_MODEL
+from bridge.sinks import AudioSink
+from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.turn import SegmentRecord, TurnResult
+
+__all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
+
+log = structlog.get_logger("bridge.pipeline")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TTSTarget:
+    """Where and how to open TTS sessions (one per turn)."""
+
+    url: str | None = None
+    region: str = "beijing"
+    model: str = DEFAULT_MODEL
+    api_key: str | None = field(default=None, repr=False)
+    workspace: str | None = None
+    config: SessionConfig = field(default_factory=SessionConfig)
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def connect(self) -> AbstractAsyncContextManager[TTSSession]:
+        return connect(
+            url=self.url,
+            region=self.region,
+            model=self.model,
+            api_key=self.api_key,
+            workspace=self.workspace,
+            config=self.config,
+            timeouts=self.timeouts,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconnectPolicy:
+    """How often to reconnect when the TTS connection drops mid-turn, and the pause first."""
+
+    attempts: int = 1
+    delay: float = 0.1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineOptions:
+    """Options of a turn.
+
+    - ``commit_first``: in ``server_commit`` mode, send ``input_text_buffer.commit`` right after
+      the first segment so synthesis starts at once even when it ends at a comma (measured in
+      ``benchmarks/pipeline_speed.py``; on by default because it wins there);
+    - ``stall_timeout``: seconds with text pending and no boundary before the segmenter is told
+      to cut, so the listener is not left in silence;
+    - ``keep_full_text``: record the whole reply in the history even when interrupted;
+    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in.
+    """
+
+    commit_first: bool = True
+    stall_timeout: float = 1.2
+    keep_full_text: bool = False
+    reconnect: ReconnectPolicy = field(default_factory=ReconnectPolicy)
+    segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
+    code_placeholder: str | None = None
+    clear_timeout: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
+            raise ConfigError("stall_timeout must be a positive number of seconds")
+        if self.reconnect.attempts < 0:
+            raise ConfigError("reconnect attempts must not be negative")
+
+
+def _is_wide(ch: str) -> bool:
+    return ord(ch) >= 0x2E80
+
+
+def speakable_join(parts: list[str]) -> str:
+    """Join segment texts: a space between Latin pieces, nothing next to CJK text."""
+    out = ""
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        if out and not (_is_wide(out[-1]) or _is_wide(part[0])):
+            out += " "
+        out += part
+    return out
+
+
+def _for_tts(text: str) -> str:
+    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
+    text = text.strip()
+    return text if not text or _is_wide(text[-1]) else text + " "
+
+
+class Turn:
+    """One turn: speak ``text`` (an async iterable of deltas) into ``sink``.
+
+    ``await turn.run()`` returns the ``TurnResult``; ``turn.interrupt()`` stops it at once
+    (barge-in). The turn owns the sink: it closes it at the end, or stops it when interrupted.
+    """
+
+    def __init__(
+        self,
+        text: AsyncIterable[str],
+        sink: AudioSink,
+        *,
+        target: TTSTarget,
+        options: PipelineOptions | None = None,
+        on_segment: Callable[[Segment], None] | None = None,
+        on_result: Callable[[TurnResult], Awaitable[None] | None] | None = None,
+        clock: Callable[[], float] = anyio.current_time,
+        turn_id: str | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options or PipelineOptions()
+        self.sink = sink
+        self.turn_id = turn_id or "turn_" + uuid.uuid4().hex[:12]
+        self._text = text
+        self._on_segment = on_segment
+        self._on_result = on_result
+        self._clock = clock
+        self._commit_mode = target.config.mode == "commit"
+        self._tracker = HeardTracker(commit_mode=self._commit_mode)
+        self._t0 = 0.0
+        self._marks: dict[str, float] = {}
+        self._records: list[dict[str, Any]] = []
+        self._clean: list[str] = []
+        self._interrupted = False
+        self._started = False
+        self._scope: anyio.CancelScope | None = None
+        self._error: BaseException | None = None
+        self._resend: list[int] = []
+        self._commit_ids: set[str] = set()
+        self._billed: int | None = None
+        self._reconnects = 0
+        self._samples_written = 0
+        self._result: TurnResult | None = None
+
+    # --- control ------------------------------------------------------------------------
+
+    @property
+    def result(self) -> TurnResult | None:
+        return self._result
+
+    @property
+    def interrupted(self) -> bool:
+        return self._interrupted
+
+    def interrupt(self) -> None:
+        """Barge-in: stop the turn now. Safe to call at any time, more than once."""
+        if self._result is not None or self._interrupted:
+            return
+        self._interrupted = True
+        if self._started:
+            self._mark("interrupted")
+        if self._scope is not None:
+            self._scope.cancel()
+
+    def _mark(self, name: str) -> None:
+        if name not in self._marks:
+            self._marks[name] = (self._clock() - self._t0) * 1000
+
+    # --- the turn -----------------------------------------------------------------------
+
+    async def run(self) -> TurnResult:
+        if self._started:
+            raise BridgeError("a Turn runs once")
+        self._started = True
+        self._t0 = self._clock()
+        deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
+        segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
+        self._scope = anyio.CancelScope()
+        if self._interrupted:
+            self._scope.cancel()
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._read_text, deltas_send)
+                    tg.start_soon(self._segment, deltas_recv, segs_send)
+                    tg.start_soon(self._speech, segs_recv, tg.cancel_scope)
+        finally:
+            with anyio.CancelScope(shield=True):
+                result = await self._finish()
+        return result
+
+    async def _finish(self) -> TurnResult:
+        try:
+            with anyio.move_on_after(2):
+                if self._interrupted:
+                    await self.sink.stop()
+                else:
+                    await self.sink.close()
+        except Exception as exc:  # a broken sink must not lose the turn's result
+            log.warning("sink.close_failed", error=type(exc).__name__)
+        self._mark("done")
+        rate = self.target.config.sample_rate
+        text = speakable_join(self._clean_segments())
+        if self._interrupted or self._error is not None:
+            spoken = self._tracker.heard_text(self.sink.samples_played, rate)
+        else:
+            spoken = text
+        error = None
+        if self._error is not None:
+            error = {"type": type(self._error).__name__, "message": str(self._error)}
+        m = self._marks
+        result = TurnResult(
+            turn_id=self.turn_id,
+            ttft_ms=m.get("ttft"),
+            first_segment_ms=m.get("first_segment"),
+            first_append_ms=m.get("first_append"),
+            first_audio_ms=m.get("first_audio"),
+            first_play_ms=m.get("first_play"),
+            llm_done_ms=m.get("llm_done"),
+            done_ms=m.get("done"),
+            audio_ms=self.sink.samples_played / rate * 1000,
+            text=text,
+            spoken_text=spoken,
+            interrupted=self._interrupted,
+            chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
+            chars_billed=self._billed,
+            segments=tuple(
+                SegmentRecord(text=r["text"], kind=r["kind"], appended_ms=r["appended"])
+                for r in self._records
+            ),
+            reconnects=self._reconnects,
+            error=error,
+        )
+        self._result = result
+        log.info("turn", **result.to_dict())
+        if self._on_result is not None:
+            maybe = self._on_result(result)
+            if maybe is not None:
+                await maybe
+        return result
+
+    def _clean_segments(self) -> list[str]:
+        return [r["text"] for r in self._records]
+
+    # --- stage 1: the text source ---------------------------------------------------------
+
+    async def _read_text(self, out: MemoryObjectSendStream[str]) -> None:
+        async with out:
+            try:
+                async for delta in self._text:
+                    if not delta:
+                        continue
+                    self._mark("ttft")
+                    await out.send(delta)
+            except BridgeError as exc:
+                # The model failed mid-reply: speak what arrived, report the error.
+                self._error = exc
+                log.warning("turn.text_failed", error=type(exc).__name__, message=str(exc))
+            finally:
+                self._mark("llm_done")
+
+    # --- stage 2: scrub, segment, stall guard ---------------------------------------------
+
+    async def _segment(
+        self, inp: MemoryObjectReceiveStream[str], out: MemoryObjectSendStream[Segment]
+    ) -> None:
+        scrubber = Scrubber(code_placeholder=self.options.code_placeholder)
+        segmenter = Segmenter(**asdict(self.options.segmenter))
+        tail = ""  # text fed since the end of the last segment
+        fed = 0
+        pending_since: float | None = None
+        stall = self.options.stall_timeout
+
+        async def emit(segments: list[Segment]) -> None:
+            nonlocal tail, pending_since
+            for seg in segments:
+                if not seg.text.strip():
+                    continue
+                self._mark("first_segment")
+                self._records.append({"text": seg.text.strip(), "kind": seg.kind, "appended": None})
+                if self._on_segment is not None:
+                    self._on_segment(seg)
+                await out.send(seg)
+            if segments:
+                keep = fed - segments[-1].end
+                tail = tail[len(tail) - keep :] if keep > 0 else ""
+                pending_since = self._clock() if tail.strip() else None
+
+        def feed(clean: str) -> list[Segment]:
+            nonlocal tail, fed, pending_since
+            fed += len(clean)
+            tail += clean
+            if pending_since is None and tail.strip():
+                pending_since = self._clock()
+            return segmenter.feed(clean)
+
+        async with inp, out:
+            while True:
+                wait = math.inf if pending_since is None else pending_since + stall - self._clock()
+                with anyio.move_on_after(max(0.0, wait)) as scope:
+                    try:
+                        delta = await inp.receive()
+                    except anyio.EndOfStream:
+                        break
+                if scope.cancelled_caught:
+                    await emit(segmenter.cut())
+                    if pending_since is not None and self._clock() - pending_since >= stall:
+                        pending_since = self._clock()  # nothing to cut yet: wait again
+                    continue
+                await emit(feed(scrubber.feed(delta)))
+            rest = scrubber.flush()
+            await emit(feed(rest) if rest else [])
+            await emit(segmenter.flush())
+
+    # --- stage 3: speech --------------------------------------------------------------------
+
+    async def _speech(
+        self, segs: MemoryObjectReceiveStream[Segment], turn_scope: anyio.CancelScope
+    ) -> None:
+        attempts = 0
+        async with segs:
+            while True:
+                try:
+                    await self._one_session(segs)
+                    return
+                except (TTSAuthError, ConfigError) as exc:
+                    self._error = exc
+                except (TTSConnectionError, TTSTimeoutError, TTSServerError) as exc:
+                    if attempts < self.options.reconnect.attempts and not self._interrupted:
+                        attempts += 1
+                        self._reconnects += 1
+                        self._tracker.forget_responses_after_drop()
+                        self._resend = self._tracker.undelivered()
+                        log.warning(
+                            "turn.tts_reconnect",
+                            error=type(exc).__name__,
+                            resend=len(self._resend),
+                        )
+                        await anyio.sleep(self.options.reconnect.delay)
+                        continue
+                    self._error = exc
+                except BridgeError as exc:
+                    self._error = exc
+                # A fatal speech error: nothing more can be spoken; end the turn.
+                log.warning("turn.tts_failed", error=type(self._error).__name__)
+                turn_scope.cancel()
+                return
+
+    async def _one_session(self, segs: MemoryObjectReceiveStream[Segment]) -> None:
+        async with self.target.connect() as tts:
+            failure: list[BaseException] = []
+            try:
+                async with anyio.create_task_group() as tg:
+
+                    async def guarded(fn: Callable[[TTSSession], Awaitable[None]]) -> None:
+                        try:
+                            await fn(tts)
+                        except BridgeError as exc:
+                            # The first failure is the cause (a later StateError is a symptom).
+                            failure.append(exc)
+                            tg.cancel_scope.cancel()
+
+                    async def send(t: TTSSession) -> None:
+                        await self._send_segments(t, segs)
+
+                    tg.start_soon(guarded, send)
+                    await guarded(self._receive_audio)
+                    tg.cancel_scope.cancel()
+            except anyio.get_cancelled_exc_class():
+                if self._interrupted:
+                    with anyio.move_on_after(self.options.clear_timeout, shield=True):
+                        try:
+                            await tts.clear()
+                        except BridgeError:
+                            pass
+                raise
+            if failure:
+                raise failure[0]
+
+    async def _append(self, tts: TTSSession, index: int, text: str, *, first: bool) -> None:
+        await tts.append(_for_tts(text))
+        if self._commit_mode or (first and self.options.commit_first):
+            self._commit_ids.add(await tts.commit())
+
+    async def _send_segments(self, tts: TTSSession, segs: MemoryObjectReceiveStream[Segment]) -> None:
+        for index in self._resend:
+            text = self._tracker.texts[index]
+            await self._append(tts, index, text, first=False)
+        self._resend = []
+        while True:
+            try:
+                seg = await segs.receive()
+            except anyio.EndOfStream:
+                break
+            text = seg.text.strip()
+            index = self._tracker.appended(text)
+            first = index == 0
+            await self._append(tts, index, text, first=first)
+            self._mark("first_append")
+            record = next(r for r in self._records if r["appended"] is None)
+            record["appended"] = (self._clock() - self._t0) * 1000
+        await tts.send_finish()
+
+    def _tolerable(self, exc: TTSServerError) -> bool:
+        """A commit that found the buffer already taken by the server is harmless."""
+        if exc.event_id is not None and exc.event_id in self._commit_ids:
+            return True
+        return exc.code == "invalid_value" and "empty" in str(exc).lower()
+
+    async def _receive_audio(self, tts: TTSSession) -> None:
+        idle = tts.timeouts.idle
+        while True:
+            try:
+                event = await tts.recv(timeout=None if tts.machine.busy else idle)
+            except TTSServerError as exc:
+                if self._tolerable(exc):
+                    continue
+                raise
+            except TTSTimeoutError:
+                if tts.machine.busy:
+                    raise
+                continue  # nothing owed: the text source is just slow
+            if isinstance(event, ResponseAudioDelta):
+                self._mark("first_audio")
+                if self._interrupted or not event.audio:
+                    continue  # stale audio after a barge-in is dropped
+                chunk = tts.chunk(event)
+                self._tracker.audio(event.response_id, chunk.samples)
+                self._mark("first_play")
+                await self.sink.write(chunk)
+                self._samples_written += chunk.samples
+            elif isinstance(event, ResponseCreated):
+                self._tracker.response_started(event.response_id)
+            elif isinstance(event, ResponseDone):
+                self._tracker.response_done(event.response_id, event.usage.characters)
+                if event.usage.characters is not None:
+                    self._billed = (self._billed or 0) + event.usage.characters
+            elif isinstance(event, SessionFinished):
+                return

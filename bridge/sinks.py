@@ -1,0 +1,154 @@
+"""Audio sinks: where a turn's audio goes. Each reports how many samples it really delivered.
+
+A sink receives PCM s16le mono chunks with ``write``; ``stop`` is barge-in (drop whatever is
+buffered and accept nothing more from this turn); ``close`` ends normally. ``samples_played``
+is what the listener got: written to a file, or handed to the consumer of an iterator. The
+pipeline computes the spoken history from it.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import BinaryIO, Protocol, runtime_checkable
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from bridge.errors import ConfigError
+from bridge.qwen.client import AudioChunk
+from bridge.wav import WavWriter
+
+__all__ = ["AudioSink", "IteratorSink", "NullSink", "PcmSink", "WavSink"]
+
+
+@runtime_checkable
+class AudioSink(Protocol):
+    """What the pipeline needs from a place that plays or stores audio."""
+
+    @property
+    def samples_played(self) -> int: ...
+
+    async def write(self, chunk: AudioChunk) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class NullSink:
+    """Counts samples and keeps nothing (for benchmarks and tests)."""
+
+    def __init__(self) -> None:
+        self.samples_played = 0
+        self.stopped = False
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if not self.stopped:
+            self.samples_played += chunk.samples
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def close(self) -> None:
+        pass
+
+
+class WavSink:
+    """Writes a WAV file as audio arrives (header patched on close)."""
+
+    def __init__(self, path: str | Path, sample_rate: int) -> None:
+        try:
+            self._writer = WavWriter(path, sample_rate)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+        self._stopped = False
+
+    @property
+    def samples_played(self) -> int:
+        return self._writer.samples
+
+    @property
+    def path(self) -> Path:
+        return self._writer.path
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if not self._stopped:
+            self._writer.write(chunk.data)
+
+    async def stop(self) -> None:
+        self._stopped = True
+        self._writer.close()
+
+    async def close(self) -> None:
+        self._writer.close()
+
+
+class PcmSink:
+    """Raw PCM s16le mono to a binary file object (stdout by default), flushed per chunk."""
+
+    def __init__(self, out: BinaryIO | None = None) -> None:
+        self._out = out if out is not None else sys.stdout.buffer
+        self.samples_played = 0
+        self._stopped = False
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if self._stopped:
+            return
+        self._out.write(chunk.data)
+        self._out.flush()
+        self.samples_played += chunk.samples
+
+    async def stop(self) -> None:
+        self._stopped = True
+
+    async def close(self) -> None:
+        self._out.flush()
+
+
+class IteratorSink:
+    """Hands chunks to an ``async for`` consumer through a small bounded buffer.
+
+    ``samples_played`` counts the samples the consumer has taken. ``stop`` drops what is
+    buffered (those samples were never heard) and ends the iteration.
+    """
+
+    def __init__(self, max_chunks: int = 8) -> None:
+        send: MemoryObjectSendStream[AudioChunk]
+        receive: MemoryObjectReceiveStream[AudioChunk]
+        send, receive = anyio.create_memory_object_stream[AudioChunk](max_chunks)
+        self._send = send
+        self._receive = receive
+        self.samples_played = 0
+
+    async def write(self, chunk: AudioChunk) -> None:
+        try:
+            await self._send.send(chunk)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # stopped: the chunk is dropped on purpose (barge-in)
+
+    async def stop(self) -> None:
+        self._send.close()
+        while True:
+            try:
+                self._receive.receive_nowait()
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+
+    async def close(self) -> None:
+        self._send.close()
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[AudioChunk]:
+        async with self._receive:
+            async for chunk in self._receive:
+                self.samples_played += chunk.samples
+                yield chunk
+
+
+def seconds(samples: int, sample_rate: int) -> float:
+    return samples / sample_rate if sample_rate else math.nan

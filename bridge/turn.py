@@ -1,0 +1,68 @@
+"""The result of one turn and its latency timeline (frozen values, JSON-ready)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["SegmentRecord", "TurnResult"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentRecord:
+    text: str
+    kind: str
+    appended_ms: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TurnResult:
+    """What happened in a turn. Times are milliseconds from the start of the turn; ``None``
+    when the moment never came (e.g. no audio because the turn was interrupted first)."""
+
+    turn_id: str
+    ttft_ms: float | None = None  # first text delta from the model (or the text source)
+    first_segment_ms: float | None = None
+    first_append_ms: float | None = None
+    first_audio_ms: float | None = None  # first audio delta received from the TTS server
+    first_play_ms: float | None = None  # first sample handed to the sink
+    llm_done_ms: float | None = None
+    done_ms: float | None = None
+    audio_ms: float = 0.0  # duration of the audio delivered to the sink
+    text: str = ""  # the whole reply as speakable text
+    spoken_text: str = ""  # what the listener heard
+    interrupted: bool = False
+    chars_appended: int = 0
+    chars_billed: int | None = None
+    segments: tuple[SegmentRecord, ...] = ()
+    reconnects: int = 0
+    error: dict[str, str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        def ms(value: float | None) -> float | None:
+            return None if value is None else round(value, 1)
+
+        return {
+            "turn_id": self.turn_id,
+            "ttft_ms": ms(self.ttft_ms),
+            "first_segment_ms": ms(self.first_segment_ms),
+            "first_append_ms": ms(self.first_append_ms),
+            "first_audio_ms": ms(self.first_audio_ms),
+            "first_play_ms": ms(self.first_play_ms),
+            "llm_done_ms": ms(self.llm_done_ms),
+            "done_ms": ms(self.done_ms),
+            "audio_ms": round(self.audio_ms, 1),
+            "text": self.text,
+            "spoken_text": self.spoken_text,
+            "interrupted": self.interrupted,
+            "chars_appended": self.chars_appended,
+            "chars_billed": self.chars_billed,
+            "segments": [
+                {"text": s.text, "kind": s.kind, "appended_ms": ms(s.appended_ms)}
+                for s in self.segments
+            ],
+            "reconnects": self.reconnects,
+            "error": self.error,
+            **self.extra,
+        }

@@ -1,0 +1,246 @@
+"""The turn pipeline against the emulator: early speech, barge-in, spoken history, resilience."""
+
+from __future__ import annotations
+
+import random
+import wave
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import anyio
+import pytest
+
+from bridge.errors import LLMError
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.pipeline import PipelineOptions, ReconnectPolicy, Turn, TTSTarget
+from bridge.qwen import AudioChunk, SessionConfig, Timeouts
+from bridge.sinks import IteratorSink, NullSink, WavSink
+
+pytestmark = pytest.mark.anyio
+
+FAST = Timeouts(connect=5, update=5, first_audio=5, idle=5, close=1)
+REPLY = (
+    "Sure, here is the plan for today. First we visit Dr. Smith at 3 p.m. to talk it over. "
+    "Then we buy groceries, about 12.50 dollars worth. After that we cook dinner together. "
+    "Finally we rest and watch a film."
+)
+
+
+async def scripted(
+    text: str, *, rate: float = 20.0, fail_after: int | None = None
+) -> AsyncIterator[str]:
+    """Tokens of ``text`` at ``rate`` tokens per second, like a streaming model."""
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        if fail_after is not None and i == fail_after:
+            raise LLMError("the model connection dropped (scripted)")
+        await anyio.sleep(1 / rate)
+        yield word if i == len(words) - 1 else word + " "
+
+
+class RecordingSink(NullSink):
+    """Counts samples and remembers when each chunk arrived and from which response."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks: list[tuple[float, AudioChunk]] = []
+
+    async def write(self, chunk: AudioChunk) -> None:
+        self.chunks.append((anyio.current_time(), chunk))
+        await super().write(chunk)
+
+
+def target(url: str, **config: object) -> TTSTarget:
+    return TTSTarget(url=url, config=SessionConfig(**config), timeouts=FAST)  # type: ignore[arg-type]
+
+
+async def test_speech_starts_before_the_model_finishes(tmp_path: Path) -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        out = tmp_path / "reply.wav"
+        sink = WavSink(out, 24000)
+        result = await Turn(scripted(REPLY), sink, target=target(emu.url)).run()
+    assert result.error is None and not result.interrupted
+    assert result.first_audio_ms is not None and result.llm_done_ms is not None
+    assert result.first_audio_ms < result.llm_done_ms
+    assert result.ttft_ms is not None
+    assert result.ttft_ms <= result.first_segment_ms <= result.first_append_ms  # type: ignore[operator]
+    assert len(result.segments) >= 4
+    assert "Dr. Smith" in result.text
+    assert result.spoken_text == result.text
+    assert result.chars_billed is not None and result.chars_billed > 0
+    with wave.open(str(out)) as w:
+        frames = w.getnframes()
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (24000, 1, 2)
+    assert frames / 24000 * 1000 == pytest.approx(result.audio_ms, abs=1)
+    assert frames > 24000
+
+
+async def test_first_clause_reaches_the_wire_with_commit_first() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        text = "Well, thinking about it carefully, the answer depends on many things we know."
+        result = await Turn(scripted(text, rate=20), NullSink(), target=target(emu.url)).run()
+    assert result.segments[0].kind == "clause"
+    assert result.first_audio_ms is not None and result.llm_done_ms is not None
+    assert result.first_audio_ms < result.llm_done_ms / 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_barge_in_at_random_moments_never_leaks_audio(seed: int) -> None:
+    rng = random.Random(seed)
+    slow = LatencyModel(first_packet=0.05, rtf=0.5, delta_ms=40)
+    async with serve_emulator(EmulatorOptions(engine="tone", latency=slow)) as emu:
+        sink = IteratorSink(max_chunks=4)
+        turn = Turn(scripted(REPLY, rate=40), sink, target=target(emu.url))
+        taken: list[tuple[float, AudioChunk]] = []
+        interrupted_at: list[float] = []
+
+        async def listen() -> None:
+            async for chunk in sink:
+                taken.append((anyio.current_time(), chunk))
+
+        async def barge_in() -> None:
+            await anyio.sleep(rng.uniform(0.05, 1.5))
+            interrupted_at.append(anyio.current_time())
+            turn.interrupt()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listen)
+            tg.start_soon(barge_in)
+            result = await turn.run()
+
+        # The next turn on the same emulator hears only its own audio.
+        sink2 = RecordingSink()
+        result2 = await Turn(scripted("A new turn.", rate=100), sink2, target=target(emu.url)).run()
+
+    assert result.interrupted
+    assert all(t <= interrupted_at[0] for t, _ in taken), "audio reached the sink after barge-in"
+    assert sink.samples_played == sum(c.samples for _, c in taken)
+    assert result.text.startswith(result.spoken_text)
+    assert result.audio_ms == pytest.approx(sink.samples_played / 24, abs=1)
+    first_ids = {c.response_id for _, c in taken}
+    assert not first_ids & {c.response_id for _, c in sink2.chunks}
+    assert result2.spoken_text == "A new turn."
+    assert not result2.interrupted
+
+
+async def test_interrupted_history_is_the_heard_prefix_in_commit_mode() -> None:
+    paced = LatencyModel(rtf=1.0, delta_ms=50)  # real time: playback position is predictable
+    async with serve_emulator(EmulatorOptions(engine="tone", latency=paced)) as emu:
+        sink = RecordingSink()
+        turn = Turn(
+            scripted("One short sentence. Another one follows here. And a third.", rate=200),
+            sink,
+            target=target(emu.url, mode="commit"),
+        )
+        async with anyio.create_task_group() as tg:
+
+            async def stop_later() -> None:
+                while sink.samples_played < 24000 * 1.6:  # "One short sentence." ~1.2 s (tone)
+                    await anyio.sleep(0.01)
+                turn.interrupt()
+
+            tg.start_soon(stop_later)
+            result = await turn.run()
+    assert result.interrupted
+    assert result.spoken_text.startswith("One short sentence.")
+    assert result.spoken_text != result.text
+    assert result.text.startswith(result.spoken_text)
+
+
+async def test_tts_drop_mid_turn_reconnects_and_loses_no_segment() -> None:
+    faults = Faults(close_after_deltas=12, connections=1)
+    async with serve_emulator(EmulatorOptions(engine="tone", faults=faults)) as emu:
+        sink = RecordingSink()
+        options = PipelineOptions(reconnect=ReconnectPolicy(attempts=1, delay=0))
+        result = await Turn(scripted(REPLY, rate=200), sink, target=target(emu.url),
+                            options=options).run()
+        clean = RecordingSink()
+        baseline = await Turn(scripted(REPLY, rate=200), clean, target=target(emu.url)).run()
+    assert result.error is None
+    assert result.reconnects == 1
+    assert [s.text for s in result.segments] == [s.text for s in baseline.segments]
+    # Everything was spoken; at most the one partial segment repeats.
+    longest = max(
+        sum(c.samples for _, c in clean.chunks if c.response_id == rid)
+        for rid in {c.response_id for _, c in clean.chunks}
+    )
+    assert clean.samples_played <= sink.samples_played <= clean.samples_played + longest
+    assert result.spoken_text == result.text
+
+
+async def test_tts_drop_without_reconnect_reports_the_error() -> None:
+    faults = Faults(close_after_deltas=5)
+    async with serve_emulator(EmulatorOptions(engine="tone", faults=faults)) as emu:
+        options = PipelineOptions(reconnect=ReconnectPolicy(attempts=0))
+        result = await Turn(
+            scripted(REPLY, rate=200), NullSink(), target=target(emu.url), options=options
+        ).run()
+    assert result.error is not None
+    assert result.error["type"] == "TTSClosedError"
+    assert result.text.startswith(result.spoken_text)
+    assert result.audio_ms == pytest.approx(5 * 100, abs=1)
+
+
+async def test_model_failure_mid_turn_still_speaks_what_arrived() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        result = await Turn(
+            scripted(REPLY, fail_after=12, rate=200), NullSink(), target=target(emu.url)
+        ).run()
+    assert result.error is not None and result.error["type"] == "LLMError"
+    assert result.text == " ".join(REPLY.split(" ")[:12])
+    assert result.spoken_text == result.text
+    assert result.audio_ms > 0
+
+
+async def test_stall_guard_cuts_when_the_model_trickles_without_punctuation() -> None:
+    async def trickle() -> AsyncIterator[str]:
+        for word in ("so", " we", " were", " walking", " along", " the", " road"):
+            yield word
+        await anyio.sleep(2.0)  # the model stalls with text pending
+        yield " and then it rained."
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        options = PipelineOptions(stall_timeout=0.3)
+        result = await Turn(trickle(), NullSink(), target=target(emu.url), options=options).run()
+    assert result.segments[0].kind == "forced"
+    assert result.first_append_ms is not None and result.first_append_ms < 1500
+    assert result.first_audio_ms is not None and result.first_audio_ms < 1500
+    assert result.text.endswith("and then it rained.")
+
+
+async def test_markdown_never_reaches_the_tts() -> None:
+    md = "# Plan\n\n1. **Buy** milk\n2. Call `mom`\n\n```python\nprint('x')\n```\nDone! 🎉"
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        result = await Turn(scripted(md, rate=500), NullSink(), target=target(emu.url)).run()
+    spoken = " ".join(s.text for s in result.segments)
+    for mark in ("#", "**", "`", "print", "🎉", "1."):
+        assert mark not in spoken, mark
+    assert "Buy milk" in spoken and "Call mom" in spoken
+
+
+async def test_interrupt_before_run_and_auth_failure() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone", api_key="sk-k")) as emu:
+        turn = Turn(scripted("Hello."), NullSink(), target=target(emu.url))
+        turn.interrupt()
+        early = await turn.run()
+        bad = await Turn(scripted("Hello there."), NullSink(), target=target(emu.url)).run()
+    assert early.interrupted and early.audio_ms == 0
+    assert bad.error is not None and bad.error["type"] == "TTSAuthError"
+    assert "sk-k" not in bad.error["message"]
+
+
+def _words(texts: Sequence[str]) -> list[str]:
+    return " ".join(texts).split()
+
+
+async def test_cancelling_the_turn_scope_is_a_barge_in() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone", latency=LatencyModel(rtf=1.0))) as emu:
+        sink = RecordingSink()
+        turn = Turn(scripted(REPLY, rate=50), sink, target=target(emu.url))
+        with anyio.move_on_after(0.8):
+            await turn.run()
+    assert turn.result is not None
+    assert turn.result.done_ms is not None
+    assert _words([turn.result.spoken_text]) == _words([turn.result.text])[
+        : len(_words([turn.result.spoken_text]))
+    ]
