@@ -1,4 +1,4 @@
-"""bridge: stream a chat model's reply into Qwen-TTS Realtime speech, starting after the first clause."""
+"""bridge: stream a chat model's reply into Qwen-TTS Realtime speech, from its first clause."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from bridge.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import (
     DEFAULT_MODEL,
     DEFAULT_VOICE,
@@ -29,7 +29,9 @@ from bridge.qwen import (
     TTSSession,
     connect,
 )
-from bridge.speak import SpeakResult, speak_text_stream
+from bridge.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
+from bridge.text import Scrubber, Segment, Segmenter, split_speech
+from bridge.turn import SegmentRecord, TurnResult
 from bridge.wav import WavWriter
 
 __version__ = "0.1.0"
@@ -38,23 +40,26 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
     "AudioChunk",
+    "AudioSink",
+    "BridgeError",
+    "ConfigError",
     "EmulatorOptions",
     "Faults",
+    "IteratorSink",
+    "LLMError",
     "LatencyModel",
+    "NullSink",
+    "PcmSink",
+    "PipelineOptions",
+    "ReconnectPolicy",
     "ResponseStats",
+    "Scrubber",
+    "Segment",
+    "SegmentRecord",
+    "Segmenter",
     "ServerEvent",
     "SessionConfig",
     "SessionState",
-    "SpeakResult",
-    "TTSSession",
-    "Timeouts",
-    "WavWriter",
-    "connect",
-    "serve_emulator",
-    "speak_text_stream",
-    "BridgeError",
-    "ConfigError",
-    "LLMError",
     "StateError",
     "TTSAuthError",
     "TTSClosedError",
@@ -62,6 +67,16 @@ __all__ = [
     "TTSError",
     "TTSProtocolError",
     "TTSServerError",
+    "TTSSession",
+    "TTSTarget",
     "TTSTimeoutError",
+    "Timeouts",
+    "Turn",
+    "TurnResult",
+    "WavSink",
+    "WavWriter",
     "__version__",
+    "connect",
+    "serve_emulator",
+    "split_speech",
 ]

@@ -1,0 +1,1 @@
+"""The subcommands of the ``bridge`` command line (entry points: they read argv and env)."""

@@ -1,0 +1,62 @@
+"""``bridge speak``: speak text as it arrives on stdin or from a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import anyio
+
+from bridge.commands.common import (
+    add_output_options,
+    add_tts_options,
+    make_sink,
+    resolve_tts,
+    text_source,
+)
+from bridge.errors import ConfigError
+
+__all__ = ["add_parser"]
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "speak",
+        help="speak text from stdin or a file as it arrives (pipe-friendly)",
+        description=(
+            "Speak text as it arrives on stdin (or from FILE): markdown, emoji and code are "
+            "removed, and each sentence goes to Qwen-TTS Realtime as soon as it ends."
+        ),
+    )
+    p.add_argument("source", nargs="?", default="-", help="a text file, or - for stdin")
+    add_output_options(p)
+    add_tts_options(p)
+    p.set_defaults(run=run)
+
+
+def _note(text: str) -> None:
+    print(f"bridge: {text}", file=sys.stderr)
+
+
+async def run(args: argparse.Namespace) -> int:
+    from bridge.pipeline import Turn
+
+    if args.source != "-" and not await anyio.Path(args.source).is_file():
+        raise ConfigError(f"cannot read {args.source}: no such file")
+    async with resolve_tts(args, os.environ) as target:
+        sink = make_sink(args, target.config.sample_rate, _note)
+        result = await Turn(text_source(args.source), sink, target=target).run()
+    if result.error is not None:
+        _note(f"error: {result.error['message']}")
+    if args.json and args.out != "-":
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        first = result.first_audio_ms
+        shown = "n/a" if first is None else f"at {first:.0f} ms"
+        _note(
+            f"spoke {len(result.segments)} segments, {result.audio_ms / 1000:.1f} s of audio; "
+            f"first audio {shown}" + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
+        )
+    return 0 if result.error is None else 1
