@@ -264,7 +264,9 @@ class Turn:
             chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
             chars_billed=self._billed,
             segments=tuple(
-                SegmentRecord(text=r["text"], kind=r["kind"], appended_ms=r["appended"])
+                SegmentRecord(
+                    text=r["text"], kind=r["kind"], appended_ms=r["appended"], ready_ms=r["ready"]
+                )
                 for r in self._records
             ),
             reconnects=self._reconnects,
@@ -316,7 +318,14 @@ class Turn:
                 if not seg.text.strip():
                     continue
                 self._mark("first_segment")
-                self._records.append({"text": seg.text.strip(), "kind": seg.kind, "appended": None})
+                self._records.append(
+                    {
+                        "text": seg.text.strip(),
+                        "kind": seg.kind,
+                        "ready": (self._clock() - self._t0) * 1000,
+                        "appended": None,
+                    }
+                )
                 if self._on_segment is not None:
                     self._on_segment(seg)
                 await out.send(seg)

@@ -12,7 +12,8 @@ __all__ = ["SegmentRecord", "TurnResult"]
 class SegmentRecord:
     text: str
     kind: str
-    appended_ms: float | None
+    appended_ms: float | None  # when its append went on the wire
+    ready_ms: float | None = None  # when the segmenter produced it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +60,12 @@ class TurnResult:
             "chars_appended": self.chars_appended,
             "chars_billed": self.chars_billed,
             "segments": [
-                {"text": s.text, "kind": s.kind, "appended_ms": ms(s.appended_ms)}
+                {
+                    "text": s.text,
+                    "kind": s.kind,
+                    "ready_ms": ms(s.ready_ms),
+                    "appended_ms": ms(s.appended_ms),
+                }
                 for s in self.segments
             ],
             "reconnects": self.reconnects,
