@@ -6,6 +6,11 @@
     ├── ConfigError              bad options or parameters, found before anything is sent
     ├── StateError               our own misuse: a call that is illegal in the current state
     ├── LLMError                 the chat-model side
+    │   ├── LLMAuthError         the endpoint refused the API key (HTTP 401/403)
+    │   ├── LLMRateLimitError    the endpoint is rate limiting (HTTP 429)
+    │   ├── LLMConnectionError   could not connect, or the stream broke mid-reply
+    │   ├── LLMTimeoutError      no first token, or no next chunk, in time
+    │   └── LLMServerError       any other error answer (status), e.g. an unknown model
     └── TTSError                 the speech side
         ├── TTSConnectionError   could not connect, or the connection broke
         │   ├── TTSAuthError     the handshake was refused (HTTP 401/403)
@@ -23,7 +28,12 @@ from __future__ import annotations
 __all__ = [
     "BridgeError",
     "ConfigError",
+    "LLMAuthError",
+    "LLMConnectionError",
     "LLMError",
+    "LLMRateLimitError",
+    "LLMServerError",
+    "LLMTimeoutError",
     "StateError",
     "TTSAuthError",
     "TTSClosedError",
@@ -56,6 +66,42 @@ class StateError(BridgeError, RuntimeError):
 
 class LLMError(BridgeError):
     """The chat model failed (connection, authentication, rate limit, server error)."""
+
+
+class LLMAuthError(LLMError):
+    """The chat endpoint refused the API key (HTTP 401) or its permissions (HTTP 403)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMRateLimitError(LLMError):
+    """The chat endpoint is rate limiting (HTTP 429); ``retry_after`` is in seconds when sent."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LLMConnectionError(LLMError):
+    """Could not reach the chat endpoint, or the connection broke mid-stream."""
+
+
+class LLMTimeoutError(LLMError, TimeoutError):
+    """A bounded wait on the chat model ran out (``what`` says which wait)."""
+
+    def __init__(self, message: str, *, what: str = "") -> None:
+        super().__init__(message)
+        self.what = what
+
+
+class LLMServerError(LLMError):
+    """The chat endpoint answered with an error; ``status`` is the HTTP status when there is one."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class TTSError(BridgeError):

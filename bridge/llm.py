@@ -1,0 +1,471 @@
+"""The chat-model side: stream speakable text from any OpenAI-compatible endpoint.
+
+``LLMClient.stream(messages)`` is a thin adapter around ``openai.AsyncOpenAI``. It yields only
+text that may be spoken: reasoning deltas (``reasoning_content``/``reasoning``), tool-call deltas
+and ``<think>…</think>`` blocks inside the content never come out. Every wait is bounded
+(``first_token_timeout`` for the first token, ``token_timeout`` for each next chunk) and every
+failure of the SDK or its HTTP stack is mapped to one of the ``LLMError`` subclasses at this
+boundary, with a one-line message that says what to do and never contains the API key.
+
+``Conversation`` keeps the system prompt and the turns as they were heard.
+
+Decisions:
+- The library never reads the environment: ``base_url=None`` means OpenAI's public API and
+  ``api_key=None`` sends a placeholder key (local servers need none). Entry points read
+  ``OPENAI_BASE_URL``/``OPENAI_API_KEY`` and pass them in.
+- "First token" is the first chunk that carries content, reasoning or a tool call; an empty
+  role-only chunk (some servers send one before prefill) does not stop the first-token clock.
+- ``refusal`` deltas are spoken: they are what the assistant says to the user.
+- ``last_usage``/``last_finish_reason`` describe the stream that ran last on this client; run
+  concurrent turns on separate clients when these figures matter per turn.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, Self, cast
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import openai
+import structlog
+from openai.types.chat import ChatCompletionChunk
+
+from bridge.errors import (
+    ConfigError,
+    LLMAuthError,
+    LLMConnectionError,
+    LLMError,
+    LLMRateLimitError,
+    LLMServerError,
+    LLMTimeoutError,
+)
+from bridge.logs import redact
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "LLMClient",
+    "LLMConfig",
+    "LLMUsage",
+    "ThinkFilter",
+]
+
+log = structlog.get_logger("bridge.llm")
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_NO_KEY = "no-key"  # placeholder sent when no API key is configured
+_RESERVED = frozenset({"model", "messages", "stream"})
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "h11", "anyio"})
+_OPEN, _CLOSE = "<think>", "</think>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMConfig:
+    """Where and how to ask the chat model. Times are in seconds.
+
+    ``extra`` holds further request options (``temperature``, ``max_tokens``, or
+    server-specific ones such as ``top_k``); options the SDK does not know are sent in the JSON
+    body. ``stream_options`` in ``extra`` replaces ours (``{"include_usage": True}``).
+    """
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    model: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    first_token_timeout: float = 30.0
+    token_timeout: float = 15.0
+    connect_timeout: float = 10.0
+    max_retries: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.model.strip():
+            raise ConfigError("LLM model name is empty; pass the model to use", field="model")
+        for name in ("first_token_timeout", "token_timeout", "connect_timeout"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"{name} must be > 0 seconds, got {value!r}", field=name)
+        if self.max_retries < 0:
+            raise ConfigError("max_retries must be >= 0", field="max_retries")
+        object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        reserved = sorted(_RESERVED.intersection(self.extra))
+        if reserved:
+            raise ConfigError(
+                f"extra LLM options may not set {', '.join(reserved)}; bridge sets them itself",
+                field="extra",
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LLMUsage:
+    """Token counts the server reported for one reply (``None`` when it left one out)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+class ThinkFilter:
+    """Remove ``<think>…</think>`` blocks from text that arrives in pieces (no I/O).
+
+    Tags may be split across pieces; an unclosed ``<think>`` swallows everything up to its
+    ``</think>`` (or to the end). A stray ``</think>`` is dropped, and whitespace right after a
+    closing tag is dropped while nothing has been spoken yet. Any split of the same text into
+    pieces gives the same output.
+    """
+
+    def __init__(self) -> None:
+        self._inside = False
+        self._pending = ""
+        self._spoken = False
+        self._strip = False
+
+    def feed(self, text: str) -> str:
+        buf, self._pending = self._pending + text, ""
+        out: list[str] = []
+        while buf:
+            if self._inside:
+                end = buf.find(_CLOSE)
+                if end < 0:
+                    self._pending = _partial_tag(buf, (_CLOSE,))
+                    break
+                buf = buf[end + len(_CLOSE) :]
+                self._inside = False
+                self._strip = not self._spoken
+                continue
+            start, close = buf.find(_OPEN), buf.find(_CLOSE)
+            if start < 0 and close < 0:
+                keep = _partial_tag(buf, (_OPEN, _CLOSE))
+                out.append(self._emit(buf[: len(buf) - len(keep)]))
+                self._pending = keep
+                break
+            if start >= 0 and (close < 0 or start < close):
+                out.append(self._emit(buf[:start]))
+                buf = buf[start + len(_OPEN) :]
+                self._inside = True
+            else:  # a stray closing tag
+                out.append(self._emit(buf[:close]))
+                buf = buf[close + len(_CLOSE) :]
+                self._strip = not self._spoken
+        return "".join(out)
+
+    def flush(self) -> str:
+        """End of text: return what was held back (a partial tag that never completed)."""
+        rest = "" if self._inside else self._emit(self._pending)
+        self._inside, self._pending, self._spoken, self._strip = False, "", False, False
+        return rest
+
+    def _emit(self, text: str) -> str:
+        if self._strip:
+            text = text.lstrip()
+            if not text:
+                return ""
+            self._strip = False
+        if text and not text.isspace():
+            self._spoken = True
+        return text
+
+
+def _partial_tag(text: str, tags: tuple[str, ...]) -> str:
+    """The longest end of ``text`` that could be the start of one of ``tags``."""
+    for size in range(min(len(text), max(map(len, tags)) - 1), 0, -1):
+        tail = text[-size:]
+        if any(tag.startswith(tail) for tag in tags):
+            return tail
+    return ""
+
+
+class LLMClient:
+    """Streams speakable reply text from an OpenAI-compatible chat endpoint.
+
+    Use ``async with LLMClient(config) as llm`` (or call ``aclose()``). A ``client`` passed in
+    stays open: its owner closes it. Consume ``stream()`` inside ``contextlib.aclosing`` so an
+    early exit (barge-in) closes the HTTP response at once.
+    """
+
+    def __init__(self, config: LLMConfig, *, client: openai.AsyncOpenAI | None = None) -> None:
+        self.config = config
+        self._owns_client = client is None
+        self._client = client if client is not None else self._make_client(config)
+        self._base_url = _safe_url(str(self._client.base_url))
+        self._sdk_params = _create_parameters(self._client)
+        self.last_usage: LLMUsage | None = None
+        self.last_finish_reason: str | None = None
+
+    @staticmethod
+    def _make_client(config: LLMConfig) -> openai.AsyncOpenAI:
+        read = max(config.first_token_timeout, config.token_timeout) + config.connect_timeout
+        return openai.AsyncOpenAI(
+            base_url=config.base_url or DEFAULT_BASE_URL,
+            api_key=config.api_key or _NO_KEY,
+            timeout=openai.Timeout(read, connect=config.connect_timeout),
+            max_retries=config.max_retries,
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_client:
+            with anyio.move_on_after(5, shield=True):
+                await self._client.close()
+
+    def _request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.config.model,
+            "messages": [dict(m) for m in messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        body: dict[str, Any] = {}
+        for key, value in self.config.extra.items():
+            if key in self._sdk_params:
+                kwargs[key] = value
+            else:
+                body[key] = value
+        if body:
+            kwargs["extra_body"] = {**body, **dict(kwargs.get("extra_body") or {})}
+        return kwargs
+
+    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
+        """Yield the reply's speakable text as it arrives.
+
+        Raises ``LLMTimeoutError``, ``LLMAuthError``, ``LLMRateLimitError``,
+        ``LLMConnectionError`` or ``LLMServerError``; text received before a failure has
+        already been yielded.
+        """
+        if not messages:
+            raise ConfigError("no messages to send to the LLM", field="messages")
+        self.last_usage = None
+        self.last_finish_reason = None
+        cfg = self.config
+        deadline = anyio.current_time() + cfg.first_token_timeout
+        log.debug("llm.request", model=cfg.model, base_url=self._base_url, messages=len(messages))
+        try:
+            with anyio.fail_after(cfg.first_token_timeout):
+                created = await self._client.chat.completions.create(**self._request(messages))
+        except TimeoutError as exc:
+            raise self._first_token_timeout() from exc
+        except openai.APIError as exc:
+            mapped = self._map(exc, chunks=None)
+            raise mapped from _cause(mapped, exc)
+        response = cast("openai.AsyncStream[ChatCompletionChunk]", created)
+        thinking = ThinkFilter()
+        chunks = 0
+        started = False
+        chars = 0
+        try:
+            while True:
+                wait = deadline - anyio.current_time() if not started else cfg.token_timeout
+                try:
+                    with anyio.fail_after(max(wait, 0.0)):
+                        chunk = await response.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError as exc:
+                    if not started:
+                        raise self._first_token_timeout() from exc
+                    raise LLMTimeoutError(
+                        f"model {cfg.model!r} stalled: no chunk for {cfg.token_timeout:g} s after "
+                        f"{chunks} chunks (token_timeout); the reply is incomplete",
+                        what="token",
+                    ) from exc
+                except openai.APIError as exc:
+                    mapped = self._map(exc, chunks=chunks)
+                    raise mapped from _cause(mapped, exc)
+                except ValueError as exc:  # a chunk that is not JSON
+                    raise LLMServerError(
+                        f"the LLM endpoint {self._base_url} sent a malformed stream event "
+                        f"({self._detail(str(exc))}); is it OpenAI-compatible?"
+                    ) from exc
+                except Exception as exc:
+                    if not _is_transport_error(exc):
+                        raise
+                    raise self._broken(exc, chunks) from exc
+                chunks += 1
+                for text, is_token in self._read_chunk(chunk):
+                    started = started or is_token
+                    speak = thinking.feed(text) if text else ""
+                    if speak:
+                        chars += len(speak)
+                        yield speak
+            rest = thinking.flush()
+            if rest:
+                chars += len(rest)
+                yield rest
+        finally:
+            with anyio.move_on_after(2, shield=True):
+                await response.close()
+        log.debug(
+            "llm.done",
+            model=cfg.model,
+            chunks=chunks,
+            chars=chars,
+            finish_reason=self.last_finish_reason,
+            usage=None if self.last_usage is None else asdict(self.last_usage),
+        )
+
+    def _read_chunk(self, chunk: ChatCompletionChunk) -> Iterator[tuple[str, bool]]:
+        """Record usage and finish reason; yield (speakable text, counts as a token) pairs."""
+        usage = getattr(chunk, "usage", None)
+        if usage is not None:
+            self.last_usage = LLMUsage(
+                prompt_tokens=getattr(usage, "prompt_tokens", None),
+                completion_tokens=getattr(usage, "completion_tokens", None),
+                total_tokens=getattr(usage, "total_tokens", None),
+            )
+        for choice in chunk.choices or ():
+            if choice.index != 0:
+                continue
+            if choice.finish_reason is not None:
+                self.last_finish_reason = str(choice.finish_reason)
+            delta = choice.delta
+            if delta is None:
+                continue
+            hidden = any(_extra_text(delta, name) for name in _REASONING_FIELDS)
+            hidden = hidden or bool(getattr(delta, "tool_calls", None))
+            hidden = hidden or getattr(delta, "function_call", None) is not None
+            text = (delta.content or "") + (getattr(delta, "refusal", None) or "")
+            if text or hidden:
+                yield text, True
+
+    def _first_token_timeout(self) -> LLMTimeoutError:
+        return LLMTimeoutError(
+            f"no token from model {self.config.model!r} at {self._base_url} within "
+            f"{self.config.first_token_timeout:g} s (first_token_timeout); the server may be "
+            "overloaded or still loading the model",
+            what="first_token",
+        )
+
+    def _broken(self, exc: BaseException, chunks: int) -> LLMConnectionError:
+        cause = self._detail(str(exc) or type(exc).__name__)
+        return LLMConnectionError(
+            f"the LLM stream from {self._base_url} broke after {chunks} chunks ({cause}); "
+            "the reply is incomplete"
+        )
+
+    def _detail(self, text: str) -> str:
+        """A server-provided message made safe: one line, short, no secrets."""
+        key = self.config.api_key
+        if key:
+            text = text.replace(key, "[redacted]")
+        text = str(redact(" ".join(text.split())))
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    def _map(self, exc: openai.APIError, *, chunks: int | None) -> LLMError:
+        """Translate an openai exception into ours (``chunks`` is None before the stream)."""
+        url, model = self._base_url, self.config.model
+        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+            if chunks is not None:
+                return self._broken(exc.__cause__ or exc, chunks)
+            why = (
+                f"no answer within connect_timeout {self.config.connect_timeout:g} s"
+                if isinstance(exc, openai.APITimeoutError)
+                else self._detail(str(exc.__cause__ or exc))
+            )
+            return LLMConnectionError(
+                f"cannot reach the LLM endpoint {url} ({why}); check the base URL, the network "
+                "and that the server is running"
+            )
+        detail = self._detail(_error_message(exc))
+        if not isinstance(exc, openai.APIStatusError):
+            return LLMServerError(f"the LLM endpoint {url} reported an error: {detail}")
+        status = exc.status_code
+        said = f"(HTTP {status}: {detail})"
+        if isinstance(exc, openai.AuthenticationError):
+            hint = "check that the API key belongs to this endpoint"
+            if not self.config.api_key:
+                hint = "no API key was set; pass the key for this endpoint"
+            return LLMAuthError(f"{url} rejected the API key {said}; {hint}", status=status)
+        if isinstance(exc, openai.PermissionDeniedError):
+            return LLMAuthError(
+                f"{url} denied access {said}; check that the key may use model {model!r}",
+                status=status,
+            )
+        if isinstance(exc, openai.RateLimitError):
+            retry_after = _retry_after(exc)
+            wait = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
+            return LLMRateLimitError(
+                f"{url} is rate limiting {said}; {wait} or check the quota",
+                retry_after=retry_after,
+            )
+        if isinstance(exc, openai.NotFoundError):
+            hint = "check the model name and that the base URL ends in /v1"
+            message = f"model {model!r} was not found at {url} {said}; {hint}"
+        elif status >= 500:
+            message = f"the LLM server {url} failed {said}; try again later"
+        else:
+            hint = "check the model name and the extra request options"
+            message = f"the LLM endpoint {url} rejected the request {said}; {hint}"
+        return LLMServerError(message, status=status)
+
+
+def _cause(error: LLMError, exc: BaseException) -> BaseException | None:
+    """The exception to chain: none for auth errors, as servers quote the key they refused."""
+    return None if isinstance(error, LLMAuthError) else exc
+
+
+def _create_parameters(client: openai.AsyncOpenAI) -> frozenset[str]:
+    """The keyword names ``chat.completions.create`` accepts in this SDK version."""
+    create = client.chat.completions.create
+    names = set(inspect.signature(create).parameters) - {"self"}
+    return frozenset(names | {"extra_headers", "extra_query", "extra_body", "timeout"})
+
+
+def _extra_text(delta: Any, name: str) -> str:
+    """A text field of a delta that may be declared or only present as a pydantic extra."""
+    value = getattr(delta, name, None)
+    if value is None:
+        extra = getattr(delta, "model_extra", None) or {}
+        value = extra.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _error_message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body
+    return exc.message or type(exc).__name__
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    """Whether an exception comes from the HTTP stack (older SDKs let these escape streams)."""
+    if isinstance(exc, OSError | EOFError):
+        return True
+    return any(cls.__module__.split(".")[0] in _TRANSPORT_MODULES for cls in type(exc).__mro__)
+
+
+def _safe_url(url: str) -> str:
+    """The URL without user info, query or fragment, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
