@@ -223,6 +223,11 @@ class Turn:
                     tg.start_soon(self._read_text, deltas_send)
                     tg.start_soon(self._segment, deltas_recv, segs_send)
                     tg.start_soon(self._speech, segs_recv, tg.cancel_scope)
+        except anyio.get_cancelled_exc_class():
+            # Cancelling the turn's enclosing scope is a barge-in too.
+            self._interrupted = True
+            self._mark("interrupted")
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 result = await self._finish()
@@ -415,12 +420,14 @@ class Turn:
                     await guarded(self._receive_audio)
                     tg.cancel_scope.cancel()
             except anyio.get_cancelled_exc_class():
-                if self._interrupted:
-                    with anyio.move_on_after(self.options.clear_timeout, shield=True):
-                        try:
-                            await tts.clear()
-                        except BridgeError:
-                            pass
+                # Interrupted (or the enclosing scope was cancelled): drop the server's buffer
+                # before the connection closes; stale audio can no longer reach the sink.
+                self._interrupted = True
+                with anyio.move_on_after(self.options.clear_timeout, shield=True):
+                    try:
+                        await tts.clear()
+                    except BridgeError:
+                        pass
                 raise
             if failure:
                 raise failure[0]

@@ -1,0 +1,65 @@
+"""A spoken assistant: a conversation whose replies come from a chat model and are spoken.
+
+``Assistant.reply(text, sink)`` adds the user's message, streams the model's reply through the
+turn pipeline, and when the turn ends records in the conversation what the listener heard
+(flagged as interrupted), or the whole reply with ``keep_full_text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bridge.conversation import Conversation
+from bridge.llm import LLMClient
+from bridge.pipeline import PipelineOptions, Turn, TTSTarget
+from bridge.sinks import AudioSink
+from bridge.text import Segment
+from bridge.turn import TurnResult
+
+__all__ = ["Assistant"]
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        llm: LLMClient,
+        tts: TTSTarget,
+        conversation: Conversation | None = None,
+        options: PipelineOptions | None = None,
+    ) -> None:
+        self.llm = llm
+        self.tts = tts
+        self.conversation = conversation if conversation is not None else Conversation()
+        self.options = options or PipelineOptions()
+
+    def reply(
+        self,
+        user_text: str,
+        sink: AudioSink,
+        *,
+        on_segment: Callable[[Segment], None] | None = None,
+    ) -> Turn:
+        """A turn that answers ``user_text``; run it with ``await turn.run()``."""
+        self.conversation.add_user(user_text)
+        messages = self.conversation.messages()
+
+        def record(result: TurnResult) -> None:
+            heard = result.spoken_text
+            keep_all = self.options.keep_full_text or not (result.interrupted or result.error)
+            self.conversation.add_assistant(
+                result.text if keep_all else heard, interrupted=result.interrupted
+            )
+
+        return Turn(
+            self.llm.stream(messages),
+            sink,
+            target=self.tts,
+            options=self.options,
+            on_segment=on_segment,
+            on_result=record,
+        )
+
+    async def say(self, user_text: str, sink: AudioSink) -> TurnResult:
+        """Answer ``user_text`` and return the turn's result."""
+        return await self.reply(user_text, sink).run()

@@ -1,0 +1,113 @@
+"""The assistant end to end: real openai SDK → fake endpoint; emulator; spoken history."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from bridge.assistant import Assistant
+from bridge.conversation import Conversation
+from bridge.llm import LLMClient, LLMConfig
+from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.pipeline import PipelineOptions, TTSTarget
+from bridge.qwen import Timeouts
+from bridge.sinks import NullSink
+
+pytestmark = pytest.mark.anyio
+
+ANSWER = (
+    "<think>The user wants a plan.</think>Sure. First, we check the weather report. "
+    "Then we pack a small bag with water. After that we walk to the lake. "
+    "We rest there for an hour. Finally we walk home before dark."
+)
+FAST = Timeouts(connect=5, update=5, first_audio=5, idle=5, close=1)
+
+
+async def test_reply_streams_speaks_and_records_history() -> None:
+    reply = FakeReply(tokens_for(ANSWER), delay=0.05, reasoning=["Let me think..."])
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(
+            llm=llm,
+            tts=TTSTarget(url=emu.url, timeouts=FAST),
+            conversation=Conversation("Be brief."),
+        )
+        result = await assistant.say("Plan a walk for me.", NullSink())
+    assert result.error is None
+    assert "think" not in result.text and "Let me think" not in result.text
+    assert result.first_audio_ms is not None and result.llm_done_ms is not None
+    assert result.first_audio_ms < result.llm_done_ms  # speech began before the model finished
+    msgs = assistant.conversation.messages()
+    assert msgs[0] == {"role": "system", "content": "Be brief."}
+    assert msgs[1] == {"role": "user", "content": "Plan a walk for me."}
+    assert msgs[2]["role"] == "assistant" and msgs[2]["content"] == result.text
+    assert fake.requests[0]["messages"][-1]["content"] == "Plan a walk for me."
+
+
+async def test_interrupted_reply_records_only_what_was_heard() -> None:
+    reply = FakeReply(tokens_for(ANSWER.split("</think>")[1]), delay=0.01)
+    paced = LatencyModel(rtf=1.0, delta_ms=50)
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone", latency=paced)) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST))
+        sink = NullSink()
+        turn = assistant.reply("Plan a walk.", sink)
+        async with anyio.create_task_group() as tg:
+
+            async def barge_in() -> None:
+                while sink.samples_played < 24000 * 2:
+                    await anyio.sleep(0.01)
+                turn.interrupt()
+
+            tg.start_soon(barge_in)
+            result = await turn.run()
+        second = await assistant.say("And then?", NullSink())
+    assert result.interrupted
+    assert result.spoken_text and result.spoken_text != result.text
+    heard_turn = assistant.conversation.turns[1]
+    assert heard_turn.interrupted and heard_turn.text == result.spoken_text
+    # The model sees the heard prefix, marked as cut off, in the next request.
+    sent = fake.requests[1]["messages"]
+    assert sent[1]["content"].startswith(result.spoken_text)
+    assert sent[1]["content"].endswith("…")
+    assert second.error is None
+
+
+async def test_keep_full_text_option() -> None:
+    reply = FakeReply(tokens_for("One sentence here. And another one there."), delay=0.0)
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone", latency=LatencyModel(rtf=1.0))) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(
+            llm=llm,
+            tts=TTSTarget(url=emu.url, timeouts=FAST),
+            options=PipelineOptions(keep_full_text=True),
+        )
+        turn = assistant.reply("Hi", NullSink())
+        with anyio.move_on_after(0.5):
+            await turn.run()
+    assert turn.result is not None and turn.result.interrupted
+    assert assistant.conversation.turns[1].text == turn.result.text
+
+
+async def test_model_failure_mid_reply_is_reported_and_spoken_so_far() -> None:
+    reply = FakeReply(tokens_for("The first sentence arrives. Then the line drops"), fail_after=6)
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST))
+        result = await assistant.say("Go", NullSink())
+    assert result.error is not None and result.error["type"] == "LLMConnectionError"
+    assert result.text.startswith("The first sentence arrives.")
+    assert result.audio_ms > 0
