@@ -4,6 +4,7 @@ environment and configures logging."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -12,7 +13,7 @@ from typing import Any
 import anyio
 
 from bridge import __version__
-from bridge.commands import speak, tts_server
+from bridge.commands import say, speak, tts_server
 from bridge.errors import BridgeError, ConfigError
 from bridge.logs import configure_logging, redact
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bridge {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    say.add_parser(sub)
     speak.add_parser(sub)
     tts_server.add_parser(sub)
     return parser
@@ -40,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    configure_logging(debug=args.debug)
+    # Commands report user-facing problems themselves; logs below ERROR only on request.
+    configure_logging(debug=args.debug, level=os.environ.get("BRIDGE_LOG_LEVEL", "ERROR"))
     run: Command = args.run
     try:
         return anyio.run(run, args, backend="asyncio")

@@ -67,16 +67,26 @@ class _RedactFilter(logging.Filter):
 
 
 def configure_logging(
-    *, debug: bool = False, stream: TextIO | None = None, json: bool | None = None
+    *,
+    debug: bool = False,
+    stream: TextIO | None = None,
+    json: bool | None = None,
+    level: str | None = None,
 ) -> None:
     """Configure structlog (and stdlib logging) for a command-line run.
 
     Pretty console output on a TTY, one JSON object per line otherwise. Logs go to stderr so
-    stdout stays free for audio, URLs and machine-readable output.
+    stdout stays free for audio, URLs and machine-readable output. ``level`` is a level name
+    (default WARNING); ``debug`` forces DEBUG.
     """
     out = stream if stream is not None else sys.stderr
     use_json = json if json is not None else not out.isatty()
-    level = logging.DEBUG if debug else logging.WARNING
+    if debug:
+        numeric = logging.DEBUG
+    else:
+        numeric = logging.getLevelName((level or "WARNING").upper())
+        if not isinstance(numeric, int):
+            numeric = logging.WARNING
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -91,11 +101,11 @@ def configure_logging(
             structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level, stream=out, force=True)
+    logging.basicConfig(level=numeric, stream=out, force=True)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_RedactFilter())
     # Third-party loggers that might print request headers at debug level stay at WARNING.

@@ -1,0 +1,125 @@
+"""``bridge say``: ask the chat model one question and speak the reply as it streams."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from bridge.commands.common import add_output_options, add_tts_options, make_sink, resolve_tts
+from bridge.errors import ConfigError
+from bridge.llm import LLMConfig
+
+__all__ = ["add_llm_options", "add_parser", "resolve_llm", "run"]
+
+OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
+DASHSCOPE_LLM_URLS = {
+    "beijing": "https://dashscope.aliyuncs.com/compatible-mode/v1",
+    "singapore": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+}
+DASHSCOPE_DEFAULT_MODEL = "qwen-plus"
+
+
+def add_llm_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("chat model (any OpenAI-compatible endpoint)")
+    g.add_argument("--llm-base-url", help="endpoint base URL ($OPENAI_BASE_URL)")
+    g.add_argument("--llm-api-key", help="API key ($OPENAI_API_KEY)")
+    g.add_argument("--llm-model", help="model name ($BRIDGE_LLM_MODEL)")
+    g.add_argument(
+        "--prompt",
+        help="system prompt: a name from prompts/ (assistant, concise, storyteller, *.zh) "
+        "or a file path ($BRIDGE_PROMPT; default assistant)",
+    )
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "say",
+        help="ask the chat model a question and speak the reply as it streams",
+        description="Ask the model, speak its reply from the first clause on, print the text.",
+    )
+    p.add_argument("question", help="what to ask")
+    add_output_options(p)
+    add_llm_options(p)
+    add_tts_options(p)
+    p.set_defaults(run=run)
+
+
+def _note(text: str) -> None:
+    print(f"bridge: {text}", file=sys.stderr, flush=True)
+
+
+@asynccontextmanager
+async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncIterator[LLMConfig]:
+    """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
+    else (with ``--local``) the embedded model started for the duration of the command."""
+    base_url = args.llm_base_url or env.get("OPENAI_BASE_URL") or None
+    api_key = args.llm_api_key or env.get("OPENAI_API_KEY") or None
+    model = args.llm_model or env.get("BRIDGE_LLM_MODEL") or None
+    dashscope_key = args.tts_api_key or env.get("DASHSCOPE_API_KEY") or None
+    if base_url or api_key:
+        if base_url and not model and not api_key:
+            raise ConfigError(
+                f"no model name for {base_url}: pass --llm-model or set BRIDGE_LLM_MODEL"
+            )
+        yield LLMConfig(base_url=base_url, api_key=api_key, model=model or OPENAI_DEFAULT_MODEL)
+        return
+    if dashscope_key and not args.local:
+        region = (args.region or env.get("BRIDGE_TTS_REGION") or "beijing").lower()
+        url = DASHSCOPE_LLM_URLS.get(region, DASHSCOPE_LLM_URLS["beijing"])
+        yield LLMConfig(base_url=url, api_key=dashscope_key, model=model or DASHSCOPE_DEFAULT_MODEL)
+        return
+    if args.local:
+        from bridge.local.llm_server import serve_local_llm
+
+        _note("starting the embedded chat model (SmolLM2-135M) ...")
+        async with serve_local_llm(on_progress=_note) as local:
+            yield LLMConfig(base_url=local.base_url, api_key=local.api_key, model=local.model)
+        return
+    raise ConfigError(
+        "no chat model configured.\n"
+        "  set OPENAI_API_KEY (or OPENAI_BASE_URL and BRIDGE_LLM_MODEL for another endpoint),\n"
+        "  or DASHSCOPE_API_KEY for Qwen, or try --local for the embedded offline model"
+    )
+
+
+async def run(args: argparse.Namespace) -> int:
+    from bridge.assistant import Assistant
+    from bridge.conversation import Conversation
+    from bridge.llm import LLMClient
+    from bridge.prompts import load_prompt
+    from bridge.text import Segment
+
+    prompt = load_prompt(args.prompt or os.environ.get("BRIDGE_PROMPT") or "assistant")
+    show_text = not args.json and args.out != "-"
+    shown: list[str] = []
+
+    def on_segment(segment: Segment) -> None:
+        if show_text:
+            shown.append(segment.text)
+            print(segment.text, end=" " if segment.text[-1:].isascii() else "", flush=True)
+
+    async with (
+        resolve_llm(args, os.environ) as llm_config,
+        resolve_tts(args, os.environ) as target,
+        LLMClient(llm_config) as llm,
+    ):
+        sink = make_sink(args, target.config.sample_rate, _note)
+        assistant = Assistant(llm=llm, tts=target, conversation=Conversation(prompt))
+        result = await assistant.reply(args.question, sink, on_segment=on_segment).run()
+    if shown:
+        print(flush=True)
+    if result.error is not None:
+        _note(f"error: {result.error['message']}")
+    if args.json and args.out != "-":
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    elif result.first_audio_ms is not None:
+        _note(
+            f"first audio at {result.first_audio_ms:.0f} ms, "
+            f"{result.audio_ms / 1000:.1f} s of audio"
+            + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
+        )
+    return 0 if result.error is None else 1

@@ -1,0 +1,140 @@
+"""`bridge say` as a user runs it: a fake OpenAI-compatible model and the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from anyio.from_thread import start_blocking_portal
+
+from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+
+BRIDGE = [sys.executable, "-m", "bridge"]
+REPLY = "**Sure!** Here is a short answer. It has two sentences, then a third one."
+
+
+def _env(**extra: str) -> dict[str, str]:
+    drop = ("DASHSCOPE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "BRIDGE_LLM_MODEL")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("BRIDGE_")}
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def fake_model(reply: FakeReply, api_key: str | None = None) -> Iterator[str]:
+    with start_blocking_portal(backend="asyncio") as portal:
+        cm = portal.wrap_async_context_manager(serve_fake_llm([reply], api_key=api_key))
+        with cm as fake:
+            yield fake.base_url
+
+
+@contextmanager
+def tts_server() -> Iterator[str]:
+    proc = subprocess.Popen(
+        [*BRIDGE, "tts-server", "--engine", "tone"], stdout=subprocess.PIPE, text=True, env=_env()
+    )
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def say(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BRIDGE, "say", *args], capture_output=True, text=True, timeout=60, env=_env(**env)
+    )
+
+
+def test_say_prints_json_result_and_writes_wav(tmp_path: Path) -> None:
+    out = tmp_path / "reply.wav"
+    with fake_model(FakeReply(tokens_for(REPLY), delay=0.02)) as base, tts_server() as url:
+        proc = say(
+            "Hello?",
+            "--json",
+            "--out",
+            str(out),
+            "--tts-url",
+            url,
+            "--llm-base-url",
+            base,
+            "--llm-model",
+            "m",
+            "--prompt",
+            "concise",
+        )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["text"] == "Sure! Here is a short answer. It has two sentences, then a third one."
+    assert result["first_audio_ms"] < result["llm_done_ms"]
+    assert result["error"] is None and not result["interrupted"]
+    for key in ("ttft_ms", "first_segment_ms", "first_append_ms", "first_play_ms", "done_ms"):
+        assert isinstance(result[key], float), key
+    with wave.open(str(out)) as w:
+        assert w.getnframes() / 24 == pytest.approx(result["audio_ms"], abs=1)
+
+
+def test_say_shows_the_text_as_it_is_spoken() -> None:
+    with fake_model(FakeReply(tokens_for(REPLY))) as base, tts_server() as url:
+        proc = say("Hello?", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m")
+    assert proc.returncode == 0, proc.stderr
+    assert "Here is a short answer." in proc.stdout
+    assert "**" not in proc.stdout
+    assert "no speaker playback" in proc.stderr  # said once, not an error
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needle", "code"),
+    [
+        ([], {}, "no chat model configured", 2),
+        (["--llm-base-url", "http://127.0.0.1:9/v1"], {}, "--llm-model", 2),
+        (["--llm-api-key", "sk-x"], {}, "no speech service configured", 2),
+        (["--local", "--llm-api-key", "k", "--prompt", "nope"], {}, "unknown prompt", 2),
+        (
+            ["--local", "--llm-base-url", "http://127.0.0.1:9/v1", "--llm-model", "m"],
+            {},
+            "cannot reach the llm endpoint",
+            1,
+        ),
+    ],
+)
+def test_say_user_mistakes(args: list[str], env: dict[str, str], needle: str, code: int) -> None:
+    proc = say("Hi", *args, **env)
+    assert proc.returncode == code, proc.stderr
+    assert needle.lower() in proc.stderr.lower()
+    assert "Traceback" not in proc.stderr
+
+
+def test_say_wrong_llm_key_is_one_line_without_the_key() -> None:
+    with fake_model(FakeReply(tokens_for(REPLY)), api_key="sk-right") as base, tts_server() as url:
+        proc = say(
+            "Hi",
+            "--tts-url",
+            url,
+            "--llm-base-url",
+            base,
+            "--llm-model",
+            "m",
+            OPENAI_API_KEY="sk-wrong-secret-42",
+        )
+    assert proc.returncode == 1
+    assert "sk-wrong-secret-42" not in proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.local_llm
+def test_say_local_uses_the_embedded_model(tmp_path: Path) -> None:
+    pytest.importorskip("llama_cpp")
+    proc = say(
+        "Say hello in one short sentence.", "--local", "--json", "--out", str(tmp_path / "a.wav")
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["audio_ms"] > 0
