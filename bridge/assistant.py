@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from bridge.conversation import Conversation
 from bridge.llm import LLMClient
-from bridge.pipeline import PipelineOptions, Turn, TTSTarget
+from bridge.pipeline import PipelineOptions, TTSTarget, Turn
 from bridge.sinks import AudioSink
 from bridge.text import Segment
 from bridge.turn import TurnResult

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import AsyncIterable, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -424,10 +424,8 @@ class Turn:
                 # before the connection closes; stale audio can no longer reach the sink.
                 self._interrupted = True
                 with anyio.move_on_after(self.options.clear_timeout, shield=True):
-                    try:
+                    with suppress(BridgeError):
                         await tts.clear()
-                    except BridgeError:
-                        pass
                 raise
             if failure:
                 raise failure[0]
@@ -437,7 +435,9 @@ class Turn:
         if self._commit_mode or (first and self.options.commit_first):
             self._commit_ids.add(await tts.commit())
 
-    async def _send_segments(self, tts: TTSSession, segs: MemoryObjectReceiveStream[Segment]) -> None:
+    async def _send_segments(
+        self, tts: TTSSession, segs: MemoryObjectReceiveStream[Segment]
+    ) -> None:
         for index in self._resend:
             text = self._tracker.texts[index]
             await self._append(tts, index, text, first=False)

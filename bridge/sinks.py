@@ -8,9 +8,9 @@ pipeline computes the spoken history from it.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -124,10 +124,9 @@ class IteratorSink:
         self.samples_played = 0
 
     async def write(self, chunk: AudioChunk) -> None:
-        try:
+        # After stop() the chunk is dropped on purpose (barge-in).
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await self._send.send(chunk)
-        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-            pass  # stopped: the chunk is dropped on purpose (barge-in)
 
     async def stop(self) -> None:
         self._send.close()
@@ -148,7 +147,3 @@ class IteratorSink:
             async for chunk in self._receive:
                 self.samples_played += chunk.samples
                 yield chunk
-
-
-def seconds(samples: int, sample_rate: int) -> float:
-    return samples / sample_rate if sample_rate else math.nan

@@ -35,7 +35,9 @@ class OutputStream(Protocol):
 StreamFactory = Callable[[int, Callable[[Any, int, Any, Any], None]], OutputStream]
 
 
-def _sounddevice_factory(sample_rate: int, callback: Callable[[Any, int, Any, Any], None]) -> OutputStream:
+def _sounddevice_factory(
+    sample_rate: int, callback: Callable[[Any, int, Any, Any], None]
+) -> OutputStream:
     import sounddevice  # type: ignore[import-not-found,unused-ignore]
 
     stream: OutputStream = sounddevice.RawOutputStream(

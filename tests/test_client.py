@@ -88,9 +88,10 @@ async def test_audio_iterator_and_finish_drain() -> None:
 
 
 async def test_commit_mode_several_responses_per_session() -> None:
-    async with emulator() as emu, connect(
-        url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST
-    ) as tts:
+    async with (
+        emulator() as emu,
+        connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST) as tts,
+    ):
         sizes = []
         for text in ("First. Second!", "第三句话。", "four"):
             sizes.append(len(await tts.speak(text)))
@@ -101,9 +102,10 @@ async def test_commit_mode_several_responses_per_session() -> None:
 
 
 async def test_commit_on_empty_buffer_is_a_server_error_and_session_survives() -> None:
-    async with emulator() as emu, connect(
-        url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST
-    ) as tts:
+    async with (
+        emulator() as emu,
+        connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST) as tts,
+    ):
         await tts.commit()
         with pytest.raises(TTSServerError) as info:
             await tts.recv()
@@ -158,9 +160,10 @@ async def test_unsupported_format_is_a_clear_server_error() -> None:
 
 async def test_cancel_response_stops_the_response() -> None:
     slow = LatencyModel(rtf=1.0, delta_ms=50)
-    async with emulator(latency=slow) as emu, connect(
-        url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST
-    ) as tts:
+    async with (
+        emulator(latency=slow) as emu,
+        connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST) as tts,
+    ):
         await tts.append("A long sentence that takes a few seconds to speak out loud.")
         await tts.commit()
         deltas = 0
@@ -246,7 +249,10 @@ async def test_connect_timeout_when_the_server_never_answers() -> None:
 
 
 async def test_unknown_model_closes_after_session_created() -> None:
-    async with emulator() as emu, connect(url=emu.url, model="qwen-nonexistent", timeouts=FAST) as tts:
+    async with (
+        emulator() as emu,
+        connect(url=emu.url, model="qwen-nonexistent", timeouts=FAST) as tts,
+    ):
         with pytest.raises(TTSClosedError, match="model name"):
             await tts.recv()
 
@@ -255,9 +261,10 @@ async def test_unknown_model_closes_after_session_created() -> None:
 
 
 async def test_close_mid_stream_says_how_much_audio_arrived() -> None:
-    async with emulator(faults=Faults(close_after_deltas=3)) as emu, connect(
-        url=emu.url, timeouts=FAST
-    ) as tts:
+    async with (
+        emulator(faults=Faults(close_after_deltas=3)) as emu,
+        connect(url=emu.url, timeouts=FAST) as tts,
+    ):
         await tts.append("A sentence long enough to need more than three deltas of audio. ")
         with pytest.raises(TTSClosedError) as info:
             async for _ in tts.events():
@@ -268,8 +275,11 @@ async def test_close_mid_stream_says_how_much_audio_arrived() -> None:
 
 
 async def test_error_event_fault_raises_typed_error() -> None:
-    faults = Faults(error_after_deltas=1, error_code="Throttling.RateQuota",
-                    error_message="Requests rate limit exceeded, please try again later.")
+    faults = Faults(
+        error_after_deltas=1,
+        error_code="Throttling.RateQuota",
+        error_message="Requests rate limit exceeded, please try again later.",
+    )
     async with emulator(faults=faults) as emu, connect(url=emu.url, timeouts=FAST) as tts:
         await tts.append("Hello world. ")
         with pytest.raises(TTSServerError) as info:
@@ -283,20 +293,22 @@ async def test_error_event_fault_raises_typed_error() -> None:
 
 async def test_stall_hits_the_idle_timeout() -> None:
     timeouts = Timeouts(connect=5, update=5, first_audio=5, idle=0.3)
-    async with emulator(faults=Faults(stall_after_deltas=1)) as emu, connect(
-        url=emu.url, timeouts=timeouts
-    ) as tts:
+    async with (
+        emulator(faults=Faults(stall_after_deltas=1)) as emu,
+        connect(url=emu.url, timeouts=timeouts) as tts,
+    ):
         await tts.append("Hello world. ")
-        with pytest.raises(TTSTimeoutError, match="sent nothing for 0.3 s"):
+        with pytest.raises(TTSTimeoutError, match=r"sent nothing for 0\.3 s"):
             async for _ in tts.events():
                 pass
 
 
 async def test_first_audio_timeout_uses_its_own_bound() -> None:
     timeouts = Timeouts(connect=5, update=5, first_audio=0.2, idle=30)
-    async with emulator(latency=LatencyModel(first_packet=2.0)) as emu, connect(
-        url=emu.url, config=SessionConfig(mode="commit"), timeouts=timeouts
-    ) as tts:
+    async with (
+        emulator(latency=LatencyModel(first_packet=2.0)) as emu,
+        connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=timeouts) as tts,
+    ):
         await tts.append("Hello")
         with pytest.raises(TTSTimeoutError, match="first audio"):
             await tts.recv()
@@ -319,9 +331,31 @@ async def test_concurrent_receivers_are_rejected() -> None:
 
 
 async def test_latency_model_delays_first_packet() -> None:
-    async with emulator(latency=LatencyModel(first_packet=0.3)) as emu, connect(
-        url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST
-    ) as tts:
+    async with (
+        emulator(latency=LatencyModel(first_packet=0.3)) as emu,
+        connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST) as tts,
+    ):
         await tts.speak("Hi.")
         latency = tts.responses[0].first_audio_latency
         assert latency is not None and latency >= 0.29
+
+
+async def test_lowercase_bearer_scheme_is_accepted() -> None:
+    async with (
+        emulator(api_key="sk-abc") as emu,
+        connect(url=emu.url, headers={"Authorization": "bearer sk-abc"}, timeouts=FAST) as tts,
+    ):
+        assert tts.state is SessionState.READY
+
+
+async def test_workspace_header_and_region_urls() -> None:
+    from bridge.qwen import build_url
+
+    assert build_url(None, "singapore", "m").startswith("wss://dashscope-intl.aliyuncs.com/")
+    assert build_url(None, "Beijing", "m").endswith("/api-ws/v1/realtime?model=m")
+    assert build_url("ws://h/p?model=x", "beijing", "m") == "ws://h/p?model=x"
+    async with emulator() as emu, connect(url=emu.url, workspace="ws-1", timeouts=FAST) as tts:
+        assert tts.url.endswith("?model=qwen3-tts-flash-realtime")
+        assert emu.last_headers is not None
+        assert emu.last_headers["X-DashScope-WorkSpace"] == "ws-1"
+        assert emu.last_headers["User-Agent"].startswith("bridge/")

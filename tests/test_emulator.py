@@ -24,11 +24,13 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def raw_session(**options: Any) -> AsyncIterator[tuple[Emulator, ClientConnection]]:
-    async with serve_emulator(EmulatorOptions(engine="tone", **options)) as emu:
-        async with ws_connect(emu.url + "?model=qwen3-tts-flash-realtime", proxy=None) as ws:
-            created = json.loads(await ws.recv())
-            assert created["type"] == "session.created"
-            yield emu, ws
+    async with (
+        serve_emulator(EmulatorOptions(engine="tone", **options)) as emu,
+        ws_connect(emu.url + "?model=qwen3-tts-flash-realtime", proxy=None) as ws,
+    ):
+        created = json.loads(await ws.recv())
+        assert created["type"] == "session.created"
+        yield emu, ws
 
 
 async def recv_json(ws: ClientConnection) -> dict[str, Any]:
@@ -39,9 +41,10 @@ async def recv_json(ws: ClientConnection) -> dict[str, Any]:
 
 
 async def test_session_created_carries_documented_defaults() -> None:
-    async with serve_emulator(EmulatorOptions(engine="tone")) as emu, ws_connect(
-        emu.url + "?model=qwen3-tts-flash-realtime", proxy=None
-    ) as ws:
+    async with (
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        ws_connect(emu.url + "?model=qwen3-tts-flash-realtime", proxy=None) as ws,
+    ):
         created = await recv_json(ws)
     session = created["session"]
     assert created["event_id"].startswith("event_") and len(created["event_id"]) == 27
@@ -135,7 +138,7 @@ async def test_healthz_and_unknown_paths() -> None:
 
         def get(path: str) -> int:
             try:
-                with urllib.request.urlopen(base + path, timeout=5) as resp:  # noqa: S310
+                with urllib.request.urlopen(base + path, timeout=5) as resp:
                     return int(resp.status)
             except urllib.error.HTTPError as exc:
                 return exc.code

@@ -55,8 +55,18 @@ def test_entry_points_show_help(argv: list[str]) -> None:
 
 def test_user_mistake_is_one_line_without_traceback() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "bridge", "tts-server", "--engine", "tone", "--port", "1",
-         "--host", "256.1.1.1"],
+        [
+            sys.executable,
+            "-m",
+            "bridge",
+            "tts-server",
+            "--engine",
+            "tone",
+            "--port",
+            "1",
+            "--host",
+            "256.1.1.1",
+        ],
         capture_output=True,
         text=True,
         timeout=30,
@@ -113,3 +123,14 @@ def test_api_keys_and_authorization_headers_never_reach_the_logs() -> None:
     for line in text.splitlines():
         if line.startswith("{"):
             json.loads(line)
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    exe = Path(sys.executable).parent / "check-jsonschema"
+    out = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.compose-spec", str(ROOT / "compose.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -12,7 +12,7 @@ import pytest
 
 from bridge.errors import LLMError
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
-from bridge.pipeline import PipelineOptions, ReconnectPolicy, Turn, TTSTarget
+from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
 from bridge.sinks import IteratorSink, NullSink, WavSink
 
@@ -152,8 +152,9 @@ async def test_tts_drop_mid_turn_reconnects_and_loses_no_segment() -> None:
     async with serve_emulator(EmulatorOptions(engine="tone", faults=faults)) as emu:
         sink = RecordingSink()
         options = PipelineOptions(reconnect=ReconnectPolicy(attempts=1, delay=0))
-        result = await Turn(scripted(REPLY, rate=200), sink, target=target(emu.url),
-                            options=options).run()
+        result = await Turn(
+            scripted(REPLY, rate=200), sink, target=target(emu.url), options=options
+        ).run()
         clean = RecordingSink()
         baseline = await Turn(scripted(REPLY, rate=200), clean, target=target(emu.url)).run()
     assert result.error is None
@@ -241,6 +242,7 @@ async def test_cancelling_the_turn_scope_is_a_barge_in() -> None:
             await turn.run()
     assert turn.result is not None
     assert turn.result.done_ms is not None
-    assert _words([turn.result.spoken_text]) == _words([turn.result.text])[
-        : len(_words([turn.result.spoken_text]))
-    ]
+    assert (
+        _words([turn.result.spoken_text])
+        == _words([turn.result.text])[: len(_words([turn.result.spoken_text]))]
+    )

@@ -256,8 +256,9 @@ def test_bad_base64_audio_is_a_protocol_error() -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -267,8 +268,20 @@ json_values = st.recursive(
     kind=st.sampled_from([*EXPECTED_CLASS, "other", ""]) | st.text(max_size=12),
     body=st.dictionaries(
         st.sampled_from(
-            ["event_id", "session", "response", "item", "item_id", "response_id", "delta",
-             "error", "output_index", "content_index", "usage", "x"]
+            [
+                "event_id",
+                "session",
+                "response",
+                "item",
+                "item_id",
+                "response_id",
+                "delta",
+                "error",
+                "output_index",
+                "content_index",
+                "usage",
+                "x",
+            ]
         ),
         json_values,
         max_size=6,
@@ -404,9 +417,7 @@ def test_state_machine_happy_path() -> None:
         m.check_send("session.update")
     m.on_receive(ev.parse_server_event(DOC_EXAMPLES["response.audio.delta"]))
     assert m.audio_bytes == 4
-    m.on_receive(
-        ev.parse_server_event({"type": "response.done", "response": {"id": "resp_USvB"}})
-    )
+    m.on_receive(ev.parse_server_event({"type": "response.done", "response": {"id": "resp_USvB"}}))
     assert not m.busy
     m.on_send(finish_event())
     assert m.state is SessionState.FINISHING and m.busy

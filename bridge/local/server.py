@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import anyio
 import structlog
-from bridge.local.engines import Synthesizer, make_synthesizer
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
+from bridge.local.engines import Synthesizer, make_synthesizer
 from bridge.local.options import EmulatorOptions, Faults
 from bridge.local.session import EmulatedSession
 
@@ -60,6 +60,7 @@ class Emulator:
     _counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _faults_by_conn: dict[int, Faults] = field(default_factory=dict)
     server: Server | None = None
+    last_headers: Headers | None = None  # of the last accepted handshake (for tests)
 
     @property
     def url(self) -> str:
@@ -89,6 +90,7 @@ class Emulator:
         if not models or not models[0]:
             return _text_response(http.HTTPStatus.BAD_REQUEST, "missing ?model= query parameter")
         self._faults_by_conn[id(conn)] = faults
+        self.last_headers = request.headers
         return None
 
     async def handler(self, conn: ServerConnection) -> None:

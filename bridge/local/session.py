@@ -28,11 +28,11 @@ from typing import Any
 
 import anyio
 import structlog
-from bridge.local.engines import Synthesizer
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from bridge.errors import ConfigError
+from bridge.local.engines import Synthesizer
 from bridge.local.options import EmulatorOptions, Faults
 from bridge.local.splitter import take_segments
 from bridge.local.wire import ServerWire, billable_characters, new_id
