@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from bridge.assistant import Assistant
+from bridge.conversation import Conversation, ConversationTurn
 from bridge.errors import (
     BridgeError,
     ConfigError,
+    LLMAuthError,
+    LLMConnectionError,
     LLMError,
+    LLMRateLimitError,
+    LLMServerError,
+    LLMTimeoutError,
     StateError,
     TTSAuthError,
     TTSClosedError,
@@ -15,6 +22,7 @@ from bridge.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
+from bridge.llm import LLMClient, LLMConfig
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import (
@@ -39,14 +47,24 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
+    "Assistant",
     "AudioChunk",
     "AudioSink",
     "BridgeError",
     "ConfigError",
+    "Conversation",
+    "ConversationTurn",
     "EmulatorOptions",
     "Faults",
     "IteratorSink",
+    "LLMAuthError",
+    "LLMClient",
+    "LLMConfig",
+    "LLMConnectionError",
     "LLMError",
+    "LLMRateLimitError",
+    "LLMServerError",
+    "LLMTimeoutError",
     "LatencyModel",
     "NullSink",
     "PcmSink",
