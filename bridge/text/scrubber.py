@@ -1,0 +1,500 @@
+"""Streaming scrubber: removes from a chat-model reply what must not be read aloud.
+
+Markdown markup (headings, emphasis, inline code markers, fenced code, tables, block quotes,
+rules, images, links, list markers), bare URLs (replaced by their host name), emoji, HTML/XML
+tags and ``<think>`` reasoning blocks. Text is passed on as soon as it is unambiguous:
+
+* the start of each line is held until it is clear what the line is (at most 64
+  characters, usually 1-3);
+* an emphasis opener (``**``, ``*``, ``_``, ``~~``) or a link's ``[`` is held until its
+  closer comes, the line ends, or 160 characters pass; unmatched ``*``/``_`` are kept
+  literally (``2*3``, ``_private``), unmatched ``**`` dropped;
+* a character that could start a longer marker (``!`` before ``[``, a backtick run, ``<``,
+  the start of ``https://``) waits for the characters that decide it.
+
+Structure reaches the segmenter as text: a heading, list item, table row, rule or code block
+is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
+ends a segment. Output never starts with, nor repeats, blank lines.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.text._chars import is_ascii_alnum, is_punct
+from bridge.text._markdown import (
+    CODE_INLINE,
+    EMOJI_RUN,
+    HEAD_LIMIT,
+    INLINE,
+    THINK_END,
+    THINK_NAMES,
+    HeadKind,
+    classify_head,
+    classify_tag,
+    delimiter_roles,
+    fence_close,
+    host_of,
+    table_row_text,
+    url_tail_start,
+)
+from bridge.text._output import HoldKind, Output
+from bridge.text.model import ScrubberOptions, TablesMode
+
+__all__ = ["Scrubber"]
+
+_TAG_LIMIT = 256  # characters looked at for the end of an HTML tag
+_ROW_LIMIT = 2000  # characters of a table row held to read it
+_URL_TRAIL = "?!.,:;*_~'\""
+_ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'")
+
+_TEXT, _FENCE, _THINK = 0, 1, 2  # blocks
+_PLAIN, _HEADING, _TABLE = 0, 1, 2  # line kinds
+
+
+class Scrubber:
+    """Streaming markdown/emoji/tag remover for speech (one instance per turn)."""
+
+    def __init__(self, *, code_placeholder: str | None = None, tables: TablesMode = "read") -> None:
+        self.options = ScrubberOptions(code_placeholder=code_placeholder, tables=tables)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._src = ""  # input not consumed yet
+        self._prev = "\n"  # the consumed character before _src[0]
+        self._out = Output()
+        self._block = _TEXT
+        self._fence = ""
+        self._line_start = True
+        self._line_kind = _PLAIN
+        self._skip_line = False
+        self._code = 0  # backtick count of the open inline code span
+        self._lit_run = ""  # a run of 4+ emphasis characters continues literally
+        self._link_depth = 0  # dropping a link target "(...)"
+        self._in_url = False  # dropping the path of a bare URL
+        self._url_depth = 0
+        self._url_trail = ""
+        self._wait = False  # stop the loop: the rest needs more input
+
+    # -- public API -------------------------------------------------------------------------
+
+    def feed(self, delta: str) -> str:
+        """Add text; return the scrubbed text that is final so far."""
+        if not isinstance(delta, str):
+            raise TypeError(f"feed() takes str, not {type(delta).__name__}")
+        if not delta:
+            return ""
+        self._src += delta
+        self._process(eof=False)
+        return self._out.take()
+
+    def flush(self) -> str:
+        """End of the turn: return the rest; the scrubber starts a new turn."""
+        self._process(eof=True)
+        self._out.resolve_all()
+        out = self._out.take()
+        self._reset()
+        return out
+
+    # -- the main loop ----------------------------------------------------------------------
+
+    def _process(self, eof: bool) -> None:
+        i = 0
+        while True:
+            while i < len(self._src):
+                r = self._step(i, eof)
+                if r is None:
+                    break
+                i = r
+                if self._wait:
+                    self._wait = False
+                    break
+            if eof and self._in_url:
+                i = self._end_url(len(self._src))
+                continue
+            break
+        if i:
+            self._prev = self._src[i - 1]
+            self._src = self._src[i:]
+
+    def _step(self, i: int, eof: bool) -> int | None:
+        if self._block == _THINK:
+            return self._think(i, eof)
+        if self._skip_line:
+            return self._skip(i)
+        if self._line_start:
+            return self._line_head(i, eof)
+        if self._link_depth:
+            return self._link_target(i)
+        if self._in_url:
+            return self._url_path(i, eof)
+        if self._code:
+            return self._code_text(i, eof)
+        return self._inline(i, eof)
+
+    def _char_before(self, i: int) -> str:
+        return self._src[i - 1] if i > 0 else self._prev
+
+    def _copy(self, pattern: re.Pattern[str], i: int, eof: bool) -> tuple[int, bool]:
+        """Copy plain text up to the next character ``pattern`` finds (or a possible URL
+        start at the end). Returns the position and whether a special character is there."""
+        src = self._src
+        n = len(src)
+        m = pattern.search(src, i)
+        if m is not None:
+            j = m.start()
+        else:
+            j = n if eof else url_tail_start(src, i, self._char_before(i))
+            self._wait = j < n
+        if j > i:
+            self._out.put(src[i:j])
+            return j, False  # a special character is handled in the next step
+        return j, m is not None
+
+    def _inline(self, i: int, eof: bool) -> int | None:
+        if self._lit_run and self._src[i] != self._lit_run:
+            self._lit_run = ""  # the long literal run has ended
+        j, special = self._copy(INLINE, i, eof)
+        if not special:
+            return j
+        src = self._src
+        n = len(src)
+        ch = src[j]
+        if ch == "\n":
+            return self._newline(j)
+        if ch == "\r":
+            return j + 1
+        if ch in "*_~":
+            return self._delimiter(j, eof)
+        if ch == "`":
+            return self._backtick(j, eof)
+        if ch == "[":
+            self._out.open(HoldKind.LINK, "[", "[")
+            return j + 1
+        if ch == "]":
+            return self._close_bracket(j, eof)
+        if ch == "!":
+            if j + 1 < n:
+                self._out.open(HoldKind.IMAGE, "!", "![")
+                return j + 2
+            if not eof:
+                return None
+            self._out.put("!")
+            return j + 1
+        if ch == "<":
+            return self._angle(j, eof)
+        if ch == "\\":
+            if j + 1 == n and not eof:
+                return None
+            nxt = src[j + 1] if j + 1 < n else ""
+            if nxt in _ESCAPABLE and nxt:
+                self._out.put(nxt)
+                return j + 2
+            self._out.put("\\")
+            return j + 1
+        if ch in "hwHW":
+            return self._url_start(j, eof)
+        return self._emoji(j, eof)
+
+    # -- lines ------------------------------------------------------------------------------
+
+    def _skip(self, i: int) -> int:
+        j = self._src.find("\n", i)
+        if j < 0:
+            return len(self._src)
+        self._skip_line = False
+        self._line_start = True
+        return j + 1
+
+    def _line_head(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        nl = src.find("\n", i, i + HEAD_LIMIT)
+        complete = nl >= 0 or eof
+        head = src[i:nl] if nl >= 0 else src[i : i + HEAD_LIMIT]
+        if self._block == _FENCE:
+            closing = fence_close(head, self._fence)
+            if closing is None and not complete:
+                return None
+            if closing:
+                self._block = _TEXT
+                self._out.paragraph()
+            self._line_start = False
+            self._skip_line = True
+            return i
+        h = classify_head(head, complete)
+        if h is None:
+            return None
+        self._line_start = False
+        kind = h.kind
+        if kind is HeadKind.PLAIN:
+            return i + h.skip
+        if kind is HeadKind.HEADING:
+            self._out.paragraph()
+            self._line_kind = _HEADING
+            return i + h.skip
+        if kind is HeadKind.ITEM:
+            self._out.paragraph()
+            return i + h.skip
+        if kind is HeadKind.RULE:
+            self._out.paragraph()
+            self._skip_line = True
+            return i
+        if kind is HeadKind.FENCE:
+            self._out.paragraph()
+            if self.options.code_placeholder is not None:
+                self._out.put(self.options.code_placeholder)
+                self._out.paragraph()
+            self._block = _FENCE
+            self._fence = h.fence
+            self._skip_line = True
+            return i
+        if self.options.tables == "drop":  # else read the row: its cells joined by commas
+            self._out.paragraph()
+            self._skip_line = True
+            return i
+        end = src.find("\n", i, i + _ROW_LIMIT)
+        if end < 0:
+            if not eof and len(src) - i < _ROW_LIMIT:
+                self._line_start = True
+                return None
+            end = min(len(src), i + _ROW_LIMIT)
+        self._out.paragraph()
+        self._src = src[:i] + table_row_text(src[i + h.skip : end]) + src[end:]
+        self._line_kind = _TABLE
+        return i
+
+    def _newline(self, i: int) -> int:
+        self._out.resolve_all()
+        self._code = 0
+        if self._line_kind != _PLAIN:
+            self._out.paragraph()
+        elif self._out.visible and self._out.tail() != "\n\n":
+            self._out.put("\n")
+        self._line_kind = _PLAIN
+        self._line_start = True
+        return i + 1
+
+    # -- emphasis, code, links --------------------------------------------------------------
+
+    def _delimiter(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        n = len(src)
+        c = src[i]
+        j = i
+        if self._lit_run == c:
+            while j < n and src[j] == c:
+                j += 1
+            self._out.put(src[i:j])
+            if j < n:
+                self._lit_run = ""
+            return j
+        while j < n and src[j] == c and j - i < 4:
+            j += 1
+        if j - i >= 4:
+            self._lit_run = c
+            self._out.put(src[i:j])
+            return j
+        if j == n and not eof:
+            return None
+        run = src[i:j]
+        prev = self._char_before(i)
+        nxt = src[j] if j < n else "\n"
+        if c == "~" and len(run) != 2:
+            self._out.put(run)
+            return j
+        if is_ascii_alnum(prev) and is_ascii_alnum(nxt):
+            self._out.put(run)  # 2*3, snake_case
+            return j
+        if j + 1 >= n and not eof and is_punct(nxt):
+            return None  # "__init__.py": the character after the punctuation decides
+        after = src[j + 1] if j + 1 < n else "\n"
+        can_open, can_close = delimiter_roles(c, prev, nxt, after)
+        if can_close and self._out.close_emphasis(c):
+            return j
+        if can_open:
+            self._out.open(HoldKind.EMPHASIS, c, run)
+            return j
+        if not (can_close and c == "*" and len(run) >= 2):
+            self._out.put(run)
+        return j
+
+    def _backtick(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        j = i
+        while j < len(src) and src[j] == "`" and j - i < 16:
+            j += 1
+        if j == len(src) and not eof:
+            return None
+        self._code = j - i  # the span opens; its text is kept as it is
+        return j
+
+    def _code_text(self, i: int, eof: bool) -> int | None:
+        """Inside an inline code span: the text is kept, URLs still become host names."""
+        j, special = self._copy(CODE_INLINE, i, eof)
+        if not special:
+            return j
+        src = self._src
+        ch = src[j]
+        if ch == "\n":
+            return self._newline(j)
+        if ch == "\r":
+            return j + 1
+        if ch != "`":
+            return self._url_start(j, eof)
+        k = j
+        while k < len(src) and src[k] == "`" and k - j < 16:
+            k += 1
+        if k == len(src) and not eof:
+            return None
+        if k - j == self._code:
+            self._code = 0
+        else:
+            self._out.put(src[j:k])
+        return k
+
+    def _close_bracket(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        if not self._out.link_open():
+            self._out.put("]")
+            return i + 1
+        if i + 1 == len(src) and not eof:
+            return None
+        if i + 1 < len(src) and src[i + 1] == "(":
+            self._out.close_link()
+            self._link_depth = 1
+            return i + 2
+        self._out.cancel_link()
+        self._out.put("]")
+        return i + 1
+
+    def _link_target(self, i: int) -> int:
+        src = self._src
+        n = len(src)
+        j = i
+        while j < n:
+            ch = src[j]
+            if ch == "\n":
+                self._link_depth = 0
+                return j
+            if ch == "(":
+                self._link_depth += 1
+            elif ch == ")":
+                self._link_depth -= 1
+                if not self._link_depth:
+                    return j + 1
+            j += 1
+        return n
+
+    # -- tags, think blocks, URLs, emoji ----------------------------------------------------
+
+    def _angle(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        n = len(src)
+        if i + 1 == n and not eof:
+            return None
+        c2 = src[i + 1] if i + 1 < n else ""
+        if not c2 or not ((c2.isascii() and c2.isalpha()) or c2 in "/!"):
+            self._out.put("<")
+            return i + 1
+        k = src.find(">", i + 1, i + _TAG_LIMIT)
+        nl = src.find("\n", i + 1, k if k >= 0 else i + _TAG_LIMIT)
+        if k < 0 and nl < 0 and n - i < _TAG_LIMIT and not eof:
+            return None
+        if k < 0 or 0 <= nl < k:
+            self._out.put("<")
+            return i + 1
+        kind, value = classify_tag(src[i + 1 : k], self._char_before(i))
+        if kind == "text":
+            self._out.put("<")
+            return i + 1
+        if kind == "open" and value in THINK_NAMES:
+            self._block = _THINK
+        elif kind in ("url", "email"):
+            self._out.put(value)
+        elif value == "br":
+            self._out.put(" ")
+        return k + 1
+
+    def _think(self, i: int, eof: bool) -> int:
+        src = self._src
+        m = THINK_END.search(src, i)
+        if m is not None:
+            self._block = _TEXT
+            return m.end()
+        if eof:
+            return len(src)
+        keep = src.rfind("<", max(i, len(src) - 16))
+        self._wait = True
+        return keep if keep >= 0 else len(src)
+
+    def _url_start(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        n = len(src)
+        before = self._char_before(i)
+        if before.isalnum() or before in "/.@:-_":
+            self._out.put(src[i])  # inside a word or a longer address: not a URL start
+            return i + 1
+        start = j = src.index("//", i) + 2 if src[i] in "hH" else i
+        while j < n and (src[j].isalnum() or src[j] in ".-_") and j - start < 256:
+            j += 1
+        if j == n and not eof and j - start < 256:
+            return None
+        host_end = j
+        while j > i and src[j - 1] in ".-_":
+            j -= 1  # trailing punctuation ends the sentence, not the host
+        path = j == host_end and host_end < n and src[host_end] in "/?#:"
+        if path and src[host_end] == ":":
+            if host_end + 1 == n and not eof:
+                return None
+            path = host_end + 1 < n and src[host_end + 1].isdigit()  # a port, not a colon
+        self._out.put(host_of(src[i:j]))
+        if path:
+            self._in_url = True
+            self._url_depth = 0
+            self._url_trail = ""
+            return host_end
+        return j
+
+    def _url_path(self, i: int, eof: bool) -> int:
+        src = self._src
+        n = len(src)
+        j = i
+        while j < n:
+            ch = src[j]
+            if ch.isspace() or ch in "<>[]`" or (ch == ")" and self._url_depth == 0):
+                return self._end_url(j)
+            if ch == "(":
+                self._url_depth += 1
+                self._url_trail = ""
+            elif ch == ")":
+                self._url_depth -= 1
+                self._url_trail = ""
+            elif ch in _URL_TRAIL:
+                self._url_trail += ch
+            else:
+                self._url_trail = ""
+            j += 1
+        return n
+
+    def _end_url(self, j: int) -> int:
+        """The URL ends before ``j``; its trailing punctuation goes back to the text."""
+        self._in_url = False
+        trail = self._url_trail
+        self._url_trail = ""
+        if trail:
+            self._src = self._src[:j] + trail + self._src[j:]
+        return j
+
+    def _emoji(self, i: int, eof: bool) -> int | None:
+        src = self._src
+        m = EMOJI_RUN.match(src, i)
+        j = m.end() if m is not None else i + 1
+        if j - i >= 16:
+            return j  # a long run: drop this part, the rest decides the spacing
+        if j == len(src) and not eof:
+            return None
+        prev = self._out.tail()[-1:]
+        nxt = src[j] if j < len(src) else ""
+        if prev and not prev.isspace() and (nxt.isalnum()):
+            self._out.put(" ")  # "Done✅Next" -> "Done Next"
+        return j

@@ -1,0 +1,490 @@
+"""Incremental segmenter: cuts a stream of text into speakable segments in linear time.
+
+How it works. The pending text lives in one buffer with a scan position. A compiled regular
+expression jumps to the next character that can matter (a terminator, a newline, a list
+bullet or label, and during the first segment also clause marks, spaces and CJK
+characters); everything in between is skipped in C. Each such character is decided with
+bounded lookahead: a terminator waits for the next visible character, and only after an
+ambiguous abbreviation for the next whole word. When the lookahead is not there yet the
+scan stops and resumes from the same character on the next ``feed()``; every lookahead is
+capped by a small constant, so no text is scanned more than a constant number of times.
+
+Decisions depend only on the text, never on how it was split into deltas, so any split of
+the same input gives the same segments. The segmenter reads no clock: when the model
+stalls the caller calls ``cut()``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bridge.text._chars import (
+    BULLETS,
+    CJK_CLASS,
+    CLAUSE_WIDE,
+    CLOSERS,
+    OPENERS,
+    TERMINATORS,
+    WIDE_TERMINATORS,
+    is_cjk,
+)
+from bridge.text._cuts import best_cut, last_word_boundary
+from bridge.text._rules import STARTERS, TokenClass, classify_token, is_list_label, next_label
+from bridge.text.model import Segment, SegmenterOptions, SegmentKind
+
+__all__ = ["Segmenter"]
+
+_T = re.escape(TERMINATORS)
+_B = re.escape(BULLETS)
+_LATER = re.compile(f"[{_T}{_B}\\n)]")
+_FIRST = re.compile(f"[{_T}{_B}\\s),;:—{CLAUSE_WIDE}{CJK_CLASS}]")
+_VISIBLE = re.compile(r"\S")
+_HEAD_TEXT = re.compile(f"[^\\s{_B}]")
+_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
+_STRIP_TOKEN = OPENERS + BULLETS + "-*"
+
+_MAX_RUN = 32  # terminators in one run
+_MAX_GAP = 64  # whitespace looked through after a terminator
+_MAX_TOKEN = 24  # characters looked back for the word before a period
+_MAX_WORD = 16  # characters looked ahead for the word after an ambiguous abbreviation
+
+
+class Segmenter:
+    """Streaming sentence segmenter for speech (one instance per turn; reusable after flush).
+
+    ``feed(delta)`` returns the segments that are complete, ``flush()`` the rest at the end
+    of the turn, ``cut()`` cuts at the best available point now (the caller's stall timer).
+    With ``first_clause=False, min_chars=0`` it is a plain streaming sentence splitter.
+    """
+
+    def __init__(
+        self,
+        *,
+        first_clause: bool = True,
+        min_chars: int = 16,
+        max_chars: int = 300,
+        first_min_words: int = 3,
+        first_max_words: int = 12,
+        cjk_weight: int = 4,
+    ) -> None:
+        self.options = SegmenterOptions(
+            first_clause=first_clause,
+            min_chars=min_chars,
+            max_chars=max_chars,
+            first_min_words=first_min_words,
+            first_max_words=first_max_words,
+            cjk_weight=cjk_weight,
+        )
+        self._out: list[Segment] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        self._buf = ""
+        self._base = 0  # stream offset of _buf[0]
+        self._emit = 0  # start of the text not yet emitted (held sentences included)
+        self._seg = 0  # start of the sentence being scanned (after held ones)
+        self._scan = 0  # next position to examine
+        self._held = False
+        self._held_weight = 0
+        self._index = 0
+        self._first = self.options.first_clause
+        self._words = 0  # first segment: words so far, a CJK character counting as one
+        self._halves = 0  # the same in half words, a CJK character counting as half a word
+        self._list_next: str | None = None
+        self._blocked: int | None = None
+        self._flushing = False
+
+    # -- public API -------------------------------------------------------------------------
+
+    def feed(self, delta: str) -> list[Segment]:
+        """Add text; return the segments completed by it (often none)."""
+        if not isinstance(delta, str):
+            raise TypeError(f"feed() takes str, not {type(delta).__name__}")
+        self._out = []
+        if delta:
+            self._buf += delta
+            self._run(eof=False)
+            self._compact()
+        return self._out
+
+    def flush(self) -> list[Segment]:
+        """End of the turn: return everything pending; the segmenter starts a new turn."""
+        out: list[Segment] = []
+        self._out = out
+        self._flushing = True
+        self._run(eof=True)
+        if _VISIBLE.search(self._buf, self._emit) is not None:
+            self._emit_segment(len(self._buf), "final", ends_paragraph=False)
+        self._reset()
+        return out
+
+    def cut(self) -> list[Segment]:
+        """Cut now at the best available point (the model stalled).
+
+        A terminator still waiting for its lookahead is taken as a sentence end; otherwise
+        everything up to the last complete word is emitted. Held short sentences go too.
+        """
+        self._out = []
+        buf = self._buf
+        pos = -1
+        kind: SegmentKind = "forced"
+        if self._blocked is not None and buf[self._blocked] in TERMINATORS:
+            pos = self._plausible_end(self._blocked)
+            kind = "sentence"
+        if pos < 0:
+            pos = last_word_boundary(buf, self._seg, len(buf))
+            kind = "forced"
+        if pos > self._seg and _VISIBLE.search(buf, self._seg, pos) is not None:
+            self._cut(pos, kind, hold=False)
+        elif self._held:
+            self._emit_segment(self._seg, "sentence", ends_paragraph=False)
+        self._scan = max(self._scan, self._seg)
+        self._blocked = None
+        self._compact()
+        return self._out
+
+    # -- the scan loop ----------------------------------------------------------------------
+
+    def _run(self, eof: bool) -> None:
+        buf = self._buf
+        n = len(buf)
+        max_chars = self.options.max_chars
+        while True:
+            pattern = _FIRST if self._first else _LATER
+            m = pattern.search(buf, self._scan)
+            s = m.start() if m is not None else n
+            limit = self._emit + max_chars
+            if s > limit and n > limit:
+                self._force(limit)
+                continue
+            if m is None:
+                self._scan = n
+                self._blocked = None
+                return
+            nxt = self._handle(s, eof)
+            if nxt is None:
+                self._scan = s
+                self._blocked = s
+                return
+            self._blocked = None
+            self._scan = max(nxt, self._seg)
+
+    def _handle(self, s: int, eof: bool) -> int | None:
+        ch = self._buf[s]
+        if ch in TERMINATORS:
+            return self._terminator(s, eof)
+        if ch == "\n":
+            return self._newline(s, eof)
+        if ch == ")":
+            return self._paren(s, eof)
+        if ch in BULLETS:
+            if s > self._seg and self._buf[s - 1].isspace() and not self._at_head(s):
+                self._cut(s, "sentence")
+            return s + 1
+        # Only the first segment of a turn looks at the characters below.
+        if ch in ",;:—" or ch in CLAUSE_WIDE:
+            return self._clause(s, eof)
+        if ch.isspace():
+            self._count_word(s)
+            if self._halves >= 2 * self.options.first_max_words:
+                self._cut(s, "forced")
+            return s + 1
+        self._words += 1  # a CJK character is a word for the clause minimum,
+        self._halves += 1  # and half a word for the word limit
+        if self._halves > 2 * self.options.first_max_words:
+            self._cut(s, "forced")
+        return s + 1
+
+    # -- terminators ------------------------------------------------------------------------
+
+    def _terminator(self, p: int, eof: bool) -> int | None:
+        buf = self._buf
+        n = len(buf)
+        prev = buf[p - 1] if p > self._emit else ""
+        r = p + 1
+        while r < n and buf[r] in TERMINATORS and r - p < _MAX_RUN:
+            r += 1
+        if r == n and not eof:
+            return None
+        run = buf[p:r]
+        dots = run.count(".") == len(run)
+        if dots and prev in ("(", "["):
+            return r  # an elision: "[...]"
+        first_end = r
+        ndots = len(run) if dots else 0
+        spaced = False
+        while dots and r < n and buf[r] == " " and ndots < 16:
+            if r + 1 == n:
+                if eof:
+                    break
+                return None
+            if buf[r + 1] != ".":
+                break
+            q = r + 1
+            while q < n and buf[q] == "." and q - r < 8:
+                q += 1
+            if q == n and not eof:
+                return None
+            ndots += q - r - 1
+            r = q
+            spaced = True
+        e = r
+        while e < n and buf[e] in CLOSERS and e - r < 8:
+            e += 1
+        if e == n:
+            if not eof:
+                return None
+            self._cut(e, "sentence")
+            return e
+        cjk = any(c in WIDE_TERMINATORS for c in run) or (prev != "" and is_cjk(prev))
+        ch = buf[e]
+        if not ch.isspace():
+            if cjk and e > r and ch in "とっ":
+                return r  # Japanese quotation goes on: 「そうですね。」と彼は言った
+            if cjk:
+                self._cut(e, "sentence")
+                return e
+            if ("…" in run or "‥" in run) and not (ch.islower() or ch in ",;:，、"):
+                self._cut(e, "sentence")
+                return e
+            return r  # glued: a decimal, version, URL, e-mail address or file name
+        w = e
+        newlines = 0
+        while w < n and buf[w].isspace() and w - e < _MAX_GAP:
+            if buf[w] == "\n":
+                newlines += 1
+                if newlines == 2:
+                    self._cut(e, "sentence", ends_paragraph=True)
+                    return e
+            w += 1
+        if w == n and not eof:
+            return None
+        if cjk or newlines or w == n or w - e >= _MAX_GAP:
+            self._cut(e, "sentence")
+            return e
+        v = buf[w]
+        if v.islower() or v in ",;:":
+            return r
+        if spaced:
+            if ndots >= 4 and prev != "" and not prev.isspace() and first_end == p + 1:
+                self._cut(p + 1, "sentence")  # "word. . . . Next": the ellipsis opens the next
+                return r
+            if ndots >= 4:
+                self._cut(e, "sentence")
+                return e
+            return r
+        if run != ".":
+            self._cut(e, "sentence")
+            return e
+        return self._period(p, e, r, w, eof)
+
+    def _token_start(self, p: int, limit: int) -> int:
+        """Start of the token ending at ``p``, or -1 when it is longer than ``limit``."""
+        buf = self._buf
+        lo = max(self._emit, p - limit)
+        ws = p
+        while ws > lo and not buf[ws - 1].isspace():
+            ws -= 1
+        if ws == lo and lo > self._emit and not buf[lo - 1].isspace():
+            return -1
+        return ws
+
+    def _period(self, p: int, e: int, r: int, w: int, eof: bool) -> int | None:
+        buf = self._buf
+        n = len(buf)
+        v = buf[w]
+        ws = self._token_start(p, _MAX_TOKEN)
+        core = buf[ws:p].lstrip(_STRIP_TOKEN) if ws >= 0 else ""
+        if core and is_list_label(core):
+            if self._at_head(ws):
+                self._list_next = next_label(core)
+                return r
+            if core == self._list_next and ws > self._seg:
+                self._cut(ws, "sentence")  # "... first item 2. The second item"
+                self._list_next = next_label(core)
+                return r
+        cls = classify_token(core) if core else TokenClass.WORD
+        if cls is TokenClass.TITLE or cls is TokenClass.NEVER:
+            return r
+        if cls is TokenClass.AMBIGUOUS:
+            if v.isdigit() or v in "([#":
+                return r
+            if v.isupper():
+                x = w
+                while x < n and (buf[x].isalpha() or buf[x] in "'’") and x - w < _MAX_WORD:
+                    x += 1
+                if x == n and not eof and x - w < _MAX_WORD:
+                    return None
+                if buf[w:x] not in STARTERS:
+                    return r
+        self._cut(e, "sentence")
+        return e
+
+    def _plausible_end(self, p: int) -> int:
+        """For ``cut()``: the end of the terminator run at ``p`` if it may end a sentence."""
+        buf = self._buf
+        n = len(buf)
+        r = p + 1
+        while r < n and buf[r] in TERMINATORS:
+            r += 1
+        if buf[p:r] == ".":
+            ws = self._token_start(p, _MAX_TOKEN)
+            core = buf[ws:p].lstrip(_STRIP_TOKEN) if ws >= 0 else ""
+            if core and (
+                classify_token(core) in (TokenClass.TITLE, TokenClass.NEVER)
+                or (is_list_label(core) and self._at_head(ws))
+            ):
+                return -1
+        while r < n and buf[r] in CLOSERS:
+            r += 1
+        return r
+
+    # -- newlines, lists, clauses -----------------------------------------------------------
+
+    def _newline(self, s: int, eof: bool) -> int | None:
+        buf = self._buf
+        lo = max(self._seg, s - _MAX_GAP)
+        j = s
+        while j > lo and buf[j - 1] in " \t\r\f\v\u3000":
+            j -= 1
+        if j > self._seg and buf[j - 1] == "\n":
+            k = j - 1
+            while k > lo and buf[k - 1].isspace():
+                k -= 1
+            self._cut(k, "sentence", ends_paragraph=True)
+            return s + 1
+        if not self._first:
+            return s + 1
+        n = len(buf)
+        x = s + 1
+        while x < n and buf[x] in " \t\r\f\v\u3000" and x - s < _MAX_GAP:
+            x += 1
+        if x == n and not eof:
+            return None
+        self._count_word(s)
+        if x < n and buf[x] == "\n":
+            return s + 1  # a paragraph break: decided at the next newline
+        if self._words >= self.options.first_min_words:
+            self._cut(s, "clause")
+        return s + 1
+
+    def _paren(self, s: int, eof: bool) -> int | None:
+        """``1)`` / ``b)`` list labels, at the head of a sentence or as the expected next one."""
+        buf = self._buf
+        ws = self._token_start(s, 6)
+        if ws < 0:
+            return s + 1
+        core = buf[ws:s].lstrip(_STRIP_TOKEN)
+        if not core or not is_list_label(core):
+            return s + 1
+        if s + 1 == len(buf):
+            return None if not eof else s + 1
+        if not buf[s + 1].isspace():
+            return s + 1
+        if self._at_head(ws):
+            self._list_next = next_label(core)
+        elif core == self._list_next and ws > self._seg:
+            self._cut(ws, "sentence")
+            self._list_next = next_label(core)
+        return s + 1
+
+    def _clause(self, s: int, eof: bool) -> int | None:
+        """First segment only: a clause mark ends it once it holds enough words."""
+        buf = self._buf
+        words = self._words
+        prev = buf[s - 1] if s > self._seg else ""
+        if prev.isalnum() and not is_cjk(prev):
+            words += 1  # the word right before the mark is not counted yet
+        ch = buf[s]
+        if ch not in ",;:":
+            if words >= self.options.first_min_words:
+                self._cut(s + 1, "clause")
+            return s + 1
+        n = len(buf)
+        if s + 1 == n:
+            return None if not eof else s + 1
+        if not buf[s + 1].isspace():
+            return s + 1  # 1,000 / 10:30 / a:b
+        if ch == "," and prev.isdigit():
+            x = s + 1
+            while x < n and buf[x].isspace() and x - s < _MAX_GAP:
+                x += 1
+            if x == n and not eof:
+                return None
+            if x < n and buf[x].isdigit():
+                return s + 1  # never between two numbers
+        if words >= self.options.first_min_words:
+            self._cut(s + 1, "clause")
+        return s + 1
+
+    def _count_word(self, s: int) -> None:
+        """First segment only: count the Latin word that ends at ``s``."""
+        if s <= self._seg:
+            return
+        buf = self._buf
+        prev = buf[s - 1]
+        if prev.isspace() or is_cjk(prev):
+            return
+        if prev.isalnum() or (s - 2 >= self._seg and buf[s - 2].isalnum()):
+            self._words += 1
+            self._halves += 2
+
+    def _at_head(self, pos: int) -> bool:
+        """Nothing but whitespace and bullets between the sentence start and ``pos``."""
+        return pos >= self._seg and _HEAD_TEXT.search(self._buf, self._seg, pos) is None
+
+    # -- cutting and emitting ---------------------------------------------------------------
+
+    def _force(self, limit: int) -> None:
+        lo = max(self._seg, self._emit + self.options.max_chars // 3)
+        self._cut(best_cut(self._buf, lo, limit), "forced", hold=False)
+        self._scan = max(self._scan, self._seg)
+
+    def _weight(self, start: int, end: int) -> int:
+        text = self._buf[start:end].strip()
+        cjk = len(_CJK_CHAR.findall(text))
+        return len(text) + (self.options.cjk_weight - 1) * cjk
+
+    def _cut(
+        self, pos: int, kind: SegmentKind, *, ends_paragraph: bool = False, hold: bool = True
+    ) -> None:
+        buf = self._buf
+        if self._flushing and _VISIBLE.search(buf, pos) is None:
+            return  # only whitespace after it: flush() returns it as the final segment
+        has_text = _VISIBLE.search(buf, self._seg, pos) is not None
+        if not has_text and not self._held:
+            self._emit = self._seg = max(self._seg, pos)
+            return
+        if not has_text:
+            self._emit_segment(pos, "sentence", ends_paragraph)
+            return
+        if hold and kind == "sentence" and not ends_paragraph and self._index > 0:
+            weight = self._held_weight + self._weight(self._seg, pos)
+            if weight < self.options.min_chars:
+                self._held = True
+                self._held_weight = weight
+                self._seg = pos
+                return
+        self._emit_segment(pos, kind, ends_paragraph)
+
+    def _emit_segment(self, pos: int, kind: SegmentKind, ends_paragraph: bool) -> None:
+        raw = self._buf[self._emit : pos]
+        text = raw.strip()
+        start = self._base + self._emit + (len(raw) - len(raw.lstrip()))
+        self._out.append(Segment(text, kind, self._index, ends_paragraph, start, start + len(text)))
+        self._index += 1
+        self._emit = self._seg = pos
+        self._held = False
+        self._held_weight = 0
+        self._first = False
+
+    def _compact(self) -> None:
+        k = self._emit
+        if k and (k >= 4096 or 2 * k >= len(self._buf)):
+            self._buf = self._buf[k:]
+            self._base += k
+            self._emit = 0
+            self._seg -= k
+            self._scan -= k
+            if self._blocked is not None:
+                self._blocked -= k
