@@ -321,9 +321,7 @@ class TTSSession:
         event = parse_server_event(frame)
         self._observe(event)
         if isinstance(event, ErrorEvent):
-            log.debug(
-                "tts.server_error", code=event.code, message=event.message, param=event.param
-            )
+            log.debug("tts.server_error", code=event.code, message=event.message, param=event.param)
             raise event.to_exception()
         return event
 
