@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from bridge import __version__
-from bridge.commands import say, speak, tts_server
+from bridge.commands import chat, say, serve, speak, tts_server, voices
 from bridge.errors import BridgeError, ConfigError
 from bridge.logs import configure_logging, redact
 
@@ -30,8 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bridge {__version__}")
     parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    chat.add_parser(sub)
     say.add_parser(sub)
+    serve.add_parser(sub)
     speak.add_parser(sub)
+    voices.add_parser(sub)
     tts_server.add_parser(sub)
     return parser
 

@@ -173,6 +173,7 @@ class Turn:
         self._interrupted = False
         self._started = False
         self._scope: anyio.CancelScope | None = None
+        self._drain: anyio.CancelScope | None = None  # the sink playing out its queue
         self._error: BaseException | None = None
         self._resend: list[int] = []
         self._commit_ids: set[str] = set()
@@ -200,6 +201,8 @@ class Turn:
             self._mark("interrupted")
         if self._scope is not None:
             self._scope.cancel()
+        if self._drain is not None:
+            self._drain.cancel()  # all audio arrived, but the sink is still playing it
 
     def _mark(self, name: str) -> None:
         if name not in self._marks:
@@ -235,11 +238,16 @@ class Turn:
 
     async def _finish(self) -> TurnResult:
         try:
-            with anyio.move_on_after(2):
-                if self._interrupted:
-                    await self.sink.stop()
-                else:
+            if not self._interrupted:
+                # A speaker plays out what is queued: as long as that audio lasts, unless
+                # interrupt() comes first (then it is stopped like any barge-in).
+                queued = max(0, self._samples_written - self.sink.samples_played)
+                with anyio.move_on_after(2 + queued / self.target.config.sample_rate) as drain:
+                    self._drain = drain
                     await self.sink.close()
+            if self._interrupted:
+                with anyio.move_on_after(2):
+                    await self.sink.stop()
         except Exception as exc:  # a broken sink must not lose the turn's result
             log.warning("sink.close_failed", error=type(exc).__name__)
         self._mark("done")

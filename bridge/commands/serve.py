@@ -1,0 +1,160 @@
+"""``bridge serve``: the voice-assistant backend (WebSocket protocol + browser demo page)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Mapping
+
+import anyio
+
+from bridge.commands.common import add_tts_options, resolve_tts
+from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.errors import ConfigError
+
+__all__ = ["add_parser", "run"]
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the voice-assistant backend: WebSocket protocol and a browser demo page",
+        description=(
+            "Serve conversations over WebSocket (protocol: docs/protocol.md) and a demo page "
+            "at /. Prints the ws URL on the first line of stdout, then serves until SIGINT or "
+            "SIGTERM (graceful: running replies may finish for --shutdown-grace seconds)."
+        ),
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=_non_negative_int, default=8765, help="default 8765; 0 picks a free port"
+    )
+    p.add_argument(
+        "--token",
+        help="clients must present it (Authorization: Bearer T, or ?token=T); required when "
+        "--host is not loopback ($BRIDGE_SERVE_TOKEN)",
+    )
+    p.add_argument(
+        "--origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin allowed besides the page's own, e.g. https://app.example "
+        "(repeatable; '*' allows any; $BRIDGE_SERVE_ORIGINS, comma-separated)",
+    )
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-sessions", type=_positive_int, default=100)
+    lim.add_argument("--max-message-bytes", type=_positive_int, default=16 * 1024)
+    lim.add_argument(
+        "--turns-per-minute", type=_positive_float, default=20.0, help="per session (default 20)"
+    )
+    lim.add_argument(
+        "--idle-timeout", type=_positive_float, default=300.0, help="seconds (default 300)"
+    )
+    lim.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        help="seconds running replies may take to finish at shutdown (default 10)",
+    )
+    lim.add_argument(
+        "--audio-lead-ms",
+        type=_non_negative_int,
+        default=1000,
+        help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
+    )
+    add_llm_options(p)
+    add_tts_options(p)
+    p.set_defaults(run=run)
+
+
+def _note(text: str) -> None:
+    print(f"bridge: {text}", file=sys.stderr, flush=True)
+
+
+def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:
+    if args.origin:
+        return tuple(o.strip().rstrip("/") for o in args.origin if o.strip())
+    listed = env.get("BRIDGE_SERVE_ORIGINS", "")
+    return tuple(o.strip().rstrip("/") for o in listed.split(",") if o.strip())
+
+
+def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
+    from bridge.commands.common import load_settings
+    from bridge.prompts import list_prompts, load_prompt
+    from bridge.server import builtin_prompts
+
+    chosen = load_settings(args, env).prompt or "assistant"
+    if chosen in list_prompts():
+        return builtin_prompts(chosen)
+    # A file chosen by the operator: offered to clients as "custom", never by its path.
+    return builtin_prompts("custom", load_prompt(chosen))
+
+
+async def run(args: argparse.Namespace) -> int:
+    from bridge.server import ServerLimits, ServerOptions, serve_bridge
+
+    env = os.environ
+    try:
+        options = ServerOptions(
+            host=args.host,
+            port=args.port,
+            token=args.token or env.get("BRIDGE_SERVE_TOKEN") or None,
+            origins=_origins(args, env),
+            limits=ServerLimits(
+                max_sessions=args.max_sessions,
+                max_message_bytes=args.max_message_bytes,
+                max_frame_bytes=max(4 * args.max_message_bytes, 64 * 1024),
+                turns_per_minute=args.turns_per_minute,
+                idle_timeout=args.idle_timeout,
+            ),
+            audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
+            shutdown_grace=args.shutdown_grace,
+        )
+    except ValueError as exc:  # ConfigError included
+        raise ConfigError(str(exc)) from None
+    prompts = _prompts(args, env)
+    async with (
+        resolve_llm(args, env) as llm_config,
+        resolve_tts(args, env) as target,
+        serve_bridge(options, llm=llm_config, tts=target, prompts=prompts) as server,
+    ):
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            print(server.url, flush=True)
+            _note(f"demo page: {server.http_url}")
+            async for _ in signals:
+                break
+            _note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
+            async with anyio.create_task_group() as tg:
+
+                async def hurry() -> None:
+                    async for _ in signals:
+                        await server.shutdown(grace=0)
+                        return
+
+                tg.start_soon(hurry)
+                await server.shutdown()
+                tg.cancel_scope.cancel()
+    return 0

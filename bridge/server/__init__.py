@@ -1,0 +1,31 @@
+"""``bridge serve``: a voice-assistant backend over one documented WebSocket protocol.
+
+One connection is one conversation: the client sends text (``user.message``), the server
+streams the reply's text and its speech (binary PCM frames) back, with barge-in
+(``response.cancel``) and exact spoken history from the client's ``playback.ack``. See
+``docs/protocol.md``. Layout:
+
+- ``protocol``: messages, validation, error and close codes (pure);
+- ``limits``: limits, rate limiting and the handshake's access decision (pure);
+- ``options``: server options, per-session settings, shared resources;
+- ``outbox``/``sink``: the ordered send queue and the paced audio sink of a response;
+- ``session``: one connection; ``http``: plain HTTP routes; ``app``: the server's lifetime.
+"""
+
+from __future__ import annotations
+
+from bridge.server.app import BridgeServer, builtin_prompts, serve_bridge
+from bridge.server.limits import ServerLimits
+from bridge.server.options import ServerOptions
+from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
+
+__all__ = [
+    "BridgeServer",
+    "ClientProtocolError",
+    "CloseCode",
+    "ErrorCode",
+    "ServerLimits",
+    "ServerOptions",
+    "builtin_prompts",
+    "serve_bridge",
+]

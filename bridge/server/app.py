@@ -1,0 +1,254 @@
+"""The lifetime of ``bridge serve``: listen, route handshakes, hold sessions, shut down gracefully.
+
+``serve_bridge(options, llm=LLMConfig, tts=TTSTarget)`` is an async context manager yielding a
+running ``BridgeServer``; ``url`` is the WebSocket URL (``ws://host:port/ws``) and
+``http_url`` the demo page. One websockets asyncio server answers plain HTTP (the page,
+``/healthz``, ``/readyz``, static files) and WebSocket handshakes on ``/ws`` on the same port.
+
+Graceful shutdown (``await server.shutdown()``, done by the command on SIGTERM or SIGINT): the
+listening socket is closed at once (no new connections), ``/readyz`` and new handshakes answer
+503, every session refuses new turns and closes with 1001 as soon as its running response has
+finished, and at ``shutdown_grace`` the responses still running are interrupted (each still
+gets ``response.interrupted`` and ``response.done``) and their connections closed with 1001.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+import anyio
+import openai
+import structlog
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from bridge.errors import ConfigError
+from bridge.llm import LLMConfig
+from bridge.pipeline import TTSTarget
+from bridge.prompts import list_prompts, load_prompt
+from bridge.server.http import Readiness, StaticFiles, json_response, load_static, text_response
+from bridge.server.limits import check_access
+from bridge.server.options import WS_PATH, Backend, ServerOptions
+from bridge.server.protocol import CloseCode, ErrorCode
+from bridge.server.session import ClientSession, reject
+
+__all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
+
+log = structlog.get_logger("bridge.server")
+
+_TTS_CLOSE_TIMEOUT = 0.25
+
+
+def builtin_prompts(default: str | None = None, default_text: str | None = None) -> dict[str, str]:
+    """Prompts clients may choose by name: the built-in ones, ``default`` first.
+
+    ``default`` is a built-in name, or with ``default_text`` any label (e.g. ``"custom"`` for
+    a prompt file the operator chose)."""
+    prompts = {name: load_prompt(name) for name in list_prompts()}
+    if default is None:
+        default = "assistant" if "assistant" in prompts else next(iter(prompts), "none")
+    if default_text is not None:
+        prompts.pop(default, None)
+        return {default: default_text, **prompts}
+    if default not in prompts:
+        raise ConfigError(f"unknown prompt {default!r}", field="prompt")
+    return {default: prompts.pop(default), **prompts}
+
+
+class BridgeServer:
+    """A running ``bridge serve``. Create it with ``serve_bridge``."""
+
+    def __init__(self, backend: Backend, static: StaticFiles) -> None:
+        self.backend = backend
+        self.options = backend.options
+        self.static = static
+        self.readiness = Readiness(backend)
+        self.sessions: set[ClientSession] = set()
+        self.sessions_total = 0
+        self.port = self.options.port
+        self.draining = False
+        self._server: Server | None = None
+        self._idle = anyio.Event()
+
+    @property
+    def _authority(self) -> str:
+        host = self.options.host
+        host = f"[{host}]" if ":" in host else host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"ws://{self._authority}{WS_PATH}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self._authority}/"
+
+    # --- HTTP and the handshake --------------------------------------------------------------
+
+    async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        path = urlsplit(request.path).path
+        if path == WS_PATH:
+            return self._check_handshake(request)
+        if path == "/healthz":
+            return text_response(http.HTTPStatus.OK, "ok")
+        if path == "/readyz":
+            if self.draining:
+                body = {"status": "shutting_down"}
+                return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, body)
+            checks = await self.readiness.check()
+            ready = all(v == "ok" for v in checks.values())
+            status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+            return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
+        name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
+        if path == "/" or path.startswith("/static/") or path == "/index.html":
+            found = self.static.response(name)
+            if found is not None:
+                return found
+        return text_response(http.HTTPStatus.NOT_FOUND, f"not found; the WebSocket is {WS_PATH}")
+
+    def _check_handshake(self, request: Request) -> Response | None:
+        if self.draining:
+            return text_response(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down", extra={"Retry-After": "5"}
+            )
+        headers = {k.lower(): v for k, v in request.headers.raw_items()}
+        denied = check_access(
+            path=request.path,
+            headers=headers,
+            token=self.options.token,
+            origins=self.options.origins,
+        )
+        if denied is not None:
+            log.info("handshake.denied", status=denied.status, reason=denied.reason)
+            return text_response(http.HTTPStatus(denied.status), denied.reason)
+        if "websocket" not in headers.get("upgrade", "").lower():
+            return text_response(
+                http.HTTPStatus.UPGRADE_REQUIRED, "this path takes WebSocket connections"
+            )
+        return None
+
+    async def handler(self, conn: ServerConnection) -> None:
+        if len(self.sessions) >= self.options.limits.max_sessions:
+            log.warning("session.refused_full", sessions=len(self.sessions))
+            await reject(
+                conn,
+                ErrorCode.SERVER_FULL,
+                "the server holds its maximum number of sessions; try again later",
+                CloseCode.TRY_AGAIN_LATER,
+            )
+            return
+        if self.draining:
+            await reject(
+                conn, ErrorCode.SHUTTING_DOWN, "the server is shutting down", CloseCode.GOING_AWAY
+            )
+            return
+        session = ClientSession(conn, self.backend)
+        self.sessions.add(session)
+        self.sessions_total += 1
+        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        try:
+            await session.run()
+        finally:
+            self.sessions.discard(session)
+            if not self.sessions:
+                self._idle.set()
+
+    # --- shutdown ------------------------------------------------------------------------------
+
+    async def shutdown(self, grace: float | None = None) -> None:
+        """Stop accepting, let running responses finish up to ``grace`` seconds (default
+        ``options.shutdown_grace``), close every connection with 1001. Calling it again (e.g.
+        on a second signal) shortens the deadline."""
+        grace = self.options.shutdown_grace if grace is None else grace
+        first = not self.draining
+        self.draining = True
+        if first:
+            log.info("server.draining", sessions=len(self.sessions), grace=grace)
+            if self._server is not None:
+                self._server.close(close_connections=False)
+        deadline = self.backend.clock() + grace
+        for session in list(self.sessions):
+            session.drain(deadline)
+        if self.sessions:
+            # Sessions close themselves by the deadline; allow for their closing handshakes.
+            with anyio.move_on_after(grace + 5):
+                await self._idle.wait()
+        log.info("server.drained", left=len(self.sessions))
+
+
+def _make_openai(config: LLMConfig) -> openai.AsyncOpenAI:
+    # One client (one connection pool) shared by all sessions; mirrors LLMClient's own.
+    read = max(config.first_token_timeout, config.token_timeout) + config.connect_timeout
+    return openai.AsyncOpenAI(
+        base_url=config.base_url or "https://api.openai.com/v1",
+        api_key=config.api_key or "no-key",
+        timeout=openai.Timeout(read, connect=config.connect_timeout),
+        max_retries=config.max_retries,
+    )
+
+
+@asynccontextmanager
+async def serve_bridge(
+    options: ServerOptions,
+    *,
+    llm: LLMConfig,
+    tts: TTSTarget,
+    prompts: Mapping[str, str] | None = None,
+) -> AsyncIterator[BridgeServer]:
+    """Run ``bridge serve`` for the block's duration (``options.port=0`` picks a free port).
+
+    ``prompts`` maps names clients may choose to prompt texts, the default first (default:
+    ``builtin_prompts()``). Raises ``ConfigError`` when the port cannot be bound."""
+    tts.config.validate(tts.model)
+    # A barge-in closes the turn's TTS connection before the result (and so
+    # response.interrupted) exists. With audio paced to the client, that connection's unread
+    # audio holds the close frame back until the close timeout: keep it short here.
+    timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
+    tts = replace(tts, timeouts=timeouts)
+    client = _make_openai(llm)
+    backend = Backend(
+        llm_config=llm,
+        openai_client=client,
+        tts=tts,
+        prompts=prompts if prompts is not None else builtin_prompts(),
+        options=options,
+    )
+    app = BridgeServer(backend, load_static())
+    limits = options.limits
+    try:
+        server = await serve(
+            app.handler,
+            options.host,
+            options.port,
+            process_request=app.process_request,
+            max_size=limits.max_frame_bytes,
+            max_queue=32,
+            compression=None,
+            ping_interval=options.ping_interval,
+            ping_timeout=options.ping_interval,
+            close_timeout=2,
+            server_header="bridge",
+        )
+    except OSError as exc:
+        await client.close()
+        raise ConfigError(
+            f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
+        ) from None
+    app._server = server
+    app.port = next(iter(server.sockets)).getsockname()[1]
+    log.info("server.listening", url=app.url, max_sessions=limits.max_sessions)
+    try:
+        yield app
+    finally:
+        with anyio.CancelScope(shield=True):
+            if not app.draining:
+                await app.shutdown(grace=0)
+            server.close()
+            with anyio.move_on_after(5):
+                await server.wait_closed()
+            await client.close()

@@ -1,0 +1,166 @@
+"""Options of ``bridge serve``, the per-session settings a client may change, and the resources
+all sessions share. Pure values and checks; the entry point fills them from argv and env."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+
+import anyio
+import openai
+
+from bridge.errors import ConfigError
+from bridge.llm import LLMConfig
+from bridge.pipeline import PipelineOptions, TTSTarget
+from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
+from bridge.qwen.models import model_info
+from bridge.server.limits import ServerLimits, is_loopback_host
+from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
+
+__all__ = ["Backend", "ServerOptions", "SessionSettings", "apply_configure"]
+
+WS_PATH = "/ws"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerOptions:
+    """How ``bridge serve`` listens and behaves.
+
+    - ``token``: required from clients when set; must be set when ``host`` is not loopback;
+    - ``origins``: browser origins allowed besides the page's own (``"*"``: any);
+    - ``audio_lead``: seconds of audio the server may send ahead of the client's playback
+      (``None``: send audio as fast as it is synthesized);
+    - ``shutdown_grace``: how long running responses may take to finish at shutdown;
+    - ``readiness_ttl``: how long a ``/readyz`` probe result is reused;
+    - ``max_history_turns``: the conversation keeps this many newest turns (user and assistant
+      each count one), so a long connection does not grow its prompt without bound.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = field(default=None, repr=False)
+    origins: tuple[str, ...] = ()
+    limits: ServerLimits = field(default_factory=ServerLimits)
+    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    audio_lead: float | None = 1.0
+    shutdown_grace: float = 10.0
+    readiness_ttl: float = 5.0
+    ping_interval: float | None = 20.0
+    max_history_turns: int = 40
+
+    def __post_init__(self) -> None:
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("the token must not be empty", field="token")
+        if self.token is None and not is_loopback_host(self.host):
+            raise ConfigError(
+                f"listening on {self.host} (not loopback) needs a token: pass --token or set "
+                "BRIDGE_SERVE_TOKEN",
+                field="token",
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigError("port must be in 0..65535", field="port")
+        if self.audio_lead is not None and not (
+            self.audio_lead > 0 and math.isfinite(self.audio_lead)
+        ):
+            raise ConfigError("audio_lead must be a positive number or None", field="audio_lead")
+        if self.max_history_turns < 1:
+            raise ConfigError("max_history_turns must be at least 1", field="max_history_turns")
+        if not (self.shutdown_grace >= 0 and math.isfinite(self.shutdown_grace)):
+            raise ConfigError("shutdown_grace must be >= 0 seconds", field="shutdown_grace")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSettings:
+    """What a client may choose with ``session.configure``."""
+
+    voice: str
+    prompt: str
+    language: str
+    sample_rate: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """What every session shares: the chat endpoint (one HTTP client, one connection pool),
+    the speech target, the prompts a client may pick, and the clock."""
+
+    llm_config: LLMConfig
+    openai_client: openai.AsyncOpenAI
+    tts: TTSTarget
+    prompts: Mapping[str, str]  # name -> text; the first entry is the default
+    options: ServerOptions
+    clock: Callable[[], float] = anyio.current_time
+
+    def __post_init__(self) -> None:
+        if not self.prompts:
+            raise ConfigError("at least one prompt is needed", field="prompts")
+        object.__setattr__(self, "prompts", MappingProxyType(dict(self.prompts)))
+
+    @property
+    def default_prompt(self) -> str:
+        return next(iter(self.prompts))
+
+    def voices(self) -> list[str]:
+        info = model_info(self.tts.model)
+        names = list(info.voice_names) if info is not None else []
+        if self.tts.config.voice not in names:
+            names.insert(0, self.tts.config.voice)
+        return names
+
+    def default_settings(self) -> SessionSettings:
+        cfg = self.tts.config
+        return SessionSettings(
+            voice=cfg.voice,
+            prompt=self.default_prompt,
+            language=cfg.language_type or "Auto",
+            sample_rate=cfg.sample_rate,
+        )
+
+    def target_for(self, settings: SessionSettings) -> TTSTarget:
+        config = self.tts.config.with_changes(
+            voice=settings.voice,
+            language_type=None if settings.language == "Auto" else settings.language,
+            sample_rate=settings.sample_rate,
+        )
+        return replace(self.tts, config=config)
+
+
+def apply_configure(
+    current: SessionSettings,
+    msg: SessionConfigure,
+    *,
+    voices: list[str],
+    prompts: list[str],
+) -> SessionSettings:
+    """The settings after ``msg``, or ``ClientProtocolError(invalid_config)`` naming the field
+    and the allowed values. Prompts are chosen by name only: a client never names a file."""
+    if msg.voice is not None and msg.voice not in voices:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG, f"unknown voice; choose one of: {', '.join(voices)}"
+        )
+    if msg.prompt is not None and msg.prompt not in prompts:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG, f"unknown prompt; choose one of: {', '.join(prompts)}"
+        )
+    language = msg.language
+    if language is not None:
+        match = {lang.lower(): lang for lang in LANGUAGE_TYPES}.get(language.lower())
+        if match is None:
+            raise ClientProtocolError(
+                ErrorCode.INVALID_CONFIG,
+                f"unknown language; choose one of: {', '.join(LANGUAGE_TYPES)}",
+            )
+        language = match
+    if msg.sample_rate is not None and msg.sample_rate not in SAMPLE_RATES:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG,
+            f"unsupported sample_rate; choose one of: {', '.join(map(str, SAMPLE_RATES))}",
+        )
+    return SessionSettings(
+        voice=msg.voice or current.voice,
+        prompt=msg.prompt or current.prompt,
+        language=language or current.language,
+        sample_rate=msg.sample_rate or current.sample_rate,
+    )

@@ -1,0 +1,375 @@
+"""One ``bridge serve`` connection: one conversation, one ``Assistant``, responses one at a time.
+
+Four tasks in one anyio task group per connection:
+
+- the reader parses client frames (``protocol.parse_client_message``), enforces the message
+  rate, and acts: ``user.message`` interrupts the running response and queues the text,
+  ``response.cancel`` stops the running response at once, ``playback.ack`` feeds the sink;
+- the worker answers queued texts one after another (a response's history is recorded before
+  the next one starts, so the model always sees the turns in order);
+- the watchdog closes an idle connection and carries out a graceful drain;
+- the writer (in an outer group) sends the ``Outbox`` in order and drains it before the close.
+
+Texts that arrive while the previous response is still stopping replace each other: only the
+newest is answered. Nothing a client sends can end the server: bad input is answered with an
+``error`` event, and an unexpected failure ends only this connection (close 1011).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import openai
+import structlog
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from bridge.assistant import Assistant
+from bridge.conversation import Conversation
+from bridge.errors import ConfigError
+from bridge.llm import LLMClient, LLMConfig
+from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
+from bridge.server import protocol as p
+from bridge.server.limits import TokenBucket
+from bridge.server.options import Backend, SessionSettings, apply_configure
+from bridge.server.outbox import Outbox
+from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
+from bridge.server.sink import WebSocketSink
+from bridge.text import Segment
+from bridge.turn import TurnResult
+
+__all__ = ["ClientSession", "reject"]
+
+log = structlog.get_logger("bridge.server")
+
+_WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
+_CLOSE_TIMEOUT = 2.0
+
+
+class _TeeLLM(LLMClient):
+    """The shared chat endpoint, reporting each streamed delta to the session."""
+
+    def __init__(
+        self, config: LLMConfig, *, client: openai.AsyncOpenAI, on_delta: Callable[[str], None]
+    ) -> None:
+        super().__init__(config, client=client)
+        self.on_delta = on_delta
+
+    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
+        async for delta in super().stream(messages):
+            self.on_delta(delta)
+            yield delta
+
+
+@dataclass(eq=False, slots=True)
+class _Running:
+    response_id: str
+    sink: WebSocketSink
+    cancel: Callable[[], None]
+    cancelled: bool = False
+
+
+class ClientSession:
+    """The server side of one WebSocket connection. ``await run()`` serves it to the end."""
+
+    def __init__(self, ws: ServerConnection, backend: Backend) -> None:
+        self.ws = ws
+        self.backend = backend
+        self.session_id = "sess_" + uuid.uuid4().hex[:16]
+        limits = backend.options.limits
+        self._limits = limits
+        self._clock = backend.clock
+        self._outbox = Outbox()
+        self._settings = backend.default_settings()
+        self._voices = backend.voices()
+        self._prompt_names = list(backend.prompts)
+        self._llm = _TeeLLM(backend.llm_config, client=backend.openai_client, on_delta=_ignore)
+        self._assistant = Assistant(
+            llm=self._llm,
+            tts=backend.target_for(self._settings),
+            conversation=Conversation(
+                backend.prompts[self._settings.prompt],
+                max_turns=backend.options.max_history_turns,
+            ),
+            options=backend.options.pipeline,
+        )
+        self._turns = TokenBucket(limits.turn_burst, limits.turns_per_minute / 60)
+        self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
+        self._running: _Running | None = None
+        self._pending: str | None = None
+        self._work = anyio.Event()
+        self._drain = anyio.Event()
+        self._drain_deadline = 0.0
+        self._acks_seen = False
+        self._last_activity = self._clock()
+        self._scope: anyio.CancelScope | None = None
+        self._close_code = CloseCode.NORMAL
+        self._close_reason = ""
+        self._peer_gone = False
+        self.responses = 0
+
+    # --- lifetime ------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self._running is not None or self._pending is not None
+
+    def drain(self, deadline: float) -> None:
+        """Graceful shutdown: no new responses; close with 1001 once the running one ended
+        or at ``deadline`` (interrupting it)."""
+        if self._drain.is_set():
+            deadline = min(deadline, self._drain_deadline)
+        self._drain_deadline = deadline
+        self._drain.set()
+        self._work.set()
+
+    def _end(self, code: CloseCode, reason: str) -> None:
+        if self._close_code == CloseCode.NORMAL:
+            self._close_code, self._close_reason = code, reason
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def run(self) -> None:
+        with structlog.contextvars.bound_contextvars(session_id=self.session_id):
+            log.info("session.start")
+            self._outbox.put(self._ready_event())
+            async with anyio.create_task_group() as outer:
+                outer.start_soon(self._writer)
+                try:
+                    async with anyio.create_task_group() as tg:
+                        self._scope = tg.cancel_scope
+                        tg.start_soon(self._reader)
+                        tg.start_soon(self._worker)
+                        tg.start_soon(self._watchdog)
+                finally:
+                    self._outbox.close()
+                    outer.cancel_scope.deadline = anyio.current_time() + _WRITER_DRAIN
+            if not self._peer_gone:
+                with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
+                    await self.ws.close(self._close_code, self._close_reason)
+            log.info(
+                "session.end",
+                close_code=int(self._close_code),
+                responses=self.responses,
+                peer_closed=self._peer_gone,
+            )
+
+    # --- writer ----------------------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        while (frame := await self._outbox.get()) is not None:
+            try:
+                await self.ws.send(frame.data)
+            except ConnectionClosed:
+                self._peer_gone = True
+                self._end(CloseCode.NORMAL, "")
+                return
+
+    # --- reader ----------------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        limits = self._limits
+        while True:
+            try:
+                data = await self.ws.recv()
+            except ConnectionClosed:
+                self._peer_gone = True
+                self._end(CloseCode.NORMAL, "")
+                return
+            now = self._clock()
+            self._last_activity = now
+            if not self._messages.take(now):
+                log.warning("session.flood")
+                self._outbox.put(
+                    p.error_event(
+                        ErrorCode.TOO_MANY_MESSAGES,
+                        f"more than {limits.messages_per_second:g} messages per second; closing",
+                    )
+                )
+                self._end(CloseCode.POLICY_VIOLATION, "too many messages")
+                return
+            try:
+                message = p.parse_client_message(
+                    data,
+                    max_bytes=limits.max_message_bytes,
+                    max_text_chars=limits.max_text_chars,
+                )
+                self._dispatch(message, now)
+            except ClientProtocolError as exc:
+                self._outbox.put(p.error_event(exc.code, exc.message))
+
+    def _dispatch(self, message: p.ClientMessage, now: float) -> None:
+        if isinstance(message, p.PlaybackAck):
+            self._acks_seen = True
+            running = self._running
+            if running is not None and message.response_id in (None, running.response_id):
+                running.sink.ack(message.samples)
+        elif isinstance(message, p.ResponseCancel):
+            running = self._running
+            if running is not None and message.response_id in (None, running.response_id):
+                self._cancel_running()
+        elif isinstance(message, p.UserMessage):
+            self._user_message(message.text, now)
+        else:
+            self._configure(message)
+
+    def _user_message(self, text: str, now: float) -> None:
+        if self._drain.is_set():
+            raise ClientProtocolError(
+                ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
+            )
+        if not self._turns.take(now):
+            wait = self._turns.retry_after(now)
+            self._outbox.put(
+                p.error_event(
+                    ErrorCode.RATE_LIMITED,
+                    f"at most {self._limits.turns_per_minute:g} messages per minute",
+                    retry_after=wait,
+                )
+            )
+            return
+        self._cancel_running()
+        self._pending = text
+        self._work.set()
+
+    def _cancel_running(self) -> None:
+        running = self._running
+        if running is None or running.cancelled:
+            return
+        running.cancelled = True
+        running.sink.cancel()  # no audio frame of it is sent from now on
+        running.cancel()
+
+    def _configure(self, message: p.SessionConfigure) -> None:
+        settings = apply_configure(
+            self._settings, message, voices=self._voices, prompts=self._prompt_names
+        )
+        target = self.backend.target_for(settings)
+        try:
+            target.config.validate(target.model)
+        except ConfigError as exc:
+            raise ClientProtocolError(
+                ErrorCode.INVALID_CONFIG,
+                f"the speech model does not accept this {exc.field or 'setting'}",
+            ) from None
+        self._settings = settings
+        self._assistant.tts = target
+        self._assistant.conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._outbox.put(self._ready_event())
+
+    def _ready_event(self) -> dict[str, Any]:
+        s: SessionSettings = self._settings
+        return p.session_ready(
+            session_id=self.session_id,
+            model=self.backend.tts.model,
+            voice=s.voice,
+            voices=self._voices,
+            prompt=s.prompt,
+            prompts=self._prompt_names,
+            language=s.language,
+            languages=list(LANGUAGE_TYPES),
+            sample_rate=s.sample_rate,
+            sample_rates=list(SAMPLE_RATES),
+            limits=self._limits.to_public(),
+        )
+
+    # --- worker ----------------------------------------------------------------------------
+
+    async def _worker(self) -> None:
+        while True:
+            while self._pending is None:
+                if self._drain.is_set():
+                    return
+                await self._work.wait()
+                self._work = anyio.Event()
+            text, self._pending = self._pending, None
+            try:
+                await self._respond(text)
+            except Exception:  # a bug must end this connection only, and be logged
+                log.exception("session.response_failed")
+                self._outbox.put(
+                    p.error_event(ErrorCode.INTERNAL_ERROR, "the server failed; please reconnect")
+                )
+                self._end(CloseCode.INTERNAL_ERROR, "internal error")
+                return
+
+    async def _respond(self, text: str) -> None:
+        outbox = self._outbox
+        sink = WebSocketSink(
+            outbox,
+            "",
+            sample_rate=self._settings.sample_rate,
+            lead=self.backend.options.audio_lead,
+            trust_acks=self._acks_seen,
+            clock=self._clock,
+        )
+        index = 0
+
+        def on_segment(segment: Segment) -> None:
+            nonlocal index
+            outbox.put(p.segment_event(rid, index, segment.text.strip()))
+            index += 1
+
+        turn = self._assistant.reply(text, sink, on_segment=on_segment)
+        rid = sink.response_id = turn.turn_id
+        self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
+        self._running = _Running(rid, sink, turn.interrupt)
+        self.responses += 1
+        outbox.put(p.response_started(rid))
+        try:
+            await turn.run()
+        finally:
+            self._running = None
+            self._llm.on_delta = _ignore
+            if turn.result is not None:
+                self._report(rid, turn.result)
+
+    def _report(self, rid: str, result: TurnResult) -> None:
+        if result.interrupted:
+            self._outbox.put(p.response_interrupted(rid, result.spoken_text))
+        data = p.public_result(result.to_dict())
+        if data.get("error"):
+            error = data["error"]
+            self._outbox.put(
+                p.error_event(ErrorCode(error["code"]), error["message"], response_id=rid)
+            )
+        self._outbox.put(p.response_done(rid, data))
+
+    # --- watchdog: idle timeout and graceful drain ---------------------------------------
+
+    async def _watchdog(self) -> None:
+        idle = self._limits.idle_timeout
+        while not self._drain.is_set():
+            now = self._clock()
+            if self.busy:
+                self._last_activity = now
+            elif now - self._last_activity >= idle:
+                self._outbox.put(
+                    p.error_event(ErrorCode.IDLE_TIMEOUT, f"no activity for {idle:g} s; closing")
+                )
+                self._end(CloseCode.IDLE_TIMEOUT, "idle timeout")
+                return
+            with anyio.move_on_after(max(0.01, min(self._last_activity + idle - now, 1.0))):
+                await self._drain.wait()
+        # Draining: let the running response finish, up to the deadline.
+        while self.busy and (left := self._drain_deadline - self._clock()) > 0:
+            await anyio.sleep(min(0.05, left))
+        self._end(CloseCode.GOING_AWAY, "server shutting down")
+
+
+def _ignore(_text: str) -> None:
+    pass
+
+
+async def reject(ws: ServerConnection, code: ErrorCode, message: str, close: CloseCode) -> None:
+    """Refuse a connection right after its handshake with one ``error`` event and a close."""
+    with anyio.move_on_after(_CLOSE_TIMEOUT):
+        try:
+            await ws.send(p.encode(p.error_event(code, message)))
+            await ws.close(close, message[:120])
+        except ConnectionClosed:
+            pass

@@ -1,0 +1,86 @@
+"""The demo page at `/` in headless Chromium (DevTools protocol, no Node): type a message, see
+the reply's text arrive, check that audio was received, scheduled and played gaplessly, press
+Stop and see the interruption. Fails (with how to install it) when Chromium is missing."""
+
+from __future__ import annotations
+
+import _browser
+import pytest
+from _browser import chromium
+from _serve import LONG, running
+
+from bridge.local import LatencyModel
+from bridge.local.fake_llm import FakeReply, tokens_for
+from bridge.server import ServerOptions
+
+pytestmark = pytest.mark.anyio
+
+STATE = "JSON.stringify(window.bridgeDemo)"
+
+
+async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
+    reply = FakeReply(tokens_for(LONG), delay=0.01)
+    # Faster than real time, paced by the server: the client holds at most 0.5 s ahead.
+    options = ServerOptions(port=0, audio_lead=0.5)
+    latency = LatencyModel(rtf=0.5)
+    async with running([reply], options=options, latency=latency) as stack, chromium() as cdp:
+        await cdp.open_page(stack.server.http_url)
+        await cdp.wait_for(
+            "window.bridgeDemo && bridgeDemo.state === 'ready'", timeout=15, what="session.ready"
+        )
+        voices = await cdp.evaluate("[...document.querySelectorAll('#voice option')].length")
+        assert voices > 1
+        # Type a message and press Send (a user gesture, so audio may start).
+        await cdp.evaluate("document.getElementById('text').focus()")
+        await cdp.call("Input.insertText", {"text": "Plan a walk for me."})
+        await cdp.evaluate("document.getElementById('send').click()", gesture=True)
+        await cdp.wait_for(
+            "document.querySelector('.msg.assistant .text')?.textContent.includes('weather')",
+            timeout=15,
+            what="the reply's text",
+        )
+        await cdp.wait_for(
+            "bridgeDemo.samplesPlayed > 0.6 * 24000 && bridgeDemo.acksSent > 2",
+            timeout=15,
+            what="audio to play and be acknowledged",
+        )
+        playing = await cdp.evaluate("bridgeDemo")
+        assert playing["player"] == "worklet"
+        assert playing["framesReceived"] > 0
+        assert playing["samplesScheduled"] == playing["samplesReceived"] > 0
+        assert playing["underruns"] == 0
+        assert (await cdp.evaluate("document.getElementById('ttfa').textContent")).endswith("ms")
+        assert 0 < playing["firstAudioMs"] < 5000
+        # Barge-in.
+        await cdp.evaluate("document.getElementById('stop').click()", gesture=True)
+        await cdp.wait_for(
+            "bridgeDemo.interruptions === 1 && "
+            "Object.values(bridgeDemo.responses)[0].result !== undefined",
+            timeout=10,
+            what="response.interrupted and response.done",
+        )
+        stopped = await cdp.evaluate("bridgeDemo")
+        frames_then = stopped["framesReceived"]
+        response = next(iter(stopped["responses"].values()))
+        note = await cdp.evaluate("document.querySelector('.msg.assistant .note')?.textContent")
+        # After the interruption nothing more of that reply is played or received.
+        await cdp.evaluate("new Promise((done) => setTimeout(done, 500))")
+        later = await cdp.evaluate("bridgeDemo")
+    assert note == "(interrupted)"
+    assert response["state"] == "interrupted"
+    assert response["result"]["interrupted"]
+    heard = response["spoken"]
+    assert heard and LONG.startswith(heard) and len(heard) < len(LONG)
+    # The server counted what the page acknowledged, within one acknowledgement interval.
+    heard_ms = response["result"]["audio_ms"]
+    assert abs(heard_ms - response["played"] / 24) < 250
+    assert later["framesReceived"] == frames_then
+    assert later["samplesPlayed"] - stopped["samplesPlayed"] < 0.05 * 24000
+    assert later["errors"] == []
+
+
+def test_a_missing_chromium_fails_with_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_browser, "CANDIDATES", ("no-such-chromium",))
+    monkeypatch.setenv("BRIDGE_CHROMIUM", "/nonexistent/chromium")
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
+        _browser.find_chromium()

@@ -1,0 +1,232 @@
+"""`bridge serve` end to end over a real WebSocket: the tone emulator and the fake model."""
+
+from __future__ import annotations
+
+import anyio
+import httpx
+import pytest
+from _serve import LONG, RATE, SHORT, Client, client, running, samples
+
+from bridge.llm import LLMConfig
+from bridge.local import LatencyModel
+from bridge.local.fake_llm import FakeReply, tokens_for
+from bridge.prompts import load_prompt
+from bridge.server import ServerOptions
+
+pytestmark = pytest.mark.anyio
+
+PACED = ServerOptions(port=0, audio_lead=0.3)
+
+
+async def test_a_full_turn_streams_text_segments_and_announced_audio() -> None:
+    async with running() as stack, client(stack.url) as c:
+        assert c.events[0]["voice"] in c.events[0]["voices"]
+        assert "assistant" in c.events[0]["prompts"]
+        assert c.events[0]["sample_rate"] == RATE
+        await c.send(type="user.message", text="Hello?")
+        done = await c.until("response.done")
+    rid = done["response_id"]
+    kinds = [e if isinstance(e, bytes) else e["type"] for e in c.log]
+    first_frame = next(i for i, k in enumerate(kinds) if isinstance(k, bytes))
+    assert kinds.index("response.started") < kinds.index("audio.start") < first_frame
+    assert all(e["response_id"] == rid for e in c.events if "response_id" in e)
+    assert "".join(e["text"] for e in c.of("text.delta")) == SHORT
+    assert [s["text"] for s in c.of("segment")] == ["Sure.", "Here is a short answer."]
+    assert [s["index"] for s in c.of("segment")] == [0, 1]
+    assert c.of("audio.start") == [{"type": "audio.start", "response_id": rid, "sample_rate": RATE}]
+    result = done["result"]
+    assert result["turn_id"] == rid and result["error"] is None and not result["interrupted"]
+    assert result["text"] == result["spoken_text"] == SHORT
+    assert samples(c.frames) > RATE  # over a second of tone audio
+    assert not c.of("response.interrupted")
+
+
+async def test_barge_in_sends_no_audio_after_cancel_and_reports_the_heard_text() -> None:
+    replies = [FakeReply(tokens_for(LONG), delay=0.002)] * 2 + [FakeReply(tokens_for(SHORT))]
+    async with running(replies, options=PACED) as stack, client(stack.url) as c:
+        spoken: list[str] = []
+        audio_ms: list[float] = []
+        for heard_seconds in (0.0, 1.0):
+            await c.send(type="user.message", text="Plan a walk.")
+            while samples(c.frames) < int(1.2 * RATE):
+                await c.recv()
+            rid = c.of("response.started")[-1]["response_id"]
+            acked = int(heard_seconds * RATE)
+            await c.send(type="playback.ack", response_id=rid, samples=acked)
+            await c.send(type="response.cancel")
+            asked = anyio.current_time()
+            before = len(c.log)
+            interrupted = await c.until("response.interrupted", timeout=5)
+            took = anyio.current_time() - asked
+            done = await c.until("response.done")
+            after_cancel = c.log[before:]
+            # Frames sent before the cancel was read may still arrive, never after the event.
+            cut = after_cancel.index(interrupted)
+            assert not any(isinstance(x, bytes) for x in after_cancel[cut:])
+            assert took < 1.0, f"response.interrupted came {took:.2f} s after response.cancel"
+            assert interrupted["response_id"] == rid == done["response_id"]
+            assert done["result"]["interrupted"]
+            spoken.append(interrupted["spoken_text"])
+            audio_ms.append(done["result"]["audio_ms"])
+            c.frames.clear()
+        await c.send(type="user.message", text="And then?")
+        await c.until("response.done", timeout=20)
+        history = stack.fake.requests[2]["messages"]
+    assert spoken[0] == ""  # nothing acknowledged: nothing heard
+    assert spoken[1] and LONG.startswith(spoken[1]) and len(spoken[1]) < len(LONG) / 2
+    assert audio_ms == [0.0, 1000.0]  # exactly what the client acknowledged
+    # The model sees only what was heard, marked as cut off.
+    assistant = [m["content"] for m in history if m["role"] == "assistant"]
+    assert assistant[1] == spoken[1] + " …"
+
+
+async def test_barge_in_while_the_client_still_plays_the_sent_audio_is_exact() -> None:
+    # A lead longer than the reply: all its audio is sent at once, then the server waits for
+    # the client to play it before the response ends.
+    options = ServerOptions(port=0, audio_lead=5.0)
+    async with running(options=options) as stack, client(stack.url) as c:
+        await c.send(type="user.message", text="Hi")
+        await c.until("audio.start")
+        rid = c.of("response.started")[0]["response_id"]
+        with anyio.move_on_after(0.5):
+            while True:
+                await c.recv()
+        total = samples(c.frames)
+        assert total > RATE  # all of it arrived, the reply lasts longer than that wait
+        assert not c.of("response.done")
+        await c.send(type="playback.ack", response_id=rid, samples=RATE // 2)
+        await c.send(type="response.cancel", response_id=rid)
+        interrupted = await c.until("response.interrupted")
+        done = await c.until("response.done")
+    assert done["result"]["interrupted"] and done["result"]["audio_ms"] == 500.0
+    assert interrupted["spoken_text"] == "Sure."  # 0.5 s of "Sure. Here is a short answer."
+    assert samples(c.frames) == total
+
+
+async def test_a_new_message_interrupts_the_running_response() -> None:
+    replies = [FakeReply(tokens_for(LONG), delay=0.002), FakeReply(tokens_for(SHORT))]
+    async with running(replies, options=PACED) as stack, client(stack.url) as c:
+        await c.send(type="user.message", text="Plan a walk.")
+        await c.until("audio.start")
+        first = c.of("response.started")[0]["response_id"]
+        await c.send(type="playback.ack", response_id=first, samples=RATE // 2)
+        await c.send(type="user.message", text="Stop, just say hi.")
+        interrupted = await c.until("response.interrupted")
+        done_first = await c.until("response.done", response_id=first)
+        started = await c.until("response.started")
+        done_second = await c.until("response.done", response_id=started["response_id"])
+        messages = stack.fake.requests[1]["messages"]
+    assert interrupted["response_id"] == first and done_first["result"]["interrupted"]
+    assert done_second["result"]["text"] == SHORT and not done_second["result"]["interrupted"]
+    # History in order: the first answer as heard, then the new question.
+    roles = [m["role"] for m in messages]
+    assert roles[-3:] == ["user", "assistant", "user"]
+    assert messages[-2]["content"] == interrupted["spoken_text"] + " …"
+    assert messages[-1]["content"] == "Stop, just say hi."
+
+
+async def test_pacing_keeps_the_client_at_most_the_lead_ahead() -> None:
+    async with (
+        running([FakeReply(tokens_for(LONG))], options=PACED) as stack,
+        client(stack.url) as c,
+    ):
+        await c.send(type="user.message", text="Go.")
+        await c.until("audio.start")
+        start = anyio.current_time()
+        await anyio.sleep(1.0)
+        elapsed = anyio.current_time() - start
+        got = 0
+        with anyio.move_on_after(0.2):
+            while True:
+                data = await c.recv()
+                if isinstance(data, bytes):
+                    got = samples(c.frames)
+    # Without acks the server models real-time playback: at most ~lead + elapsed sent.
+    assert got / RATE <= elapsed + 0.2 + 0.3 + 0.25
+
+
+async def test_session_configure_changes_voice_and_prompt_and_rejects_unknown_values() -> None:
+    async with running() as stack, client(stack.url) as c:
+        ready = c.events[0]
+        other = next(v for v in ready["voices"] if v != ready["voice"])
+        await c.send(type="session.configure", voice=other, prompt="concise", sample_rate=16000)
+        again = await c.until("session.ready")
+        assert (again["voice"], again["prompt"], again["sample_rate"]) == (other, "concise", 16000)
+        await c.send(type="user.message", text="Hi")
+        start = await c.until("audio.start")
+        await c.until("response.done")
+        system = stack.fake.requests[0]["messages"][0]
+        for bad in ({"voice": "Nobody"}, {"prompt": "../../etc/passwd"}, {"sample_rate": 44100}):
+            await c.send(type="session.configure", **bad)
+            error = await c.until("error")
+            assert error["code"] == "invalid_config", bad
+    assert start["sample_rate"] == 16000
+    assert system == {"role": "system", "content": load_prompt("concise")}
+
+
+async def test_health_ready_and_static_routes() -> None:
+    async with running() as stack:
+        base = stack.server.http_url.rstrip("/")
+        async with httpx.AsyncClient(timeout=10) as http:
+            health = await http.get(base + "/healthz")
+            ready = await http.get(base + "/readyz")
+            page = await http.get(base + "/")
+            script = await http.get(base + "/static/demo.js")
+            worklet = await http.get(base + "/static/player-worklet.js")
+            traversal = await http.get(base + "/static/..%2Fapp.py")
+            plain_ws = await http.get(base + "/ws")
+    assert health.status_code == 200 and health.text.strip() == "ok"
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready",
+        "tts": "ok",
+        "llm": "ok",
+    }
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert 'id="stop"' in page.text
+    assert script.headers["content-type"].startswith("text/javascript")
+    assert "registerProcessor" in worklet.text
+    assert traversal.status_code == 404
+    assert plain_ws.status_code == 426
+
+
+async def test_readyz_reports_an_unreachable_model_without_its_address() -> None:
+    dead = LLMConfig(base_url="http://127.0.0.1:9/v1", api_key="sk-never-shown", model="m")
+    async with running(llm=dead) as stack, httpx.AsyncClient(timeout=10) as http:
+        ready = await http.get(stack.server.http_url + "readyz")
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "not_ready", "tts": "ok", "llm": "unreachable"}
+    assert "127.0.0.1:9" not in ready.text and "sk-never" not in ready.text
+
+
+async def _turn_then_shutdown(grace: float) -> tuple[Client, tuple[int | None, str]]:
+    reply = [FakeReply(tokens_for(SHORT), delay=0.01)]
+    async with (
+        running(reply, options=PACED, latency=LatencyModel(rtf=1.0)) as stack,
+        client(stack.url) as c,
+    ):
+        await c.send(type="user.message", text="Hi")
+        await c.until("audio.start")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stack.server.shutdown, grace)
+            code = await c.closed(timeout=15)
+            with anyio.fail_after(5):
+                async with httpx.AsyncClient(timeout=2) as http:
+                    with pytest.raises(httpx.ConnectError):
+                        await http.get(stack.server.http_url + "healthz")
+        return c, code
+
+
+async def test_graceful_shutdown_lets_the_running_reply_finish_then_closes_1001() -> None:
+    c, (code, reason) = await _turn_then_shutdown(grace=10)
+    assert code == 1001 and "shutting down" in reason
+    done = c.of("response.done")
+    assert len(done) == 1 and not done[0]["result"]["interrupted"]
+    assert c.log[-1] == done[0]  # nothing after the result but the close
+
+
+async def test_graceful_shutdown_interrupts_what_runs_past_the_deadline() -> None:
+    c, (code, _reason) = await _turn_then_shutdown(grace=0.2)
+    assert code == 1001
+    assert len(c.of("response.interrupted")) == 1
+    assert c.of("response.done")[0]["result"]["interrupted"]

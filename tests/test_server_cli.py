@@ -1,0 +1,96 @@
+"""`bridge serve` as a user runs it: a subprocess, its first stdout line, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import anyio
+import pytest
+from _serve import SHORT
+from anyio.streams.text import TextReceiveStream
+from websockets.asyncio.client import connect
+
+from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+
+pytestmark = pytest.mark.anyio
+
+BRIDGE = [sys.executable, "-m", "bridge"]
+
+
+def _env() -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "OPENAI_"))}
+    keep.pop("DASHSCOPE_API_KEY", None)
+    return keep
+
+
+async def test_serve_prints_its_url_first_serves_and_shuts_down_with_1001() -> None:
+    reply = FakeReply(tokens_for(SHORT), delay=0.01)
+    latency = LatencyModel(rtf=1.0)
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone", latency=latency)) as emu,
+    ):
+        argv = [
+            *BRIDGE,
+            "serve",
+            "--port",
+            "0",
+            "--tts-url",
+            emu.url,
+            "--llm-base-url",
+            fake.base_url,
+            "--llm-model",
+            "m",
+            "--audio-lead-ms",
+            "300",
+        ]
+        async with await anyio.open_process(argv, env=_env()) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            lines = TextReceiveStream(proc.stdout)
+            with anyio.fail_after(30):
+                first = ""
+                async for chunk in lines:
+                    first += chunk
+                    if "\n" in first:
+                        break
+            url = first.splitlines()[0]
+            assert url.startswith("ws://127.0.0.1:") and url.endswith("/ws"), first
+            async with connect(url, open_timeout=10) as ws:
+                with anyio.fail_after(20):
+                    assert json.loads(await ws.recv())["type"] == "session.ready"
+                    await ws.send(json.dumps({"type": "user.message", "text": "Hi"}))
+                    while isinstance(msg := await ws.recv(), bytes) or (
+                        json.loads(msg)["type"] != "audio.start"
+                    ):
+                        pass
+                    proc.send_signal(signal.SIGTERM)  # mid-reply: it may finish first
+                    kinds = []
+                    async for msg in ws:
+                        if isinstance(msg, str):
+                            kinds.append(json.loads(msg)["type"])
+                assert ws.close_code == 1001
+                assert "response.done" in kinds
+            with anyio.fail_after(15):
+                code = await proc.wait()
+            stderr = (await proc.stderr.receive(65536)).decode()
+    assert code == 0, stderr
+    assert "demo page: http://127.0.0.1:" in stderr
+
+
+def test_serve_refuses_a_public_address_without_a_token() -> None:
+    proc = subprocess.run(
+        [*BRIDGE, "serve", "--host", "0.0.0.0", "--llm-api-key", "k", "--tts-url", "ws://x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=_env(),
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("bridge: error:") and "--token" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,283 @@
+"""The pure parts of `bridge serve`: messages, codes, limits, access, settings, pacing, outbox."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.qwen.client import AudioChunk
+from bridge.server import protocol as p
+from bridge.server.limits import ServerLimits, TokenBucket, check_access, is_loopback_host
+from bridge.server.options import SessionSettings, apply_configure
+from bridge.server.outbox import Outbox
+from bridge.server.protocol import ClientProtocolError, ErrorCode
+from bridge.server.sink import PlaybackClock, WebSocketSink
+
+LIMITS = {"max_bytes": 1024, "max_text_chars": 100}
+
+
+def parse(data: str | bytes) -> p.ClientMessage:
+    return p.parse_client_message(data, **LIMITS)
+
+
+def code_of(data: str | bytes) -> ErrorCode:
+    with pytest.raises(ClientProtocolError) as info:
+        parse(data)
+    return info.value.code
+
+
+def test_client_messages_parse_into_typed_values() -> None:
+    assert parse('{"type":"user.message","text":"Hi"}') == p.UserMessage(text="Hi")
+    assert parse('{"type":"response.cancel"}') == p.ResponseCancel()
+    assert parse('{"type":"response.cancel","response_id":"turn_1"}') == p.ResponseCancel(
+        response_id="turn_1"
+    )
+    assert parse('{"type":"playback.ack","samples":4800.0}') == p.PlaybackAck(samples=4800)
+    assert parse(
+        '{"type":"session.configure","voice":"Ethan","sample_rate":16000,"extra":1}'
+    ) == p.SessionConfigure(voice="Ethan", sample_rate=16000)
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ("nope", ErrorCode.INVALID_JSON),
+        ("[]", ErrorCode.INVALID_JSON),
+        ('"text"', ErrorCode.INVALID_JSON),
+        ("{}", ErrorCode.INVALID_MESSAGE),
+        ('{"type": 5}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"user.message"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"user.message","text":["a"]}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"user.message","text":"' + "a" * 101 + '"}', ErrorCode.MESSAGE_TOO_LARGE),
+        ('{"type":"playback.ack"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"playback.ack","samples":true}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"playback.ack","samples":1.5}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"playback.ack","samples":1e400}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"session.configure","voice":""}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"session.configure","sample_rate":"24000"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"response.create"}', ErrorCode.UNKNOWN_TYPE),
+        (b'{"type":"user.message","text":"hi"}', ErrorCode.UNEXPECTED_BINARY),
+        ("x" * 1025, ErrorCode.MESSAGE_TOO_LARGE),
+        ("[" * 5000, ErrorCode.MESSAGE_TOO_LARGE),
+    ],
+)
+def test_bad_client_messages_get_documented_codes(data: str | bytes, code: ErrorCode) -> None:
+    assert code_of(data) is code
+
+
+def test_deep_nesting_within_the_size_limit_is_invalid_json_not_a_crash() -> None:
+    with pytest.raises(ClientProtocolError) as info:
+        p.parse_client_message("[" * 100_000, max_bytes=200_000, max_text_chars=10)
+    assert info.value.code is ErrorCode.INVALID_JSON
+
+
+@given(st.text(max_size=300) | st.binary(max_size=50))
+def test_any_frame_parses_or_raises_a_protocol_error(data: str | bytes) -> None:
+    failure: ClientProtocolError | None = None
+    message: object = None
+    try:
+        message = parse(data)
+    except ClientProtocolError as exc:
+        failure = exc
+    if failure is not None:
+        assert failure.code in set(ErrorCode)
+        assert len(failure.message) < 300
+    else:
+        assert isinstance(
+            message, p.UserMessage | p.ResponseCancel | p.PlaybackAck | p.SessionConfigure
+        )
+
+
+def test_unknown_type_is_echoed_shortened() -> None:
+    with pytest.raises(ClientProtocolError) as info:
+        parse(json.dumps({"type": "z" * 500}))
+    assert len(info.value.message) < 250
+
+
+def test_server_events_are_compact_json_with_the_documented_fields() -> None:
+    assert json.loads(p.encode(p.audio_start("r1", 24000))) == {
+        "type": "audio.start",
+        "response_id": "r1",
+        "sample_rate": 24000,
+    }
+    assert p.response_interrupted("r1", "Hi")["spoken_text"] == "Hi"
+    assert p.error_event(ErrorCode.RATE_LIMITED, "slow down", retry_after=2.345) == {
+        "type": "error",
+        "code": "rate_limited",
+        "message": "slow down",
+        "retry_after": 2.3,
+    }
+    assert " " not in p.encode(p.segment_event("r", 0, "x"))
+
+
+def test_turn_errors_reach_clients_only_as_fixed_messages() -> None:
+    result = {"turn_id": "t", "error": {"type": "LLMConnectionError", "message": "http://10.0.0.5"}}
+    public = p.public_result(result)
+    assert public["error"] == {
+        "type": "LLMConnectionError",
+        "code": "llm_error",
+        "message": "the chat model failed; the reply may be incomplete",
+    }
+    assert p.client_error_for("TTSAuthError")[0] is ErrorCode.TTS_ERROR
+    assert p.client_error_for("TTSClosedError")[0] is ErrorCode.TTS_ERROR
+    assert p.client_error_for("ConfigError")[0] is ErrorCode.INTERNAL_ERROR
+    assert p.client_error_for("NotAnError")[0] is ErrorCode.INTERNAL_ERROR
+    assert p.public_result({"error": None}) == {"error": None}
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    bucket = TokenBucket(2, 0.5)
+    assert bucket.take(0.0) and bucket.take(0.0) and not bucket.take(0.0)
+    assert bucket.retry_after(0.0) == pytest.approx(2.0)
+    assert not bucket.take(1.0)
+    assert bucket.take(2.0)
+    assert not bucket.take(100.0 - 100.0)  # time going backwards gives nothing
+
+
+def test_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="max_sessions"):
+        ServerLimits(max_sessions=0)
+    with pytest.raises(ValueError, match="max_frame_bytes"):
+        ServerLimits(max_message_bytes=10_000, max_frame_bytes=100)
+    with pytest.raises(ValueError, match="idle_timeout"):
+        ServerLimits(idle_timeout=float("inf"))
+    assert "max_sessions" not in ServerLimits().to_public()
+
+
+def test_loopback_names() -> None:
+    for host in ("127.0.0.1", "127.5.6.7", "::1", "[::1]", "localhost", "LOCALHOST"):
+        assert is_loopback_host(host), host
+    for host in ("0.0.0.0", "", "::", "10.0.0.1", "example.com", "localhost.example"):
+        assert not is_loopback_host(host), host
+
+
+def access(headers: dict[str, str], *, path: str = "/ws", token: str | None = None) -> int:
+    denied = check_access(path=path, headers=headers, token=token, origins=("https://ok.example",))
+    return 101 if denied is None else denied.status
+
+
+def test_access_decisions() -> None:
+    host = {"host": "127.0.0.1:8765"}
+    assert access(host) == 101
+    assert access({"host": "[::1]:8765"}) == 101
+    assert access({"host": "evil.example:8765"}) == 403
+    assert access({**host, "origin": "http://127.0.0.1:8765"}) == 101
+    assert access({**host, "origin": "http://127.0.0.1:8766"}) == 403
+    # Same host and port, either scheme (a TLS proxy may front the server).
+    assert access({**host, "origin": "https://127.0.0.1:8765"}) == 101
+    assert access({"host": "bridge.example", "origin": "https://bridge.example"}, token="t") == 401
+    assert (
+        access(
+            {"host": "bridge.example", "origin": "https://bridge.example"},
+            path="?token=t",
+            token="t",
+        )
+        == 101
+    )
+    assert (
+        access({"host": "a.example", "origin": "https://b.example"}, path="?token=t", token="t")
+        == 403
+    )
+    assert access({**host, "origin": "https://ok.example"}) == 101
+    assert access({"host": "bridge.example", "origin": "http://bridge.example"}, token="t") == 401
+    assert access({"host": "bridge.example"}, path="/ws?token=t", token="t") == 101
+    assert access({"host": "x", "authorization": "Bearer t"}, token="t") == 101
+    assert access({"host": "x", "authorization": "bearer t"}, token="t") == 101
+    assert access({"host": "x", "authorization": "Basic t"}, token="t") == 401
+    assert access({"host": "x"}, path="/ws?token=t2", token="t") == 401
+
+
+SETTINGS = SessionSettings(voice="Cherry", prompt="assistant", language="Auto", sample_rate=24000)
+
+
+def configure(**fields: object) -> SessionSettings:
+    msg = p.SessionConfigure(**fields)  # type: ignore[arg-type]
+    return apply_configure(
+        SETTINGS, msg, voices=["Cherry", "Ethan"], prompts=["assistant", "concise"]
+    )
+
+
+def test_session_configure_settings() -> None:
+    assert configure() == SETTINGS
+    changed = configure(voice="Ethan", prompt="concise", language="english", sample_rate=8000)
+    assert changed == SessionSettings(
+        voice="Ethan", prompt="concise", language="English", sample_rate=8000
+    )
+    for bad in ({"voice": "Nobody"}, {"prompt": "/etc/passwd"}, {"language": "Klingon"}):
+        with pytest.raises(ClientProtocolError) as info:
+            configure(**bad)
+        assert info.value.code is ErrorCode.INVALID_CONFIG
+    with pytest.raises(ClientProtocolError):
+        configure(sample_rate=44100)
+
+
+def test_playback_clock_models_back_to_back_playback() -> None:
+    clock = PlaybackClock(1000, lead=0.5)
+    assert clock.delay(0.0) == 0.0
+    clock.on_sent(1000, 0.0)  # one second of audio at t=0
+    assert clock.delay(0.0) == pytest.approx(0.5)
+    assert clock.played(0.25) == 250
+    assert clock.delay(0.6) == 0.0
+    clock.on_sent(500, 0.6)  # queued after the first second
+    assert clock.end == pytest.approx(1.5)
+    assert clock.played(3.0) == 1500 and clock.remaining(3.0) == 0.0
+    clock.on_sent(100, 5.0)  # after a gap, playback restarts now
+    assert clock.end == pytest.approx(5.1)
+    assert PlaybackClock(1000).delay(0.0) == 0.0
+
+
+@pytest.mark.anyio
+async def test_outbox_keeps_order_bounds_audio_and_drops_a_cancelled_response() -> None:
+    box = Outbox(max_audio_frames=2)
+    box.put({"type": "a"})
+    assert await box.put_audio("r1", b"\x00\x00")
+    assert await box.put_audio("r1", b"\x01\x00")
+    with anyio.move_on_after(0.05) as scope:
+        await box.put_audio("r1", b"\x02\x00")  # full: waits
+    assert scope.cancelled_caught
+    box.put({"type": "b"})
+    assert box.drop_audio("r1") == 2
+    assert not await box.put_audio("r1", b"\x03\x00")  # refused after the drop
+    assert await box.put_audio("r2", b"\x04\x00")
+    box.close()
+    got = []
+    while (frame := await box.get()) is not None:
+        got.append(frame.data)
+    assert got == ['{"type":"a"}', '{"type":"b"}', b"\x04\x00"]
+    box.put({"type": "late"})
+    assert await box.get() is None
+
+
+@pytest.mark.anyio
+async def test_sink_counts_acknowledged_samples_clamped_to_what_was_sent() -> None:
+    now = [0.0]
+    box = Outbox()
+    sink = WebSocketSink(box, "r1", sample_rate=100, lead=None, clock=lambda: now[0])
+    await sink.write(AudioChunk(b"\x00\x00" * 50, 100, "x"))
+    assert sink.samples_sent == 50
+    assert sink.samples_played == 0  # no acks: modelled real-time playback from now
+    now[0] = 0.25
+    assert sink.samples_played == 25
+    sink.ack(20)  # acks rule from the first one on
+    assert sink.samples_played == 20
+    sink.ack(10)  # acks never go back
+    assert sink.samples_played == 20
+    sink.ack(1000)
+    assert sink.samples_played == 50
+    sink.cancel()
+    await sink.write(AudioChunk(b"\x00\x00" * 50, 100, "x"))
+    assert sink.samples_sent == 50
+    frames = []
+    box.close()
+    while (frame := await box.get()) is not None:
+        frames.append(frame)
+    assert json.loads(frames[0].data) == {
+        "type": "audio.start",
+        "response_id": "r1",
+        "sample_rate": 100,
+    }
+    assert len(frames) == 1  # the one frame was dropped by the cancel, before it was sent
