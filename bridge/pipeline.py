@@ -299,9 +299,10 @@ class Turn:
     # --- stage 1: the text source ---------------------------------------------------------
 
     async def _read_text(self, out: MemoryObjectSendStream[str]) -> None:
+        source = aiter(self._text)
         async with out:
             try:
-                async for delta in self._text:
+                async for delta in source:
                     if not delta:
                         continue
                     self._mark("ttft")
@@ -312,6 +313,12 @@ class Turn:
                 log.warning("turn.text_failed", error=type(exc).__name__, message=str(exc))
             finally:
                 self._mark("llm_done")
+                # Close the source now (an LLM stream holds an HTTP response open), also when
+                # the turn was interrupted, rather than whenever it is garbage-collected.
+                close = getattr(source, "aclose", None)
+                if close is not None:
+                    with anyio.move_on_after(1, shield=True), suppress(Exception):
+                        await close()
 
     # --- stage 2: scrub, segment, stall guard ---------------------------------------------
 
@@ -434,6 +441,9 @@ class Turn:
                 with anyio.move_on_after(self.options.clear_timeout, shield=True):
                     with suppress(BridgeError):
                         await tts.clear()
+                # The connection is discarded: do not wait for a closing handshake behind
+                # audio frames nobody will read.
+                tts.abort()
                 raise
             if failure:
                 raise failure[0]

@@ -246,3 +246,28 @@ async def test_cancelling_the_turn_scope_is_a_barge_in() -> None:
         _words([turn.result.spoken_text])
         == _words([turn.result.text])[: len(_words([turn.result.spoken_text]))]
     )
+
+
+async def test_interrupt_closes_the_text_source_at_once() -> None:
+    closed: list[bool] = []
+
+    async def endless() -> AsyncIterator[str]:
+        try:
+            while True:
+                await anyio.sleep(0.01)
+                yield "word "
+        finally:
+            closed.append(True)
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        turn = Turn(endless(), NullSink(), target=target(emu.url))
+        async with anyio.create_task_group() as tg:
+
+            async def stop() -> None:
+                await anyio.sleep(0.3)
+                turn.interrupt()
+
+            tg.start_soon(stop)
+            result = await turn.run()
+        assert closed == [True]  # closed by the turn, not later by the garbage collector
+    assert result.interrupted

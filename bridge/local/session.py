@@ -310,6 +310,9 @@ class EmulatedSession:
             await anyio.sleep(wait)
         step = max(2, rate * latency.delta_ms // 1000 * 2)
         status = "completed"
+        # Paced against a fixed schedule from the first delta, so scheduling delays under load
+        # do not accumulate into a stream slower than the real-time factor asks for.
+        start = time.monotonic()
         for offset in range(0, len(audio), step):
             if self.cancel_generation != generation:
                 status = "incomplete"
@@ -319,7 +322,8 @@ class EmulatedSession:
             self.deltas_sent += 1
             await self._inject_faults()
             if latency.rtf > 0:
-                await anyio.sleep(latency.rtf * (len(piece) / 2) / rate)
+                due = start + latency.rtf * ((offset + len(piece)) / 2) / rate
+                await anyio.sleep(max(0.0, due - time.monotonic()))
         await self.send(self.wire.audio_done(rid, iid))
         await self.send(self.wire.part("response.content_part.done", rid, iid))
         await self.send(self.wire.item_done(rid, iid, status))

@@ -422,6 +422,15 @@ class TTSSession:
             elif isinstance(event, ResponseDone) and event.response_id == rid:
                 return bytes(out)
 
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake (e.g. after a barge-in,
+        when unread audio frames would delay the handshake)."""
+        transport = self._ws.transport
+        if transport is not None:
+            transport.abort()
+        self.machine.on_closed()
+        self._finished.set()
+
     async def aclose(self) -> None:
         """Close the connection (closing handshake bounded by ``timeouts.close``)."""
         with anyio.move_on_after(self.timeouts.close):
