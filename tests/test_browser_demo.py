@@ -82,5 +82,16 @@ async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
 def test_a_missing_chromium_fails_with_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_browser, "CANDIDATES", ("no-such-chromium",))
     monkeypatch.setenv("BRIDGE_CHROMIUM", "/nonexistent/chromium")
+    monkeypatch.setenv("BRIDGE_NO_INSTALL", "1")
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
         _browser.find_chromium()
+
+
+def test_a_missing_program_without_root_fails_with_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import _system
+
+    monkeypatch.setattr(_system.os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y no-such-pkg"):
+        _system.require_program("no-such-program-xyz", "no-such-pkg")

@@ -24,14 +24,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _system import require_program
 from anyio.from_thread import start_blocking_portal
 
 from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
 from bridge.prompts import load_prompt
 
 TMUX = shutil.which("tmux")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tmux_installed() -> None:
+    global TMUX
+    TMUX = require_program("tmux", "tmux")
+
+
 pytestmark = [
-    pytest.mark.skipif(TMUX is None, reason="tmux is not installed"),
     pytest.mark.slow,
     pytest.mark.timeout(240),
 ]

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from _system import require_program
 from anyio.abc import Process
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -34,12 +35,7 @@ CLIENTS = 20
 
 
 def nginx_binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
-    )
-    if found is None:
-        pytest.fail("nginx is not installed: apt-get install nginx-light (.ci/run installs it)")
-    return found
+    return require_program("nginx", "nginx-light")
 
 
 def free_port() -> int:
