@@ -4,6 +4,7 @@ environment and configures logging."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -52,6 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(run, args, backend="asyncio")
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `bridge voices | head`): not an error worth a traceback.
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
+        return 0
     except BridgeError as exc:
         if args.debug:
             traceback.print_exc()
