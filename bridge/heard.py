@@ -23,19 +23,20 @@ from dataclasses import dataclass, field
 
 from bridge.qwen.protocol import billable_characters
 
-__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds"]
+__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "is_wide", "speakable_join"]
 
 # Speaking rates for sizing a response whose audio has not all arrived (seconds per character).
 _LATIN_SECONDS_PER_CHAR = 0.065
 _CJK_SECONDS_PER_CHAR = 0.22
 
 
-def _is_wide(ch: str) -> bool:
+def is_wide(ch: str) -> bool:
+    """CJK and other full-width text: no spaces between words."""
     return ord(ch) >= 0x2E80
 
 
 def estimate_seconds(text: str) -> float:
-    return sum(_CJK_SECONDS_PER_CHAR if _is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
+    return sum(_CJK_SECONDS_PER_CHAR if is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
 
 
 def estimate_prefix(text: str, fraction: float) -> str:
@@ -53,7 +54,7 @@ def _word_prefix(text: str, cut: int) -> str:
         return ""
     if cut >= len(text):
         return text
-    if _is_wide(text[cut - 1]) or _is_wide(text[cut]):
+    if is_wide(text[cut - 1]) or is_wide(text[cut]):
         return text[:cut].rstrip()
     if not text[cut].isspace():
         space = text.rfind(" ", 0, cut)
@@ -171,7 +172,7 @@ class HeardTracker:
                     cut += 1
                 parts.append(_word_prefix(text, cut))
             break
-        return _join(parts)
+        return speakable_join(parts)
 
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
@@ -200,12 +201,13 @@ class HeardTracker:
         return self._text_upto(heard_to)
 
 
-def _join(parts: list[str]) -> str:
+def speakable_join(parts: list[str]) -> str:
+    """Join segment texts: a space between Latin pieces, nothing next to CJK text."""
     out = ""
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        if out and not (_is_wide(out[-1]) or _is_wide(part[0])):
+        if out and not (is_wide(out[-1]) or is_wide(part[0])):
             out += " "
         out += part
     return out

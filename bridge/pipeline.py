@@ -41,7 +41,7 @@ from bridge.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-from bridge.heard import HeardTracker
+from bridge.heard import HeardTracker, is_wide, speakable_join
 from bridge.qwen.client import Timeouts, TTSSession, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
@@ -115,26 +115,10 @@ class PipelineOptions:
             raise ConfigError("reconnect attempts must not be negative")
 
 
-def _is_wide(ch: str) -> bool:
-    return ord(ch) >= 0x2E80
-
-
-def speakable_join(parts: list[str]) -> str:
-    """Join segment texts: a space between Latin pieces, nothing next to CJK text."""
-    out = ""
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        if out and not (_is_wide(out[-1]) or _is_wide(part[0])):
-            out += " "
-        out += part
-    return out
-
-
 def _for_tts(text: str) -> str:
     """Segments are stripped; keep a space after Latin text so appends do not glue words."""
     text = text.strip()
-    return text if not text or _is_wide(text[-1]) else text + " "
+    return text if not text or is_wide(text[-1]) else text + " "
 
 
 class Turn:
