@@ -32,10 +32,44 @@ __all__ = [
     "add_tts_options",
     "load_settings",
     "make_sink",
+    "non_negative_int",
+    "note",
+    "positive_float",
+    "positive_int",
     "resolve_tts",
     "shown_path",
     "text_source",
 ]
+
+
+def note(text: str) -> None:
+    """One line for the user on stderr (stdout stays free for text, audio and JSON)."""
+    print(f"bridge: {text}", file=sys.stderr, flush=True)
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
 
 NO_PLAYBACK = (
     "no speaker playback on this machine: the audio is not played (it needs a sound device "

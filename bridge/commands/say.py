@@ -6,7 +6,6 @@ import argparse
 import importlib.util
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
@@ -15,6 +14,7 @@ from bridge.commands.common import (
     add_tts_options,
     load_settings,
     make_sink,
+    note,
     resolve_tts,
     shown_path,
 )
@@ -56,10 +56,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def _note(text: str) -> None:
-    print(f"bridge: {text}", file=sys.stderr, flush=True)
-
-
 @asynccontextmanager
 async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncIterator[LLMConfig]:
     """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
@@ -93,8 +89,8 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
                 field="local_llm",
             )
 
-        _note("starting the embedded chat model (SmolLM2-135M) ...")
-        async with serve_local_llm(on_progress=_note) as local:
+        note("starting the embedded chat model (SmolLM2-135M) ...")
+        async with serve_local_llm(on_progress=note) as local:
             yield LLMConfig(base_url=local.base_url, api_key=local.api_key, model=local.model)
         return
     raise ConfigError(
@@ -127,17 +123,17 @@ async def run(args: argparse.Namespace) -> int:
         resolve_tts(args, os.environ) as target,
         LLMClient(llm_config) as llm,
     ):
-        sink = make_sink(args, target.config.sample_rate, _note)
+        sink = make_sink(args, target.config.sample_rate, note)
         assistant = Assistant(llm=llm, tts=target, conversation=Conversation(prompt))
         result = await assistant.reply(args.question, sink, on_segment=on_segment).run()
     if shown:
         print(flush=True)
     if result.error is not None:
-        _note(f"error: {result.error['message']}")
+        note(f"error: {result.error['message']}")
     if args.json and args.out != "-":
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     elif result.first_audio_ms is not None:
-        _note(
+        note(
             f"first audio at {result.first_audio_ms:.0f} ms, "
             f"{result.audio_ms / 1000:.1f} s of audio"
             + (f"; wrote {args.out}" if args.out not in (None, "-") else "")

@@ -5,37 +5,22 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import sys
 from collections.abc import Mapping
 
 import anyio
 
-from bridge.commands.common import add_tts_options, resolve_tts
+from bridge.commands.common import (
+    add_tts_options,
+    non_negative_int,
+    note,
+    positive_float,
+    positive_int,
+    resolve_tts,
+)
 from bridge.commands.say import add_llm_options, resolve_llm
 from bridge.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=_non_negative_int, default=8765, help="default 8765; 0 picks a free port"
+        "--port", type=non_negative_int, default=8765, help="default 8765; 0 picks a free port"
     )
     p.add_argument(
         "--token",
@@ -65,13 +50,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(repeatable; '*' allows any; $BRIDGE_SERVE_ORIGINS, comma-separated)",
     )
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-sessions", type=_positive_int, default=100)
-    lim.add_argument("--max-message-bytes", type=_positive_int, default=16 * 1024)
+    lim.add_argument("--max-sessions", type=positive_int, default=100)
+    lim.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024)
     lim.add_argument(
-        "--turns-per-minute", type=_positive_float, default=20.0, help="per session (default 20)"
+        "--turns-per-minute", type=positive_float, default=20.0, help="per session (default 20)"
     )
     lim.add_argument(
-        "--idle-timeout", type=_positive_float, default=300.0, help="seconds (default 300)"
+        "--idle-timeout", type=positive_float, default=300.0, help="seconds (default 300)"
     )
     lim.add_argument(
         "--shutdown-grace",
@@ -81,17 +66,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     lim.add_argument(
         "--audio-lead-ms",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=1000,
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
     add_llm_options(p)
     add_tts_options(p)
     p.set_defaults(run=run)
-
-
-def _note(text: str) -> None:
-    print(f"bridge: {text}", file=sys.stderr, flush=True)
 
 
 def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:
@@ -143,10 +124,10 @@ async def run(args: argparse.Namespace) -> int:
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
-            _note(f"demo page: {server.http_url}")
+            note(f"demo page: {server.http_url}")
             async for _ in signals:
                 break
-            _note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
+            note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:

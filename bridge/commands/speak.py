@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 import anyio
 
@@ -13,6 +12,7 @@ from bridge.commands.common import (
     add_output_options,
     add_tts_options,
     make_sink,
+    note,
     resolve_tts,
     text_source,
 )
@@ -36,26 +36,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
-def _note(text: str) -> None:
-    print(f"bridge: {text}", file=sys.stderr)
-
-
 async def run(args: argparse.Namespace) -> int:
     from bridge.pipeline import Turn
 
     if args.source != "-" and not await anyio.Path(args.source).is_file():
         raise ConfigError(f"cannot read {args.source}: no such file")
     async with resolve_tts(args, os.environ) as target:
-        sink = make_sink(args, target.config.sample_rate, _note)
+        sink = make_sink(args, target.config.sample_rate, note)
         result = await Turn(text_source(args.source), sink, target=target).run()
     if result.error is not None:
-        _note(f"error: {result.error['message']}")
+        note(f"error: {result.error['message']}")
     if args.json and args.out != "-":
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         first = result.first_audio_ms
         shown = "n/a" if first is None else f"at {first:.0f} ms"
-        _note(
+        note(
             f"spoke {len(result.segments)} segments, {result.audio_ms / 1000:.1f} s of audio; "
             f"first audio {shown}" + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
         )

@@ -8,16 +8,10 @@ import signal
 
 import anyio
 
+from bridge.commands.common import non_negative_int
 from bridge.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         ),
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_positive_int, default=0, help="0 picks a free port")
+    p.add_argument("--port", type=non_negative_int, default=0, help="0 picks a free port")
     p.add_argument("--engine", choices=("espeak", "tone"), default="espeak")
     p.add_argument(
         "--api-key",
@@ -40,17 +34,17 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     lat = p.add_argument_group("latency model")
     lat.add_argument("--realistic", action="store_true", help="0.5 s first packet, RTF 0.5")
-    lat.add_argument("--first-packet-ms", type=_positive_int, default=None)
+    lat.add_argument("--first-packet-ms", type=non_negative_int, default=None)
     lat.add_argument("--rtf", type=float, default=None, help="pacing after the first packet")
-    lat.add_argument("--delta-ms", type=_positive_int, default=None, help="audio per delta")
+    lat.add_argument("--delta-ms", type=non_negative_int, default=None, help="audio per delta")
     flt = p.add_argument_group("fault injection (for tests)")
     flt.add_argument("--fault-refuse", type=int, metavar="STATUS", help="refuse handshakes")
-    flt.add_argument("--fault-close-after", type=_positive_int, metavar="N")
-    flt.add_argument("--fault-error-after", type=_positive_int, metavar="N")
+    flt.add_argument("--fault-close-after", type=non_negative_int, metavar="N")
+    flt.add_argument("--fault-error-after", type=non_negative_int, metavar="N")
     flt.add_argument("--fault-error-code", default="internal_error")
-    flt.add_argument("--fault-stall-after", type=_positive_int, metavar="N")
+    flt.add_argument("--fault-stall-after", type=non_negative_int, metavar="N")
     flt.add_argument(
-        "--fault-connections", type=_positive_int, metavar="N", help="only the first N"
+        "--fault-connections", type=non_negative_int, metavar="N", help="only the first N"
     )
     p.set_defaults(run=run)
 
