@@ -9,16 +9,14 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import wave
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from anyio.from_thread import start_blocking_portal
+from _procs import BRIDGE, clean_env, fake_model, tone_tts
 
 from bridge.assistant import Assistant
 from bridge.commands.chat import ChatSession, Console
@@ -41,7 +39,6 @@ from bridge.qwen.client import AudioChunk
 from bridge.sinks import NullSink
 from bridge.turn import SegmentRecord, TurnResult
 
-BRIDGE = [sys.executable, "-m", "bridge"]
 SHORT = "**Sure!** Here is a short answer. It has two sentences."
 LONG = " ".join(f"This is sentence number {i} of a long story." for i in range(1, 21))
 
@@ -328,31 +325,9 @@ async def test_sigint_while_speaking_interrupts_and_the_session_goes_on() -> Non
 
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    drop = ("DASHSCOPE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "XDG_CONFIG_HOME")
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("BRIDGE_")}
-    env.update(HOME=str(tmp_path), BRIDGE_HISTORY="", **extra)
+    env = clean_env(HOME=str(tmp_path), BRIDGE_HISTORY="", **extra)
+    env.pop("XDG_CONFIG_HOME", None)
     return env
-
-
-@contextmanager
-def fake_model(reply: FakeReply, api_key: str | None = None) -> Iterator[str]:
-    with start_blocking_portal(backend="asyncio") as portal:
-        cm = portal.wrap_async_context_manager(serve_fake_llm([reply], api_key=api_key))
-        with cm as fake:
-            yield fake.base_url
-
-
-@contextmanager
-def tts_server(*args: str) -> Iterator[str]:
-    proc = subprocess.Popen(
-        [*BRIDGE, "tts-server", "--engine", "tone", *args], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def run_bridge(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -394,7 +369,7 @@ def test_a_chat_key_without_speech_explains_what_to_set(tmp_path: Path) -> None:
 
 
 def test_unreachable_chat_endpoint(tmp_path: Path) -> None:
-    with tts_server() as url:
+    with tone_tts() as url:
         proc = run_bridge(
             tmp_path,
             "chat",
@@ -425,7 +400,7 @@ def test_unreachable_speech_service(tmp_path: Path) -> None:
 
 
 def test_wrong_region_key_for_speech(tmp_path: Path) -> None:
-    with fake_model(FakeReply(tokens_for(SHORT))) as base, tts_server("--api-key", "sk-r") as url:
+    with fake_model(FakeReply(tokens_for(SHORT))) as base, tone_tts("--api-key", "sk-r") as url:
         proc = run_bridge(
             tmp_path,
             "chat",
@@ -443,7 +418,7 @@ def test_wrong_region_key_for_speech(tmp_path: Path) -> None:
 
 def test_wrong_chat_key(tmp_path: Path) -> None:
     reply = FakeReply(tokens_for(SHORT))
-    with fake_model(reply, api_key="sk-right") as base, tts_server() as url:
+    with fake_model(reply, api_key="sk-right") as base, tone_tts() as url:
         proc = run_bridge(
             tmp_path,
             "chat",
@@ -517,7 +492,7 @@ def test_prompt_from_the_config_file(tmp_path: Path) -> None:
 
 
 def test_chat_reads_piped_lines_too(tmp_path: Path) -> None:
-    with fake_model(FakeReply(tokens_for(SHORT))) as base, tts_server() as url:
+    with fake_model(FakeReply(tokens_for(SHORT))) as base, tone_tts() as url:
         proc = subprocess.run(
             [*BRIDGE, "chat", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m"],
             capture_output=True,

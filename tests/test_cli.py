@@ -3,51 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 import wave
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import anyio
 import pytest
+from _procs import BRIDGE, clean_env, tts_server
 
 from bridge.qwen import SessionConfig, connect
-
-BRIDGE = [sys.executable, "-m", "bridge"]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DASHSCOPE_API_KEY",)}
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def tts_server(*args: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    proc = subprocess.Popen(
-        [*BRIDGE, "tts-server", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_env(),
-    )
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().strip()
-        yield proc, url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def test_tts_server_prints_its_url_first_and_serves() -> None:
@@ -85,7 +51,7 @@ def test_speak_starts_audio_before_stdin_closes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=clean_env(),
     )
     assert proc.stdin is not None
     try:
@@ -125,7 +91,7 @@ def test_speak_from_a_file_to_raw_pcm_on_stdout(tmp_path: Path) -> None:
             [*BRIDGE, "speak", str(src), "--url", url, "--out", "-", "--sample-rate", "16000"],
             capture_output=True,
             timeout=60,
-            env=_env(),
+            env=clean_env(),
         )
     assert out.returncode == 0, out.stderr
     assert len(out.stdout) > 9600  # raw PCM (more than 0.3 s at 16 kHz), no header
@@ -149,7 +115,7 @@ def test_speak_user_mistakes_get_one_actionable_message(
         capture_output=True,
         text=True,
         timeout=60,
-        env=_env(**env),
+        env=clean_env(**env),
         cwd=tmp_path,
         input="",
     )
@@ -166,7 +132,7 @@ def test_speak_wrong_key_is_an_auth_error_without_the_key(tmp_path: Path) -> Non
             capture_output=True,
             text=True,
             timeout=60,
-            env=_env(DASHSCOPE_API_KEY="sk-wrong-secret-999"),
+            env=clean_env(DASHSCOPE_API_KEY="sk-wrong-secret-999"),
             cwd=tmp_path,
             input="Hello.",
         )

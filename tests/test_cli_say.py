@@ -3,60 +3,27 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import wave
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from anyio.from_thread import start_blocking_portal
+from _procs import BRIDGE, clean_env, fake_model, tone_tts
 
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.local.fake_llm import FakeReply, tokens_for
 
-BRIDGE = [sys.executable, "-m", "bridge"]
 REPLY = "**Sure!** Here is a short answer. It has two sentences, then a third one."
-
-
-def _env(**extra: str) -> dict[str, str]:
-    drop = ("DASHSCOPE_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL", "BRIDGE_LLM_MODEL")
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("BRIDGE_")}
-    env.update(extra)
-    return env
-
-
-@contextmanager
-def fake_model(reply: FakeReply, api_key: str | None = None) -> Iterator[str]:
-    with start_blocking_portal(backend="asyncio") as portal:
-        cm = portal.wrap_async_context_manager(serve_fake_llm([reply], api_key=api_key))
-        with cm as fake:
-            yield fake.base_url
-
-
-@contextmanager
-def tts_server() -> Iterator[str]:
-    proc = subprocess.Popen(
-        [*BRIDGE, "tts-server", "--engine", "tone"], stdout=subprocess.PIPE, text=True, env=_env()
-    )
-    try:
-        assert proc.stdout is not None
-        yield proc.stdout.readline().strip()
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def say(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*BRIDGE, "say", *args], capture_output=True, text=True, timeout=60, env=_env(**env)
+        [*BRIDGE, "say", *args], capture_output=True, text=True, timeout=60, env=clean_env(**env)
     )
 
 
 def test_say_prints_json_result_and_writes_wav(tmp_path: Path) -> None:
     out = tmp_path / "reply.wav"
-    with fake_model(FakeReply(tokens_for(REPLY), delay=0.02)) as base, tts_server() as url:
+    with fake_model(FakeReply(tokens_for(REPLY), delay=0.02)) as base, tone_tts() as url:
         proc = say(
             "Hello?",
             "--json",
@@ -83,7 +50,7 @@ def test_say_prints_json_result_and_writes_wav(tmp_path: Path) -> None:
 
 
 def test_say_shows_the_text_as_it_is_spoken() -> None:
-    with fake_model(FakeReply(tokens_for(REPLY))) as base, tts_server() as url:
+    with fake_model(FakeReply(tokens_for(REPLY))) as base, tone_tts() as url:
         proc = say("Hello?", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m")
     assert proc.returncode == 0, proc.stderr
     assert "Here is a short answer." in proc.stdout
@@ -114,7 +81,7 @@ def test_say_user_mistakes(args: list[str], env: dict[str, str], needle: str, co
 
 
 def test_say_wrong_llm_key_is_one_line_without_the_key() -> None:
-    with fake_model(FakeReply(tokens_for(REPLY)), api_key="sk-right") as base, tts_server() as url:
+    with fake_model(FakeReply(tokens_for(REPLY)), api_key="sk-right") as base, tone_tts() as url:
         proc = say(
             "Hi",
             "--tts-url",

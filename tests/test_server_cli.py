@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 
 import anyio
 import pytest
+from _procs import BRIDGE, clean_env
 from _serve import SHORT
 from anyio.streams.text import TextReceiveStream
 from websockets.asyncio.client import connect
@@ -18,14 +17,6 @@ from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
 from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 pytestmark = pytest.mark.anyio
-
-BRIDGE = [sys.executable, "-m", "bridge"]
-
-
-def _env() -> dict[str, str]:
-    keep = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "OPENAI_"))}
-    keep.pop("DASHSCOPE_API_KEY", None)
-    return keep
 
 
 async def test_serve_prints_its_url_first_serves_and_shuts_down_with_1001() -> None:
@@ -49,7 +40,7 @@ async def test_serve_prints_its_url_first_serves_and_shuts_down_with_1001() -> N
             "--audio-lead-ms",
             "300",
         ]
-        async with await anyio.open_process(argv, env=_env()) as proc:
+        async with await anyio.open_process(argv, env=clean_env()) as proc:
             assert proc.stdout is not None and proc.stderr is not None
             lines = TextReceiveStream(proc.stdout)
             with anyio.fail_after(30):
@@ -88,7 +79,7 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
         capture_output=True,
         text=True,
         timeout=30,
-        env=_env(),
+        env=clean_env(),
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
