@@ -454,8 +454,8 @@ class Turn:
             first = index == 0
             await self._append(tts, index, text, first=first)
             self._mark("first_append")
-            record = next(r for r in self._records if r["appended"] is None)
-            record["appended"] = (self._clock() - self._t0) * 1000
+            # Segments reach this stage in the order they were recorded: same index.
+            self._records[index]["appended"] = (self._clock() - self._t0) * 1000
         await tts.send_finish()
 
     def _tolerable(self, exc: TTSServerError) -> bool:

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from bridge.local import Emulator, EmulatorOptions, serve_emulator
 from bridge.local.splitter import take_segments
-from bridge.local.wire import billable_characters
+from bridge.qwen.protocol import billable_characters
 
 pytestmark = pytest.mark.anyio
 

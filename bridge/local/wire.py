@@ -7,9 +7,7 @@ import secrets
 import string
 from typing import Any
 
-from bridge.qwen.protocol import billable_characters
-
-__all__ = ["ServerWire", "billable_characters", "new_id"]
+__all__ = ["ServerWire", "new_id"]
 
 _ALPHABET = string.ascii_letters + string.digits
 
