@@ -21,12 +21,12 @@ from collections.abc import AsyncIterator
 
 import anyio
 
+from bridge.adapters.sinks import NullSink
+from bridge.core.result import TurnResult
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
 from bridge.logs import configure_logging
 from bridge.pipeline import PipelineOptions, TTSTarget, Turn
 from bridge.qwen import SessionConfig, Timeouts
-from bridge.sinks import NullSink
-from bridge.turn import TurnResult
 
 REPLY = (
     "If you have some eggs at home, a simple omelette takes about ten minutes to cook. "

@@ -225,7 +225,7 @@ async def run_load(
 
 
 async def fake_llm(token_ms: float) -> None:
-    from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+    from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
     reply = FakeReply(tokens_for(REPLY), delay=token_ms / 1000, first_delay=0.1)
     async with serve_fake_llm([reply]) as fake:

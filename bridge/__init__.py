@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from bridge.assistant import Assistant
-from bridge.conversation import Conversation, ConversationTurn
-from bridge.errors import (
+from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
+from bridge.adapters.wav import WavWriter
+from bridge.core.conversation import Conversation, ConversationTurn
+from bridge.core.errors import (
     BridgeError,
     ConfigError,
     LLMAuthError,
@@ -22,9 +24,10 @@ from bridge.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-from bridge.llm import LLMClient, LLMConfig
+from bridge.core.result import SegmentRecord, TurnResult
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
+from bridge.pipeline.assistant import Assistant
 from bridge.qwen import (
     DEFAULT_MODEL,
     DEFAULT_VOICE,
@@ -37,10 +40,7 @@ from bridge.qwen import (
     TTSSession,
     connect,
 )
-from bridge.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
 from bridge.text import Scrubber, Segment, Segmenter, split_speech
-from bridge.turn import SegmentRecord, TurnResult
-from bridge.wav import WavWriter
 
 __version__ = "0.1.0"
 

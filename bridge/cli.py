@@ -15,7 +15,7 @@ import anyio
 
 from bridge import __version__
 from bridge.commands import chat, say, serve, speak, tts_server, voices
-from bridge.errors import BridgeError, ConfigError
+from bridge.core.errors import BridgeError, ConfigError
 from bridge.logs import configure_logging, redact
 
 __all__ = ["build_parser", "main"]

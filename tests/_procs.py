@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from anyio.from_thread import start_blocking_portal
 
-from bridge.local.fake_llm import FakeReply, serve_fake_llm
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm
 
 __all__ = ["BRIDGE", "clean_env", "fake_model", "tone_tts", "tts_server"]
 

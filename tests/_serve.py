@@ -13,12 +13,12 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bridge.llm import LLMConfig
+from bridge.adapters.llm import LLMConfig
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
-from bridge.local.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
 from bridge.pipeline import TTSTarget
 from bridge.qwen import Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
+from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
 
 SHORT = "Sure. Here is a short answer."
 LONG = (

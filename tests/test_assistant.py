@@ -5,14 +5,14 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bridge.assistant import Assistant
-from bridge.conversation import Conversation
-from bridge.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.sinks import NullSink
+from bridge.core.conversation import Conversation
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
 from bridge.pipeline import PipelineOptions, TTSTarget
+from bridge.pipeline.assistant import Assistant
 from bridge.qwen import Timeouts
-from bridge.sinks import NullSink
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 pytestmark = pytest.mark.anyio
 

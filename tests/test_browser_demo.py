@@ -10,8 +10,8 @@ from _browser import chromium
 from _serve import LONG, running
 
 from bridge.local import LatencyModel
-from bridge.local.fake_llm import FakeReply, tokens_for
 from bridge.server import ServerOptions
+from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
 

@@ -18,7 +18,9 @@ import anyio
 import pytest
 from _procs import BRIDGE, clean_env, fake_model, tone_tts
 
-from bridge.assistant import Assistant
+from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.prompts import load_prompt
+from bridge.adapters.sinks import NullSink
 from bridge.commands.chat import ChatSession, Console
 from bridge.commands.chat_view import (
     Captions,
@@ -29,15 +31,13 @@ from bridge.commands.chat_view import (
     quiet_summary,
 )
 from bridge.commands.repl import Completer, help_text, parse_slash
-from bridge.conversation import Conversation
-from bridge.llm import LLMClient, LLMConfig
+from bridge.core.conversation import Conversation
+from bridge.core.result import SegmentRecord, TurnResult
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
 from bridge.pipeline import TTSTarget, Turn
-from bridge.prompts import load_prompt
+from bridge.pipeline.assistant import Assistant
 from bridge.qwen.client import AudioChunk
-from bridge.sinks import NullSink
-from bridge.turn import SegmentRecord, TurnResult
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 SHORT = "**Sure!** Here is a short answer. It has two sentences."
 LONG = " ".join(f"This is sentence number {i} of a long story." for i in range(1, 21))

@@ -27,8 +27,8 @@ import pytest
 from _system import require_program
 from anyio.from_thread import start_blocking_portal
 
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
-from bridge.prompts import load_prompt
+from bridge.adapters.prompts import load_prompt
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 TMUX = shutil.which("tmux")
 

@@ -143,7 +143,7 @@ def test_speak_wrong_key_is_an_auth_error_without_the_key(tmp_path: Path) -> Non
 
 
 def test_tts_server_fault_flags_reach_the_client() -> None:
-    from bridge.errors import TTSClosedError
+    from bridge.core.errors import TTSClosedError
 
     with tts_server("--engine", "tone", "--fault-close-after", "2") as (_proc, url):
 

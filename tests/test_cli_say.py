@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from _procs import BRIDGE, clean_env, fake_model, tone_tts
 
-from bridge.local.fake_llm import FakeReply, tokens_for
+from bridge.testing.fake_llm import FakeReply, tokens_for
 
 REPLY = "**Sure!** Here is a short answer. It has two sentences, then a third one."
 

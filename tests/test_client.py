@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from bridge.errors import (
+from bridge.core.errors import (
     ConfigError,
     StateError,
     TTSAuthError,

@@ -8,9 +8,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from bridge.adapters.sinks import NullSink, PcmSink, WavSink
 from bridge.commands.common import add_tts_options, load_settings, make_sink, resolve_tts
 from bridge.commands.say import add_llm_options, resolve_llm
-from bridge.config import (
+from bridge.commands.settings import (
     KEYS,
     config_path,
     history_path,
@@ -18,8 +19,7 @@ from bridge.config import (
     parse_config,
     read_config,
 )
-from bridge.errors import ConfigError
-from bridge.sinks import NullSink, PcmSink, WavSink
+from bridge.core.errors import ConfigError
 
 HOME = Path("/home/someone")
 
@@ -259,15 +259,15 @@ def test_the_missing_keys_message_points_at_the_config_file(tmp_path: Path) -> N
 def test_make_sink_prefers_the_speaker_and_says_once_when_there_is_none(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import bridge.speaker
+    import bridge.adapters.speaker
 
     notes: list[str] = []
-    monkeypatch.setattr(bridge.speaker, "open_speaker", lambda rate: None)
+    monkeypatch.setattr(bridge.adapters.speaker, "open_speaker", lambda rate: None)
     assert isinstance(make_sink(_args(), 24000, notes.append), NullSink)
     assert len(notes) == 1 and "no speaker playback" in notes[0]
 
     speaker = object()
-    monkeypatch.setattr(bridge.speaker, "open_speaker", lambda rate: speaker)
+    monkeypatch.setattr(bridge.adapters.speaker, "open_speaker", lambda rate: speaker)
     assert make_sink(_args(), 24000, notes.append) is speaker
     assert len(notes) == 1
     assert isinstance(make_sink(_args("--out", "-"), 24000, notes.append), PcmSink)

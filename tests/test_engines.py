@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.local.engines import (
     SUPPORTED_SAMPLE_RATES,
     EspeakSynthesizer,

@@ -14,7 +14,7 @@ import pytest
 import structlog
 
 import bridge
-from bridge.errors import BridgeError
+from bridge.core.errors import BridgeError
 from bridge.logs import REDACTED, configure_logging, redact
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.heard import HeardTracker, estimate_prefix
+from bridge.core.heard import HeardTracker, estimate_prefix
 
 RATE = 1000  # 1000 samples per second keeps the arithmetic readable
 

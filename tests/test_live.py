@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bridge.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.qwen import SessionConfig, connect
 
 pytestmark = [pytest.mark.live, pytest.mark.anyio]

@@ -13,8 +13,9 @@ import anyio
 import openai
 import pytest
 
-from bridge.conversation import INTERRUPTED_MARKER, Conversation, ConversationTurn
-from bridge.errors import (
+from bridge.adapters.llm import LLMClient, LLMConfig, LLMUsage, ThinkFilter
+from bridge.core.conversation import INTERRUPTED_MARKER, Conversation, ConversationTurn
+from bridge.core.errors import (
     ConfigError,
     LLMAuthError,
     LLMConnectionError,
@@ -23,8 +24,7 @@ from bridge.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
-from bridge.llm import LLMClient, LLMConfig, LLMUsage, ThinkFilter
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from bridge.errors import ConfigError, LLMAuthError, LLMConnectionError, LLMTimeoutError
+from bridge.core.errors import ConfigError, LLMAuthError, LLMConnectionError, LLMTimeoutError
 from bridge.local.llm_server import INSTALL_HINT, find_model_file, serve_local_llm
 
 pytestmark = pytest.mark.anyio

@@ -10,11 +10,11 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bridge.errors import LLMError
+from bridge.adapters.sinks import IteratorSink, NullSink, WavSink
+from bridge.core.errors import LLMError
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
-from bridge.sinks import IteratorSink, NullSink, WavSink
 
 pytestmark = pytest.mark.anyio
 

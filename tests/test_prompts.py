@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.errors import ConfigError
-from bridge.prompts import list_prompts, load_prompt, prompts_directory
+from bridge.adapters.prompts import list_prompts, load_prompt, prompts_directory
+from bridge.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILT_IN = [

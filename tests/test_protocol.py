@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.errors import ConfigError, StateError, TTSProtocolError
+from bridge.core.errors import ConfigError, StateError, TTSProtocolError
 from bridge.qwen import events as ev
 from bridge.qwen.config import SessionConfig, validate_session_dict
 from bridge.qwen.protocol import (

@@ -25,7 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.local import EmulatorOptions, serve_emulator
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 pytestmark = pytest.mark.anyio
 

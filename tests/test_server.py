@@ -7,11 +7,11 @@ import httpx
 import pytest
 from _serve import LONG, RATE, SHORT, Client, client, running, samples
 
-from bridge.llm import LLMConfig
+from bridge.adapters.llm import LLMConfig
+from bridge.adapters.prompts import load_prompt
 from bridge.local import LatencyModel
-from bridge.local.fake_llm import FakeReply, tokens_for
-from bridge.prompts import load_prompt
 from bridge.server import ServerOptions
+from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,7 @@ from anyio.streams.text import TextReceiveStream
 from websockets.asyncio.client import connect
 
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
-from bridge.local.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 pytestmark = pytest.mark.anyio
 

@@ -11,10 +11,10 @@ from _serve import SHORT, client, running
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from bridge.errors import ConfigError
-from bridge.llm import LLMConfig
-from bridge.local.fake_llm import FakeReply, tokens_for
+from bridge.adapters.llm import LLMConfig
+from bridge.core.errors import ConfigError
 from bridge.server import ServerLimits, ServerOptions
+from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
 

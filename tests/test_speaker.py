@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
+from bridge.adapters.speaker import SpeakerSink, open_speaker
 from bridge.qwen import AudioChunk
-from bridge.speaker import SpeakerSink, open_speaker
 
 pytestmark = pytest.mark.anyio
 RATE = 8000

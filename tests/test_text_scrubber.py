@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.text import Scrubber
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.text import Segment, Segmenter
 
 PLAIN: dict[str, Any] = {"first_clause": False, "min_chars": 0}

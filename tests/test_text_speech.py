@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import bridge.text
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.text import ScrubberOptions, Segment, Segmenter, split_speech
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bridge.commands.voices import format_voices, voices_of
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.qwen.models import DEFAULT_MODEL, model_info
 
 BRIDGE = [sys.executable, "-m", "bridge"]

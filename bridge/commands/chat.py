@@ -25,6 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
+from bridge.adapters.prompts import list_prompts, load_prompt
+from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
 from bridge.commands.common import add_tts_options, load_settings, resolve_tts
 from bridge.commands.repl import (
@@ -36,9 +38,9 @@ from bridge.commands.repl import (
     parse_slash,
 )
 from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.commands.settings import history_path
 from bridge.commands.voices import format_voices, voices_of
-from bridge.config import history_path
-from bridge.errors import (
+from bridge.core.errors import (
     BridgeError,
     ConfigError,
     LLMAuthError,
@@ -47,15 +49,13 @@ from bridge.errors import (
     TTSConnectionError,
 )
 from bridge.logs import redact
-from bridge.prompts import list_prompts, load_prompt
 from bridge.qwen.models import model_info
-from bridge.wav import WavWriter
 
 if TYPE_CHECKING:
-    from bridge.assistant import Assistant
-    from bridge.llm import LLMConfig
+    from bridge.adapters.llm import LLMConfig
+    from bridge.core.result import TurnResult
     from bridge.pipeline import TTSTarget, Turn
-    from bridge.turn import TurnResult
+    from bridge.pipeline.assistant import Assistant
 
 __all__ = ["ChatSession", "add_parser", "check_llm", "check_tts", "run"]
 
@@ -370,9 +370,9 @@ async def _with_notice(work: Awaitable[None], notice: str, console: Console) -> 
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bridge.assistant import Assistant
-    from bridge.conversation import Conversation
-    from bridge.llm import LLMClient
+    from bridge.adapters.llm import LLMClient
+    from bridge.core.conversation import Conversation
+    from bridge.pipeline.assistant import Assistant
 
     env = os.environ
     settings = load_settings(args, env)

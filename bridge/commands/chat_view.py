@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 
 import anyio
 
+from bridge.adapters.sinks import AudioSink, NullSink
+from bridge.adapters.speaker import open_speaker
+from bridge.core.result import TurnResult
 from bridge.qwen.client import AudioChunk
-from bridge.sinks import AudioSink, NullSink
-from bridge.speaker import open_speaker
-from bridge.turn import TurnResult
 
 __all__ = [
     "Captions",

@@ -1,6 +1,6 @@
 """Option groups and endpoint resolution shared by the commands.
 
-Precedence: flags > environment variables > the configuration file (``bridge.config``) >
+Precedence: flags > environment variables > the configuration file (``bridge.commands.settings``) >
 defaults. Only this layer reads the environment and finds the configuration file.
 """
 
@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from bridge.config import KEYS, Settings, config_path, merge_settings, read_config
-from bridge.errors import ConfigError
+from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
+from bridge.core.errors import ConfigError
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, REGION_URLS
 
 if TYPE_CHECKING:
+    from bridge.adapters.sinks import AudioSink
     from bridge.pipeline import TTSTarget
-    from bridge.sinks import AudioSink
 
 __all__ = [
     "NO_PLAYBACK",
@@ -169,13 +169,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
 
 
 def make_sink(args: argparse.Namespace, sample_rate: int, note: Callable[[str], None]) -> AudioSink:
-    from bridge.sinks import NullSink, PcmSink, WavSink
+    from bridge.adapters.sinks import NullSink, PcmSink, WavSink
 
     if args.out == "-":
         return PcmSink()
     if args.out:
         return WavSink(Path(args.out), sample_rate)
-    from bridge.speaker import open_speaker
+    from bridge.adapters.speaker import open_speaker
 
     speaker = open_speaker(sample_rate)
     if speaker is not None:

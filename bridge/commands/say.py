@@ -9,6 +9,7 @@ import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+from bridge.adapters.llm import LLMConfig
 from bridge.commands.common import (
     add_output_options,
     add_tts_options,
@@ -18,8 +19,7 @@ from bridge.commands.common import (
     resolve_tts,
     shown_path,
 )
-from bridge.errors import ConfigError
-from bridge.llm import LLMConfig
+from bridge.core.errors import ConfigError
 
 __all__ = ["add_llm_options", "add_parser", "resolve_llm", "run"]
 
@@ -103,10 +103,10 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bridge.assistant import Assistant
-    from bridge.conversation import Conversation
-    from bridge.llm import LLMClient
-    from bridge.prompts import load_prompt
+    from bridge.adapters.llm import LLMClient
+    from bridge.adapters.prompts import load_prompt
+    from bridge.core.conversation import Conversation
+    from bridge.pipeline.assistant import Assistant
     from bridge.text import Segment
 
     prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")

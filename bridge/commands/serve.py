@@ -18,7 +18,7 @@ from bridge.commands.common import (
     resolve_tts,
 )
 from bridge.commands.say import add_llm_options, resolve_llm
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
 
@@ -83,8 +83,8 @@ def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...
 
 
 def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
+    from bridge.adapters.prompts import list_prompts, load_prompt
     from bridge.commands.common import load_settings
-    from bridge.prompts import list_prompts, load_prompt
     from bridge.server import builtin_prompts
 
     chosen = load_settings(args, env).prompt or "assistant"

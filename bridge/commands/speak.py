@@ -16,7 +16,7 @@ from bridge.commands.common import (
     resolve_tts,
     text_source,
 )
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser"]
 

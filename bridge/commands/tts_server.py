@@ -9,7 +9,7 @@ import signal
 import anyio
 
 from bridge.commands.common import non_negative_int
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
 

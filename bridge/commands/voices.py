@@ -8,7 +8,7 @@ import os
 import sys
 
 from bridge.commands.common import load_settings
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.qwen.models import DEFAULT_MODEL, ModelInfo, known_models, model_info
 
 __all__ = ["add_parser", "format_voices", "run", "voices_of"]

@@ -31,7 +31,7 @@ import openai
 import structlog
 from anyio.abc import Process
 
-from bridge.errors import (
+from bridge.core.errors import (
     ConfigError,
     LLMAuthError,
     LLMConnectionError,

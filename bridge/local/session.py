@@ -31,7 +31,8 @@ import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.errors import ConfigError
+from bridge.adapters.wav import wav_header
+from bridge.core.errors import ConfigError
 from bridge.local.engines import Synthesizer
 from bridge.local.options import EmulatorOptions, Faults
 from bridge.local.splitter import take_segments
@@ -39,7 +40,6 @@ from bridge.local.wire import ServerWire, new_id
 from bridge.qwen.config import validate_session_dict
 from bridge.qwen.models import DEFAULT_VOICE, ModelFamily, model_info
 from bridge.qwen.protocol import billable_characters
-from bridge.wav import wav_header
 
 __all__ = ["EmulatedSession"]
 

@@ -36,7 +36,7 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from bridge.errors import (
+from bridge.core.errors import (
     ConfigError,
     StateError,
     TTSAuthError,

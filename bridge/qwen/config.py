@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.qwen.models import DEFAULT_VOICE, ModelFamily, model_info
 
 __all__ = [

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.errors import TTSProtocolError, TTSServerError
+from bridge.core.errors import TTSProtocolError, TTSServerError
 
 __all__ = [
     "ErrorEvent",

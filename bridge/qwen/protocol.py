@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from bridge.errors import StateError
+from bridge.core.errors import StateError
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import (
     InputTextBufferCleared,

@@ -26,10 +26,10 @@ import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from bridge.errors import ConfigError
-from bridge.llm import LLMConfig
+from bridge.adapters.llm import LLMConfig
+from bridge.adapters.prompts import list_prompts, load_prompt
+from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
-from bridge.prompts import list_prompts, load_prompt
 from bridge.server.http import Readiness, StaticFiles, json_response, load_static, text_response
 from bridge.server.limits import check_access
 from bridge.server.options import WS_PATH, Backend, ServerOptions

@@ -27,7 +27,7 @@ import structlog
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from bridge.errors import BridgeError, TTSAuthError
+from bridge.core.errors import BridgeError, TTSAuthError
 from bridge.server.options import Backend
 
 __all__ = ["Readiness", "StaticFiles", "json_response", "load_static", "text_response"]

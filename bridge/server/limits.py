@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = [
     "AccessDenied",

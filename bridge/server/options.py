@@ -11,8 +11,8 @@ from types import MappingProxyType
 import anyio
 import openai
 
-from bridge.errors import ConfigError
-from bridge.llm import LLMConfig
+from bridge.adapters.llm import LLMConfig
+from bridge.core.errors import ConfigError
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import model_info

@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from bridge import errors
-from bridge.errors import (
+from bridge.core import errors
+from bridge.core.errors import (
     BridgeError,
     LLMAuthError,
     LLMError,

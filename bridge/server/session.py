@@ -28,10 +28,11 @@ import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.assistant import Assistant
-from bridge.conversation import Conversation
-from bridge.errors import ConfigError
-from bridge.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.core.conversation import Conversation
+from bridge.core.errors import ConfigError
+from bridge.core.result import TurnResult
+from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
 from bridge.server.limits import TokenBucket
@@ -40,7 +41,6 @@ from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
 from bridge.server.sink import WebSocketSink
 from bridge.text import Segment
-from bridge.turn import TurnResult
 
 __all__ = ["ClientSession", "reject"]
 

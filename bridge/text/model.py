@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["ScrubberOptions", "Segment", "SegmentKind", "SegmenterOptions", "TablesMode"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final, Protocol, runtime_checkable
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 from bridge.local.engines.espeak import EspeakSynthesizer, load_espeak
 from bridge.local.engines.tone import ToneSynthesizer
 

@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Final
 
-from bridge.errors import ConfigError, TTSError
+from bridge.core.errors import ConfigError, TTSError
 from bridge.local.engines.options import check_options
 from bridge.local.engines.resample import resample_pcm16
 from bridge.local.engines.scripts import guess_language

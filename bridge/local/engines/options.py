@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = [
     "PITCH_RATE_RANGE",

@@ -33,7 +33,8 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bridge.errors import (
+from bridge.adapters.sinks import AudioSink
+from bridge.core.errors import (
     BridgeError,
     ConfigError,
     TTSAuthError,
@@ -41,14 +42,13 @@ from bridge.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-from bridge.heard import HeardTracker, is_wide, speakable_join
+from bridge.core.heard import HeardTracker, is_wide, speakable_join
+from bridge.core.result import SegmentRecord, TurnResult
 from bridge.qwen.client import Timeouts, TTSSession, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
-from bridge.sinks import AudioSink
 from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
-from bridge.turn import SegmentRecord, TurnResult
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
 

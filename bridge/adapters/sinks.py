@@ -17,9 +17,9 @@ from typing import BinaryIO, Protocol, runtime_checkable
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bridge.errors import ConfigError
+from bridge.adapters.wav import WavWriter
+from bridge.core.errors import ConfigError
 from bridge.qwen.client import AudioChunk
-from bridge.wav import WavWriter
 
 __all__ = ["AudioSink", "IteratorSink", "NullSink", "PcmSink", "WavSink"]
 

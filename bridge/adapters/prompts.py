@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["list_prompts", "load_prompt", "prompts_directory"]
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bridge.conversation import Conversation
-from bridge.llm import LLMClient
+from bridge.adapters.llm import LLMClient
+from bridge.adapters.sinks import AudioSink
+from bridge.core.conversation import Conversation
+from bridge.core.result import TurnResult
 from bridge.pipeline import PipelineOptions, TTSTarget, Turn
-from bridge.sinks import AudioSink
 from bridge.text import Segment
-from bridge.turn import TurnResult
 
 __all__ = ["Assistant"]
 

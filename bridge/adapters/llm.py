@@ -34,7 +34,7 @@ import openai
 import structlog
 from openai.types.chat import ChatCompletionChunk
 
-from bridge.errors import (
+from bridge.core.errors import (
     ConfigError,
     LLMAuthError,
     LLMConnectionError,
@@ -53,7 +53,7 @@ __all__ = [
     "ThinkFilter",
 ]
 
-log = structlog.get_logger("bridge.llm")
+log = structlog.get_logger("bridge.adapters.llm")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _NO_KEY = "no-key"  # placeholder sent when no API key is configured

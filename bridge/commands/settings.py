@@ -29,7 +29,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = [
     "KEYS",

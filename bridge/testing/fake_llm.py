@@ -31,11 +31,11 @@ import anyio.abc
 import structlog
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from bridge.errors import ConfigError
+from bridge.core.errors import ConfigError
 
 __all__ = ["FakeLLM", "FakeReply", "serve_fake_llm", "tokens_for"]
 
-log = structlog.get_logger("bridge.local.fake_llm")
+log = structlog.get_logger("bridge.testing.fake_llm")
 
 DEFAULT_MODEL = "fake-llm"
 _MAX_HEAD = 64 * 1024

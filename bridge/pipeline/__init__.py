@@ -1,0 +1,8 @@
+"""Orchestration: a turn (text in, speech out, one anyio task group) and the assistant that
+runs turns over a conversation."""
+
+from __future__ import annotations
+
+from bridge.pipeline.turn import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
+
+__all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn"]
