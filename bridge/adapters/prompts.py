@@ -24,7 +24,7 @@ _NOT_PROMPTS = frozenset({"README"})
 
 def prompts_directory() -> Path:
     """Where the built-in prompts are: inside the installed package, else the checkout's."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parent.parent  # bridge/
     installed = package / "_prompts"
     return installed if installed.is_dir() else package.parent / "prompts"
 
