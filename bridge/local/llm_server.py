@@ -39,7 +39,14 @@ from bridge.core.errors import (
     LLMTimeoutError,
 )
 
-__all__ = ["INSTALL_HINT", "LocalLLM", "find_model_file", "serve_local_llm"]
+__all__ = [
+    "INSTALL_HINT",
+    "LocalLLM",
+    "available_cores",
+    "find_model_file",
+    "serve_local_llm",
+    "spawn_child",
+]
 
 log = structlog.get_logger("bridge.local.llm")
 
@@ -112,13 +119,29 @@ def _free_port(host: str) -> int:
         return port
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
 def server_command(
-    *, model_path: Path, host: str, port: int, api_key: str, threads: int = 1, n_ctx: int = 2048
+    *,
+    model_path: Path,
+    host: str,
+    port: int,
+    api_key: str,
+    threads: int | None = None,
+    n_ctx: int = 2048,
 ) -> list[str]:
     """The argv that serves ``model_path`` with llama.cpp, sized for a small CPU-only machine.
 
     No ``--chat_format``: llama.cpp uses the chat template the GGUF carries (SmolLM2's ChatML).
+    ``threads=None`` uses every available core (``available_cores()``).
     """
+    threads = available_cores() if threads is None else threads
     return [
         sys.executable,
         "-m",
@@ -150,6 +173,25 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in _OVERRIDING_ENV}
     env["HF_HUB_OFFLINE"] = "1"  # never fetch anything at run time
     return env
+
+
+async def spawn_child(
+    argv: Sequence[str], *, output: IO[bytes] | int | None, env: dict[str, str] | None = None
+) -> Process:
+    """Start a child of the CLI in its own session (so its own process group).
+
+    A terminal sends Ctrl-C's SIGINT to its whole foreground process group: a child in that
+    group would die with the reply the user only meant to stop. In its own session it gets
+    no terminal signal at all; the CLI stops it itself (``_stop``) when it is done with it.
+    """
+    return await anyio.open_process(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        env=env,
+        start_new_session=True,
+    )
 
 
 def _tail(output: IO[bytes]) -> str:
@@ -219,6 +261,34 @@ async def _wait_ready(
     )
 
 
+def warm_up_request(model: str, prompt: str) -> dict[str, object]:
+    """The chat request that makes llama.cpp evaluate ``prompt`` once: the system message
+    alone, one token out. Every later request starts with the same system message, so the
+    server's prompt cache serves that prefix instead of evaluating it again."""
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": prompt}],
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "stream": False,
+    }
+
+
+async def _warm_up(*, base_url: str, api_key: str, model: str, prompt: str) -> None:
+    """Best effort: a failed warm-up only costs the first turn its speed, so it is logged."""
+    request = warm_up_request(model, prompt)
+    started = time.monotonic()
+    try:
+        async with openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, max_retries=0, timeout=60.0
+        ) as client:
+            await client.chat.completions.create(**request)  # type: ignore[call-overload]
+    except openai.OpenAIError as exc:
+        log.warning("local_llm.warm_up_failed", error=type(exc).__name__)
+        return
+    log.info("local_llm.warm", seconds=round(time.monotonic() - started, 2))
+
+
 async def _stop(process: Process) -> None:
     with anyio.CancelScope(shield=True):
         if process.returncode is None:
@@ -241,17 +311,21 @@ async def serve_local_llm(
     port: int = 0,
     api_key: str = "local",
     ready_timeout: float = 120.0,
-    threads: int = 1,
+    threads: int | None = None,
+    warm_prompt: str | None = None,
     on_progress: Callable[[str], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> AsyncIterator[LocalLLM]:
     """Start the embedded llama.cpp chat server, yield it when it answers, stop it on exit.
 
     ``port=0`` picks a free port. ``on_progress`` receives one-line human-readable status
-    messages while the model loads. ``threads`` is llama.cpp's thread count: one thread
-    streams about 50 tokens/s on a 2-core machine whatever else runs; two reach about 100 on
-    an idle machine but collapse to a few tokens/s as soon as another process (the speech
-    engine) takes a core, because llama.cpp's OpenMP threads spin at every barrier.
+    messages while the model loads. ``threads`` is llama.cpp's thread count, by default every
+    core this process may use (``available_cores()``). Measured earlier on a 2-core machine:
+    one thread streams about 50 tokens/s whatever else runs; two reach about 100 on an idle
+    machine but can drop to a few tokens/s while another process (the speech engine) takes a
+    core, because llama.cpp's OpenMP threads spin at every barrier; pass ``threads=1`` there.
+    ``warm_prompt`` (the system prompt) is processed once before the server is yielded, so
+    llama.cpp's prompt cache already holds it and the first turn starts as fast as a warm one.
     ``command`` replaces the server argv (for tests); the readiness check still polls
     ``host:port``. Raises ``ConfigError`` when the ``local-llm``
     extra is missing, ``LLMConnectionError`` when the server exits early and
@@ -259,7 +333,7 @@ async def serve_local_llm(
     """
     if ready_timeout <= 0:
         raise ConfigError("ready_timeout must be positive", field="ready_timeout")
-    if threads < 1:
+    if threads is not None and threads < 1:
         raise ConfigError("threads must be at least 1", field="threads")
     progress = on_progress or (lambda _message: None)
     port = port or _free_port(host)
@@ -283,9 +357,7 @@ async def serve_local_llm(
     log.info("local_llm.starting", model=name, host=host, port=port)
     with tempfile.TemporaryFile(prefix="bridge-llm-") as output:
         try:
-            process = await anyio.open_process(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=_child_env()
-            )
+            process = await spawn_child(argv, output=output, env=_child_env())
         except OSError as exc:
             raise LLMConnectionError(f"could not start the local LLM server: {exc}") from exc
         try:
@@ -297,6 +369,9 @@ async def serve_local_llm(
                 ready_timeout=ready_timeout,
                 progress=progress,
             )
+            if warm_prompt:
+                progress("local LLM: reading the system prompt once (warm-up)")
+                await _warm_up(base_url=base_url, api_key=api_key, model=model, prompt=warm_prompt)
             startup_s = time.monotonic() - started
             progress(f"local LLM: ready in {startup_s:.1f}s at {base_url}")
             log.info("local_llm.ready", base_url=base_url, model=model, startup_s=startup_s)
