@@ -101,6 +101,7 @@ class ClientSession:
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
         self._pending: str | None = None
+        self._pending_cancelled = False  # response.cancel came before its response.started
         self._work = anyio.Event()
         self._drain = anyio.Event()
         self._drain_deadline = 0.0
@@ -212,6 +213,10 @@ class ClientSession:
             running = self._running
             if running is not None and message.response_id in (None, running.response_id):
                 self._cancel_running()
+            if message.response_id is None and self._pending is not None:
+                # Its response has not started yet: it starts interrupted, so the client
+                # still gets response.started, response.interrupted and response.done.
+                self._pending_cancelled = True
         elif isinstance(message, p.UserMessage):
             self._user_message(message.text, now)
         else:
@@ -233,7 +238,7 @@ class ClientSession:
             )
             return
         self._cancel_running()
-        self._pending = text
+        self._pending, self._pending_cancelled = text, False
         self._work.set()
 
     def _cancel_running(self) -> None:
@@ -286,9 +291,10 @@ class ClientSession:
                     return
                 await self._work.wait()
                 self._work = anyio.Event()
-            text, self._pending = self._pending, None
+            text, cancelled = self._pending, self._pending_cancelled
+            self._pending, self._pending_cancelled = None, False
             try:
-                await self._respond(text)
+                await self._respond(text, cancelled=cancelled)
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -297,7 +303,7 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, text: str) -> None:
+    async def _respond(self, text: str, *, cancelled: bool = False) -> None:
         outbox = self._outbox
         sink = WebSocketSink(
             outbox,
@@ -320,6 +326,8 @@ class ClientSession:
         self._running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
         outbox.put(p.response_started(rid))
+        if cancelled:
+            self._cancel_running()
         try:
             await turn.run()
         finally:
