@@ -68,3 +68,26 @@ async def test_a_cancel_sent_right_after_the_message_always_cancels() -> None:
         last = await c.until("response.done")
     assert not last["result"]["interrupted"] and last["result"]["text"] == LONG
     assert [e["type"] for e in c.events].count("response.started") == 9
+
+
+async def test_the_history_sent_starts_with_system_and_user_and_fits_the_budget() -> None:
+    limits = ServerLimits(turn_burst=50, turns_per_minute=600)
+    options = ServerOptions(
+        port=0, audio_lead=None, limits=limits, max_history_turns=6, max_history_chars=2000
+    )
+    replies = [FakeReply(tokens_for(SHORT))] * 6
+    prompt = "Be brief."
+    async with (
+        running(replies, options=options, prompts={"p": prompt}) as stack,
+        client(stack.url) as c,
+    ):
+        for i in range(6):
+            await c.send(type="user.message", text=f"Question {i}: " + "x" * 900)
+            await c.until("response.done")
+        requests = [r["messages"] for r in stack.fake.requests]
+    assert len(requests) == 6
+    for messages in requests:
+        assert [m["role"] for m in messages[:2]] == ["system", "user"], messages
+        assert sum(len(m["content"]) for m in messages) <= 2000
+    # Within both bounds: the newest two exchanges' worth of ~910-character questions.
+    assert [m["role"] for m in requests[-1]] == ["system", "user", "assistant", "user"]

@@ -94,6 +94,7 @@ class ClientSession:
             conversation=Conversation(
                 backend.prompts[self._settings.prompt],
                 max_turns=backend.options.max_history_turns,
+                max_chars=backend.options.max_history_chars,
             ),
             options=backend.options.pipeline,
         )
