@@ -64,3 +64,28 @@ def test_footnote_definition_lines_are_dropped() -> None:
 
 def test_brackets_that_are_not_footnotes_stay() -> None:
     assert scrub("Cite [1], [^ spaced] and [^] as is.") == "Cite [1], [^ spaced] and [^] as is."
+
+
+# -- (6) math: dropped, never spoken raw -------------------------------------------------------
+
+
+def test_inline_math_is_dropped() -> None:
+    text = "The area is $\\pi r^2$. With $a_1 * b_2$ and \\(x^2\\) too, $$E=mc^2$$ ok."
+    assert scrub(text) == "The area is. With and too, ok."
+
+
+def test_display_math_is_dropped() -> None:
+    text = "Formula:\n\n$$\n\\frac{a}{b}\n$$\n\nand\n\\[\n\\sum_i x_i\n\\]\nwhere it ends."
+    assert speak(text) == ["Formula:", "and", "where it ends."]
+
+
+def test_latex_commands_outside_math_are_dropped() -> None:
+    assert scrub("Use \\alpha and \\frac{1}{2} or \\textbf{x} here.") == "Use and or here."
+
+
+def test_dollar_amounts_paths_and_escapes_are_not_math() -> None:
+    text = "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, \\$x\\$ and C:\\Users\\me \\n stay."
+    assert scrub(text) == (
+        "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, $x$ and C:\\Users\\me \\n stay."
+    )
+    assert scrub("Between $5 and $10.") == "Between $5 and $10."
