@@ -75,15 +75,29 @@ _PLAIN, _HEADING, _TABLE = 0, 1, 2  # line kinds
 class Scrubber:
     """Streaming markdown/emoji/tag remover for speech (one instance per turn)."""
 
-    def __init__(self, *, code_placeholder: str | None = None, tables: TablesMode = "read") -> None:
-        self.options = ScrubberOptions(code_placeholder=code_placeholder, tables=tables)
+    def __init__(
+        self,
+        *,
+        code_placeholder: str | None = None,
+        tables: TablesMode = "read",
+        think_open: bool = False,
+        think_window: int = 0,
+    ) -> None:
+        self.options = ScrubberOptions(
+            code_placeholder=code_placeholder,
+            tables=tables,
+            think_open=think_open,
+            think_window=think_window,
+        )
         self._reset()
 
     def _reset(self) -> None:
         self._src = ""  # input not consumed yet
         self._prev = "\n"  # the consumed character before _src[0]
         self._out = Output()
-        self._block = _TEXT
+        self._block = _THINK if self.options.think_open else _TEXT
+        self._think_seen = self.options.think_open  # a think block was opened (or pre-filled)
+        self._consumed = 0  # input characters consumed this turn
         self._fence = ""
         self._line_start = True
         self._line_kind = _PLAIN
@@ -106,6 +120,8 @@ class Scrubber:
             return ""
         self._src += delta
         self._process(eof=False)
+        if not self._think_seen and self._consumed < self.options.think_window:
+            return ""  # a "</think>" with no opener may still come and drop all of it
         return self._out.take()
 
     def flush(self) -> str:
@@ -136,6 +152,7 @@ class Scrubber:
         if i:
             self._prev = self._src[i - 1]
             self._src = self._src[i:]
+            self._consumed += i
 
     def _step(self, i: int, eof: bool) -> int | None:
         if self._block == _THINK:
@@ -538,6 +555,11 @@ class Scrubber:
             return i + 1
         if kind == "open" and value in THINK_NAMES:
             self._block = _THINK
+            self._think_seen = True
+        elif kind == "close" and value in THINK_NAMES and not self._think_seen:
+            self._think_seen = True
+            if self._consumed + i < self.options.think_window:
+                self._out.clear()  # reasoning whose "<think>" the chat template wrote
         elif kind in ("url", "email"):
             self._out.put(value)
         elif value == "br":
