@@ -11,6 +11,8 @@ from bridge.text._chars import EMOJI_CLASS, is_ascii_alnum, is_punct
 __all__ = [
     "CODE_INLINE",
     "EMOJI_RUN",
+    "FOOTNOTE_PARTIAL",
+    "FOOTNOTE_REF",
     "HEAD_LIMIT",
     "INLINE",
     "THINK_END",
@@ -40,6 +42,11 @@ _LIST_PARTIAL = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)]?)(?:[ \t]+(?:\[
 INLINE = re.compile(f"[\\n\\r*_~`\\[\\]<\\\\{EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\.")
 CODE_INLINE = re.compile(r"[`\n\r]|https?://|www\.")
 EMOJI_RUN = re.compile(f"(?:[{EMOJI_CLASS}]|\u200d){{1,16}}")
+# A footnote reference "[^3]", "[^note-1]" (dropped), and what may still become one.
+FOOTNOTE_REF = re.compile(r"\[\^[^\]\s\[]{1,32}\]")
+FOOTNOTE_PARTIAL = re.compile(r"\[\^[^\]\s\[]{0,32}")
+_FOOTNOTE_DEF = re.compile(r"\[\^[^\]\s\[]{1,32}\]:")
+_FOOTNOTE_DEF_PARTIAL = re.compile(r"\[(?:\^[^\]\s\[]{0,32}\]?)?")
 THINK_NAMES = frozenset({"think", "thinking"})
 THINK_END = re.compile(r"</think(?:ing)?\s*>", re.IGNORECASE)
 _TAG = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:._-]*)(\s[^<>]*?)?\s*(/?)")
@@ -58,6 +65,7 @@ class HeadKind(Enum):
     HEADING = "heading"
     ITEM = "item"
     RULE = "rule"  # horizontal rule, setext underline, table separator: drop the line
+    FOOTNOTE = "footnote"  # a footnote definition "[^3]: ...": drop the line
     TABLE = "table"
     FENCE = "fence"
 
@@ -105,6 +113,11 @@ def classify_head(head: str, complete: bool) -> Head | None:
             return Head(HeadKind.RULE, skip)
     if rest[0] == "|":
         return Head(HeadKind.TABLE, skip)
+    if rest[0] == "[":
+        if _FOOTNOTE_DEF.match(rest) is not None:
+            return Head(HeadKind.FOOTNOTE, skip)
+        if not enough and _FOOTNOTE_DEF_PARTIAL.fullmatch(rest) is not None:
+            return None
     if not enough and _LIST_PARTIAL.fullmatch(rest):
         return None
     m = _LIST.match(rest)

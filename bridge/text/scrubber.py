@@ -25,6 +25,8 @@ from bridge.text._chars import is_ascii_alnum, is_punct
 from bridge.text._markdown import (
     CODE_INLINE,
     EMOJI_RUN,
+    FOOTNOTE_PARTIAL,
+    FOOTNOTE_REF,
     HEAD_LIMIT,
     INLINE,
     THINK_END,
@@ -92,7 +94,7 @@ class Scrubber:
         """End of the turn: return the rest; the scrubber starts a new turn."""
         self._process(eof=True)
         self._out.resolve_all()
-        out = self._out.take()
+        out = self._out.take(final=True)
         self._reset()
         return out
 
@@ -169,8 +171,7 @@ class Scrubber:
         if ch == "`":
             return self._backtick(j, eof)
         if ch == "[":
-            self._out.open(HoldKind.LINK, "[", "[")
-            return j + 1
+            return self._open_bracket(j, eof)
         if ch == "]":
             return self._close_bracket(j, eof)
         if ch == "!":
@@ -235,7 +236,7 @@ class Scrubber:
         if kind is HeadKind.ITEM:
             self._out.paragraph()
             return i + h.skip
-        if kind is HeadKind.RULE:
+        if kind is HeadKind.RULE or kind is HeadKind.FOOTNOTE:
             self._out.paragraph()
             self._skip_line = True
             return i
@@ -351,6 +352,21 @@ class Scrubber:
         else:
             self._out.put(src[j:k])
         return k
+
+    def _open_bracket(self, i: int, eof: bool) -> int | None:
+        """``[``: a footnote reference ``[^3]`` is dropped; anything else may open a link."""
+        src = self._src
+        if i + 1 == len(src) and not eof:
+            return None
+        if i + 1 < len(src) and src[i + 1] == "^":
+            m = FOOTNOTE_REF.match(src, i)
+            if m is not None:
+                self._out.dropped()
+                return m.end()
+            if FOOTNOTE_PARTIAL.fullmatch(src, i) is not None and not eof:
+                return None
+        self._out.open(HoldKind.LINK, "[", "[")
+        return i + 1
 
     def _close_bracket(self, i: int, eof: bool) -> int | None:
         src = self._src
@@ -497,4 +513,5 @@ class Scrubber:
         nxt = src[j] if j < len(src) else ""
         if prev and not prev.isspace() and (nxt.isalnum()):
             self._out.put(" ")  # "Done✅Next" -> "Done Next"
+        self._out.dropped()
         return j
