@@ -20,6 +20,7 @@ RANKS: tuple[tuple[str, int], ...] = (
     ("bridge.local", 2),
     ("bridge.testing", 2),
     ("bridge.pipeline", 3),
+    ("bridge.integrations", 4),  # adapters for other frameworks (Pipecat, LiveKit)
     ("bridge.server", 4),
     ("bridge.commands", 5),
     ("bridge.cli", 6),
