@@ -6,9 +6,17 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bridge.text import Scrubber, Segmenter
 
 SEEDS = range(12)
+FRAGMENTS = [
+    "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
+    "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
+    "„", "“", "5", "\u200d", "↔",
+]  # fmt: skip
 
 
 def random_parts(text: str, seed: int) -> list[str]:
@@ -64,3 +72,74 @@ def test_footnote_definition_lines_are_dropped() -> None:
 
 def test_brackets_that_are_not_footnotes_stay() -> None:
     assert scrub("Cite [1], [^ spaced] and [^] as is.") == "Cite [1], [^ spaced] and [^] as is."
+
+
+# -- (6) math: dropped, never spoken raw -------------------------------------------------------
+
+
+def test_inline_math_is_dropped() -> None:
+    text = "The area is $\\pi r^2$. With $a_1 * b_2$ and \\(x^2\\) too, $$E=mc^2$$ ok."
+    assert scrub(text) == "The area is. With and too, ok."
+
+
+def test_display_math_is_dropped() -> None:
+    text = "Formula:\n\n$$\n\\frac{a}{b}\n$$\n\nand\n\\[\n\\sum_i x_i\n\\]\nwhere it ends."
+    assert speak(text) == ["Formula:", "and", "where it ends."]
+
+
+def test_latex_commands_outside_math_are_dropped() -> None:
+    assert scrub("Use \\alpha and \\frac{1}{2} or \\textbf{x} here.") == "Use and or here."
+
+
+def test_dollar_amounts_paths_and_escapes_are_not_math() -> None:
+    text = "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, \\$x\\$ and C:\\Users\\me \\n stay."
+    assert scrub(text) == (
+        "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, $x$ and C:\\Users\\me \\n stay."
+    )
+    assert scrub("Between $5 and $10.") == "Between $5 and $10."
+
+
+# -- (7) reasoning without an opening tag ------------------------------------------------------
+
+REASONING = "Okay, the user wants a greeting. I should be brief.\n</think>\n\nHello there. Bye."
+
+
+def test_think_open_drops_everything_before_the_first_closing_tag() -> None:
+    assert scrub(REASONING, think_open=True) == "Hello there. Bye."
+    assert scrub("Still thinking, never closed", think_open=True) == ""
+    assert scrub("a</think>b <think>c</think>d", think_open=True) == "b d"
+
+
+def test_closing_tag_with_no_opener_early_in_a_reply_drops_what_came_before() -> None:
+    assert speak(REASONING, think_window=256) == ["Hello there.", "Bye."]
+    # nothing is returned before the window has passed, so nothing before the tag is spoken
+    scrubber = Scrubber(think_window=256)
+    assert scrubber.feed(REASONING[:40]) == ""
+
+
+def test_closing_tag_late_or_after_an_opener_is_only_a_tag() -> None:
+    late = "x" * 300 + " Hi.</think> There."
+    assert scrub(late, think_window=256) == "x" * 300 + " Hi. There."
+    assert scrub("<think>a</think>Hi.</think> There.", think_window=256) == "Hi. There."
+    assert (
+        scrub(REASONING)
+        == "Okay, the user wants a greeting. I should be brief.\n\nHello there. Bye."
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+    st.sampled_from([{"think_window": 24}, {"think_open": True}, {}]),
+)
+def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts: Any) -> None:
+    whole = Scrubber(**opts)
+    expected = whole.feed(text) + whole.flush()
+    scrubber = Scrubber(**opts)
+    out, i, k = [], 0, 0
+    while i < len(text):
+        size = sizes[k % len(sizes)]
+        out.append(scrubber.feed(text[i : i + size]))
+        i, k = i + size, k + 1
+    assert "".join(out) + scrubber.flush() == expected
