@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,26 @@ def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts:
         out.append(scrubber.feed(text[i : i + size]))
         i, k = i + size, k + 1
     assert "".join(out) + scrubber.flush() == expected
+
+
+# -- (3) quote styles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Er sagte: „Komm!“ Dann ging er.", ["Er sagte: „Komm!“", "Dann ging er."]),
+        ("„Ja.“ Er nickte. ‚Halt!‘ Sie lief.", ["„Ja.“", "Er nickte.", "‚Halt!‘", "Sie lief."]),
+        ("Il a dit : « Viens ! » Puis il partit.", ["Il a dit : « Viens ! »", "Puis il partit."]),
+        ("« Bonjour. » Il part.", ["« Bonjour. »", "Il part."]),
+        ("« Oui\u00a0! »\u00a0Non.", ["« Oui\u00a0! »", "Non."]),
+        ("他说：「好。」然后走了。", ["他说：「好。」", "然后走了。"]),
+        ("她说：『走吧。』我们走了。", ["她说：『走吧。』", "我们走了。"]),
+        ("彼は「はい。」と言った。次へ。", ["彼は「はい。」と言った。", "次へ。"]),
+        ('He said "Stop!" Then “Go.” Done.', ['He said "Stop!"', "Then “Go.”", "Done."]),
+    ],
+)
+def test_a_closing_quote_after_a_terminator_stays_with_its_sentence(
+    text: str, expected: list[str]
+) -> None:
+    assert speak(text) == expected
