@@ -167,3 +167,26 @@ def test_a_closing_quote_after_a_terminator_stays_with_its_sentence(
     text: str, expected: list[str]
 ) -> None:
     assert speak(text) == expected
+
+
+# -- (9) marks inside inline code ----------------------------------------------------------
+
+
+def test_marks_inside_inline_code_are_not_clause_or_sentence_boundaries() -> None:
+    text = 'Set `"retries": 3, "wait": 5` in the file. Then see `Error: not found. Retry` here.'
+    segs = speak(text)
+    assert segs == [
+        'Set "retries":\u00a03,\u00a0"wait":\u00a05 in the file.',
+        "Then see Error:\u00a0not found.\u00a0Retry here.",
+    ]
+    first = []
+    scrubber, seg = Scrubber(), Segmenter()
+    for part in random_parts(text, 3):
+        first.extend(seg.feed(scrubber.feed(part)))
+    assert first[0].text.startswith('Set "retries":\u00a03,\u00a0"wait":\u00a05 in')
+
+
+def test_marks_outside_code_still_cut_the_first_clause() -> None:
+    scrubber, seg = Scrubber(), Segmenter()
+    out = seg.feed(scrubber.feed("Well, here we go: `a, b` then more text follows"))
+    assert [s.text for s in out] == ["Well, here we go:"]

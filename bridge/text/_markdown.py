@@ -43,7 +43,7 @@ _LIST = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]
 _LIST_PARTIAL = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)]?)(?:[ \t]+(?:\[(?:[ xX]\]?)?)?)?")
 
 INLINE = re.compile(f"[\\n\\r*_~`\\[\\]<\\\\${EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\.")
-CODE_INLINE = re.compile(r"[`\n\r]|https?://|www\.")
+CODE_INLINE = re.compile(r"[`\n\r \t]|https?://|www\.")
 EMOJI_RUN = re.compile(f"(?:[{EMOJI_CLASS}]|\u200d){{1,16}}")
 # A footnote reference "[^3]", "[^note-1]" (dropped), and what may still become one.
 FOOTNOTE_REF = re.compile(r"\[\^[^\]\s\[]{1,32}\]")

@@ -24,6 +24,9 @@ Text is passed on as soon as it is unambiguous:
   1024 for display math);
 * spaces at the end of the output wait for the next character.
 
+Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
+the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
+
 Structure reaches the segmenter as text: a heading, list item, table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
 ends a segment. Output never starts with, nor repeats, blank lines.
@@ -64,6 +67,8 @@ _TAG_LIMIT = 256  # characters looked at for the end of an HTML tag
 _ROW_LIMIT = 2000  # characters of a table row held to read it
 _URL_TRAIL = "?!.,:;*_~'\""
 _ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'$")
+_CODE_MARKS = frozenset(".,;:!?")
+_GLUE = "\u00a0"  # no-break space: the segmenter never ends a clause or sentence before it
 _MATH_LIMIT = 200  # characters of "$...$" looked at for its closer
 _MONEY_LIMIT = 40  # the same when a digit follows "$" (most likely an amount of money)
 _BLOCK_LIMIT = 1024  # characters of "$$...$$" and "\\[...\\]" looked at for the closer
@@ -469,6 +474,11 @@ class Scrubber:
         if ch == "\n":
             return self._newline(j)
         if ch == "\r":
+            return j + 1
+        if ch in " \t":
+            # "retries": 3 / Error: not found: a mark inside code is no clause or sentence
+            # end; a no-break space after it tells the segmenter so
+            self._out.put(_GLUE if self._char_before(j) in _CODE_MARKS else ch)
             return j + 1
         if ch != "`":
             return self._url_start(j, eof)

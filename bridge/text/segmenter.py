@@ -251,6 +251,8 @@ class Segmenter:
             return e
         cjk = any(c in WIDE_TERMINATORS for c in run) or (prev != "" and is_cjk(prev))
         ch = buf[e]
+        if ch == "\u00a0" and e == r:
+            return r  # a no-break space right after the mark: inline code (see the scrubber)
         if not ch.isspace():
             if cjk and e > r and ch in "とっ":
                 return r  # Japanese quotation goes on: 「そうですね。」と彼は言った
@@ -416,8 +418,8 @@ class Segmenter:
         n = len(buf)
         if s + 1 == n:
             return None if not eof else s + 1
-        if not buf[s + 1].isspace():
-            return s + 1  # 1,000 / 10:30 / a:b
+        if not buf[s + 1].isspace() or buf[s + 1] == "\u00a0":
+            return s + 1  # 1,000 / 10:30 / a:b / a no-break space (inline code)
         if ch == "," and prev.isdigit():
             x = s + 1
             while x < n and buf[x].isspace() and x - s < _MAX_GAP:
