@@ -190,3 +190,55 @@ def test_marks_outside_code_still_cut_the_first_clause() -> None:
     scrubber, seg = Scrubber(), Segmenter()
     out = seg.feed(scrubber.feed("Well, here we go: `a, b` then more text follows"))
     assert [s.text for s in out] == ["Well, here we go:"]
+
+
+# -- (10) emoji coverage and the spacing they leave --------------------------------------------
+
+
+def _fully_qualified_emoji() -> list[str]:
+    import emoji
+
+    qualified = emoji.STATUS["fully_qualified"]
+    return [e for e, data in emoji.EMOJI_DATA.items() if data.get("status") == qualified]
+
+
+# The emoji form of a terminator keeps the terminator; a digit keycap keeps its digit.
+_KEPT = {"‼️": "‼", "⁉️": "⁉", **{f"{d}\ufe0f\u20e3": str(d) for d in range(10)}}
+
+
+def test_every_fully_qualified_emoji_is_removed() -> None:
+    every = _fully_qualified_emoji()
+    assert len(every) > 3000
+    survivors = []
+    for e in every:
+        text = f"a {e} b"
+        scrubber = Scrubber()
+        whole = scrubber.feed(text) + scrubber.flush()
+        scrubber = Scrubber()
+        single = "".join(scrubber.feed(c) for c in text) + scrubber.flush()
+        assert single == whole
+        expected = f"a {_KEPT[e]} b" if e in _KEPT else "a b"
+        if whole != expected:
+            survivors.append((e, whole))
+    assert survivors == []
+
+
+def test_text_symbols_without_the_emoji_selector_stay() -> None:
+    text = "© 2024 Acme™, #1 and C# win ‼ and ↔ arrows, 2*3."
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Great job 🎉! Well done 🙂\u200d↔️, really ✅.", "Great job! Well done, really."),
+        ("Family 👨‍👩‍👧 ok 🇨🇳 ©️ ℹ️ ◼️ ㊗️ ↙️ yes", "Family ok yes"),
+        ("🎉 Hello there", "Hello there"),
+        ("See ![logo](https://x.org/l.png) . And ![x](y.png) now.", "See. And now."),
+        ("Done✅Next and wow‼️ Then.", "Done Next and wow‼ Then."),
+    ],
+)
+def test_removing_emoji_or_urls_leaves_no_double_space_nor_space_before_punctuation(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected

@@ -11,6 +11,11 @@ inside each dollar, the closer not followed by a digit or letter, so ``$5 or $6`
 LaTeX commands with their brace arguments (``\\frac{a}{b}``, ``\\alpha``). Whatever is removed
 leaves no double space and no space before punctuation ("costs $x$." -> "costs.").
 
+Emoji are every character of the emoji blocks, and a text symbol followed by U+FE0F (``©️``,
+``ℹ️``, ``↔️``, the keycaps ``#️⃣``), also inside ZWJ sequences; the same symbols without the
+selector are text and stay (``©``, ``™``, ``↔``). ``‼️``/``⁉️`` keep their terminator and a
+digit keycap its digit (``1️⃣`` -> ``1``).
+
 Text is passed on as soon as it is unambiguous:
 
 * the start of each line is held until it is clear what the line is (at most 64
@@ -47,6 +52,7 @@ from bridge.text._markdown import (
     LATEX_COMMANDS,
     LATEX_NAME,
     MATH_INLINE_END,
+    TEXT_EMOJI,
     THINK_END,
     THINK_NAMES,
     HeadKind,
@@ -206,6 +212,17 @@ class Scrubber:
             return self._newline(j)
         if ch == "\r":
             return j + 1
+        if ch in TEXT_EMOJI or ch in "#*":
+            if j + 1 == n and not eof:
+                return None
+            if j + 1 < n and src[j + 1] == "\ufe0f":
+                if ch in "‼⁉":  # the emoji form of a terminator: keep the terminator
+                    self._out.put(ch)
+                    return j + 2
+                return self._emoji(j, eof)
+            if ch != "*":
+                self._out.put(ch)
+                return j + 1
         if ch in "*_~":
             return self._delimiter(j, eof)
         if ch == "`":
