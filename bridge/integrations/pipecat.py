@@ -47,11 +47,11 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
 
 from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
-from bridge.core.heard import is_wide
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
 from bridge.qwen.config import SAMPLE_RATES
 from bridge.qwen.events import ResponseAudioDelta, SessionFinished
 from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
+from bridge.text._chars import is_wide
 
 __all__ = ["BridgeTextAggregator", "QwenTTSService", "qwen_language"]
 
