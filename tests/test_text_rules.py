@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -143,3 +144,101 @@ def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts:
         out.append(scrubber.feed(text[i : i + size]))
         i, k = i + size, k + 1
     assert "".join(out) + scrubber.flush() == expected
+
+
+# -- (3) quote styles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Er sagte: „Komm!“ Dann ging er.", ["Er sagte: „Komm!“", "Dann ging er."]),
+        ("„Ja.“ Er nickte. ‚Halt!‘ Sie lief.", ["„Ja.“", "Er nickte.", "‚Halt!‘", "Sie lief."]),
+        ("Il a dit : « Viens ! » Puis il partit.", ["Il a dit : « Viens ! »", "Puis il partit."]),
+        ("« Bonjour. » Il part.", ["« Bonjour. »", "Il part."]),
+        ("« Oui\u00a0! »\u00a0Non.", ["« Oui\u00a0! »", "Non."]),
+        ("他说：「好。」然后走了。", ["他说：「好。」", "然后走了。"]),
+        ("她说：『走吧。』我们走了。", ["她说：『走吧。』", "我们走了。"]),
+        ("彼は「はい。」と言った。次へ。", ["彼は「はい。」と言った。", "次へ。"]),
+        ('He said "Stop!" Then “Go.” Done.', ['He said "Stop!"', "Then “Go.”", "Done."]),
+    ],
+)
+def test_a_closing_quote_after_a_terminator_stays_with_its_sentence(
+    text: str, expected: list[str]
+) -> None:
+    assert speak(text) == expected
+
+
+# -- (9) marks inside inline code ----------------------------------------------------------
+
+
+def test_marks_inside_inline_code_are_not_clause_or_sentence_boundaries() -> None:
+    text = 'Set `"retries": 3, "wait": 5` in the file. Then see `Error: not found. Retry` here.'
+    segs = speak(text)
+    assert segs == [
+        'Set "retries":\u00a03,\u00a0"wait":\u00a05 in the file.',
+        "Then see Error:\u00a0not found.\u00a0Retry here.",
+    ]
+    first = []
+    scrubber, seg = Scrubber(), Segmenter()
+    for part in random_parts(text, 3):
+        first.extend(seg.feed(scrubber.feed(part)))
+    assert first[0].text.startswith('Set "retries":\u00a03,\u00a0"wait":\u00a05 in')
+
+
+def test_marks_outside_code_still_cut_the_first_clause() -> None:
+    scrubber, seg = Scrubber(), Segmenter()
+    out = seg.feed(scrubber.feed("Well, here we go: `a, b` then more text follows"))
+    assert [s.text for s in out] == ["Well, here we go:"]
+
+
+# -- (10) emoji coverage and the spacing they leave --------------------------------------------
+
+
+def _fully_qualified_emoji() -> list[str]:
+    import emoji
+
+    qualified = emoji.STATUS["fully_qualified"]
+    return [e for e, data in emoji.EMOJI_DATA.items() if data.get("status") == qualified]
+
+
+# The emoji form of a terminator keeps the terminator; a digit keycap keeps its digit.
+_KEPT = {"‼️": "‼", "⁉️": "⁉", **{f"{d}\ufe0f\u20e3": str(d) for d in range(10)}}
+
+
+def test_every_fully_qualified_emoji_is_removed() -> None:
+    every = _fully_qualified_emoji()
+    assert len(every) > 3000
+    survivors = []
+    for e in every:
+        text = f"a {e} b"
+        scrubber = Scrubber()
+        whole = scrubber.feed(text) + scrubber.flush()
+        scrubber = Scrubber()
+        single = "".join(scrubber.feed(c) for c in text) + scrubber.flush()
+        assert single == whole
+        expected = f"a {_KEPT[e]} b" if e in _KEPT else "a b"
+        if whole != expected:
+            survivors.append((e, whole))
+    assert survivors == []
+
+
+def test_text_symbols_without_the_emoji_selector_stay() -> None:
+    text = "© 2024 Acme™, #1 and C# win ‼ and ↔ arrows, 2*3."
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Great job 🎉! Well done 🙂\u200d↔️, really ✅.", "Great job! Well done, really."),
+        ("Family 👨‍👩‍👧 ok 🇨🇳 ©️ ℹ️ ◼️ ㊗️ ↙️ yes", "Family ok yes"),
+        ("🎉 Hello there", "Hello there"),
+        ("See ![logo](https://x.org/l.png) . And ![x](y.png) now.", "See. And now."),
+        ("Done✅Next and wow‼️ Then.", "Done Next and wow‼ Then."),
+    ],
+)
+def test_removing_emoji_or_urls_leaves_no_double_space_nor_space_before_punctuation(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected

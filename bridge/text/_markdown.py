@@ -18,6 +18,7 @@ __all__ = [
     "LATEX_COMMANDS",
     "LATEX_NAME",
     "MATH_INLINE_END",
+    "TEXT_EMOJI",
     "THINK_END",
     "THINK_NAMES",
     "Head",
@@ -42,9 +43,17 @@ _TABLE_SEP = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]
 _LIST = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
 _LIST_PARTIAL = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)]?)(?:[ \t]+(?:\[(?:[ xX]\]?)?)?)?")
 
-INLINE = re.compile(f"[\\n\\r*_~`\\[\\]<\\\\${EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\.")
-CODE_INLINE = re.compile(r"[`\n\r]|https?://|www\.")
-EMOJI_RUN = re.compile(f"(?:[{EMOJI_CLASS}]|\u200d){{1,16}}")
+# Characters that are text by default and an emoji with variation selector 16 (U+FE0F);
+# "#" and "*" start keycaps (#️⃣). Two squares outside EMOJI_CLASS are emoji even bare.
+TEXT_EMOJI = "©®‼⁉™ℹ↔↕↖↗↘↙↩↪Ⓜ▪▫▶◀◻◼〰〽㊗㊙⤴⤵"
+_BARE_EMOJI = "◽◾"
+INLINE = re.compile(
+    f"[\\n\\r*_~`\\[\\]<\\\\$#{TEXT_EMOJI}{_BARE_EMOJI}{EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\."
+)
+CODE_INLINE = re.compile(r"[`\n\r \t]|https?://|www\.")
+EMOJI_RUN = re.compile(
+    f"(?:[{EMOJI_CLASS}{_BARE_EMOJI}]|[{TEXT_EMOJI}#*]\ufe0f|\u200d[{TEXT_EMOJI}]?){{1,16}}"
+)
 # A footnote reference "[^3]", "[^note-1]" (dropped), and what may still become one.
 FOOTNOTE_REF = re.compile(r"\[\^[^\]\s\[]{1,32}\]")
 FOOTNOTE_PARTIAL = re.compile(r"\[\^[^\]\s\[]{0,32}")

@@ -11,6 +11,11 @@ inside each dollar, the closer not followed by a digit or letter, so ``$5 or $6`
 LaTeX commands with their brace arguments (``\\frac{a}{b}``, ``\\alpha``). Whatever is removed
 leaves no double space and no space before punctuation ("costs $x$." -> "costs.").
 
+Emoji are every character of the emoji blocks, and a text symbol followed by U+FE0F (``©️``,
+``ℹ️``, ``↔️``, the keycaps ``#️⃣``), also inside ZWJ sequences; the same symbols without the
+selector are text and stay (``©``, ``™``, ``↔``). ``‼️``/``⁉️`` keep their terminator and a
+digit keycap its digit (``1️⃣`` -> ``1``).
+
 Text is passed on as soon as it is unambiguous:
 
 * the start of each line is held until it is clear what the line is (at most 64
@@ -23,6 +28,9 @@ Text is passed on as soon as it is unambiguous:
   waits for its closer up to 200 characters on its line, 40 after ``$`` and a digit,
   1024 for display math);
 * spaces at the end of the output wait for the next character.
+
+Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
+the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
 
 Structure reaches the segmenter as text: a heading, list item, table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
@@ -44,6 +52,7 @@ from bridge.text._markdown import (
     LATEX_COMMANDS,
     LATEX_NAME,
     MATH_INLINE_END,
+    TEXT_EMOJI,
     THINK_END,
     THINK_NAMES,
     HeadKind,
@@ -64,6 +73,8 @@ _TAG_LIMIT = 256  # characters looked at for the end of an HTML tag
 _ROW_LIMIT = 2000  # characters of a table row held to read it
 _URL_TRAIL = "?!.,:;*_~'\""
 _ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'$")
+_CODE_MARKS = frozenset(".,;:!?")
+_GLUE = "\u00a0"  # no-break space: the segmenter never ends a clause or sentence before it
 _MATH_LIMIT = 200  # characters of "$...$" looked at for its closer
 _MONEY_LIMIT = 40  # the same when a digit follows "$" (most likely an amount of money)
 _BLOCK_LIMIT = 1024  # characters of "$$...$$" and "\\[...\\]" looked at for the closer
@@ -201,6 +212,17 @@ class Scrubber:
             return self._newline(j)
         if ch == "\r":
             return j + 1
+        if ch in TEXT_EMOJI or ch in "#*":
+            if j + 1 == n and not eof:
+                return None
+            if j + 1 < n and src[j + 1] == "\ufe0f":
+                if ch in "‼⁉":  # the emoji form of a terminator: keep the terminator
+                    self._out.put(ch)
+                    return j + 2
+                return self._emoji(j, eof)
+            if ch != "*":
+                self._out.put(ch)
+                return j + 1
         if ch in "*_~":
             return self._delimiter(j, eof)
         if ch == "`":
@@ -469,6 +491,11 @@ class Scrubber:
         if ch == "\n":
             return self._newline(j)
         if ch == "\r":
+            return j + 1
+        if ch in " \t":
+            # "retries": 3 / Error: not found: a mark inside code is no clause or sentence
+            # end; a no-break space after it tells the segmenter so
+            self._out.put(_GLUE if self._char_before(j) in _CODE_MARKS else ch)
             return j + 1
         if ch != "`":
             return self._url_start(j, eof)
