@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.core.heard import HeardTracker, estimate_prefix
+from bridge.core.heard import HeardTracker, estimate_prefix, speakable_join
+from bridge.text._chars import is_spaceless, is_wide
 
 RATE = 1000  # 1000 samples per second keeps the arithmetic readable
 
@@ -108,3 +109,30 @@ def test_a_segment_split_across_two_responses_is_not_repeated() -> None:
     assert t.heard_text(1800, RATE) == "Sure, here is the plan. First we visit Dr."
     assert t.heard_text(1400, RATE) == "Sure, here is the plan. First we"
     assert t.undelivered() == []
+
+
+def test_korean_is_joined_with_a_space_chinese_and_japanese_are_not() -> None:
+    assert speakable_join(["안녕하세요.", "반갑습니다."]) == "안녕하세요. 반갑습니다."
+    assert speakable_join(["你好。", "很高兴见到你。"]) == "你好。很高兴见到你。"
+    assert speakable_join(["こんにちは。", "元気？"]) == "こんにちは。元気？"
+    assert speakable_join(["Hello there.", "How are you?"]) == "Hello there. How are you?"
+    # Between Chinese and English: no space on either side of the Chinese text.
+    assert speakable_join(["我用Python。", "It works."]) == "我用Python。It works."
+    assert speakable_join(["It works.", "我很高兴。"]) == "It works.我很高兴。"
+    assert speakable_join(["  ", "One.", "", "Two."]) == "One. Two."
+
+
+def test_korean_prefix_is_cut_at_a_space_not_inside_a_word() -> None:
+    text = "오늘 날씨가 정말 좋네요"
+    # 65 % of the 13 characters ends inside "정말": back off to the space before it.
+    assert estimate_prefix(text, 0.65) == "오늘 날씨가"
+    assert estimate_prefix("今天天气很好", 0.5) == "今天天"
+
+
+def test_one_script_aware_predicate() -> None:
+    for ch in "中日あアㄅ。，「」！？ｈ":
+        assert is_spaceless(ch), ch
+    for ch in "한글aZ1 .,ไ😀é":
+        assert not is_spaceless(ch), ch
+    assert is_wide("한") and is_wide("中") and not is_wide("a") and not is_wide("😀")
+    assert not is_spaceless("") and not is_wide("")

@@ -21,6 +21,7 @@ from bridge.adapters.sinks import AudioSink, NullSink
 from bridge.adapters.speaker import open_speaker
 from bridge.core.result import TurnResult
 from bridge.qwen.client import AudioChunk
+from bridge.text._chars import is_spaceless
 
 __all__ = [
     "Captions",
@@ -33,10 +34,6 @@ __all__ = [
 
 # /save keeps at most this much of a reply (10 minutes at 24 kHz is about 29 MB).
 MAX_RECORD_SECONDS = 600
-
-
-def _is_wide(ch: str) -> bool:
-    return ord(ch) >= 0x2E80
 
 
 class SilentSpeaker:
@@ -160,7 +157,7 @@ class Captions:
     def _show_upto(self, count: int) -> None:
         while self.shown < min(count, len(self.segments)):
             text = self.segments[self.shown]
-            gap = self._last and not (_is_wide(self._last[-1]) or _is_wide(text[0]))
+            gap = self._last and not (is_spaceless(self._last[-1]) or is_spaceless(text[0]))
             self._write((" " if gap else "") + text)
             self._last = text
             self.shown += 1

@@ -12,8 +12,9 @@ response in ``usage.characters``). Each response covers a contiguous range of th
 
 Within the response where playback stopped, the heard position is estimated by the fraction
 of its audio that was played; the heard text is cut back to a word boundary (any character
-for Chinese and Japanese). Responses abandoned by a dropped connection count as heard only as
-far as they were played; their text is spoken again after the reconnect.
+for Chinese and Japanese; a space in Latin, Korean and Thai text, see ``bridge.text._chars``).
+Responses abandoned by a dropped connection count as heard only as far as they were played;
+their text is spoken again after the reconnect.
 """
 
 from __future__ import annotations
@@ -22,17 +23,13 @@ import bisect
 from dataclasses import dataclass, field
 
 from bridge.qwen.protocol import billable_characters
+from bridge.text._chars import is_spaceless, is_wide
 
-__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "is_wide", "speakable_join"]
+__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "speakable_join"]
 
 # Speaking rates for sizing a response whose audio has not all arrived (seconds per character).
 _LATIN_SECONDS_PER_CHAR = 0.065
 _CJK_SECONDS_PER_CHAR = 0.22
-
-
-def is_wide(ch: str) -> bool:
-    """CJK and other full-width text: no spaces between words."""
-    return ord(ch) >= 0x2E80
 
 
 def estimate_seconds(text: str) -> float:
@@ -54,7 +51,7 @@ def _word_prefix(text: str, cut: int) -> str:
         return ""
     if cut >= len(text):
         return text
-    if is_wide(text[cut - 1]) or is_wide(text[cut]):
+    if is_spaceless(text[cut - 1]) or is_spaceless(text[cut]):
         return text[:cut].rstrip()
     if not text[cut].isspace():
         space = text.rfind(" ", 0, cut)
@@ -202,12 +199,13 @@ class HeardTracker:
 
 
 def speakable_join(parts: list[str]) -> str:
-    """Join segment texts: a space between Latin pieces, nothing next to CJK text."""
+    """Join segment texts: a space between pieces, none next to Chinese or Japanese text
+    (Korean takes the space: its words are separated by spaces)."""
     out = ""
     for part in (p.strip() for p in parts):
         if not part:
             continue
-        if out and not (is_wide(out[-1]) or is_wide(part[0])):
+        if out and not (is_spaceless(out[-1]) or is_spaceless(part[0])):
             out += " "
         out += part
     return out

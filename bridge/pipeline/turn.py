@@ -42,13 +42,14 @@ from bridge.core.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-from bridge.core.heard import HeardTracker, is_wide, speakable_join
+from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, TurnResult
 from bridge.qwen.client import Timeouts, TTSSession, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.text._chars import is_spaceless
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
 
@@ -118,7 +119,7 @@ class PipelineOptions:
 def _for_tts(text: str) -> str:
     """Segments are stripped; keep a space after Latin text so appends do not glue words."""
     text = text.strip()
-    return text if not text or is_wide(text[-1]) else text + " "
+    return text if not text or is_spaceless(text[-1]) else text + " "
 
 
 class Turn:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import Final
+
+from bridge.text._chars import HANGUL_CLASS, is_wide
 
 __all__ = ["guess_language", "has_han", "has_hangul", "has_kana", "is_wide"]
 
@@ -15,7 +16,7 @@ _HAN: Final = re.compile(
 # Hiragana, Katakana, Katakana phonetic extensions, half-width Katakana.
 _KANA: Final = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 # Hangul Jamo, compatibility Jamo, extended Jamo, syllables.
-_HANGUL: Final = re.compile("[\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff]")
+_HANGUL: Final = re.compile(f"[{HANGUL_CLASS}]")
 
 
 def has_han(text: str) -> bool:
@@ -43,8 +44,3 @@ def guess_language(text: str) -> str:
     if has_han(text):
         return "Chinese"
     return "English"
-
-
-def is_wide(char: str) -> bool:
-    """True for full-width characters (CJK ideographs, kana, Hangul, full-width punctuation)."""
-    return unicodedata.east_asian_width(char) in ("W", "F")
