@@ -36,6 +36,7 @@ from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
 from bridge.server.limits import TokenBucket
+from bridge.server.metrics import ServerMetrics
 from bridge.server.options import Backend, SessionSettings, apply_configure
 from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
@@ -71,14 +72,18 @@ class _Running:
     sink: WebSocketSink
     cancel: Callable[[], None]
     cancelled: bool = False
+    cancelled_at: float | None = None
 
 
 class ClientSession:
     """The server side of one WebSocket connection. ``await run()`` serves it to the end."""
 
-    def __init__(self, ws: ServerConnection, backend: Backend) -> None:
+    def __init__(
+        self, ws: ServerConnection, backend: Backend, *, metrics: ServerMetrics | None = None
+    ) -> None:
         self.ws = ws
         self.backend = backend
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self.session_id = "sess_" + uuid.uuid4().hex[:16]
         limits = backend.options.limits
         self._limits = limits
@@ -186,6 +191,7 @@ class ClientSession:
             self._last_activity = now
             if not self._messages.take(now):
                 log.warning("session.flood")
+                self.metrics.rate_limited.labels("messages").inc()
                 self._outbox.put(
                     p.error_event(
                         ErrorCode.TOO_MANY_MESSAGES,
@@ -230,6 +236,7 @@ class ClientSession:
             )
         if not self._turns.take(now):
             wait = self._turns.retry_after(now)
+            self.metrics.rate_limited.labels("turns").inc()
             self._outbox.put(
                 p.error_event(
                     ErrorCode.RATE_LIMITED,
@@ -247,6 +254,7 @@ class ClientSession:
         if running is None or running.cancelled:
             return
         running.cancelled = True
+        running.cancelled_at = self._clock()
         running.sink.cancel()  # no audio frame of it is sent from now on
         running.cancel()
 
@@ -324,9 +332,10 @@ class ClientSession:
         turn = self._assistant.reply(text, sink, on_segment=on_segment)
         rid = sink.response_id = turn.turn_id
         self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
-        self._running = _Running(rid, sink, turn.interrupt)
+        self._running = running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
         outbox.put(p.response_started(rid))
+        self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
         try:
@@ -334,8 +343,15 @@ class ClientSession:
         finally:
             self._running = None
             self._llm.on_delta = _ignore
+            self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
+            at = running.cancelled_at
+            self.metrics.turn_finished(
+                turn.result,
+                audio_sent=sink.seconds_sent,
+                barge_in=None if at is None else self._clock() - at,
+            )
 
     def _report(self, rid: str, result: TurnResult) -> None:
         if result.interrupted:
