@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -14,6 +15,7 @@ from typing import Any
 import anyio
 
 from bridge.commands import chat, say, serve, speak, tts_server, voices
+from bridge.commands.signals import until_exit_signal
 from bridge.core.errors import BridgeError, ConfigError
 from bridge.logs import configure_logging, redact
 
@@ -49,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(debug=args.debug, level=os.environ.get("BRIDGE_LOG_LEVEL", "ERROR"))
     run: Command = args.run
     try:
-        return anyio.run(run, args, backend="asyncio")
+        # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
+        # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
+        return anyio.run(until_exit_signal, functools.partial(run, args), backend="asyncio")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -13,16 +13,16 @@ in the error when it fails to start.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -38,6 +38,7 @@ from bridge.core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
+from bridge.local.child import spawn_child, stop_child
 
 __all__ = [
     "INSTALL_HINT",
@@ -45,7 +46,6 @@ __all__ = [
     "available_cores",
     "find_model_file",
     "serve_local_llm",
-    "spawn_child",
 ]
 
 log = structlog.get_logger("bridge.local.llm")
@@ -61,8 +61,8 @@ MODEL_ALIAS = "smollm2-135m-instruct"
 _OVERRIDING_ENV = ("HOST", "PORT", "CONFIG_FILE")
 _POLL_INTERVAL = 0.25
 _PROGRESS_EVERY = 5.0
-_STOP_GRACE = 5.0
 _LOG_TAIL_BYTES = 2000
+_WARM_UP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,12 @@ class LocalLLM:
     api_key: str
     model_path: Path | None
     startup_s: float
+    # Set when the warm-up (if any) has finished, successfully or not.
+    warm: anyio.Event = field(default_factory=anyio.Event, compare=False, repr=False)
+
+    async def wait_warm(self) -> None:
+        """Return once the system prompt has been processed (at once without a warm-up)."""
+        await self.warm.wait()
 
 
 def _require_server() -> None:
@@ -139,7 +145,8 @@ def server_command(
     """The argv that serves ``model_path`` with llama.cpp, sized for a small CPU-only machine.
 
     No ``--chat_format``: llama.cpp uses the chat template the GGUF carries (SmolLM2's ChatML).
-    ``threads=None`` uses every available core (``available_cores()``).
+    ``threads=None`` uses every available core (``available_cores()``) for both generation and
+    prompt processing.
     """
     threads = available_cores() if threads is None else threads
     return [
@@ -166,6 +173,10 @@ def server_command(
         "0",
         "--verbose",
         "false",
+        # By default a new request cuts the one streaming off (a silent "[DONE]": the reply
+        # just stops, with no error). Requests wait for each other instead.
+        "--interrupt_requests",
+        "false",
     ]
 
 
@@ -173,25 +184,6 @@ def _child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k.upper() not in _OVERRIDING_ENV}
     env["HF_HUB_OFFLINE"] = "1"  # never fetch anything at run time
     return env
-
-
-async def spawn_child(
-    argv: Sequence[str], *, output: IO[bytes] | int | None, env: dict[str, str] | None = None
-) -> Process:
-    """Start a child of the CLI in its own session (so its own process group).
-
-    A terminal sends Ctrl-C's SIGINT to its whole foreground process group: a child in that
-    group would die with the reply the user only meant to stop. In its own session it gets
-    no terminal signal at all; the CLI stops it itself (``_stop``) when it is done with it.
-    """
-    return await anyio.open_process(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=output,
-        stderr=output,
-        env=env,
-        start_new_session=True,
-    )
 
 
 def _tail(output: IO[bytes]) -> str:
@@ -274,33 +266,23 @@ def warm_up_request(model: str, prompt: str) -> dict[str, object]:
     }
 
 
-async def _warm_up(*, base_url: str, api_key: str, model: str, prompt: str) -> None:
+async def _warm_up(
+    *, base_url: str, api_key: str, model: str, prompt: str, done: anyio.Event
+) -> None:
     """Best effort: a failed warm-up only costs the first turn its speed, so it is logged."""
     request = warm_up_request(model, prompt)
     started = time.monotonic()
     try:
         async with openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=0, timeout=60.0
+            base_url=base_url, api_key=api_key, max_retries=0, timeout=_WARM_UP_TIMEOUT
         ) as client:
             await client.chat.completions.create(**request)  # type: ignore[call-overload]
     except openai.OpenAIError as exc:
         log.warning("local_llm.warm_up_failed", error=type(exc).__name__)
         return
+    finally:
+        done.set()
     log.info("local_llm.warm", seconds=round(time.monotonic() - started, 2))
-
-
-async def _stop(process: Process) -> None:
-    with anyio.CancelScope(shield=True):
-        if process.returncode is None:
-            with suppress(ProcessLookupError):
-                process.terminate()
-            with anyio.move_on_after(_STOP_GRACE):
-                await process.wait()
-            if process.returncode is None:
-                with suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-        await process.aclose()
 
 
 @asynccontextmanager
@@ -324,8 +306,11 @@ async def serve_local_llm(
     one thread streams about 50 tokens/s whatever else runs; two reach about 100 on an idle
     machine but can drop to a few tokens/s while another process (the speech engine) takes a
     core, because llama.cpp's OpenMP threads spin at every barrier; pass ``threads=1`` there.
-    ``warm_prompt`` (the system prompt) is processed once before the server is yielded, so
-    llama.cpp's prompt cache already holds it and the first turn starts as fast as a warm one.
+    ``warm_prompt`` (the system prompt) is processed once as soon as the server answers, in
+    the background: the server is yielded at once, a request sent meanwhile waits for the
+    warm-up (llama.cpp serves one request at a time) and then finds the prompt in llama.cpp's
+    prefix cache, so the first turn starts about as fast as a warm one.
+    ``LocalLLM.wait_warm()`` returns when the warm-up is over.
     ``command`` replaces the server argv (for tests); the readiness check still polls
     ``host:port``. Raises ``ConfigError`` when the ``local-llm``
     extra is missing, ``LLMConnectionError`` when the server exits early and
@@ -369,19 +354,41 @@ async def serve_local_llm(
                 ready_timeout=ready_timeout,
                 progress=progress,
             )
-            if warm_prompt:
-                progress("local LLM: reading the system prompt once (warm-up)")
-                await _warm_up(base_url=base_url, api_key=api_key, model=model, prompt=warm_prompt)
             startup_s = time.monotonic() - started
             progress(f"local LLM: ready in {startup_s:.1f}s at {base_url}")
             log.info("local_llm.ready", base_url=base_url, model=model, startup_s=startup_s)
-            yield LocalLLM(
+            llm = LocalLLM(
                 base_url=base_url,
                 model=model,
                 api_key=api_key,
                 model_path=model_path,
                 startup_s=startup_s,
             )
+            if not warm_prompt:
+                llm.warm.set()
+                yield llm
+            else:
+                # The body's own exception is re-raised after the task group, so that it
+                # reaches the caller as it is, not inside an exception group.
+                failure: list[BaseException] = []
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(
+                        functools.partial(
+                            _warm_up,
+                            base_url=base_url,
+                            api_key=api_key,
+                            model=model,
+                            prompt=warm_prompt,
+                            done=llm.warm,
+                        )
+                    )
+                    try:
+                        yield llm
+                    except BaseException as exc:
+                        failure.append(exc)
+                    tg.cancel_scope.cancel()
+                if failure:
+                    raise failure[0]
         finally:
-            await _stop(process)
+            await stop_child(process)
             log.info("local_llm.stopped", port=port, returncode=process.returncode)
