@@ -484,7 +484,8 @@ def _auth_message(status: int) -> str:
     return (
         f"the TTS server refused the API key (HTTP {status}). DashScope keys are "
         "region-specific: a Beijing key does not work in Singapore and vice versa; check "
-        "DASHSCOPE_API_KEY and the region (or --url)"
+        "the key (DASHSCOPE_API_KEY, --tts-api-key), its region (--region) or the URL "
+        "(--tts-url)"
     )
 
 
