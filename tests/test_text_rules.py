@@ -357,3 +357,60 @@ def test_list_lines_are_not_merged_by_the_short_sentence_minimum() -> None:
             "A hat",
             "Sunscreen",
         ]
+
+
+# -- forced cuts that sound natural (issue 12, 8) ------------------------------------------
+
+_CONTENT = "river stone market window garden teacher orange travel quiet bright".split()
+_FUNCTION = ["the", "of", "a", "to", "and", "in", "for", "de", "und", "et", "la", "with"]
+
+
+def _forced(text: str, **options: Any) -> list[str]:
+    """The forced segments of ``text`` (every split agrees)."""
+    results = []
+    for parts in [[text], *(random_parts(text, seed) for seed in SEEDS[:4])]:
+        seg = Segmenter(**options)
+        out = [s for p in parts for s in seg.feed(p)] + seg.flush()
+        results.append([s.text for s in out if s.kind == "forced"])
+    assert all(r == results[0] for r in results)
+    return results[0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"first_clause": False, "max_chars": 40, "min_chars": 0}],
+    ids=["first-clause", "max-chars"],
+)
+def test_a_forced_cut_never_ends_on_a_function_word(seed: int, options: dict[str, Any]) -> None:
+    rng = random.Random(seed)
+    words = []
+    for _ in range(60):  # runs of up to three function words between content words
+        words.extend(rng.choice(_FUNCTION) for _ in range(rng.randint(0, 3)))
+        words.append(rng.choice(_CONTENT))
+    forced = _forced(" ".join(words) + ".", **options)
+    assert forced
+    for text in forced:
+        assert text.split()[-1].lower() not in _FUNCTION, (text, forced)
+
+
+def test_a_cut_at_the_length_limit_runs_on_a_little_to_reach_a_clause_mark() -> None:
+    head = "one two three four five six seven eight nine ten eleven"  # 55 characters
+    text = f"{head} twelve, and then more words follow here without a stop"
+    forced = _forced(text, first_clause=False, max_chars=60, min_chars=0)
+    assert forced[0] == f"{head} twelve,"  # 63 characters: past 60, to the comma
+    far = f"{head} twelve thirteen fourteen fifteen sixteen, seventeen"
+    assert not _forced(far, first_clause=False, max_chars=60, min_chars=0)[0].endswith(",")
+
+
+def test_a_forced_cut_in_chinese_or_japanese_lands_after_a_particle_when_one_is_near() -> None:
+    # 24 characters without a particle reach the first clause's word limit (12 words, a
+    # character counting as half a word); 的 comes two characters later
+    head = "天气晴朗阳光明媚适合出门散步顺便买些新鲜水果回来"
+    assert len(head) == 24
+    first = _forced(head + "吃的东西很多而且价格便宜所以我们常常去那边买")[0]
+    assert first == head + "吃的"
+    assert _forced(head + "吃饭喝茶看书写字画画唱歌")[0] == head  # no particle near: cut now
+    text = "今日は天気がとても良いので公園へ散歩に行きたいと思いますが友達も一緒に来る予定です" * 3
+    for forced in _forced(text, first_clause=False, max_chars=40, min_chars=0):
+        assert forced[-1] in "はがをにでともへやのからまで", forced
