@@ -1,48 +1,112 @@
-"""bridge: stream a chat model's reply into Qwen-TTS Realtime speech, from its first clause."""
+"""bridge: stream a chat model's reply into Qwen-TTS Realtime speech, from its first clause.
+
+The public names are resolved on first use (PEP 562), so ``import bridge`` stays cheap: a command
+that never calls a chat model never imports openai.
+"""
 
 from __future__ import annotations
 
-from bridge.adapters.llm import LLMClient, LLMConfig
-from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
-from bridge.adapters.wav import WavWriter
-from bridge.core.conversation import Conversation, ConversationTurn
-from bridge.core.errors import (
-    BridgeError,
-    ConfigError,
-    LLMAuthError,
-    LLMConnectionError,
-    LLMError,
-    LLMRateLimitError,
-    LLMServerError,
-    LLMTimeoutError,
-    StateError,
-    TTSAuthError,
-    TTSClosedError,
-    TTSConnectionError,
-    TTSError,
-    TTSProtocolError,
-    TTSServerError,
-    TTSTimeoutError,
-)
-from bridge.core.result import SegmentRecord, TurnResult
-from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
-from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
-from bridge.pipeline.assistant import Assistant
-from bridge.qwen import (
-    DEFAULT_MODEL,
-    DEFAULT_VOICE,
-    AudioChunk,
-    ResponseStats,
-    ServerEvent,
-    SessionConfig,
-    SessionState,
-    Timeouts,
-    TTSSession,
-    connect,
-)
-from bridge.text import Scrubber, Segment, Segmenter, split_speech
+# Private aliases: every public name of this module is in __all__.
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from bridge.adapters.llm import LLMClient, LLMConfig
+    from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
+    from bridge.adapters.wav import WavWriter
+    from bridge.core.conversation import Conversation, ConversationTurn
+    from bridge.core.errors import (
+        BridgeError,
+        ConfigError,
+        LLMAuthError,
+        LLMConnectionError,
+        LLMError,
+        LLMRateLimitError,
+        LLMServerError,
+        LLMTimeoutError,
+        StateError,
+        TTSAuthError,
+        TTSClosedError,
+        TTSConnectionError,
+        TTSError,
+        TTSProtocolError,
+        TTSServerError,
+        TTSTimeoutError,
+    )
+    from bridge.core.result import SegmentRecord, TurnResult
+    from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+    from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
+    from bridge.pipeline.assistant import Assistant
+    from bridge.qwen import (
+        DEFAULT_MODEL,
+        DEFAULT_VOICE,
+        AudioChunk,
+        ResponseStats,
+        ServerEvent,
+        SessionConfig,
+        SessionState,
+        Timeouts,
+        TTSSession,
+        connect,
+    )
+    from bridge.text import Scrubber, Segment, Segmenter, split_speech
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it; imported by __getattr__ on first access.
+_LAZY: dict[str, str] = {
+    "Assistant": "bridge.pipeline.assistant",
+    "AudioChunk": "bridge.qwen",
+    "AudioSink": "bridge.adapters.sinks",
+    "BridgeError": "bridge.core.errors",
+    "ConfigError": "bridge.core.errors",
+    "Conversation": "bridge.core.conversation",
+    "ConversationTurn": "bridge.core.conversation",
+    "DEFAULT_MODEL": "bridge.qwen",
+    "DEFAULT_VOICE": "bridge.qwen",
+    "EmulatorOptions": "bridge.local",
+    "Faults": "bridge.local",
+    "IteratorSink": "bridge.adapters.sinks",
+    "LLMAuthError": "bridge.core.errors",
+    "LLMClient": "bridge.adapters.llm",
+    "LLMConfig": "bridge.adapters.llm",
+    "LLMConnectionError": "bridge.core.errors",
+    "LLMError": "bridge.core.errors",
+    "LLMRateLimitError": "bridge.core.errors",
+    "LLMServerError": "bridge.core.errors",
+    "LLMTimeoutError": "bridge.core.errors",
+    "LatencyModel": "bridge.local",
+    "NullSink": "bridge.adapters.sinks",
+    "PcmSink": "bridge.adapters.sinks",
+    "PipelineOptions": "bridge.pipeline",
+    "ReconnectPolicy": "bridge.pipeline",
+    "ResponseStats": "bridge.qwen",
+    "Scrubber": "bridge.text",
+    "Segment": "bridge.text",
+    "SegmentRecord": "bridge.core.result",
+    "Segmenter": "bridge.text",
+    "ServerEvent": "bridge.qwen",
+    "SessionConfig": "bridge.qwen",
+    "SessionState": "bridge.qwen",
+    "StateError": "bridge.core.errors",
+    "TTSAuthError": "bridge.core.errors",
+    "TTSClosedError": "bridge.core.errors",
+    "TTSConnectionError": "bridge.core.errors",
+    "TTSError": "bridge.core.errors",
+    "TTSProtocolError": "bridge.core.errors",
+    "TTSServerError": "bridge.core.errors",
+    "TTSSession": "bridge.qwen",
+    "TTSTarget": "bridge.pipeline",
+    "TTSTimeoutError": "bridge.core.errors",
+    "Timeouts": "bridge.qwen",
+    "Turn": "bridge.pipeline",
+    "TurnResult": "bridge.core.result",
+    "WavSink": "bridge.adapters.sinks",
+    "WavWriter": "bridge.adapters.wav",
+    "connect": "bridge.qwen",
+    "serve_emulator": "bridge.local",
+    "split_speech": "bridge.text",
+}
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -98,3 +162,16 @@ __all__ = [
     "serve_emulator",
     "split_speech",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -103,7 +103,7 @@ def test_tables_read_or_dropped() -> None:
 
 def test_links_images_and_urls() -> None:
     assert scrub("See [the docs](https://x.org/a_(b)) and ![logo](img.png) now.") == (
-        "See the docs and  now."
+        "See the docs and now."
     )
     assert scrub("Cite [1] and [...] as is.") == "Cite [1] and [...] as is."
     assert scrub("Go to https://www.example.com/path?q=1#f. Or http://x.org:8080/p!") == (
@@ -122,7 +122,7 @@ def test_links_images_and_urls() -> None:
 
 def test_emoji_removed() -> None:
     assert scrub("Great job 🎉! Done✅Next. Family 👨‍👩‍👧 ok 👍🏽 1️⃣ 🇨🇳.") == (
-        "Great job ! Done Next. Family  ok  1 ."
+        "Great job! Done Next. Family ok 1."
     )
 
 

@@ -47,7 +47,7 @@ def test_markdown_reply() -> None:
         "Install the package with pip install bridge.",
         "Tips",
         "Keep your API key in an environment variable, e.g. OPENAI_API_KEY.",
-        "See docs.example.com for details .",
+        "See docs.example.com for details.",
         "That's it — you're ready to go!",
     ]
 

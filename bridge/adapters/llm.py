@@ -43,6 +43,7 @@ from bridge.core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
+from bridge.core.sanitize import TextSanitizer
 from bridge.logs import redact
 
 __all__ = [
@@ -262,7 +263,7 @@ class LLMClient:
             mapped = self._map(exc, chunks=None)
             raise mapped from _cause(mapped, exc)
         response = cast("openai.AsyncStream[ChatCompletionChunk]", created)
-        thinking = ThinkFilter()
+        thinking, clean = ThinkFilter(), TextSanitizer()  # model text is sanitised here, once
         chunks = 0
         started = False
         chars = 0
@@ -297,11 +298,11 @@ class LLMClient:
                 chunks += 1
                 for text, is_token in self._read_chunk(chunk):
                     started = started or is_token
-                    speak = thinking.feed(text) if text else ""
+                    speak = thinking.feed(clean.feed(text)) if text else ""
                     if speak:
                         chars += len(speak)
                         yield speak
-            rest = thinking.flush()
+            rest = thinking.feed(clean.flush()) + thinking.flush()
             if rest:
                 chars += len(rest)
                 yield rest

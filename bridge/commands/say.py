@@ -8,8 +8,8 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
-from bridge.adapters.llm import LLMConfig
 from bridge.commands.common import (
     add_output_options,
     add_tts_options,
@@ -20,6 +20,11 @@ from bridge.commands.common import (
     shown_path,
 )
 from bridge.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    # Typing only: bridge.adapters.llm imports openai, which `bridge speak --local` and
+    # `bridge tts-server` never need (it alone is most of their start-up time).
+    from bridge.adapters.llm import LLMConfig
 
 __all__ = ["add_llm_options", "add_parser", "resolve_llm", "run"]
 
@@ -60,6 +65,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncIterator[LLMConfig]:
     """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
     else (with ``--local``) the embedded model started for the duration of the command."""
+    from bridge.adapters.llm import LLMConfig
+
     s = load_settings(args, env)
     base_url, api_key, model = s.llm_base_url, s.llm_api_key, s.llm_model
     dashscope_key = s.tts_api_key

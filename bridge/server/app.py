@@ -30,8 +30,17 @@ from bridge.adapters.llm import LLMConfig
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
-from bridge.server.http import Readiness, StaticFiles, json_response, load_static, text_response
+from bridge.server.http import (
+    Readiness,
+    StaticFiles,
+    body_response,
+    json_response,
+    load_static,
+    text_response,
+)
 from bridge.server.limits import check_access
+from bridge.server.metrics import CONTENT_TYPE as METRICS_TYPE
+from bridge.server.metrics import ServerMetrics
 from bridge.server.options import WS_PATH, Backend, ServerOptions
 from bridge.server.protocol import CloseCode, ErrorCode
 from bridge.server.session import ClientSession, reject
@@ -41,6 +50,7 @@ __all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
 log = structlog.get_logger("bridge.server")
 
 _TTS_CLOSE_TIMEOUT = 0.25
+_REFUSED = {401: "unauthorized", 403: "forbidden"}
 
 
 def builtin_prompts(default: str | None = None, default_text: str | None = None) -> dict[str, str]:
@@ -67,6 +77,7 @@ class BridgeServer:
         self.options = backend.options
         self.static = static
         self.readiness = Readiness(backend)
+        self.metrics = ServerMetrics()
         self.sessions: set[ClientSession] = set()
         self.sessions_total = 0
         self.port = self.options.port
@@ -104,6 +115,8 @@ class BridgeServer:
             ready = all(v == "ok" for v in checks.values())
             status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
             return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
+        if path == "/metrics":
+            return self._metrics(request)
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
         if path == "/" or path.startswith("/static/") or path == "/index.html":
             found = self.static.response(name)
@@ -111,11 +124,15 @@ class BridgeServer:
                 return found
         return text_response(http.HTTPStatus.NOT_FOUND, f"not found; the WebSocket is {WS_PATH}")
 
-    def _check_handshake(self, request: Request) -> Response | None:
-        if self.draining:
-            return text_response(
-                http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down", extra={"Retry-After": "5"}
-            )
+    def _metrics(self, request: Request) -> Response:
+        # The WebSocket's access rules: the token when one is set, else loopback Host names.
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return body_response(http.HTTPStatus.OK, self.metrics.render(), METRICS_TYPE)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The answer to a request that the access rules refuse (counted), else ``None``."""
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         denied = check_access(
             path=request.path,
@@ -123,10 +140,22 @@ class BridgeServer:
             token=self.options.token,
             origins=self.options.origins,
         )
-        if denied is not None:
-            log.info("handshake.denied", status=denied.status, reason=denied.reason)
-            return text_response(http.HTTPStatus(denied.status), denied.reason)
-        if "websocket" not in headers.get("upgrade", "").lower():
+        if denied is None:
+            return None
+        log.info("access.denied", status=denied.status, reason=denied.reason)
+        self.metrics.refused.labels(_REFUSED.get(denied.status, "forbidden")).inc()
+        return text_response(http.HTTPStatus(denied.status), denied.reason)
+
+    def _check_handshake(self, request: Request) -> Response | None:
+        if self.draining:
+            self.metrics.refused.labels("shutting_down").inc()
+            return text_response(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down", extra={"Retry-After": "5"}
+            )
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
             return text_response(
                 http.HTTPStatus.UPGRADE_REQUIRED, "this path takes WebSocket connections"
             )
@@ -135,6 +164,7 @@ class BridgeServer:
     async def handler(self, conn: ServerConnection) -> None:
         if len(self.sessions) >= self.options.limits.max_sessions:
             log.warning("session.refused_full", sessions=len(self.sessions))
+            self.metrics.refused.labels("server_full").inc()
             await reject(
                 conn,
                 ErrorCode.SERVER_FULL,
@@ -143,18 +173,22 @@ class BridgeServer:
             )
             return
         if self.draining:
+            self.metrics.refused.labels("shutting_down").inc()
             await reject(
                 conn, ErrorCode.SHUTTING_DOWN, "the server is shutting down", CloseCode.GOING_AWAY
             )
             return
-        session = ClientSession(conn, self.backend)
+        session = ClientSession(conn, self.backend, metrics=self.metrics)
         self.sessions.add(session)
         self.sessions_total += 1
+        self.metrics.sessions.inc()
+        self.metrics.sessions_accepted.inc()
         self._idle = anyio.Event() if self._idle.is_set() else self._idle
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self.metrics.sessions.dec()
             if not self.sessions:
                 self._idle.set()
 

@@ -1,4 +1,5 @@
-"""Plain HTTP on the WebSocket port: the demo page, ``/healthz``, ``/readyz``, static files.
+"""Plain HTTP on the WebSocket port: the demo page, ``/healthz``, ``/readyz``, ``/metrics``
+(Prometheus text, behind the WebSocket's token rules), static files.
 
 websockets answers these from ``process_request`` before any upgrade, so one port serves both.
 Static files are read once at start-up from the package (``bridge/server/static``) into
@@ -30,7 +31,14 @@ from websockets.http11 import Response
 from bridge.core.errors import BridgeError, TTSAuthError
 from bridge.server.options import Backend
 
-__all__ = ["Readiness", "StaticFiles", "json_response", "load_static", "text_response"]
+__all__ = [
+    "Readiness",
+    "StaticFiles",
+    "body_response",
+    "json_response",
+    "load_static",
+    "text_response",
+]
 
 log = structlog.get_logger("bridge.server")
 
@@ -74,6 +82,10 @@ def text_response(
 def json_response(status: http.HTTPStatus, body: dict[str, Any]) -> Response:
     data = json.dumps(body).encode()
     return Response(status.value, status.phrase, _headers("application/json", len(data)), data)
+
+
+def body_response(status: http.HTTPStatus, data: bytes, content_type: str) -> Response:
+    return Response(status.value, status.phrase, _headers(content_type, len(data)), data)
 
 
 @dataclass(frozen=True, slots=True)

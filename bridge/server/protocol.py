@@ -37,6 +37,7 @@ from bridge.core.errors import (
     TTSError,
     TTSTimeoutError,
 )
+from bridge.core.sanitize import sanitize
 
 __all__ = [
     "ClientMessage",
@@ -148,6 +149,8 @@ def _optional_str(obj: dict[str, Any], name: str, *, max_len: int = _MAX_NAME) -
     value = obj.get(name)
     if value is None:
         return None
+    if isinstance(value, str):
+        value = sanitize(value)
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
         raise ClientProtocolError(
             ErrorCode.INVALID_MESSAGE,
@@ -192,8 +195,10 @@ def parse_client_message(
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ClientProtocolError(ErrorCode.INVALID_MESSAGE, "a message needs a string 'type'")
+    kind = sanitize(kind)
     if kind == "user.message":
         text = obj.get("text")
+        text = sanitize(text) if isinstance(text, str) else text
         if not isinstance(text, str) or not text.strip():
             raise ClientProtocolError(
                 ErrorCode.INVALID_MESSAGE, "user.message: text must be a non-empty string"

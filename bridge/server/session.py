@@ -36,6 +36,7 @@ from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
 from bridge.server.limits import TokenBucket
+from bridge.server.metrics import ServerMetrics
 from bridge.server.options import Backend, SessionSettings, apply_configure
 from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
@@ -71,14 +72,18 @@ class _Running:
     sink: WebSocketSink
     cancel: Callable[[], None]
     cancelled: bool = False
+    cancelled_at: float | None = None
 
 
 class ClientSession:
     """The server side of one WebSocket connection. ``await run()`` serves it to the end."""
 
-    def __init__(self, ws: ServerConnection, backend: Backend) -> None:
+    def __init__(
+        self, ws: ServerConnection, backend: Backend, *, metrics: ServerMetrics | None = None
+    ) -> None:
         self.ws = ws
         self.backend = backend
+        self.metrics = metrics if metrics is not None else ServerMetrics()
         self.session_id = "sess_" + uuid.uuid4().hex[:16]
         limits = backend.options.limits
         self._limits = limits
@@ -94,6 +99,7 @@ class ClientSession:
             conversation=Conversation(
                 backend.prompts[self._settings.prompt],
                 max_turns=backend.options.max_history_turns,
+                max_chars=backend.options.max_history_chars,
             ),
             options=backend.options.pipeline,
         )
@@ -101,6 +107,7 @@ class ClientSession:
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
         self._pending: str | None = None
+        self._pending_cancelled = False  # response.cancel came before its response.started
         self._work = anyio.Event()
         self._drain = anyio.Event()
         self._drain_deadline = 0.0
@@ -184,6 +191,7 @@ class ClientSession:
             self._last_activity = now
             if not self._messages.take(now):
                 log.warning("session.flood")
+                self.metrics.rate_limited.labels("messages").inc()
                 self._outbox.put(
                     p.error_event(
                         ErrorCode.TOO_MANY_MESSAGES,
@@ -212,6 +220,10 @@ class ClientSession:
             running = self._running
             if running is not None and message.response_id in (None, running.response_id):
                 self._cancel_running()
+            if message.response_id is None and self._pending is not None:
+                # Its response has not started yet: it starts interrupted, so the client
+                # still gets response.started, response.interrupted and response.done.
+                self._pending_cancelled = True
         elif isinstance(message, p.UserMessage):
             self._user_message(message.text, now)
         else:
@@ -224,6 +236,7 @@ class ClientSession:
             )
         if not self._turns.take(now):
             wait = self._turns.retry_after(now)
+            self.metrics.rate_limited.labels("turns").inc()
             self._outbox.put(
                 p.error_event(
                     ErrorCode.RATE_LIMITED,
@@ -233,7 +246,7 @@ class ClientSession:
             )
             return
         self._cancel_running()
-        self._pending = text
+        self._pending, self._pending_cancelled = text, False
         self._work.set()
 
     def _cancel_running(self) -> None:
@@ -241,6 +254,7 @@ class ClientSession:
         if running is None or running.cancelled:
             return
         running.cancelled = True
+        running.cancelled_at = self._clock()
         running.sink.cancel()  # no audio frame of it is sent from now on
         running.cancel()
 
@@ -286,9 +300,10 @@ class ClientSession:
                     return
                 await self._work.wait()
                 self._work = anyio.Event()
-            text, self._pending = self._pending, None
+            text, cancelled = self._pending, self._pending_cancelled
+            self._pending, self._pending_cancelled = None, False
             try:
-                await self._respond(text)
+                await self._respond(text, cancelled=cancelled)
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -297,7 +312,7 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, text: str) -> None:
+    async def _respond(self, text: str, *, cancelled: bool = False) -> None:
         outbox = self._outbox
         sink = WebSocketSink(
             outbox,
@@ -317,16 +332,26 @@ class ClientSession:
         turn = self._assistant.reply(text, sink, on_segment=on_segment)
         rid = sink.response_id = turn.turn_id
         self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
-        self._running = _Running(rid, sink, turn.interrupt)
+        self._running = running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
         outbox.put(p.response_started(rid))
+        self.metrics.running_turns.inc()
+        if cancelled:
+            self._cancel_running()
         try:
             await turn.run()
         finally:
             self._running = None
             self._llm.on_delta = _ignore
+            self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
+            at = running.cancelled_at
+            self.metrics.turn_finished(
+                turn.result,
+                audio_sent=sink.seconds_sent,
+                barge_in=None if at is None else self._clock() - at,
+            )
 
     def _report(self, rid: str, result: TurnResult) -> None:
         if result.interrupted:

@@ -90,6 +90,10 @@ class WebSocketSink:
         return self._model.sent
 
     @property
+    def seconds_sent(self) -> float:
+        return self._model.sent / self._model.sample_rate
+
+    @property
     def samples_played(self) -> int:
         if self._trust_acks:
             return min(self._acked, self._model.sent)

@@ -283,7 +283,10 @@ class _Streamer:
         }
         if self.usage:
             chunk["usage"] = usage
-        await self._event(json.dumps(chunk, ensure_ascii=False))
+        payload = json.dumps(chunk, ensure_ascii=False)
+        if _has_surrogates(payload):  # a scripted half emoji: sent as \uXXXX, as models do
+            payload = json.dumps(chunk)
+        await self._event(payload)
 
     async def run(self) -> None:
         reply = self.reply
@@ -367,6 +370,10 @@ async def _send(
     with anyio.fail_after(_IO_TIMEOUT):
         await conn.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     return keep_alive
+
+
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 async def _send_json(

@@ -14,6 +14,8 @@ from enum import Enum
 __all__ = ["HOLD_LIMIT", "HoldKind", "Output"]
 
 HOLD_LIMIT = 160  # output characters an opener may wait for its closer
+# After a removed item, a space before one of these goes too ("done 🎉!" -> "done!").
+_NO_SPACE_BEFORE = frozenset(".,;:!?…)]}”’»›。，、；：！？）」』\n")
 
 
 class HoldKind(Enum):
@@ -41,8 +43,13 @@ class Output:
         self._length = 0
         self._last = ""  # the last two characters returned
         self.visible = False  # any visible character output yet
+        self._dropped = False  # something was just removed: spacing around it is tidied
 
     def put(self, text: str, *, opener: bool = False) -> None:
+        if self._dropped:
+            text = self._after_drop(text)
+            if not text:
+                return
         self._pieces.append(text)
         self._length += len(text)
         if not self.visible and not opener and text.strip():
@@ -51,13 +58,60 @@ class Output:
         while holds and self._length - holds[0].at > HOLD_LIMIT:
             self._unmatched(holds.pop(0))
 
-    def take(self) -> str:
-        """Return (and forget) the text before the oldest open hold."""
+    def clear(self) -> None:
+        """Forget everything not returned yet (it was reasoning, not the reply)."""
+        self._pieces.clear()
+        self._holds.clear()
+        self._length = 0
+        self._last = ""
+        self.visible = False
+        self._dropped = False
+
+    def dropped(self) -> None:
+        """Something (emoji, image, footnote, math) was removed here: the next text does not
+        repeat a space before it, nor leave one before punctuation."""
+        self._dropped = True
+
+    def _after_drop(self, text: str) -> str:
+        rest = text.lstrip(" \t")
+        tail = self.tail()[-1:]
+        if not rest:
+            return "" if not self.visible or not tail or tail.isspace() else text
+        self._dropped = False
+        if rest[0] in _NO_SPACE_BEFORE:
+            self._trim_spaces()
+            return rest
+        if not self.visible or not tail or tail.isspace():
+            return rest
+        return text
+
+    def _trim_spaces(self) -> None:
+        """Remove the spaces at the end of the output (they are never returned yet)."""
+        for p in range(len(self._pieces) - 1, -1, -1):
+            piece = self._pieces[p]
+            kept = piece.rstrip(" \t")
+            self._pieces[p] = kept
+            self._length -= len(piece) - len(kept)
+            if kept:
+                return
+
+    def take(self, *, final: bool = False) -> str:
+        """Return (and forget) the text before the oldest open hold.
+
+        Spaces at the very end are kept back until the next text shows whether they stay
+        (a removed emoji or image must not leave a space before punctuation)."""
         k = self._holds[0].piece if self._holds else len(self._pieces)
         out = "".join(self._pieces[:k])
+        kept = out if final else out.rstrip(" \t")
+        spaces = out[len(kept) :]
+        out = kept
         del self._pieces[:k]
+        shift = k
+        if spaces:
+            self._pieces.insert(0, spaces)
+            shift -= 1
         for h in self._holds:
-            h.piece -= k
+            h.piece -= shift
         if out:
             self._last = (self._last + out)[-2:]
         return out
@@ -114,6 +168,8 @@ class Output:
         last = len(self._pieces) if hold.kind is HoldKind.IMAGE else hold.piece + 1
         for p in range(hold.piece, last):
             self._pieces[p] = ""
+        if hold.kind is HoldKind.IMAGE:
+            self._dropped = True
 
     def cancel_link(self) -> None:
         """``]`` not followed by ``(``: the nearest ``[`` stays as text."""

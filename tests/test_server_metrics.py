@@ -1,0 +1,120 @@
+"""`bridge serve` /metrics: real turns against the tone emulator and the fake model, scraped and
+parsed with prometheus_client's own parser."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from _serve import LONG, RATE, SHORT, client, running, samples
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.server import ServerLimits, ServerOptions
+from bridge.server.metrics import STAGES
+from bridge.testing.fake_llm import FakeReply, tokens_for
+
+pytestmark = pytest.mark.anyio
+
+TOKEN = "metrics-test-token-123"
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def _scrape(url: str, **headers: str) -> Samples:
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(url, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    found: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for s in family.samples:
+            found[(s.name, frozenset(s.labels.items()))] = s.value
+    return found
+
+
+def _get(found: Samples, name: str, **labels: str) -> float:
+    return found.get((name, frozenset(labels.items())), 0.0)
+
+
+def _delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    return _get(after, name, **labels) - _get(before, name, **labels)
+
+
+async def test_a_turn_moves_the_counters_and_every_stage_histogram_once() -> None:
+    async with running() as stack, client(stack.url) as c:
+        url = stack.server.http_url + "metrics"
+        before = await _scrape(url)
+        assert _get(before, "bridge_sessions") == 1
+        await c.send(type="user.message", text="Hello?")
+        done = await c.until("response.done")
+        after = await _scrape(url)
+    result = done["result"]
+    assert not result["interrupted"] and result["error"] is None
+    assert _delta(before, after, "bridge_turns_total", outcome="done") == 1
+    assert _delta(before, after, "bridge_turns_total", outcome="interrupted") == 0
+    assert _get(after, "bridge_running_turns") == 0
+    for stage in STAGES:
+        assert _delta(before, after, "bridge_turn_stage_seconds_count", stage=stage) == 1, stage
+        ms = result[STAGES[stage]]
+        assert _delta(before, after, "bridge_turn_stage_seconds_sum", stage=stage) == pytest.approx(
+            ms / 1000, abs=1e-3
+        )
+    assert _delta(before, after, "bridge_turn_duration_seconds_count") == 1
+    assert _delta(before, after, "bridge_turn_duration_seconds_sum") == pytest.approx(
+        result["done_ms"] / 1000, abs=1e-3
+    )
+    assert _delta(before, after, "bridge_chars_appended_total") == result["chars_appended"] > 0
+    assert _delta(before, after, "bridge_chars_heard_total") == len(SHORT)
+    sent = _delta(before, after, "bridge_audio_sent_seconds_total")
+    assert sent == pytest.approx(samples(c.frames) / RATE) and sent > 1
+    assert _delta(before, after, "bridge_barge_in_seconds_count") == 0
+    assert _delta(before, after, "bridge_sessions_accepted_total") == 0
+
+
+async def test_a_barge_in_counts_an_interrupted_turn_and_only_the_heard_part() -> None:
+    replies = [FakeReply(tokens_for(LONG), delay=0.002)]
+    options = ServerOptions(port=0, audio_lead=0.3)
+    async with running(replies, options=options) as stack, client(stack.url) as c:
+        url = stack.server.http_url + "metrics"
+        before = await _scrape(url)
+        await c.send(type="user.message", text="Plan a walk.")
+        while samples(c.frames) < int(1.2 * RATE):
+            await c.recv()
+        rid = c.of("response.started")[-1]["response_id"]
+        await c.send(type="playback.ack", response_id=rid, samples=RATE)
+        await c.send(type="response.cancel")
+        interrupted = await c.until("response.interrupted")
+        await c.until("response.done")
+        after = await _scrape(url)
+    heard = interrupted["spoken_text"]
+    assert heard and len(heard) < len(LONG) / 2
+    assert _delta(before, after, "bridge_turns_total", outcome="interrupted") == 1
+    assert _delta(before, after, "bridge_turns_total", outcome="done") == 0
+    assert _delta(before, after, "bridge_barge_in_seconds_count") == 1
+    assert _delta(before, after, "bridge_chars_heard_total") == len(heard)
+    assert _delta(before, after, "bridge_audio_played_seconds_total") == pytest.approx(1.0)
+    sent = _delta(before, after, "bridge_audio_sent_seconds_total")
+    assert sent == pytest.approx(samples(c.frames) / RATE)
+    # The interrupted turn's duration is recorded once too.
+    assert _delta(before, after, "bridge_turn_duration_seconds_count") == 1
+
+
+async def test_metrics_follow_the_token_rules_and_count_refusals_and_rate_limits() -> None:
+    limits = ServerLimits(turn_burst=1, turns_per_minute=1)
+    options = ServerOptions(port=0, token=TOKEN, audio_lead=None, limits=limits)
+    async with running(options=options) as stack:
+        url = stack.server.http_url + "metrics"
+        async with httpx.AsyncClient(timeout=10) as http:
+            assert (await http.get(url)).status_code == 401
+            assert (await http.get(url, headers={"Authorization": "Bearer no"})).status_code == 401
+        async with client(stack.url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            await c.send(type="user.message", text="Hello?")
+            await c.send(type="user.message", text="Again?")
+            error = await c.until("error")
+            assert error["code"] == "rate_limited"
+            await c.until("response.done")
+            found = await _scrape(url, Authorization=f"Bearer {TOKEN}")
+        found_q = await _scrape(url + "?token=" + TOKEN)
+    assert _get(found, "bridge_connections_refused_total", reason="unauthorized") == 2
+    assert _get(found, "bridge_rate_limited_total", limit="turns") == 1
+    assert _get(found, "bridge_sessions_accepted_total") == 1
+    assert _get(found, "bridge_turns_total", outcome="done") == 1
+    assert _get(found_q, "bridge_connections_refused_total", reason="unauthorized") == 2

@@ -1,0 +1,88 @@
+"""Instant commands: `import bridge`, `bridge speak --local` and `bridge tts-server` never import
+openai (most of the start-up time). Each check runs in a fresh interpreter where importing
+openai fails, so any import of it, however indirect, breaks the command."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import anyio
+from _procs import clean_env
+
+from bridge.qwen import SessionConfig, connect
+
+# `python -m bridge ARGS`, with openai made unimportable (a None entry in sys.modules).
+NO_OPENAI = [
+    sys.executable,
+    "-c",
+    "import sys, runpy; sys.modules['openai'] = None; sys.argv[0] = 'bridge'; "
+    "runpy.run_module('bridge', run_name='__main__')",
+]
+
+
+def test_import_bridge_loads_no_openai_until_a_model_name_is_used() -> None:
+    code = (
+        "import sys, bridge\n"
+        "assert 'openai' not in sys.modules, 'import bridge imported openai'\n"
+        "assert set(bridge.__all__) <= set(dir(bridge))\n"
+        "bridge.Turn, bridge.TTSSession, bridge.serve_emulator, bridge.BridgeError\n"
+        "assert 'openai' not in sys.modules, 'a TTS-only name imported openai'\n"
+        "assert bridge.LLMClient.__module__ == 'bridge.adapters.llm'\n"
+        "assert 'openai' in sys.modules\n"
+        "try:\n"
+        "    bridge.NoSuchName\n"
+        "except AttributeError as exc:\n"
+        "    assert 'NoSuchName' in str(exc)\n"
+        "else:\n"
+        "    raise AssertionError('no AttributeError')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_speak_local_runs_without_openai(tmp_path: Path) -> None:
+    wav = tmp_path / "speech.wav"
+    out = subprocess.run(
+        [*NO_OPENAI, "speak", "--local", "--out", str(wav)],
+        input="Spoken without the chat SDK. Two sentences.",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() > 2400  # more than 0.1 s of speech at 24 kHz
+
+
+def test_tts_server_serves_without_openai() -> None:
+    proc = subprocess.Popen(
+        [*NO_OPENAI, "tts-server", "--api-key", "sk-startup"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        assert url.startswith("ws://127.0.0.1:"), proc.communicate(timeout=10)
+
+        async def use() -> int:
+            cfg = SessionConfig(mode="commit")
+            async with connect(url=url, api_key="sk-startup", config=cfg) as tts:
+                return len(await tts.speak("Served without the chat SDK."))
+
+        assert anyio.run(use, backend="asyncio") > 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
