@@ -177,7 +177,7 @@ def test_a_response_ending_two_characters_short_of_a_boundary_is_not_snapped() -
     assert t.heard_text(300, RATE) == "Hello there. See Dr. Li Fine."
 
 
-def test_an_abandoned_response_counts_only_as_far_as_it_was_played() -> None:
+def _abandoned_second_segment() -> HeardTracker:
     t = HeardTracker()
     for text in ("First sentence here.", "Second sentence here."):
         t.appended(text)
@@ -187,18 +187,39 @@ def test_an_abandoned_response_counts_only_as_far_as_it_was_played() -> None:
     t.response_started("r2")
     t.audio("r2", 1000)  # most of r2's audio arrived, but not its response.done: then the drop
     t.forget_responses_after_drop()
+    return t
+
+
+def test_an_abandoned_response_counts_only_as_far_as_it_was_played() -> None:
+    t = _abandoned_second_segment()
     assert t.undelivered() == [1]
-    # Played up to the end of the abandoned audio: r2 is not thereby fully heard (its
-    # length is estimated from the text); the listener heard a prefix of "Second ...".
-    heard = t.heard_text(200 + 1000, RATE)
-    assert heard.startswith("First sentence here. Second")
-    assert heard != "First sentence here. Second sentence here."
-    # The re-sent segment, played whole after the reconnect, is heard once.
+    # r2's length is estimated from its text (" Second sentence here.", 1.43 s): 1 s of it
+    # is 70 % of its 21 units, 14.7 characters, inside "sentence": "Second" was heard.
+    assert t.heard_text(200 + 1000, RATE) == "First sentence here. Second"
+    assert t.heard_text(200 + 1000, RATE) == t.heard_text(200 + 999, RATE)
+    # The re-sent segment starts again at "Second": half of it adds nothing to what r2 gave,
+    # 86 % of it adds "sentence", all of it the whole segment.
     t.response_started("r3")
     t.audio("r3", 210)
     t.response_done("r3", 22)
+    assert t.heard_text(200 + 1000 + 105, RATE) == "First sentence here. Second"
+    assert t.heard_text(200 + 1000 + 180, RATE) == "First sentence here. Second sentence"
     assert t.heard_text(200 + 1000 + 210, RATE) == "First sentence here. Second sentence here."
-    assert t.heard_text(200 + 1000 + 105, RATE).startswith("First sentence here. Second")
+
+
+def test_heard_text_never_shrinks_as_more_is_played() -> None:
+    # More audio played can never mean less heard: in particular not at the end of an
+    # abandoned response, while the pipeline waits for its reconnect.
+    t = _abandoned_second_segment()
+    t.response_started("r3")
+    t.audio("r3", 210)
+    t.response_done("r3", 22)
+    previous = ""
+    for played in range(0, 1500, 5):
+        heard = t.heard_text(played, RATE)
+        assert heard.startswith(previous), (played, previous, heard)
+        previous = heard
+    assert previous == "First sentence here. Second sentence here."
 
 
 def test_resume_after_a_drop_starts_at_the_first_undelivered_segment() -> None:
