@@ -29,7 +29,14 @@ from bridge.text._chars import (
     is_cjk,
 )
 from bridge.text._cuts import best_cut, last_word_boundary
-from bridge.text._rules import STARTERS, TokenClass, classify_token, is_list_label, next_label
+from bridge.text._rules import (
+    MONTHS,
+    STARTERS,
+    TokenClass,
+    classify_token,
+    is_list_label,
+    next_label,
+)
 from bridge.text.model import Segment, SegmenterOptions, SegmentKind
 
 __all__ = ["Segmenter"]
@@ -52,6 +59,10 @@ _MAX_RUN = 32  # terminators in one run
 _MAX_GAP = 64  # whitespace looked through after a terminator
 _MAX_TOKEN = 24  # characters looked back for the word before a period
 _MAX_WORD = 16  # characters looked ahead for the word after an ambiguous abbreviation
+# A line this short that ends without a terminator, followed by a line that does not start
+# in lower case, is a line of a list-like block ("Ingredients / Flour / Sugar"): it ends a
+# segment. Longer lines are taken as wrapped prose and read on.
+_LIST_LINE = 60
 
 
 class Segmenter:
@@ -96,6 +107,7 @@ class Segmenter:
         self._words = 0  # first segment: words so far, a CJK character counting as one
         self._halves = 0  # the same in half words, a CJK character counting as half a word
         self._list_next: str | None = None
+        self._line = 0  # stream offset where the current line starts
         self._blocked: int | None = None
         self._flushing = False
 
@@ -318,22 +330,46 @@ class Segmenter:
                 self._cut(ws, "sentence")  # "... first item 2. The second item"
                 self._list_next = next_label(core)
                 return r
-        cls = classify_token(core) if core else TokenClass.WORD
+        cls = classify_token(core, self._previous_token(ws)) if core else TokenClass.WORD
         if cls is TokenClass.TITLE or cls is TokenClass.NEVER:
             return r
-        if cls is TokenClass.AMBIGUOUS:
+        if cls is not TokenClass.WORD:
             if v.isdigit() or v in "([#":
-                return r
-            if v.isupper():
+                if cls is not TokenClass.NUMBER:
+                    return r  # "No. 4", "Str. 12", "5 lbs. 3 oz."
+            elif v.isupper():
                 x = w
                 while x < n and (buf[x].isalpha() or buf[x] in "'’") and x - w < _MAX_WORD:
                     x += 1
                 if x == n and not eof and x - w < _MAX_WORD:
                     return None
-                if buf[w:x] not in STARTERS:
+                word = buf[w:x]
+                if cls is TokenClass.CLOSING:
+                    if len(word) > 1 and word.isupper():
+                        return r  # a continuation: "6 p.m. EST", "etc. NASA"
+                elif cls is TokenClass.NUMBER:
+                    if word in MONTHS:
+                        return r  # an ordinal date: "am 12. März"
+                elif word not in STARTERS:
                     return r
         self._cut(e, "sentence")
         return e
+
+    def _previous_token(self, ws: int) -> str:
+        """The token before the one starting at ``ws``, within the current sentence."""
+        buf = self._buf
+        end = ws
+        lo = max(self._seg, ws - _MAX_TOKEN)
+        while end > lo and buf[end - 1] in " \u00a0":
+            end -= 1
+        if end == ws:
+            return ""
+        start = end
+        while start > lo and not buf[start - 1].isspace():
+            start -= 1
+        if start == lo and lo > self._seg:
+            return ""
+        return buf[start:end].lstrip(_STRIP_TOKEN)
 
     def _plausible_end(self, p: int) -> int:
         """For ``cut()``: the end of the terminator run at ``p`` if it may end a sentence."""
@@ -346,7 +382,8 @@ class Segmenter:
             ws = self._token_start(p, _MAX_TOKEN)
             core = buf[ws:p].lstrip(_STRIP_TOKEN) if ws >= 0 else ""
             if core and (
-                classify_token(core) in (TokenClass.TITLE, TokenClass.NEVER)
+                classify_token(core, self._previous_token(ws))
+                in (TokenClass.TITLE, TokenClass.NEVER)
                 or (is_list_label(core) and self._at_head(ws))
             ):
                 return -1
@@ -367,8 +404,7 @@ class Segmenter:
             while k > lo and buf[k - 1].isspace():
                 k -= 1
             self._cut(k, "sentence", ends_paragraph=True)
-            return s + 1
-        if not self._first:
+            self._line = self._base + s + 1
             return s + 1
         n = len(buf)
         x = s + 1
@@ -376,9 +412,23 @@ class Segmenter:
             x += 1
         if x == n and not eof:
             return None
-        self._count_word(s)
+        line = self._base + j - self._line  # length of the line that ends here
+        self._line = self._base + s + 1
         if x < n and buf[x] == "\n":
+            if self._first:
+                self._count_word(s)
             return s + 1  # a paragraph break: decided at the next newline
+        if (
+            line <= _LIST_LINE
+            and x < n
+            and not buf[x].islower()
+            and _VISIBLE.search(buf, self._seg, j) is not None
+        ):
+            self._cut(j, "sentence", hold=False)  # a line of a list-like block
+            return s + 1
+        if not self._first:
+            return s + 1
+        self._count_word(s)
         if self._words >= self.options.first_min_words:
             self._cut(s, "clause")
         return s + 1
