@@ -15,6 +15,7 @@ import anyio
 
 from bridge import __version__
 from bridge.commands import chat, say, serve, speak, tts_server, voices
+from bridge.commands.common import add_log_options
 from bridge.core.errors import BridgeError, ConfigError
 from bridge.logs import configure_logging, redact
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream a chat model's reply into speech, starting after the first clause.",
     )
     parser.add_argument("--version", action="version", version=f"bridge {__version__}")
-    parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat.add_parser(sub)
     say.add_parser(sub)
@@ -37,7 +38,21 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_parser(sub)
     voices.add_parser(sub)
     tts_server.add_parser(sub)
+    for command in sub.choices.values():
+        add_log_options(command)
     return parser
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    env = os.environ
+    # Commands report user-facing problems themselves; servers log at INFO by default.
+    default = getattr(args, "default_log_level", "error")
+    level = getattr(args, "log_level", None) or env.get("BRIDGE_LOG_LEVEL") or default
+    log_format = getattr(args, "log_format", None) or env.get("BRIDGE_LOG_FORMAT") or "auto"
+    try:
+        args.log_json = configure_logging(debug=args.debug, level=level, log_format=log_format)
+    except ValueError as exc:  # only $BRIDGE_LOG_FORMAT can be wrong here
+        raise ConfigError(f"$BRIDGE_LOG_FORMAT: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,10 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    # Commands report user-facing problems themselves; logs below ERROR only on request.
-    configure_logging(debug=args.debug, level=os.environ.get("BRIDGE_LOG_LEVEL", "ERROR"))
+    args.debug = getattr(args, "debug", False)
     run: Command = args.run
     try:
+        _configure_logs(args)
         return anyio.run(run, args, backend="asyncio")
     except KeyboardInterrupt:
         return 130

@@ -14,7 +14,15 @@ from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["REDACTED", "configure_logging", "redact", "redact_processor"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "configure_logging",
+    "redact",
+    "redact_processor",
+    "resolve_format",
+]
 
 REDACTED = "[redacted]"
 
@@ -66,21 +74,39 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Loggers of libraries that print request headers at DEBUG: never below INFO.
+_CHATTY = ("websockets", "httpx", "httpcore", "openai")
+
+
+def resolve_format(name: str | None, stream: TextIO) -> bool:
+    """True for JSON: ``json``, or ``auto`` (the default) on anything but a terminal."""
+    name = (name or "auto").lower()
+    if name not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {name!r}")
+    return name == "json" or (name == "auto" and not stream.isatty())
+
+
 def configure_logging(
     *,
     debug: bool = False,
     stream: TextIO | None = None,
     json: bool | None = None,
     level: str | None = None,
-) -> None:
-    """Configure structlog (and stdlib logging) for a command-line run.
+    log_format: str | None = None,
+) -> bool:
+    """Configure structlog (and stdlib logging) for a command-line run; return True for JSON.
 
-    Pretty console output on a TTY, one JSON object per line otherwise. Logs go to stderr so
+    ``log_format`` is ``auto`` (pretty console output on a TTY, one JSON object per line
+    otherwise), ``json`` or ``console``; ``json`` (a bool) overrides it. Logs go to stderr so
     stdout stays free for audio, URLs and machine-readable output. ``level`` is a level name
-    (default WARNING); ``debug`` forces DEBUG.
+    (default WARNING); ``debug`` forces DEBUG. Records of stdlib loggers (websockets, httpx)
+    go through the same processors and renderer, so a JSON run stays one JSON object a line;
+    those libraries' loggers never go below INFO (at DEBUG they print request headers).
     """
     out = stream if stream is not None else sys.stderr
-    use_json = json if json is not None else not out.isatty()
+    use_json = json if json is not None else resolve_format(log_format, out)
     if debug:
         numeric = logging.DEBUG
     else:
@@ -92,22 +118,39 @@ def configure_logging(
         if use_json
         else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
+    exc: Any = structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             redact_processor,
-            structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
+            exc,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=out, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_RedactFilter())
-    # Third-party loggers that might print request headers at debug level stay at WARNING.
-    for name in ("websockets", "httpx", "httpcore", "openai"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            stamp,
+            redact_processor,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exc, renderer],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    handler.addFilter(_RedactFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    return use_json

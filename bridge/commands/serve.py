@@ -72,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, default_log_level="info")
 
 
 def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:
@@ -98,6 +98,7 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
+    as_json = bool(getattr(args, "log_json", False))
     try:
         options = ServerOptions(
             host=args.host,
@@ -124,10 +125,13 @@ async def run(args: argparse.Namespace) -> int:
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
-            note(f"demo page: {server.http_url}")
+            note(f"demo page: {server.http_url}", as_json=as_json)
             async for _ in signals:
                 break
-            note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
+            note(
+                f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)",
+                as_json=as_json,
+            )
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:

@@ -271,7 +271,8 @@ class Turn:
             error=error,
         )
         self._result = result
-        log.info("turn", **result.to_dict())
+        log.info("turn", **result.log_fields())
+        log.debug("turn.text", turn_id=result.turn_id, **_texts(result))
         if self._on_result is not None:
             maybe = self._on_result(result)
             if maybe is not None:
@@ -495,3 +496,13 @@ class Turn:
                     self._billed = (self._billed or 0) + event.usage.characters
             elif isinstance(event, SessionFinished):
                 return
+
+
+def _texts(result: TurnResult) -> dict[str, Any]:
+    """The text of a turn, for DEBUG only (the user's content)."""
+    return {
+        "text": result.text,
+        "spoken_text": result.spoken_text,
+        "segments": [s.text for s in result.segments],
+        "error_message": None if result.error is None else result.error.get("message"),
+    }
