@@ -13,7 +13,6 @@ from typing import Any
 
 import anyio
 
-from bridge import __version__
 from bridge.commands import chat, say, serve, speak, tts_server, voices
 from bridge.commands.common import add_log_options
 from bridge.core.errors import BridgeError, ConfigError
@@ -29,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bridge",
         description="Stream a chat model's reply into speech, starting after the first clause.",
     )
-    parser.add_argument("--version", action="version", version=f"bridge {__version__}")
+    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
     add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat.add_parser(sub)
@@ -83,3 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _version() -> str:
+    """The installed package's version (its metadata), for ``--version``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bridge")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown"

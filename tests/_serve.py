@@ -4,7 +4,7 @@ scripted fake model, and a small protocol client. Every wait is bounded."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,7 @@ async def running(
     latency: LatencyModel | None = None,
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
+    prompts: Mapping[str, str] | None = None,
 ) -> AsyncIterator[Stack]:
     """A server on 127.0.0.1:0 with the tone emulator and the fake model."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
@@ -59,7 +60,8 @@ async def running(
     ):
         config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
         opts = options or ServerOptions(port=0, audio_lead=None)
-        async with serve_bridge(opts, llm=config, tts=TTSTarget(url=emu.url, timeouts=FAST)) as srv:
+        tts = TTSTarget(url=emu.url, timeouts=FAST)
+        async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
             yield Stack(srv, fake, emu.url)
 
 

@@ -124,6 +124,20 @@ async def test_clear_drops_buffered_text() -> None:
         assert tts.responses == []
 
 
+async def test_vendor_update_example_is_accepted_for_a_flash_model() -> None:
+    vendor = SessionConfig(
+        voice="Cherry",
+        language_type="Chinese",
+        instructions="",
+        optimize_instructions=False,
+    )
+    async with emulator() as emu, connect(url=emu.url, config=vendor, timeouts=FAST) as tts:
+        assert tts.info.voice == "Cherry"
+        assert tts.info.fields["instructions"] == ""
+        with pytest.raises(ConfigError, match="instruct"):
+            await tts.update(SessionConfig(instructions="whisper"))
+
+
 async def test_update_rules() -> None:
     async with emulator() as emu, connect(url=emu.url, timeouts=FAST) as tts:
         with pytest.raises(ConfigError, match="voice"):

@@ -124,6 +124,15 @@ def test_dc_stays_dc(dst: int) -> None:
     assert max(middle) <= 1235
 
 
+@pytest.mark.parametrize(("src", "dst"), RATE_PAIRS)
+def test_silence_stays_silent_and_the_output_is_deterministic(src: int, dst: int) -> None:
+    assert resample(array("h", bytes(2 * 4410)), src, dst) == array(
+        "h", bytes(2 * (4410 * dst // src))
+    )
+    speechy = sine(440, src, 0.2)
+    assert resample(speechy, src, dst) == resample(speechy, src, dst)
+
+
 @pytest.mark.parametrize("dst", SUPPORTED_SAMPLE_RATES)
 def test_full_scale_square_wave_is_clipped_not_overflowed(dst: int) -> None:
     square = array("h", ([32767] * 20 + [-32768] * 20) * 200)

@@ -409,7 +409,7 @@ def test_conversation_edge_cases() -> None:
         {"role": "assistant", "content": INTERRUPTED_MARKER.strip()},
     ]
     conv.add_user("b")
-    assert [t.text for t in conv.turns] == ["", "b"]
+    assert [t.text for t in conv.turns] == ["b"]  # a trimmed history starts with a user turn
     conv.system_prompt = "New prompt."
     assert conv.messages()[0] == {"role": "system", "content": "New prompt."}
     with pytest.raises(ConfigError):

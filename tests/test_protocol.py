@@ -351,7 +351,9 @@ FLASH = "qwen3-tts-flash-realtime"
         (SessionConfig(volume=True), "volume", FLASH),
         (SessionConfig(bit_rate=5), "bit_rate", FLASH),
         (SessionConfig(instructions="happy"), "instructions", FLASH),
-        (SessionConfig(optimize_instructions=True), "optimize_instructions", FLASH),
+        (SessionConfig(instructions=" speak softly "), "instructions", FLASH),
+        (SessionConfig(instructions="calm", optimize_instructions=False), "instructions", FLASH),
+        (SessionConfig(optimize_instructions="yes"), "optimize_instructions", FLASH),  # type: ignore[arg-type]
         (SessionConfig(sample_rate=16000), "sample_rate", "qwen-tts-realtime"),
         (SessionConfig(speech_rate=1.0), "speech_rate", "qwen-tts-realtime"),
         (SessionConfig(language_type="French"), "language_type", "qwen-tts-realtime"),
@@ -385,6 +387,29 @@ def test_valid_parameters_pass() -> None:
     SessionConfig(voice="qwen-tts-vc-myvoice-123").validate("qwen3-tts-vc-realtime-2026-01-15")
     with pytest.raises(ConfigError):
         SessionConfig(instructions="x").validate("qwen3-tts-flash-realtime-2027-01-01")
+
+
+# The session object of the vendor's own session.update example (voice Cherry, a flash model).
+VENDOR_UPDATE_EXAMPLE = {
+    "voice": "Cherry",
+    "mode": "server_commit",
+    "language_type": "Chinese",
+    "response_format": "pcm",
+    "sample_rate": 24000,
+    "instructions": "",
+    "optimize_instructions": False,
+}
+
+
+@pytest.mark.parametrize(
+    "model", [FLASH, "qwen3-tts-flash-realtime-2025-09-18", "qwen-tts-realtime"]
+)
+def test_vendor_example_with_empty_instructions_passes_for_non_instruct_models(model: str) -> None:
+    validate_session_dict(VENDOR_UPDATE_EXAMPLE, model)
+    validate_session_dict({**VENDOR_UPDATE_EXAMPLE, "instructions": "  \n"}, model)
+    SessionConfig(instructions="", optimize_instructions=False).validate(model)
+    # Without an instruction there is nothing to optimize: the flag alone asks for nothing.
+    SessionConfig(optimize_instructions=True).validate(model)
 
 
 def test_voice_error_lists_choices() -> None:

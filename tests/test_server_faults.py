@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from _serve import SHORT, client, running
+from _serve import LONG, SHORT, client, running
 
+from bridge.server import ServerLimits, ServerOptions
 from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
@@ -48,3 +49,45 @@ async def test_a_model_reply_ending_in_half_an_emoji_still_completes() -> None:
         done = await c.until("response.done")
     assert "".join(e["text"] for e in c.of("text.delta")) == "Fine.\ufffd"
     assert done["result"]["error"] is None
+
+
+async def test_a_cancel_sent_right_after_the_message_always_cancels() -> None:
+    limits = ServerLimits(turn_burst=50, turns_per_minute=600)
+    replies = [FakeReply(tokens_for(LONG))] * 8
+    options = ServerOptions(port=0, audio_lead=None, limits=limits)
+    async with running(replies, options=options) as stack, client(stack.url) as c:
+        for _ in range(8):
+            # Back to back: the cancel is read before the response has started.
+            await c.ws.send(json.dumps({"type": "user.message", "text": "Plan a walk."}))
+            await c.ws.send(json.dumps({"type": "response.cancel"}))
+            done = await c.until("response.done")
+            assert done["result"]["interrupted"], done["result"]
+            rid = done["response_id"]
+            assert c.of("response.interrupted")[-1]["response_id"] == rid
+        await c.send(type="user.message", text="And now?")  # a later turn is not cancelled
+        last = await c.until("response.done")
+    assert not last["result"]["interrupted"] and last["result"]["text"] == LONG
+    assert [e["type"] for e in c.events].count("response.started") == 9
+
+
+async def test_the_history_sent_starts_with_system_and_user_and_fits_the_budget() -> None:
+    limits = ServerLimits(turn_burst=50, turns_per_minute=600)
+    options = ServerOptions(
+        port=0, audio_lead=None, limits=limits, max_history_turns=6, max_history_chars=2000
+    )
+    replies = [FakeReply(tokens_for(SHORT))] * 6
+    prompt = "Be brief."
+    async with (
+        running(replies, options=options, prompts={"p": prompt}) as stack,
+        client(stack.url) as c,
+    ):
+        for i in range(6):
+            await c.send(type="user.message", text=f"Question {i}: " + "x" * 900)
+            await c.until("response.done")
+        requests = [r["messages"] for r in stack.fake.requests]
+    assert len(requests) == 6
+    for messages in requests:
+        assert [m["role"] for m in messages[:2]] == ["system", "user"], messages
+        assert sum(len(m["content"]) for m in messages) <= 2000
+    # Within both bounds: the newest two exchanges' worth of ~910-character questions.
+    assert [m["role"] for m in requests[-1]] == ["system", "user", "assistant", "user"]

@@ -25,7 +25,8 @@ MARKDOWN_FRAGMENTS = [
     " | ", "---", "\n", "\n\n", " ", "word", "snake_case", "2*3", "[", "]", "(", ")", "](",
     "![", "<", ">", "<b>", "</b>", "<think>", "</think>", "http://", "https://www.",
     "example.com", "/path", ".", "!", "\\", "🎉", "✅", "\u200d", "你好", "。", "a@b.org",
-    "$5.00", "~", "x",
+    "$5.00", "~", "x", "$", "$$", "\\(", "\\)", "\\[", "\\]", "\\frac", "{", "}", "[^1]",
+    "[^", "^", ":", "a`b: c`", "</think>", "«", " »", "„", "“",
 ]  # fmt: skip
 
 texts = st.lists(st.sampled_from(TEXT_FRAGMENTS), max_size=60).map("".join)

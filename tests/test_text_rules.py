@@ -6,9 +6,18 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bridge.text import Scrubber, Segmenter
 
 SEEDS = range(12)
+FRAGMENTS = [
+    "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
+    "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
+    "„", "“", "5", "\u200d", "↔",
+]  # fmt: skip
 
 
 def random_parts(text: str, seed: int) -> list[str]:
@@ -64,3 +73,172 @@ def test_footnote_definition_lines_are_dropped() -> None:
 
 def test_brackets_that_are_not_footnotes_stay() -> None:
     assert scrub("Cite [1], [^ spaced] and [^] as is.") == "Cite [1], [^ spaced] and [^] as is."
+
+
+# -- (6) math: dropped, never spoken raw -------------------------------------------------------
+
+
+def test_inline_math_is_dropped() -> None:
+    text = "The area is $\\pi r^2$. With $a_1 * b_2$ and \\(x^2\\) too, $$E=mc^2$$ ok."
+    assert scrub(text) == "The area is. With and too, ok."
+
+
+def test_display_math_is_dropped() -> None:
+    text = "Formula:\n\n$$\n\\frac{a}{b}\n$$\n\nand\n\\[\n\\sum_i x_i\n\\]\nwhere it ends."
+    assert speak(text) == ["Formula:", "and", "where it ends."]
+
+
+def test_latex_commands_outside_math_are_dropped() -> None:
+    assert scrub("Use \\alpha and \\frac{1}{2} or \\textbf{x} here.") == "Use and or here."
+
+
+def test_dollar_amounts_paths_and_escapes_are_not_math() -> None:
+    text = "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, \\$x\\$ and C:\\Users\\me \\n stay."
+    assert scrub(text) == (
+        "Costs $5 or $6, $1,299.99 and $HOME/$USER, US$5, $x$ and C:\\Users\\me \\n stay."
+    )
+    assert scrub("Between $5 and $10.") == "Between $5 and $10."
+
+
+# -- (7) reasoning without an opening tag ------------------------------------------------------
+
+REASONING = "Okay, the user wants a greeting. I should be brief.\n</think>\n\nHello there. Bye."
+
+
+def test_think_open_drops_everything_before_the_first_closing_tag() -> None:
+    assert scrub(REASONING, think_open=True) == "Hello there. Bye."
+    assert scrub("Still thinking, never closed", think_open=True) == ""
+    assert scrub("a</think>b <think>c</think>d", think_open=True) == "b d"
+
+
+def test_closing_tag_with_no_opener_early_in_a_reply_drops_what_came_before() -> None:
+    assert speak(REASONING, think_window=256) == ["Hello there.", "Bye."]
+    # nothing is returned before the window has passed, so nothing before the tag is spoken
+    scrubber = Scrubber(think_window=256)
+    assert scrubber.feed(REASONING[:40]) == ""
+
+
+def test_closing_tag_late_or_after_an_opener_is_only_a_tag() -> None:
+    late = "x" * 300 + " Hi.</think> There."
+    assert scrub(late, think_window=256) == "x" * 300 + " Hi. There."
+    assert scrub("<think>a</think>Hi.</think> There.", think_window=256) == "Hi. There."
+    assert (
+        scrub(REASONING)
+        == "Okay, the user wants a greeting. I should be brief.\n\nHello there. Bye."
+    )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.sampled_from(FRAGMENTS), max_size=40).map("".join),
+    st.lists(st.integers(1, 9), min_size=1, max_size=20),
+    st.sampled_from([{"think_window": 24}, {"think_open": True}, {}]),
+)
+def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts: Any) -> None:
+    whole = Scrubber(**opts)
+    expected = whole.feed(text) + whole.flush()
+    scrubber = Scrubber(**opts)
+    out, i, k = [], 0, 0
+    while i < len(text):
+        size = sizes[k % len(sizes)]
+        out.append(scrubber.feed(text[i : i + size]))
+        i, k = i + size, k + 1
+    assert "".join(out) + scrubber.flush() == expected
+
+
+# -- (3) quote styles ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Er sagte: „Komm!“ Dann ging er.", ["Er sagte: „Komm!“", "Dann ging er."]),
+        ("„Ja.“ Er nickte. ‚Halt!‘ Sie lief.", ["„Ja.“", "Er nickte.", "‚Halt!‘", "Sie lief."]),
+        ("Il a dit : « Viens ! » Puis il partit.", ["Il a dit : « Viens ! »", "Puis il partit."]),
+        ("« Bonjour. » Il part.", ["« Bonjour. »", "Il part."]),
+        ("« Oui\u00a0! »\u00a0Non.", ["« Oui\u00a0! »", "Non."]),
+        ("他说：「好。」然后走了。", ["他说：「好。」", "然后走了。"]),
+        ("她说：『走吧。』我们走了。", ["她说：『走吧。』", "我们走了。"]),
+        ("彼は「はい。」と言った。次へ。", ["彼は「はい。」と言った。", "次へ。"]),
+        ('He said "Stop!" Then “Go.” Done.', ['He said "Stop!"', "Then “Go.”", "Done."]),
+    ],
+)
+def test_a_closing_quote_after_a_terminator_stays_with_its_sentence(
+    text: str, expected: list[str]
+) -> None:
+    assert speak(text) == expected
+
+
+# -- (9) marks inside inline code ----------------------------------------------------------
+
+
+def test_marks_inside_inline_code_are_not_clause_or_sentence_boundaries() -> None:
+    text = 'Set `"retries": 3, "wait": 5` in the file. Then see `Error: not found. Retry` here.'
+    segs = speak(text)
+    assert segs == [
+        'Set "retries":\u00a03,\u00a0"wait":\u00a05 in the file.',
+        "Then see Error:\u00a0not found.\u00a0Retry here.",
+    ]
+    first = []
+    scrubber, seg = Scrubber(), Segmenter()
+    for part in random_parts(text, 3):
+        first.extend(seg.feed(scrubber.feed(part)))
+    assert first[0].text.startswith('Set "retries":\u00a03,\u00a0"wait":\u00a05 in')
+
+
+def test_marks_outside_code_still_cut_the_first_clause() -> None:
+    scrubber, seg = Scrubber(), Segmenter()
+    out = seg.feed(scrubber.feed("Well, here we go: `a, b` then more text follows"))
+    assert [s.text for s in out] == ["Well, here we go:"]
+
+
+# -- (10) emoji coverage and the spacing they leave --------------------------------------------
+
+
+def _fully_qualified_emoji() -> list[str]:
+    import emoji
+
+    qualified = emoji.STATUS["fully_qualified"]
+    return [e for e, data in emoji.EMOJI_DATA.items() if data.get("status") == qualified]
+
+
+# The emoji form of a terminator keeps the terminator; a digit keycap keeps its digit.
+_KEPT = {"‼️": "‼", "⁉️": "⁉", **{f"{d}\ufe0f\u20e3": str(d) for d in range(10)}}
+
+
+def test_every_fully_qualified_emoji_is_removed() -> None:
+    every = _fully_qualified_emoji()
+    assert len(every) > 3000
+    survivors = []
+    for e in every:
+        text = f"a {e} b"
+        scrubber = Scrubber()
+        whole = scrubber.feed(text) + scrubber.flush()
+        scrubber = Scrubber()
+        single = "".join(scrubber.feed(c) for c in text) + scrubber.flush()
+        assert single == whole
+        expected = f"a {_KEPT[e]} b" if e in _KEPT else "a b"
+        if whole != expected:
+            survivors.append((e, whole))
+    assert survivors == []
+
+
+def test_text_symbols_without_the_emoji_selector_stay() -> None:
+    text = "© 2024 Acme™, #1 and C# win ‼ and ↔ arrows, 2*3."
+    assert scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Great job 🎉! Well done 🙂\u200d↔️, really ✅.", "Great job! Well done, really."),
+        ("Family 👨‍👩‍👧 ok 🇨🇳 ©️ ℹ️ ◼️ ㊗️ ↙️ yes", "Family ok yes"),
+        ("🎉 Hello there", "Hello there"),
+        ("See ![logo](https://x.org/l.png) . And ![x](y.png) now.", "See. And now."),
+        ("Done✅Next and wow‼️ Then.", "Done Next and wow‼ Then."),
+    ],
+)
+def test_removing_emoji_or_urls_leaves_no_double_space_nor_space_before_punctuation(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected

@@ -1,37 +1,17 @@
-"""A WAV (RIFF, PCM s16le mono) writer that writes audio as it arrives.
+"""A WAV (RIFF, PCM s16le mono) writer that writes audio as it arrives, on the stdlib ``wave``.
 
-The header is written first with zero sizes and patched when the writer is closed, so a file
-that is being written can already be played by most tools, and a finished file is exact.
+``wave`` writes the header before the first frames and patches its sizes when the file is
+closed, so a file that is being written can already be played by most tools, and a finished
+file is exact. Odd trailing bytes of a chunk are held until the next chunk completes the sample.
 """
 
 from __future__ import annotations
 
-import struct
+import wave
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
-__all__ = ["WavWriter", "wav_header"]
-
-
-def wav_header(data_bytes: int, sample_rate: int, *, channels: int = 1, bits: int = 16) -> bytes:
-    """The 44-byte canonical RIFF/WAVE header for ``data_bytes`` of PCM."""
-    block = channels * bits // 8
-    return b"RIFF" + struct.pack(
-        "<I4s4sIHHIIHH4sI",
-        36 + data_bytes,
-        b"WAVE",
-        b"fmt ",
-        16,
-        1,
-        channels,
-        sample_rate,
-        sample_rate * block,
-        block,
-        bits,
-        b"data",
-        data_bytes,
-    )
+__all__ = ["WavWriter"]
 
 
 class WavWriter:
@@ -41,15 +21,19 @@ class WavWriter:
         self.path = Path(path)
         self.sample_rate = sample_rate
         self.samples = 0
-        self._file: BinaryIO = self.path.open("wb")
-        self._file.write(wav_header(0, sample_rate))
+        self._file = wave.open(str(self.path), "wb")  # noqa: SIM115 - closed by close()
+        self._file.setnchannels(1)
+        self._file.setsampwidth(2)
+        self._file.setframerate(sample_rate)
+        self._file.writeframesraw(b"")  # the header goes out now, before any audio
+        self._closed = False
         self._odd = b""
 
     def write(self, pcm: bytes) -> None:
         data = self._odd + pcm
         whole = len(data) - len(data) % 2
         self._odd = data[whole:]
-        self._file.write(data[:whole])
+        self._file.writeframesraw(data[:whole])
         self.samples += whole // 2
 
     @property
@@ -57,10 +41,9 @@ class WavWriter:
         return self.samples / self.sample_rate
 
     def close(self) -> None:
-        if self._file.closed:
+        if self._closed:
             return
-        self._file.seek(0)
-        self._file.write(wav_header(self.samples * 2, self.sample_rate))
+        self._closed = True
         self._file.close()
 
     def __enter__(self) -> WavWriter:

@@ -31,8 +31,8 @@ import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.adapters.wav import wav_header
 from bridge.core.errors import ConfigError
+from bridge.core.wav import wav_header
 from bridge.local.engines import Synthesizer
 from bridge.local.options import EmulatorOptions, Faults
 from bridge.local.splitter import take_segments

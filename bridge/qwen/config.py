@@ -159,17 +159,19 @@ def validate_session_dict(session: Mapping[str, Any], model: str) -> None:
     _check_range(session, "pitch_rate", 0.5, 2.0, integer=False)
     _check_range(session, "volume", 0, 100, integer=True)
     _check_range(session, "bit_rate", 6, 510, integer=True)
-    for name in ("instructions", "optimize_instructions"):
-        if name in session and family is not ModelFamily.INSTRUCT and info is not None:
-            raise ConfigError(
-                f"session.{name} is only accepted by the instruct models "
-                f"(qwen3-tts-instruct-flash-realtime), not {model}",
-                field=name,
-            )
     if "instructions" in session:
         text = session["instructions"]
         if not isinstance(text, str) or len(text) > _MAX_INSTRUCTION_CHARS:
             raise _fail("instructions", "…", f"a string of at most {_MAX_INSTRUCTION_CHARS} chars")
+        # The vendor's own example sends ``"instructions": ""`` (and
+        # ``"optimize_instructions": false``) for a flash model: an empty or default value
+        # asks for nothing. Only a real instruction to a model that cannot follow it is wrong.
+        if text.strip() and info is not None and family is not ModelFamily.INSTRUCT:
+            raise ConfigError(
+                "session.instructions is only accepted by the instruct models "
+                f"(qwen3-tts-instruct-flash-realtime), not {model}; leave it empty or unset",
+                field="instructions",
+            )
     for name in ("optimize_instructions", "enable_tn"):
         if name in session and not isinstance(session[name], bool):
             raise _fail(name, session[name], "true or false")

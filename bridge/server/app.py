@@ -126,6 +126,13 @@ class BridgeServer:
 
     def _metrics(self, request: Request) -> Response:
         # The WebSocket's access rules: the token when one is set, else loopback Host names.
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        return body_response(http.HTTPStatus.OK, self.metrics.render(), METRICS_TYPE)
+
+    def _refusal(self, request: Request) -> Response | None:
+        """The answer to a request that the access rules refuse (counted), else ``None``."""
         headers = {k.lower(): v for k, v in request.headers.raw_items()}
         denied = check_access(
             path=request.path,
@@ -133,10 +140,11 @@ class BridgeServer:
             token=self.options.token,
             origins=self.options.origins,
         )
-        if denied is not None:
-            self.metrics.refused.labels(_REFUSED.get(denied.status, "forbidden")).inc()
-            return text_response(http.HTTPStatus(denied.status), denied.reason)
-        return body_response(http.HTTPStatus.OK, self.metrics.render(), METRICS_TYPE)
+        if denied is None:
+            return None
+        log.info("access.denied", status=denied.status, reason=denied.reason)
+        self.metrics.refused.labels(_REFUSED.get(denied.status, "forbidden")).inc()
+        return text_response(http.HTTPStatus(denied.status), denied.reason)
 
     def _check_handshake(self, request: Request) -> Response | None:
         if self.draining:
@@ -144,18 +152,10 @@ class BridgeServer:
             return text_response(
                 http.HTTPStatus.SERVICE_UNAVAILABLE, "shutting down", extra={"Retry-After": "5"}
             )
-        headers = {k.lower(): v for k, v in request.headers.raw_items()}
-        denied = check_access(
-            path=request.path,
-            headers=headers,
-            token=self.options.token,
-            origins=self.options.origins,
-        )
-        if denied is not None:
-            log.info("handshake.denied", status=denied.status, reason=denied.reason)
-            self.metrics.refused.labels(_REFUSED.get(denied.status, "forbidden")).inc()
-            return text_response(http.HTTPStatus(denied.status), denied.reason)
-        if "websocket" not in headers.get("upgrade", "").lower():
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if "websocket" not in request.headers.get("Upgrade", "").lower():
             return text_response(
                 http.HTTPStatus.UPGRADE_REQUIRED, "this path takes WebSocket connections"
             )

@@ -34,8 +34,10 @@ class ServerOptions:
       (``None``: send audio as fast as it is synthesized);
     - ``shutdown_grace``: how long running responses may take to finish at shutdown;
     - ``readiness_ttl``: how long a ``/readyz`` probe result is reused;
-    - ``max_history_turns``: the conversation keeps this many newest turns (user and assistant
-      each count one), so a long connection does not grow its prompt without bound.
+    - ``max_history_turns``, ``max_history_chars``: the history sent to the model keeps the
+      newest turns within both bounds (turns: user and assistant each count one; characters:
+      of every message, the system prompt included), starting with a user turn, so a long
+      connection does not grow its prompt without bound (see ``Conversation``).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +51,7 @@ class ServerOptions:
     readiness_ttl: float = 5.0
     ping_interval: float | None = 20.0
     max_history_turns: int = 40
+    max_history_chars: int = 32_000
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -67,6 +70,8 @@ class ServerOptions:
             raise ConfigError("audio_lead must be a positive number or None", field="audio_lead")
         if self.max_history_turns < 1:
             raise ConfigError("max_history_turns must be at least 1", field="max_history_turns")
+        if self.max_history_chars < 1:
+            raise ConfigError("max_history_chars must be at least 1", field="max_history_chars")
         if not (self.shutdown_grace >= 0 and math.isfinite(self.shutdown_grace)):
             raise ConfigError("shutdown_grace must be >= 0 seconds", field="shutdown_grace")
 

@@ -99,6 +99,7 @@ class ClientSession:
             conversation=Conversation(
                 backend.prompts[self._settings.prompt],
                 max_turns=backend.options.max_history_turns,
+                max_chars=backend.options.max_history_chars,
             ),
             options=backend.options.pipeline,
         )
@@ -106,6 +107,7 @@ class ClientSession:
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
         self._pending: str | None = None
+        self._pending_cancelled = False  # response.cancel came before its response.started
         self._work = anyio.Event()
         self._drain = anyio.Event()
         self._drain_deadline = 0.0
@@ -218,6 +220,10 @@ class ClientSession:
             running = self._running
             if running is not None and message.response_id in (None, running.response_id):
                 self._cancel_running()
+            if message.response_id is None and self._pending is not None:
+                # Its response has not started yet: it starts interrupted, so the client
+                # still gets response.started, response.interrupted and response.done.
+                self._pending_cancelled = True
         elif isinstance(message, p.UserMessage):
             self._user_message(message.text, now)
         else:
@@ -240,7 +246,7 @@ class ClientSession:
             )
             return
         self._cancel_running()
-        self._pending = text
+        self._pending, self._pending_cancelled = text, False
         self._work.set()
 
     def _cancel_running(self) -> None:
@@ -294,9 +300,10 @@ class ClientSession:
                     return
                 await self._work.wait()
                 self._work = anyio.Event()
-            text, self._pending = self._pending, None
+            text, cancelled = self._pending, self._pending_cancelled
+            self._pending, self._pending_cancelled = None, False
             try:
-                await self._respond(text)
+                await self._respond(text, cancelled=cancelled)
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -305,7 +312,7 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, text: str) -> None:
+    async def _respond(self, text: str, *, cancelled: bool = False) -> None:
         outbox = self._outbox
         sink = WebSocketSink(
             outbox,
@@ -329,6 +336,8 @@ class ClientSession:
         self.responses += 1
         outbox.put(p.response_started(rid))
         self.metrics.running_turns.inc()
+        if cancelled:
+            self._cancel_running()
         try:
             await turn.run()
         finally:

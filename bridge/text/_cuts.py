@@ -21,8 +21,9 @@ from bridge.text._chars import CJK_CLASS, CLOSERS, TERMINATORS
 
 __all__ = ["best_cut", "last_word_boundary"]
 
-_STRONG = re.compile(r"[;:](?=\s)|[；：—\n]|\s(?=[(\[（])|[)\]）](?=\s)")
-_COMMA = re.compile(r",(?=\s)|[，、]")
+# A no-break space after a mark glues it (the scrubber writes one inside inline code).
+_STRONG = re.compile(r"[;:](?=[^\S\u00a0])|[；：—\n]|\s(?=[(\[（])|[)\]）](?=\s)")
+_COMMA = re.compile(r",(?=[^\S\u00a0])|[，、]")
 _CJK = re.compile(f"[{CJK_CLASS}]")
 _NO_CUT_BEFORE = CLOSERS + TERMINATORS + "，、；：,;:"
 _COMPLETE = CLOSERS.replace("'", "").replace("’", "") + "!?…。！？，、；：,;:—"

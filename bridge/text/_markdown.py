@@ -15,6 +15,10 @@ __all__ = [
     "FOOTNOTE_REF",
     "HEAD_LIMIT",
     "INLINE",
+    "LATEX_COMMANDS",
+    "LATEX_NAME",
+    "MATH_INLINE_END",
+    "TEXT_EMOJI",
     "THINK_END",
     "THINK_NAMES",
     "Head",
@@ -39,14 +43,38 @@ _TABLE_SEP = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]
 _LIST = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)])[ \t]+(?:\[[ xX]\][ \t]+)?")
 _LIST_PARTIAL = re.compile(r"(?:[-*+•◦▪‣⁃]|\d{1,9}[.)]?)(?:[ \t]+(?:\[(?:[ xX]\]?)?)?)?")
 
-INLINE = re.compile(f"[\\n\\r*_~`\\[\\]<\\\\{EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\.")
-CODE_INLINE = re.compile(r"[`\n\r]|https?://|www\.")
-EMOJI_RUN = re.compile(f"(?:[{EMOJI_CLASS}]|\u200d){{1,16}}")
+# Characters that are text by default and an emoji with variation selector 16 (U+FE0F);
+# "#" and "*" start keycaps (#️⃣). Two squares outside EMOJI_CLASS are emoji even bare.
+TEXT_EMOJI = "©®‼⁉™ℹ↔↕↖↗↘↙↩↪Ⓜ▪▫▶◀◻◼〰〽㊗㊙⤴⤵"
+_BARE_EMOJI = "◽◾"
+INLINE = re.compile(
+    f"[\\n\\r*_~`\\[\\]<\\\\$#{TEXT_EMOJI}{_BARE_EMOJI}{EMOJI_CLASS}]|!(?=\\[)|!\\Z|https?://|www\\."
+)
+CODE_INLINE = re.compile(r"[`\n\r \t]|https?://|www\.")
+EMOJI_RUN = re.compile(
+    f"(?:[{EMOJI_CLASS}{_BARE_EMOJI}]|[{TEXT_EMOJI}#*]\ufe0f|\u200d[{TEXT_EMOJI}]?){{1,16}}"
+)
 # A footnote reference "[^3]", "[^note-1]" (dropped), and what may still become one.
 FOOTNOTE_REF = re.compile(r"\[\^[^\]\s\[]{1,32}\]")
 FOOTNOTE_PARTIAL = re.compile(r"\[\^[^\]\s\[]{0,32}")
 _FOOTNOTE_DEF = re.compile(r"\[\^[^\]\s\[]{1,32}\]:")
 _FOOTNOTE_DEF_PARTIAL = re.compile(r"\[(?:\^[^\]\s\[]{0,32}\]?)?")
+# Math: the end of "$...$" (one line), LaTeX command names, and the commands dropped when
+# they appear outside math delimiters (with their brace arguments).
+MATH_INLINE_END = re.compile(r"[$\n]")
+LATEX_NAME = re.compile(r"[A-Za-z]+")
+LATEX_COMMANDS = frozenset(
+    (
+        "frac dfrac tfrac sqrt sum prod int iint oint lim infty alpha beta gamma delta epsilon "
+        "varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau upsilon "
+        "phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega times cdot "
+        "cdots ldots dots div pm mp leq geq le ge neq ne approx equiv sim propto notin subset "
+        "subseteq supset cup cap forall exists partial nabla rightarrow leftarrow Rightarrow "
+        "Leftarrow Leftrightarrow mapsto left right text textbf textit mathrm mathbf mathit "
+        "mathbb mathcal operatorname begin end quad qquad hat bar vec overline underline log ln "
+        "sin cos tan exp binom boxed displaystyle"
+    ).split()
+)
 THINK_NAMES = frozenset({"think", "thinking"})
 THINK_END = re.compile(r"</think(?:ing)?\s*>", re.IGNORECASE)
 _TAG = re.compile(r"(/?)([A-Za-z][A-Za-z0-9:._-]*)(\s[^<>]*?)?\s*(/?)")

@@ -58,6 +58,15 @@ class Output:
         while holds and self._length - holds[0].at > HOLD_LIMIT:
             self._unmatched(holds.pop(0))
 
+    def clear(self) -> None:
+        """Forget everything not returned yet (it was reasoning, not the reply)."""
+        self._pieces.clear()
+        self._holds.clear()
+        self._length = 0
+        self._last = ""
+        self.visible = False
+        self._dropped = False
+
     def dropped(self) -> None:
         """Something (emoji, image, footnote, math) was removed here: the next text does not
         repeat a space before it, nor leave one before punctuation."""

@@ -87,10 +87,19 @@ class ScrubberOptions:
       spoken in their place (as its own paragraph), e.g. ``"Here is the code."``.
     * ``tables``: ``"read"`` speaks each table row as its cells joined by commas, one
       segment per row; ``"drop"`` removes tables.
+    * ``think_open``: the reply starts inside a reasoning block (the chat template pre-fills
+      ``<think>``): nothing is spoken before the first ``</think>``, and nothing at all if
+      none comes.
+    * ``think_window``: a ``</think>`` with no opener within the first ``think_window``
+      characters of a reply drops everything before it. To make that possible, nothing is
+      returned until that many characters have come (or a ``<think>`` opener, or the end);
+      0 (the default) turns the detection off and adds no delay.
     """
 
     code_placeholder: str | None = None
     tables: TablesMode = "read"
+    think_open: bool = False
+    think_window: int = 0
 
     def __post_init__(self) -> None:
         placeholder = self.code_placeholder
@@ -103,6 +112,9 @@ class ScrubberOptions:
                 raise ConfigError(
                     "code_placeholder must be one short non-blank line", field="code_placeholder"
                 )
+        if not isinstance(self.think_open, bool):
+            raise ConfigError("think_open must be a bool", field="think_open")
+        _check_int("think_window", self.think_window, 0, 100_000)
         if self.tables not in ("read", "drop"):
             raise ConfigError(
                 f"tables must be 'read' or 'drop', got {self.tables!r}", field="tables"

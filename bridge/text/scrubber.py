@@ -1,8 +1,22 @@
 """Streaming scrubber: removes from a chat-model reply what must not be read aloud.
 
 Markdown markup (headings, emphasis, inline code markers, fenced code, tables, block quotes,
-rules, images, links, list markers), bare URLs (replaced by their host name), emoji, HTML/XML
-tags and ``<think>`` reasoning blocks. Text is passed on as soon as it is unambiguous:
+rules, images, links, list markers, footnote references ``[^3]`` and ``[^3]: ...`` definition
+lines), bare URLs (replaced by their host name), emoji, HTML/XML tags and ``<think>``
+reasoning blocks.
+
+Math is dropped, never spoken raw and never read out: ``$...$`` (pandoc's rule: a non-space
+inside each dollar, the closer not followed by a digit or letter, so ``$5 or $6`` and
+``$HOME/$USER`` stay), ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` and, outside those, common
+LaTeX commands with their brace arguments (``\\frac{a}{b}``, ``\\alpha``). Whatever is removed
+leaves no double space and no space before punctuation ("costs $x$." -> "costs.").
+
+Emoji are every character of the emoji blocks, and a text symbol followed by U+FE0F (``©️``,
+``ℹ️``, ``↔️``, the keycaps ``#️⃣``), also inside ZWJ sequences; the same symbols without the
+selector are text and stay (``©``, ``™``, ``↔``). ``‼️``/``⁉️`` keep their terminator and a
+digit keycap its digit (``1️⃣`` -> ``1``).
+
+Text is passed on as soon as it is unambiguous:
 
 * the start of each line is held until it is clear what the line is (at most 64
   characters, usually 1-3);
@@ -10,7 +24,13 @@ tags and ``<think>`` reasoning blocks. Text is passed on as soon as it is unambi
   closer comes, the line ends, or 160 characters pass; unmatched ``*``/``_`` are kept
   literally (``2*3``, ``_private``), unmatched ``**`` dropped;
 * a character that could start a longer marker (``!`` before ``[``, a backtick run, ``<``,
-  the start of ``https://``) waits for the characters that decide it.
+  ``$``, ``\\``, the start of ``https://``) waits for the characters that decide it (math
+  waits for its closer up to 200 characters on its line, 40 after ``$`` and a digit,
+  1024 for display math);
+* spaces at the end of the output wait for the next character.
+
+Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
+the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
 
 Structure reaches the segmenter as text: a heading, list item, table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
@@ -29,6 +49,10 @@ from bridge.text._markdown import (
     FOOTNOTE_REF,
     HEAD_LIMIT,
     INLINE,
+    LATEX_COMMANDS,
+    LATEX_NAME,
+    MATH_INLINE_END,
+    TEXT_EMOJI,
     THINK_END,
     THINK_NAMES,
     HeadKind,
@@ -48,7 +72,12 @@ __all__ = ["Scrubber"]
 _TAG_LIMIT = 256  # characters looked at for the end of an HTML tag
 _ROW_LIMIT = 2000  # characters of a table row held to read it
 _URL_TRAIL = "?!.,:;*_~'\""
-_ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'")
+_ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'$")
+_CODE_MARKS = frozenset(".,;:!?")
+_GLUE = "\u00a0"  # no-break space: the segmenter never ends a clause or sentence before it
+_MATH_LIMIT = 200  # characters of "$...$" looked at for its closer
+_MONEY_LIMIT = 40  # the same when a digit follows "$" (most likely an amount of money)
+_BLOCK_LIMIT = 1024  # characters of "$$...$$" and "\\[...\\]" looked at for the closer
 
 _TEXT, _FENCE, _THINK = 0, 1, 2  # blocks
 _PLAIN, _HEADING, _TABLE = 0, 1, 2  # line kinds
@@ -57,15 +86,29 @@ _PLAIN, _HEADING, _TABLE = 0, 1, 2  # line kinds
 class Scrubber:
     """Streaming markdown/emoji/tag remover for speech (one instance per turn)."""
 
-    def __init__(self, *, code_placeholder: str | None = None, tables: TablesMode = "read") -> None:
-        self.options = ScrubberOptions(code_placeholder=code_placeholder, tables=tables)
+    def __init__(
+        self,
+        *,
+        code_placeholder: str | None = None,
+        tables: TablesMode = "read",
+        think_open: bool = False,
+        think_window: int = 0,
+    ) -> None:
+        self.options = ScrubberOptions(
+            code_placeholder=code_placeholder,
+            tables=tables,
+            think_open=think_open,
+            think_window=think_window,
+        )
         self._reset()
 
     def _reset(self) -> None:
         self._src = ""  # input not consumed yet
         self._prev = "\n"  # the consumed character before _src[0]
         self._out = Output()
-        self._block = _TEXT
+        self._block = _THINK if self.options.think_open else _TEXT
+        self._think_seen = self.options.think_open  # a think block was opened (or pre-filled)
+        self._consumed = 0  # input characters consumed this turn
         self._fence = ""
         self._line_start = True
         self._line_kind = _PLAIN
@@ -88,6 +131,8 @@ class Scrubber:
             return ""
         self._src += delta
         self._process(eof=False)
+        if not self._think_seen and self._consumed < self.options.think_window:
+            return ""  # a "</think>" with no opener may still come and drop all of it
         return self._out.take()
 
     def flush(self) -> str:
@@ -118,6 +163,7 @@ class Scrubber:
         if i:
             self._prev = self._src[i - 1]
             self._src = self._src[i:]
+            self._consumed += i
 
     def _step(self, i: int, eof: bool) -> int | None:
         if self._block == _THINK:
@@ -166,6 +212,17 @@ class Scrubber:
             return self._newline(j)
         if ch == "\r":
             return j + 1
+        if ch in TEXT_EMOJI or ch in "#*":
+            if j + 1 == n and not eof:
+                return None
+            if j + 1 < n and src[j + 1] == "\ufe0f":
+                if ch in "‼⁉":  # the emoji form of a terminator: keep the terminator
+                    self._out.put(ch)
+                    return j + 2
+                return self._emoji(j, eof)
+            if ch != "*":
+                self._out.put(ch)
+                return j + 1
         if ch in "*_~":
             return self._delimiter(j, eof)
         if ch == "`":
@@ -184,10 +241,18 @@ class Scrubber:
             return j + 1
         if ch == "<":
             return self._angle(j, eof)
+        if ch == "$":
+            return self._dollar(j, eof)
         if ch == "\\":
             if j + 1 == n and not eof:
                 return None
             nxt = src[j + 1] if j + 1 < n else ""
+            if nxt in "([":
+                r = self._math_span(j, "\\)" if nxt == "(" else "\\]", eof)
+                if r != j:
+                    return r
+            elif nxt.isascii() and nxt.isalpha():
+                return self._latex_command(j, eof)
             if nxt in _ESCAPABLE and nxt:
                 self._out.put(nxt)
                 return j + 2
@@ -196,6 +261,93 @@ class Scrubber:
         if ch in "hwHW":
             return self._url_start(j, eof)
         return self._emoji(j, eof)
+
+    # -- math -----------------------------------------------------------------------------
+
+    def _math_span(self, i: int, closer: str, eof: bool) -> int | None:
+        """``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` at ``i``: dropped whole when the closer
+        comes within the limit; ``i`` when it does not (the text is not math)."""
+        src = self._src
+        limit = _MATH_LIMIT if closer == "\\)" else _BLOCK_LIMIT
+        start = i + len(closer)
+        k = src.find(closer, start, i + limit)
+        if k >= 0:
+            self._out.dropped()
+            return k + len(closer)
+        if not eof and len(src) - i < limit:
+            return None
+        return i
+
+    def _dollar(self, i: int, eof: bool) -> int | None:
+        """Inline math ``$x^2$`` is dropped. As in pandoc, the opener is followed and the
+        closer preceded by a non-space, and the closer is not followed by a digit (nor a
+        letter: ``$HOME/$USER``); the first ``$`` on the line must close it (``$5 or $6``)."""
+        src = self._src
+        n = len(src)
+        if i + 1 == n and not eof:
+            return None
+        nxt = src[i + 1] if i + 1 < n else ""
+        if nxt == "$":
+            r = self._math_span(i, "$$", eof)
+            if r is None or r != i:
+                return r
+            self._out.put("$$")
+            return i + 2
+        if not nxt or nxt.isspace() or self._char_before(i).isalnum():
+            self._out.put("$")
+            return i + 1
+        limit = _MONEY_LIMIT if nxt.isdigit() else _MATH_LIMIT
+        m = MATH_INLINE_END.search(src, i + 1, i + limit)
+        if m is None:
+            if not eof and n - i < limit:
+                return None
+            self._out.put("$")
+            return i + 1
+        k = m.start()
+        if src[k] == "$" and not src[k - 1].isspace():
+            if k + 1 == n and not eof:
+                return None
+            after = src[k + 1] if k + 1 < n else ""
+            if not (after.isalnum() or after in "_$"):
+                self._out.dropped()
+                return k + 1
+        self._out.put("$")
+        return i + 1
+
+    def _latex_command(self, i: int, eof: bool) -> int | None:
+        """A LaTeX command outside math (``\\frac{a}{b}``, ``\\alpha``) is dropped with up to
+        three brace arguments; a backslash before other letters stays (``C:\\Users``)."""
+        src = self._src
+        n = len(src)
+        m = LATEX_NAME.match(src, i + 1)
+        assert m is not None
+        j = m.end()
+        if j == n and not eof and j - i < 32:
+            return None
+        before = self._char_before(i)
+        known = m.group() in LATEX_COMMANDS or (j < n and src[j] == "{")
+        if not known or before.isalnum() or before in ":\\/.":
+            self._out.put("\\")
+            return i + 1
+        for _ in range(3):
+            if j == n and not eof:
+                return None
+            if j == n or src[j] != "{":
+                break
+            depth = 0
+            k = j
+            while k < n and k - j < _MATH_LIMIT and src[k] != "\n":
+                depth += (src[k] == "{") - (src[k] == "}")
+                k += 1
+                if depth == 0:
+                    break
+            if depth:
+                if k == n and not eof and k - j < _MATH_LIMIT:
+                    return None
+                break
+            j = k
+        self._out.dropped()
+        return j
 
     # -- lines ------------------------------------------------------------------------------
 
@@ -340,6 +492,11 @@ class Scrubber:
             return self._newline(j)
         if ch == "\r":
             return j + 1
+        if ch in " \t":
+            # "retries": 3 / Error: not found: a mark inside code is no clause or sentence
+            # end; a no-break space after it tells the segmenter so
+            self._out.put(_GLUE if self._char_before(j) in _CODE_MARKS else ch)
+            return j + 1
         if ch != "`":
             return self._url_start(j, eof)
         k = j
@@ -425,6 +582,11 @@ class Scrubber:
             return i + 1
         if kind == "open" and value in THINK_NAMES:
             self._block = _THINK
+            self._think_seen = True
+        elif kind == "close" and value in THINK_NAMES and not self._think_seen:
+            self._think_seen = True
+            if self._consumed + i < self.options.think_window:
+                self._out.clear()  # reasoning whose "<think>" the chat template wrote
         elif kind in ("url", "email"):
             self._out.put(value)
         elif value == "br":

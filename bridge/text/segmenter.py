@@ -41,7 +41,12 @@ _FIRST = re.compile(f"[{_T}{_B}\\s),;:—{CLAUSE_WIDE}{CJK_CLASS}]")
 _VISIBLE = re.compile(r"\S")
 _HEAD_TEXT = re.compile(f"[^\\s{_B}]")
 _CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
-_STRIP_TOKEN = OPENERS + BULLETS + "-*"
+_STRIP_TOKEN = OPENERS + BULLETS + "-*„‚"
+# After a terminator these close the sentence too: German „…“ and ‚…‘ close with the
+# marks English opens with, and vertical corner brackets.
+_END_CLOSERS = CLOSERS + "“‘﹂﹄"
+_GUILLEMETS = "»›"  # French closes « … » with a space inside: "« Viens ! » Puis…"
+_THIN_SPACES = " \u00a0\u202f"
 
 _MAX_RUN = 32  # terminators in one run
 _MAX_GAP = 64  # whitespace looked through after a terminator
@@ -229,8 +234,16 @@ class Segmenter:
             r = q
             spaced = True
         e = r
-        while e < n and buf[e] in CLOSERS and e - r < 8:
-            e += 1
+        while e < n and e - r < 8:
+            c = buf[e]
+            if c in _END_CLOSERS:
+                e += 1
+            elif c in _THIN_SPACES and e + 1 < n and buf[e + 1] in _GUILLEMETS:
+                e += 2
+            elif c in _THIN_SPACES and e + 1 == n and not eof:
+                return None  # a guillemet may follow
+            else:
+                break
         if e == n:
             if not eof:
                 return None
@@ -238,6 +251,8 @@ class Segmenter:
             return e
         cjk = any(c in WIDE_TERMINATORS for c in run) or (prev != "" and is_cjk(prev))
         ch = buf[e]
+        if ch == "\u00a0" and e == r:
+            return r  # a no-break space right after the mark: inline code (see the scrubber)
         if not ch.isspace():
             if cjk and e > r and ch in "とっ":
                 return r  # Japanese quotation goes on: 「そうですね。」と彼は言った
@@ -335,7 +350,7 @@ class Segmenter:
                 or (is_list_label(core) and self._at_head(ws))
             ):
                 return -1
-        while r < n and buf[r] in CLOSERS:
+        while r < n and buf[r] in _END_CLOSERS:
             r += 1
         return r
 
@@ -403,8 +418,8 @@ class Segmenter:
         n = len(buf)
         if s + 1 == n:
             return None if not eof else s + 1
-        if not buf[s + 1].isspace():
-            return s + 1  # 1,000 / 10:30 / a:b
+        if not buf[s + 1].isspace() or buf[s + 1] == "\u00a0":
+            return s + 1  # 1,000 / 10:30 / a:b / a no-break space (inline code)
         if ch == "," and prev.isdigit():
             x = s + 1
             while x < n and buf[x].isspace() and x - s < _MAX_GAP:

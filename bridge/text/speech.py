@@ -36,7 +36,12 @@ def split_speech(
         cjk_weight=cjk_weight,
     )
     opts = scrubber if scrubber is not None else ScrubberOptions()
-    scrub = Scrubber(code_placeholder=opts.code_placeholder, tables=opts.tables)
+    scrub = Scrubber(
+        code_placeholder=opts.code_placeholder,
+        tables=opts.tables,
+        think_open=opts.think_open,
+        think_window=opts.think_window,
+    )
     texts: list[str] = []
     for delta in deltas:
         texts.extend(s.text for s in segmenter.feed(scrub.feed(delta)))

@@ -251,6 +251,13 @@ def _open_engine() -> _Engine:
             f"the espeak engine needs the espeakng-loader package: {INSTALL_HINT}", field="engine"
         ) from exc
     try:
+        import soxr  # type: ignore[import-untyped]  # noqa: F401 - the resampler's, checked here
+    except ImportError as exc:
+        raise ConfigError(
+            f"the espeak engine needs the soxr package (its resampler): {INSTALL_HINT}",
+            field="engine",
+        ) from exc
+    try:
         library_path = str(espeakng_loader.get_library_path())
         data_path = str(espeakng_loader.get_data_path())
         lib = ctypes.CDLL(library_path)

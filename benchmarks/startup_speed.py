@@ -1,0 +1,180 @@
+"""Start-up and local-speech speed of this tree against a baseline commit, in the same run.
+
+Prints figures; asserts nothing. Run: ``uv run python benchmarks/startup_speed.py
+[--baseline REV] [--runs N] [--big-kb K] [--big-runs M]``.
+
+The baseline (default ``HEAD~1``) is checked out with ``git worktree add --detach`` into a
+temporary folder (removed at the end). Both trees run on this interpreter and virtual
+environment, each first on ``PYTHONPATH``, from a fresh process each time, interleaved
+(baseline, this tree, baseline, ...) so that a change of machine load hits both alike:
+
+- ``import bridge``: wall time of ``python -c "import bridge"`` (interpreter start included;
+  ``python -c pass`` is shown as the floor);
+- first PCM byte: from starting ``python -m bridge speak --local --out -`` with one sentence on
+  stdin to the first byte of audio on its stdout;
+- ``--big-kb`` KB of English text through ``bridge speak --local --out -``, start to exit.
+
+Each line shows the median and the spread (min-max) over the runs, and the 1/5/15-minute load
+averages are printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SENTENCE = "Hello there, this is the first sentence. And here is a second one."
+PARAGRAPH = (
+    "The quick brown fox jumps over the lazy dog, and then it runs back home before the "
+    "evening rain begins to fall. Nobody in the village knew where it slept, but every "
+    "morning its tracks crossed the field again, straight as a ruler. "
+)
+
+
+def env_for(tree: Path) -> dict[str, str]:
+    """This environment without keys, endpoints or bridge settings; ``tree`` first on the path."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "DASHSCOPE_API_KEY" and not k.startswith(("BRIDGE_", "OPENAI_"))
+    }
+    env["PYTHONPATH"] = str(tree)
+    return env
+
+
+def time_run(tree: Path, code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], env=env_for(tree), cwd=tree, check=True)
+    return time.perf_counter() - start
+
+
+def first_pcm_byte(tree: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "speak", "--local", "--out", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env_for(tree),
+        cwd=tree,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(SENTENCE.encode())
+    proc.stdin.close()
+    first = proc.stdout.read(1)
+    elapsed = time.perf_counter() - start
+    proc.stdout.read()
+    if proc.wait(60) != 0 or not first:
+        raise SystemExit(f"bridge speak --local failed in {tree}")
+    return elapsed
+
+
+def speak_file(tree: Path, text_file: Path) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "speak", str(text_file), "--local", "--out", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env_for(tree),
+        cwd=tree,
+        check=False,
+    )
+    if done.returncode != 0 or not done.stdout:
+        raise SystemExit(f"bridge speak --local of a file failed in {tree}")
+    return time.perf_counter() - start
+
+
+def interleaved(
+    trees: dict[str, Path], measure: Callable[[Path], float], runs: int
+) -> dict[str, list[float]]:
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    for _ in range(runs):
+        for name, tree in trees.items():
+            times[name].append(measure(tree))
+    return times
+
+
+def show(title: str, times: dict[str, list[float]], unit: str = "ms") -> None:
+    scale = 1000.0 if unit == "ms" else 1.0
+    print(f"\n{title}")
+    for name, values in times.items():
+        med = statistics.median(values) * scale
+        lo, hi = min(values) * scale, max(values) * scale
+        print(
+            f"  {name:<14} median {med:8.1f} {unit}   spread {lo:.1f}-{hi:.1f} {unit}"
+            f"  (n={len(values)})"
+        )
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", default="HEAD~1", help="git revision to compare with")
+    parser.add_argument("--runs", type=int, default=7, help="runs of the start-up measures")
+    parser.add_argument("--big-kb", type=int, default=50, help="KB of text for the long run")
+    parser.add_argument("--big-runs", type=int, default=2, help="runs of the long text (0: skip)")
+    args = parser.parse_args()
+
+    rev = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", args.baseline],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    here = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    tmp = Path(tempfile.mkdtemp(prefix="bridge-baseline-"))
+    base = tmp / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(base), rev],
+        check=True,
+    )
+    try:
+        trees = {f"base {rev}": base, f"this {here}": ROOT}
+        print(f"python {sys.version.split()[0]}; this tree {ROOT} (HEAD {here}, with local edits)")
+        print(f"load before: {load()}")
+        show(
+            "python -c pass (interpreter floor)",
+            interleaved(trees, lambda t: time_run(t, "pass"), args.runs),
+        )
+        show("import bridge", interleaved(trees, lambda t: time_run(t, "import bridge"), args.runs))
+        show(
+            "bridge speak --local: process start to first PCM byte",
+            interleaved(trees, first_pcm_byte, args.runs),
+        )
+        if args.big_runs > 0:
+            text = tmp / "big.txt"
+            body = PARAGRAPH * (args.big_kb * 1000 // len(PARAGRAPH) + 1)
+            text.write_text(body[: args.big_kb * 1000], encoding="utf-8")
+            show(
+                f"bridge speak --local of {args.big_kb} KB of text: start to exit",
+                interleaved(trees, lambda t: speak_file(t, text), args.big_runs),
+                unit="s",
+            )
+        print(f"\nload after: {load()}")
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

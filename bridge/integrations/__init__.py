@@ -1,0 +1,1 @@
+"""Plugins for voice frameworks (each an optional extra): ``bridge.integrations.pipecat``."""

@@ -1,0 +1,371 @@
+"""A Pipecat TTS service for Qwen-TTS Realtime, built on bridge's client and segmenter.
+
+Install with the ``pipecat`` extra (``pip install 'bridge[pipecat]'``)::
+
+    from bridge.integrations.pipecat import QwenTTSService
+
+    tts = QwenTTSService(api_key=os.environ["DASHSCOPE_API_KEY"], voice="Cherry")
+    pipeline = Pipeline([transport.input(), stt, user_agg, llm, tts, transport.output(), ...])
+
+How it speaks a reply (one Pipecat turn = one Qwen-TTS session):
+
+- LLM text frames are scrubbed (markdown) and cut by bridge's ``Scrubber`` and ``Segmenter``
+  (first clause early, then whole sentences), not by Pipecat's sentence aggregator;
+- the first segment of a turn opens a Qwen-TTS connection (``server_commit`` mode) and is
+  committed at once so synthesis starts without waiting for more text; the end of the reply
+  sends ``session.finish`` and the turn ends at ``session.finished``;
+- an interruption sends ``input_text_buffer.clear`` and drops that connection; the next
+  reply opens a new one, so no audio of the old reply can reach it;
+- TTFB is measured by Pipecat's metrics (first text handed over -> first audio frame);
+- voice, language and model follow ``TTSUpdateSettingsFrame`` from the next reply on;
+- bridge's typed errors (``TTSAuthError``, ``TTSTimeoutError``, ``TTSServerError``, ...)
+  become Pipecat ``ErrorFrame``\\ s pushed upstream; the reply ends without more audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+import anyio
+import structlog
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    TTSAudioRawFrame,
+)
+from pipecat.services.settings import TTSSettings
+from pipecat.services.tts_service import TTSService
+from pipecat.transcriptions.language import Language
+from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
+
+from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
+from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
+from bridge.qwen.config import SAMPLE_RATES
+from bridge.qwen.events import ResponseAudioDelta, SessionFinished
+from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
+from bridge.text._chars import is_wide
+
+__all__ = ["BridgeTextAggregator", "QwenTTSService", "qwen_language"]
+
+log = structlog.get_logger("bridge.pipecat")
+
+# Pipecat language codes (by their primary subtag) -> Qwen-TTS ``language_type``.
+_LANGUAGES: dict[str, str] = {
+    "zh": "Chinese",
+    "en": "English",
+    "de": "German",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "es": "Spanish",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "fr": "French",
+    "ru": "Russian",
+}
+
+
+def qwen_language(language: Language | str) -> str | None:
+    """Qwen-TTS's ``language_type`` for a Pipecat language (``Language.EN_US`` -> ``English``),
+    or ``None`` when Qwen-TTS does not list it."""
+    code = str(language.value if isinstance(language, Language) else language)
+    return _LANGUAGES.get(code.split("-")[0].split("_")[0].lower())
+
+
+class BridgeTextAggregator(BaseTextAggregator):
+    """Pipecat's text-aggregator interface over bridge's ``Scrubber`` and ``Segmenter``.
+
+    Each ``aggregate`` call feeds one LLM delta and yields the segments it completed; the first
+    segment of a reply may end at a clause (bridge's first-clause rule), later ones at
+    sentence ends. ``flush`` returns the rest of the reply as one aggregation.
+    """
+
+    def __init__(
+        self,
+        *,
+        segmenter: SegmenterOptions | None = None,
+        scrubber: ScrubberOptions | None = None,
+    ) -> None:
+        super().__init__(aggregation_type=TextType.SENTENCE)
+        self._segmenter_options = segmenter or SegmenterOptions()
+        self._scrubber_options = scrubber or ScrubberOptions()
+        self._new()
+
+    def _new(self) -> None:
+        self._scrubber = Scrubber(
+            code_placeholder=self._scrubber_options.code_placeholder,
+            tables=self._scrubber_options.tables,
+        )
+        self._segmenter = Segmenter(**asdict(self._segmenter_options))
+        self._pending = ""  # scrubbed text fed since the end of the last segment
+
+    @property
+    def text(self) -> Aggregation:
+        return Aggregation(text=self._pending, type=TextType.SENTENCE)
+
+    async def aggregate(self, text: str) -> AsyncIterator[Aggregation]:
+        scrubbed = self._scrubber.feed(text)
+        self._pending += scrubbed
+        for segment in self._segmenter.feed(scrubbed):
+            self._pending = ""
+            if segment.text.strip():
+                yield Aggregation(text=segment.text.strip(), type=TextType.SENTENCE)
+
+    async def flush(self) -> Aggregation | None:
+        rest = self._segmenter.feed(self._scrubber.flush()) + self._segmenter.flush()
+        self._new()
+        text = " ".join(s.text.strip() for s in rest if s.text.strip())
+        return Aggregation(text=text, type=TextType.SENTENCE) if text else None
+
+    async def handle_interruption(self) -> None:
+        self._new()
+
+    async def reset(self) -> None:
+        self._new()
+
+
+def _for_tts(text: str) -> str:
+    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
+    text = text.strip()
+    return text if not text or is_wide(text[-1]) else text + " "
+
+
+@dataclass(eq=False)
+class _Reply:
+    """One Pipecat audio context being spoken over its own Qwen-TTS session."""
+
+    context_id: str
+    send: MemoryObjectSendStream[str]
+    receive: MemoryObjectReceiveStream[str]
+    task: asyncio.Task[None] | None = None
+    commit_ids: set[str] = field(default_factory=set)
+
+
+class QwenTTSService(TTSService):
+    """Pipecat TTS service for Qwen-TTS Realtime (DashScope, or bridge's local emulator).
+
+    ``url`` overrides ``region`` (e.g. the emulator's ``ws://127.0.0.1:PORT/api-ws/v1/realtime``).
+    ``session`` carries further Qwen-TTS parameters (speech rate, instructions, ...); voice,
+    language, model and the sample rate come from this service's settings and the pipeline.
+    The pipeline's output sample rate is requested from Qwen-TTS when it offers it
+    (8, 16, 24 or 48 kHz); other rates are resampled from 24 kHz.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        url: str | None = None,
+        region: str = "beijing",
+        workspace: str | None = None,
+        model: str = DEFAULT_MODEL,
+        voice: str = DEFAULT_VOICE,
+        language: Language | str | None = None,
+        sample_rate: int | None = None,
+        session: SessionConfig | None = None,
+        segmenter: SegmenterOptions | None = None,
+        scrubber: ScrubberOptions | None = None,
+        commit_first: bool = True,
+        timeouts: Timeouts | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            sample_rate=sample_rate,
+            settings=TTSSettings(model=model, voice=voice, language=language),
+            **kwargs,
+        )
+        # Pipecat's own services swap the aggregator the same way (Cartesia, Rime); the base
+        # class only uses the BaseTextAggregator interface.
+        self._text_aggregator = BridgeTextAggregator(  # type: ignore[assignment]
+            segmenter=segmenter, scrubber=scrubber
+        )
+        self._api_key = api_key
+        self._url = url
+        self._region = region
+        self._workspace = workspace
+        self._base_config = (session or SessionConfig()).with_changes(
+            mode="server_commit", response_format="pcm"
+        )
+        self._commit_first = commit_first
+        self._timeouts = timeouts or Timeouts()
+        self._replies: dict[str, _Reply] = {}
+        # Bad voice, model or parameters fail here, before the pipeline runs.
+        self._session_config(24000).validate(model)
+
+    def can_generate_metrics(self) -> bool:
+        return True
+
+    def language_to_service_language(self, language: Language) -> str | None:
+        return qwen_language(language)
+
+    # --- configuration --------------------------------------------------------------------
+
+    def _qwen_rate(self) -> int:
+        return self.sample_rate if self.sample_rate in SAMPLE_RATES else 24000
+
+    def _session_config(self, rate: int) -> SessionConfig:
+        settings = self._settings
+        changes: dict[str, Any] = {"sample_rate": rate}
+        if isinstance(settings.voice, str) and settings.voice:
+            changes["voice"] = settings.voice
+        if isinstance(settings.language, str) and settings.language:
+            changes["language_type"] = settings.language
+        return self._base_config.with_changes(**changes)
+
+    def _model(self) -> str:
+        model = self._settings.model
+        return model if isinstance(model, str) and model else DEFAULT_MODEL
+
+    # --- Pipecat's subclass interface -----------------------------------------------------
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame | None, None]:
+        """Hand one segment to the context's Qwen-TTS session (opened by its first segment);
+        the audio arrives on that session's receiving task."""
+        reply = self._replies.get(context_id)
+        if reply is None:
+            reply = self._open_reply(context_id)
+        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            reply.send.send_nowait(_for_tts(text))
+        yield None
+
+    async def flush_audio(self, context_id: str | None = None) -> None:
+        """The reply's text is complete: the session is told to finish."""
+        reply = self._replies.get(context_id) if context_id else None
+        if reply is not None:
+            reply.send.close()
+
+    async def on_audio_context_interrupted(self, context_id: str) -> None:
+        """Barge-in: clear the server's buffer and drop the reply's connection."""
+        await self._drop(context_id)
+
+    async def stop(self, frame: EndFrame) -> None:
+        await super().stop(frame)  # plays out what is queued first
+        await self._drop_all()
+
+    async def cancel(self, frame: CancelFrame) -> None:
+        await super().cancel(frame)
+        await self._drop_all()
+
+    async def cleanup(self) -> None:
+        await super().cleanup()  # type: ignore[no-untyped-call]
+        await self._drop_all()
+
+    # --- one reply = one session ----------------------------------------------------------
+
+    def _open_reply(self, context_id: str) -> _Reply:
+        send, receive = anyio.create_memory_object_stream[str](math.inf)
+        reply = _Reply(context_id=context_id, send=send, receive=receive)
+        self._replies[context_id] = reply
+        reply.task = self.create_task(self._speak(reply), name=f"qwen-tts-{context_id}")
+        return reply
+
+    async def _drop(self, context_id: str) -> None:
+        reply = self._replies.pop(context_id, None)
+        if reply is None:
+            return
+        reply.send.close()
+        if reply.task is not None and not reply.task.done():
+            await self.cancel_task(reply.task)
+
+    async def _drop_all(self) -> None:
+        for context_id in list(self._replies):
+            await self._drop(context_id)
+
+    async def _speak(self, reply: _Reply) -> None:
+        rate = self._qwen_rate()
+        try:
+            config = self._session_config(rate)
+            async with connect(
+                url=self._url,
+                region=self._region,
+                model=self._model(),
+                api_key=self._api_key,
+                workspace=self._workspace,
+                config=config,
+                timeouts=self._timeouts,
+            ) as tts:
+                failure: list[BridgeError] = []
+                try:
+                    async with anyio.create_task_group() as tg:
+
+                        async def guarded(job: Callable[[], Awaitable[None]]) -> None:
+                            try:
+                                await job()
+                            except BridgeError as exc:
+                                # The first failure is the cause (a later one is a symptom).
+                                failure.append(exc)
+                                tg.cancel_scope.cancel()
+
+                        tg.start_soon(guarded, partial(self._send_texts, tts, reply))
+                        await guarded(partial(self._receive_audio, tts, reply, rate))
+                        tg.cancel_scope.cancel()
+                except anyio.get_cancelled_exc_class():
+                    # Interrupted: drop the server's buffer, then the connection itself,
+                    # without a closing handshake behind audio nobody will read.
+                    with anyio.move_on_after(0.5, shield=True), suppress(BridgeError):
+                        await tts.clear()
+                    tts.abort()
+                    raise
+                if failure:
+                    raise failure[0]
+        except BridgeError as exc:
+            log.info("pipecat.tts_error", error=type(exc).__name__)
+            await self.push_error(f"Qwen-TTS: {exc}", exception=exc)
+        finally:
+            if self._replies.get(reply.context_id) is reply:
+                del self._replies[reply.context_id]
+            if self.audio_context_available(reply.context_id):
+                await self.remove_audio_context(reply.context_id)
+
+    async def _send_texts(self, tts: TTSSession, reply: _Reply) -> None:
+        first = True
+        async for text in reply.receive:
+            if not text:
+                continue
+            await tts.append(text)
+            if first and self._commit_first:
+                reply.commit_ids.add(await tts.commit())
+            first = False
+        await tts.send_finish()
+
+    def _tolerable(self, exc: TTSServerError, reply: _Reply) -> bool:
+        """A commit that found the buffer already taken by the server is harmless."""
+        if exc.event_id is not None and exc.event_id in reply.commit_ids:
+            return True
+        return exc.code == "invalid_value" and "empty" in str(exc).lower()
+
+    async def _receive_audio(self, tts: TTSSession, reply: _Reply, rate: int) -> None:
+        idle = tts.timeouts.idle
+        while True:
+            try:
+                event = await tts.recv(timeout=None if tts.machine.busy else idle)
+            except TTSServerError as exc:
+                if self._tolerable(exc, reply):
+                    continue
+                raise
+            except TTSTimeoutError:
+                if tts.machine.busy:
+                    raise
+                continue  # nothing owed: the LLM is just slow
+            if isinstance(event, ResponseAudioDelta) and event.audio:
+                audio = event.audio
+                if rate != self.sample_rate:
+                    audio = await self._resampler.resample(audio, rate, self.sample_rate)
+                frame = TTSAudioRawFrame(
+                    audio=audio,
+                    sample_rate=self.sample_rate,
+                    num_channels=1,
+                    context_id=reply.context_id,
+                )
+                await self.append_to_audio_context(reply.context_id, frame)
+            elif isinstance(event, SessionFinished):
+                return
