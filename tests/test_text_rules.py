@@ -242,3 +242,56 @@ def test_removing_emoji_or_urls_leaves_no_double_space_nor_space_before_punctuat
     text: str, expected: str
 ) -> None:
     assert scrub(text) == expected
+
+
+# -- abbreviations: closing abbreviations, other languages, ordinals (issue 12, 1 and 2) ---
+
+SENTENCES_AFTER_ABBREVIATIONS = [
+    # a closing abbreviation (time, unit, etc.) before a capitalised word ends the sentence
+    ("The shop opens at 9 a.m. Weekends are busy.", 2),
+    ("Dinner is at 7 p.m. Friday nights are packed.", 2),
+    ("The bag holds 3 oz. Pack light.", 2),
+    ("It took 4 hrs. Nobody complained.", 2),
+    ("Ran 10 mi. Tired legs followed.", 2),
+    ("We bought apples, pears, etc. Everyone liked them.", 2),
+    ("Le train part à 8 h. Nous serons en retard.", 2),
+    # ... unless the next word has the shape of a continuation (an acronym, a time zone)
+    ("Meet me at 5 p.m. PST on Monday.", 1),
+    ("The launch is at 10 a.m. UTC sharp.", 1),
+    # other languages' abbreviations, spaced abbreviations and titles
+    ("Llamé a la Srta. López ayer.", 1),
+    ("Traiga fruta, p. ej. Naranjas o uvas.", 1),
+    ("Trabaja en EE. UU. Su familia vive en México.", 2),
+    ("Bringen Sie z. B. Brot mit.", 1),
+    ("Das ist d. h. Unsinn.", 1),
+    ("Geöffnet Di. bis Sa. ab 10 Uhr.", 1),
+    ("M. Martin est là.", 1),
+    ("Prenez p. ex. Lyon comme exemple.", 1),
+    # "word, period, digit" is not always an end
+    ("Das steht in Nr. 7 der Reihe.", 1),
+    ("Sie wohnt in der Bahnhofstr. 3 in Köln.", 1),
+    ("Siehe Abs. 2 und Kap. 3 im Text.", 1),
+    ("It was 2019. 3 people came.", 2),
+    # ordinals: before a month name, after a German article or preposition
+    ("Der Kurs beginnt am 3. Oktober um neun. Bitte pünktlich sein.", 2),
+    ("Er wurde zum 2. Mal Meister.", 1),
+    ("Ich bin 30. Dann zog ich um.", 2),
+    # sentence openers in Spanish, German and French after an ambiguous abbreviation
+    ("Trabajo en Acme Inc. Es una empresa grande.", 2),
+    ("Ich arbeite bei Acme Inc. Die Firma ist groß.", 2),
+    ("Je travaille chez Acme Inc. Elle est grande.", 2),
+    ("Ich arbeite bei Acme Inc. Berlin ist schön.", 1),
+    # shapes that are not abbreviations
+    ("I watched TV. Maria laughed.", 2),
+    ("I am 30. Then I moved.", 2),
+    ("She waited at the U.S. Embassy.", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "count"), SENTENCES_AFTER_ABBREVIATIONS)
+def test_abbreviations_in_several_languages_end_a_sentence_only_when_they_should(
+    text: str, count: int
+) -> None:
+    segments = speak(text)
+    assert len(segments) == count, segments
+    assert " ".join(s.strip() for s in segments) == text

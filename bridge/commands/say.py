@@ -112,7 +112,7 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
 async def run(args: argparse.Namespace) -> int:
     from bridge.adapters.llm import LLMClient
     from bridge.adapters.prompts import load_prompt
-    from bridge.core.conversation import Conversation
+    from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS, Conversation
     from bridge.pipeline.assistant import Assistant
     from bridge.text import Segment
 
@@ -131,7 +131,8 @@ async def run(args: argparse.Namespace) -> int:
         LLMClient(llm_config) as llm,
     ):
         sink = make_sink(args, target.config.sample_rate, note)
-        assistant = Assistant(llm=llm, tts=target, conversation=Conversation(prompt))
+        history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
+        assistant = Assistant(llm=llm, tts=target, conversation=history)
         result = await assistant.reply(args.question, sink, on_segment=on_segment).run()
     if shown:
         print(flush=True)

@@ -56,7 +56,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--turns-per-minute", type=positive_float, default=20.0, help="per session (default 20)"
     )
     lim.add_argument(
-        "--idle-timeout", type=positive_float, default=300.0, help="seconds (default 300)"
+        "--idle-timeout",
+        type=positive_float,
+        default=300.0,
+        help="seconds a session may go without starting a turn (default 300)",
     )
     lim.add_argument(
         "--shutdown-grace",

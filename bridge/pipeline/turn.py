@@ -461,10 +461,13 @@ class Turn:
         await tts.send_finish()
 
     def _tolerable(self, exc: TTSServerError) -> bool:
-        """A commit that found the buffer already taken by the server is harmless."""
-        if exc.event_id is not None and exc.event_id in self._commit_ids:
+        """A commit that found the buffer already taken by the server is harmless: any error
+        the client pairs with one of our commits (by position, whatever its code, message or
+        echo; see ``bridge.qwen.protocol``), or that echoes one of our commits' ids."""
+        if exc.answers_commit is not None or exc.event_id in self._commit_ids:
+            log.debug("turn.commit_answered_by_error", code=exc.code)
             return True
-        return exc.code == "invalid_value" and "empty" in str(exc).lower()
+        return False
 
     async def _receive_audio(self, tts: TTSSession) -> None:
         idle = tts.timeouts.idle

@@ -42,7 +42,9 @@ from bridge.core.errors import (
     TTSAuthError,
     TTSClosedError,
     TTSConnectionError,
+    TTSError,
     TTSProtocolError,
+    TTSServerError,
     TTSTimeoutError,
 )
 from bridge.qwen.config import SessionConfig
@@ -75,6 +77,8 @@ from bridge.qwen.protocol import (
 __all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url", "connect"]
 
 log = structlog.get_logger("bridge.qwen")
+
+_MAX_DRAIN_ERRORS = 32  # finish() stops draining a server that sends nothing but errors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,21 +263,48 @@ class TTSSession:
         await self._send(finish_event())
 
     async def finish(self) -> list[AudioChunk]:
-        """Send ``session.finish`` and wait for ``session.finished``.
+        """Send ``session.finish`` and wait for ``session.finished``; the session is CLOSED after.
 
         If no other task is receiving, this drains the stream itself and returns the audio
-        that arrived meanwhile (nothing is dropped); otherwise it waits for the receiving task
-        to see ``session.finished`` and returns an empty list.
+        that arrived meanwhile. Nothing is dropped: an ``error`` event does not stop the drain
+        (the server may go on and finish); when the drain ends, the first error is raised
+        with every chunk received, before and after it, in its ``chunks``. A drain that cannot
+        reach ``session.finished`` (closed, timed out) ends the connection and raises the
+        same way. With another task receiving, this waits for that task to see
+        ``session.finished`` and returns an empty list.
         """
         await self.send_finish()
         if self._receiving:
             with anyio.move_on_after(self.timeouts.idle):
                 await self._finished.wait()
                 return []
+            self.abort()
             raise TTSTimeoutError(
                 f"no session.finished within {self.timeouts.idle:g} s", what="finish"
             )
-        return [chunk async for chunk in self.audio()]
+        chunks: list[AudioChunk] = []
+        failure: TTSError | None = None
+        errors = 0
+        while self.machine.state is not SessionState.CLOSED:
+            try:
+                event = await self.recv()
+            except TTSServerError as exc:
+                failure = failure or exc
+                errors += 1
+                if errors < _MAX_DRAIN_ERRORS:
+                    continue  # a fatal error is followed by the close, which ends the drain
+                break
+            except TTSError as exc:
+                failure = failure or exc
+                break
+            if isinstance(event, ResponseAudioDelta) and event.audio:
+                chunks.append(self.chunk(event))
+        if self.machine.state is not SessionState.CLOSED:
+            self.abort()  # no session.finished will come: do not leave it FINISHING
+        if failure is not None:
+            failure.chunks = tuple(chunks)
+            raise failure
+        return chunks
 
     # --- receiving ------------------------------------------------------------------------
 
@@ -322,7 +353,7 @@ class TTSSession:
         self._observe(event)
         if isinstance(event, ErrorEvent):
             log.debug("tts.server_error", code=event.code, message=event.message, param=event.param)
-            raise event.to_exception()
+            raise event.to_exception(answers_commit=self.machine.last_error_commit)
         return event
 
     def _observe(self, event: ServerEvent) -> None:
@@ -404,19 +435,29 @@ class TTSSession:
 
         In ``server_commit`` mode the server decides where responses end, so a commit may find
         an empty buffer; there, ``append`` the text and ``finish()`` instead.
+
+        The response is the one that answers this call's own commit (paired by order, see
+        ``SessionMachine.commit_of``): when earlier commits are still in flight, their
+        responses (and an error answering one of them) are read past, not returned.
         """
         if self.machine.mode != "commit":
             raise StateError(
                 "speak() needs mode='commit'; in server_commit mode use append() and finish()"
             )
         await self.append(text)
-        await self.commit()
+        mine = await self.commit()
         out = bytearray()
         rid: str | None = None
         while True:
-            event = await self.recv()
+            try:
+                event = await self.recv()
+            except TTSServerError as exc:
+                if exc.answers_commit is not None and exc.answers_commit != mine:
+                    continue  # the answer to an earlier commit, not to ours
+                raise
             if isinstance(event, ResponseCreated) and rid is None:
-                rid = event.response_id
+                if self.machine.commit_of(event.response_id) == mine:
+                    rid = event.response_id
             elif isinstance(event, ResponseAudioDelta) and event.response_id == rid:
                 out += event.audio
             elif isinstance(event, ResponseDone) and event.response_id == rid:
@@ -443,7 +484,8 @@ def _auth_message(status: int) -> str:
     return (
         f"the TTS server refused the API key (HTTP {status}). DashScope keys are "
         "region-specific: a Beijing key does not work in Singapore and vice versa; check "
-        "DASHSCOPE_API_KEY and the region (or --url)"
+        "the key (DASHSCOPE_API_KEY, --tts-api-key), its region (--region) or the URL "
+        "(--tts-url)"
     )
 
 

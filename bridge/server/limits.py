@@ -50,8 +50,9 @@ class ServerLimits:
       (``error rate_limited`` past it, kept open);
     - ``messages_per_second``/``message_burst``: all frames from a client; past it the server
       sends ``error too_many_messages`` and closes with 1008;
-    - ``idle_timeout``: no message from the client and no response running for this long
-      closes the connection with 4000.
+    - ``idle_timeout``: no turn started (no ``user.message`` accepted) and no response
+      running for this long closes the connection with 4000; other messages (acks, cancels,
+      ``session.configure``, bad frames) and pings do not keep a session alive.
     """
 
     max_sessions: int = 100

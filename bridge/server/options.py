@@ -12,6 +12,7 @@ import anyio
 import openai
 
 from bridge.adapters.llm import LLMConfig
+from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS
 from bridge.core.errors import ConfigError
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
@@ -50,8 +51,8 @@ class ServerOptions:
     shutdown_grace: float = 10.0
     readiness_ttl: float = 5.0
     ping_interval: float | None = 20.0
-    max_history_turns: int = 40
-    max_history_chars: int = 32_000
+    max_history_turns: int = HISTORY_MAX_TURNS
+    max_history_chars: int = HISTORY_MAX_CHARS
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():

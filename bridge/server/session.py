@@ -188,7 +188,6 @@ class ClientSession:
                 self._end(CloseCode.NORMAL, "")
                 return
             now = self._clock()
-            self._last_activity = now
             if not self._messages.take(now):
                 log.warning("session.flood")
                 self.metrics.rate_limited.labels("messages").inc()
@@ -245,6 +244,7 @@ class ClientSession:
                 )
             )
             return
+        self._last_activity = now  # only an accepted turn keeps a session alive
         self._cancel_running()
         self._pending, self._pending_cancelled = text, False
         self._work.set()
@@ -367,6 +367,9 @@ class ClientSession:
     # --- watchdog: idle timeout and graceful drain ---------------------------------------
 
     async def _watchdog(self) -> None:
+        # Idle means no turn: neither a response running nor a user.message accepted for
+        # idle_timeout. Acks, cancels, session.configure and bad frames do not count, so a
+        # client cannot hold a session slot without using it.
         idle = self._limits.idle_timeout
         while not self._drain.is_set():
             now = self._clock()
@@ -374,7 +377,9 @@ class ClientSession:
                 self._last_activity = now
             elif now - self._last_activity >= idle:
                 self._outbox.put(
-                    p.error_event(ErrorCode.IDLE_TIMEOUT, f"no activity for {idle:g} s; closing")
+                    p.error_event(
+                        ErrorCode.IDLE_TIMEOUT, f"no turn started for {idle:g} s; closing"
+                    )
                 )
                 self._end(CloseCode.IDLE_TIMEOUT, "idle timeout")
                 return

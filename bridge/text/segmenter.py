@@ -29,7 +29,14 @@ from bridge.text._chars import (
     is_cjk,
 )
 from bridge.text._cuts import best_cut, last_word_boundary
-from bridge.text._rules import STARTERS, TokenClass, classify_token, is_list_label, next_label
+from bridge.text._rules import (
+    MONTHS,
+    STARTERS,
+    TokenClass,
+    classify_token,
+    is_list_label,
+    next_label,
+)
 from bridge.text.model import Segment, SegmenterOptions, SegmentKind
 
 __all__ = ["Segmenter"]
@@ -318,22 +325,46 @@ class Segmenter:
                 self._cut(ws, "sentence")  # "... first item 2. The second item"
                 self._list_next = next_label(core)
                 return r
-        cls = classify_token(core) if core else TokenClass.WORD
+        cls = classify_token(core, self._previous_token(ws)) if core else TokenClass.WORD
         if cls is TokenClass.TITLE or cls is TokenClass.NEVER:
             return r
-        if cls is TokenClass.AMBIGUOUS:
+        if cls is not TokenClass.WORD:
             if v.isdigit() or v in "([#":
-                return r
-            if v.isupper():
+                if cls is not TokenClass.NUMBER:
+                    return r  # "No. 4", "Str. 12", "5 lbs. 3 oz."
+            elif v.isupper():
                 x = w
                 while x < n and (buf[x].isalpha() or buf[x] in "'’") and x - w < _MAX_WORD:
                     x += 1
                 if x == n and not eof and x - w < _MAX_WORD:
                     return None
-                if buf[w:x] not in STARTERS:
+                word = buf[w:x]
+                if cls is TokenClass.CLOSING:
+                    if len(word) > 1 and word.isupper():
+                        return r  # a continuation: "6 p.m. EST", "etc. NASA"
+                elif cls is TokenClass.NUMBER:
+                    if word in MONTHS:
+                        return r  # an ordinal date: "am 12. März"
+                elif word not in STARTERS:
                     return r
         self._cut(e, "sentence")
         return e
+
+    def _previous_token(self, ws: int) -> str:
+        """The token before the one starting at ``ws``, within the current sentence."""
+        buf = self._buf
+        end = ws
+        lo = max(self._seg, ws - _MAX_TOKEN)
+        while end > lo and buf[end - 1] in " \u00a0":
+            end -= 1
+        if end == ws:
+            return ""
+        start = end
+        while start > lo and not buf[start - 1].isspace():
+            start -= 1
+        if start == lo and lo > self._seg:
+            return ""
+        return buf[start:end].lstrip(_STRIP_TOKEN)
 
     def _plausible_end(self, p: int) -> int:
         """For ``cut()``: the end of the terminator run at ``p`` if it may end a sentence."""
@@ -346,7 +377,8 @@ class Segmenter:
             ws = self._token_start(p, _MAX_TOKEN)
             core = buf[ws:p].lstrip(_STRIP_TOKEN) if ws >= 0 else ""
             if core and (
-                classify_token(core) in (TokenClass.TITLE, TokenClass.NEVER)
+                classify_token(core, self._previous_token(ws))
+                in (TokenClass.TITLE, TokenClass.NEVER)
                 or (is_list_label(core) and self._at_head(ws))
             ):
                 return -1
