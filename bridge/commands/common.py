@@ -41,6 +41,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "resolve_tts",
+    "set_message_format",
     "shown_path",
     "text_source",
 ]
@@ -68,7 +69,8 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         metavar="LEVEL",
         help="debug, info, warning, error or critical ($BRIDGE_LOG_LEVEL; default error, "
-        "info for serve); the user's and the model's text are logged only at debug",
+        "info for serve); the user's and the model's text are logged only at debug (or with "
+        "serve --log-text)",
     )
     g.add_argument(
         "--log-format",
@@ -82,12 +84,24 @@ def add_log_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def note(text: str, *, as_json: bool = False) -> None:
-    """One line for the user on stderr (stdout stays free for text, audio and JSON); with
-    ``as_json`` a JSON object like the log lines', for runs whose logs are JSON."""
-    if as_json:
+# How note() writes: plain text, or JSON objects like the log lines' (set by the CLI).
+_MESSAGES = {"json": False}
+
+
+def set_message_format(*, as_json: bool) -> None:
+    """Make :func:`note` write JSON objects (a run whose stderr is a JSON log stream)."""
+    _MESSAGES["json"] = as_json
+
+
+def note(text: str, *, level: str = "info") -> None:
+    """One line for the user on stderr (stdout stays free for text, audio and JSON); a JSON
+    object like the log lines' when the run's stderr is a JSON log stream."""
+    if _MESSAGES["json"]:
         stamp = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
-        line = json.dumps({"event": text, "level": "info", "logger": "bridge", "timestamp": stamp})
+        line = json.dumps(
+            {"event": text, "level": level, "logger": "bridge", "timestamp": stamp},
+            ensure_ascii=False,
+        )
         print(line, file=sys.stderr, flush=True)
         return
     print(f"bridge: {text}", file=sys.stderr, flush=True)

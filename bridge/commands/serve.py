@@ -73,6 +73,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=1000,
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
+    p.add_argument(
+        "--log-text",
+        action="store_true",
+        help="log the user's and the model's text of each turn at INFO (otherwise only at "
+        "--log-level debug)",
+    )
     add_llm_options(p)
     add_tts_options(p)
     p.set_defaults(run=run, default_log_level="info")
@@ -101,7 +107,6 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
-    as_json = bool(getattr(args, "log_json", False))
     try:
         options = ServerOptions(
             host=args.host,
@@ -128,13 +133,10 @@ async def run(args: argparse.Namespace) -> int:
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
-            note(f"demo page: {server.http_url}", as_json=as_json)
+            note(f"demo page: {server.http_url}")
             async for _ in signals:
                 break
-            note(
-                f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)",
-                as_json=as_json,
-            )
+            note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:
