@@ -76,7 +76,8 @@ class ServerMetrics:
         )
         self.refused = Counter(
             "bridge_connections_refused",
-            "Connections refused (unauthorized, forbidden, server_full, shutting_down)",
+            "Requests and connections refused (bad_request, unauthorized, forbidden, "
+            "server_full, shutting_down)",
             ["reason"],
             registry=r,
         )
