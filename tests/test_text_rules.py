@@ -16,7 +16,7 @@ SEEDS = range(12)
 FRAGMENTS = [
     "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
     "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
-    "„", "“", "5", "\u200d", "↔",
+    "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word",
 ]  # fmt: skip
 
 
@@ -295,3 +295,65 @@ def test_abbreviations_in_several_languages_end_a_sentence_only_when_they_should
     segments = speak(text)
     assert len(segments) == count, segments
     assert " ".join(s.strip() for s in segments) == text
+
+
+# -- line breaks that carry structure (issue 12, 4) ----------------------------------------
+
+LINES_THAT_END_A_SEGMENT = [
+    (
+        "**Day 1: Arrive**\nCheck in at the hotel.\n**Day 2: Explore**\nWalk the old town.",
+        ["Day 1: Arrive", "Check in at the hotel.", "Day 2: Explore", "Walk the old town."],
+    ),
+    ("Your options:\n2️⃣ Red\n3️⃣ Blue", ["Your options:", "Red", "Blue"]),
+    (
+        "Before you go:\n✅ Pack a jacket because the evenings can get quite cold up there\n"
+        "👉 Book the train",
+        [
+            "Before you go:",
+            "Pack a jacket because the evenings can get quite cold up there",
+            "Book the train",
+        ],
+    ),
+    (
+        "What you need\nA hammer\nTwo nails\nThen start.",
+        ["What you need", "A hammer", "Two nails", "Then start."],
+    ),
+    ("- milk\n- bread\nThat is all.", ["milk", "bread", "That is all."]),
+    ("需要准备的东西\n护照\n机票", ["需要准备的东西", "护照", "机票"]),
+    # wrapped prose reads on: the next line starts in lower case, or the line is long
+    (
+        "The line ends here\nand the sentence goes on.",
+        ["The line ends here\nand the sentence goes on."],
+    ),
+    (
+        "A long line of prose that a model wrapped by hand, well past sixty characters\n"
+        "Then it goes on.",
+        [
+            "A long line of prose that a model wrapped by hand, well past sixty characters\n"
+            "Then it goes on."
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), LINES_THAT_END_A_SEGMENT)
+def test_lines_that_carry_structure_end_a_segment(text: str, expected: list[str]) -> None:
+    assert [s.strip() for s in speak(text)] == expected
+
+
+def test_list_lines_are_not_merged_by_the_short_sentence_minimum() -> None:
+    text = "Sure.\nWhat to bring\nWater\nA hat\nSunscreen\n"
+    for parts in [[text], list(text), *(random_parts(text, seed) for seed in SEEDS)]:
+        scrubber, seg = Scrubber(), Segmenter()  # first clause and min_chars=16 on
+        out = []
+        for p in parts:
+            out.extend(seg.feed(scrubber.feed(p)))
+        out.extend(seg.feed(scrubber.flush()))
+        out.extend(seg.flush())
+        assert [s.text.strip() for s in out] == [
+            "Sure.",
+            "What to bring",
+            "Water",
+            "A hat",
+            "Sunscreen",
+        ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import datetime
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -35,22 +37,80 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_PLAYBACK",
+    "add_log_options",
     "add_output_options",
     "add_tts_options",
     "load_settings",
+    "log_level",
     "make_sink",
     "non_negative_int",
     "note",
     "positive_float",
     "positive_int",
     "resolve_tts",
+    "set_message_format",
     "shown_path",
     "text_source",
 ]
 
 
-def note(text: str) -> None:
-    """One line for the user on stderr (stdout stays free for text, audio and JSON)."""
+def log_level(text: str) -> str:
+    """argparse type of ``--log-level``: a level name, any case."""
+    from bridge.logs import LOG_LEVELS
+
+    name = text.strip().lower()
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(LOG_LEVELS)}")
+    return name
+
+
+def add_log_options(p: argparse.ArgumentParser) -> None:
+    """``--log-level``, ``--log-format`` and ``--debug``, on the top level and on every command
+    (``bridge --log-level info serve`` and ``bridge serve --log-level info`` both work)."""
+    from bridge.logs import LOG_FORMATS
+
+    g = p.add_argument_group("logging")
+    g.add_argument(
+        "--log-level",
+        type=log_level,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="debug, info, warning, error or critical ($BRIDGE_LOG_LEVEL; default error, "
+        "info for serve); the user's and the model's text are logged only at debug (or with "
+        "serve --log-text)",
+    )
+    g.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=argparse.SUPPRESS,
+        help="json (one object a line), console, or auto: console on a terminal, else json "
+        "($BRIDGE_LOG_FORMAT)",
+    )
+    g.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="debug logs and tracebacks"
+    )
+
+
+# How note() writes: plain text, or JSON objects like the log lines' (set by the CLI).
+_MESSAGES = {"json": False}
+
+
+def set_message_format(*, as_json: bool) -> None:
+    """Make :func:`note` write JSON objects (a run whose stderr is a JSON log stream)."""
+    _MESSAGES["json"] = as_json
+
+
+def note(text: str, *, level: str = "info") -> None:
+    """One line for the user on stderr (stdout stays free for text, audio and JSON); a JSON
+    object like the log lines' when the run's stderr is a JSON log stream."""
+    if _MESSAGES["json"]:
+        stamp = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+        line = json.dumps(
+            {"event": text, "level": level, "logger": "bridge", "timestamp": stamp},
+            ensure_ascii=False,
+        )
+        print(line, file=sys.stderr, flush=True)
+        return
     print(f"bridge: {text}", file=sys.stderr, flush=True)
 
 

@@ -73,9 +73,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=1000,
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
+    p.add_argument(
+        "--log-text",
+        action="store_true",
+        help="log the user's and the model's text of each turn at INFO (otherwise only at "
+        "--log-level debug)",
+    )
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, default_log_level="info")
 
 
 def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:

@@ -59,6 +59,10 @@ _MAX_RUN = 32  # terminators in one run
 _MAX_GAP = 64  # whitespace looked through after a terminator
 _MAX_TOKEN = 24  # characters looked back for the word before a period
 _MAX_WORD = 16  # characters looked ahead for the word after an ambiguous abbreviation
+# A line this short that ends without a terminator, followed by a line that does not start
+# in lower case, is a line of a list-like block ("Ingredients / Flour / Sugar"): it ends a
+# segment. Longer lines are taken as wrapped prose and read on.
+_LIST_LINE = 60
 
 
 class Segmenter:
@@ -103,6 +107,7 @@ class Segmenter:
         self._words = 0  # first segment: words so far, a CJK character counting as one
         self._halves = 0  # the same in half words, a CJK character counting as half a word
         self._list_next: str | None = None
+        self._line = 0  # stream offset where the current line starts
         self._blocked: int | None = None
         self._flushing = False
 
@@ -399,8 +404,7 @@ class Segmenter:
             while k > lo and buf[k - 1].isspace():
                 k -= 1
             self._cut(k, "sentence", ends_paragraph=True)
-            return s + 1
-        if not self._first:
+            self._line = self._base + s + 1
             return s + 1
         n = len(buf)
         x = s + 1
@@ -408,9 +412,23 @@ class Segmenter:
             x += 1
         if x == n and not eof:
             return None
-        self._count_word(s)
+        line = self._base + j - self._line  # length of the line that ends here
+        self._line = self._base + s + 1
         if x < n and buf[x] == "\n":
+            if self._first:
+                self._count_word(s)
             return s + 1  # a paragraph break: decided at the next newline
+        if (
+            line <= _LIST_LINE
+            and x < n
+            and not buf[x].islower()
+            and _VISIBLE.search(buf, self._seg, j) is not None
+        ):
+            self._cut(j, "sentence", hold=False)  # a line of a list-like block
+            return s + 1
+        if not self._first:
+            return s + 1
+        self._count_word(s)
         if self._words >= self.options.first_min_words:
             self._cut(s, "clause")
         return s + 1
