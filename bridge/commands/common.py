@@ -22,7 +22,14 @@ import anyio
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
-from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, REGION_URLS
+from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
+from bridge.qwen.regions import (
+    DEFAULT_REGION,
+    REGIONS,
+    check_workspace,
+    region_names,
+    resolve_region,
+)
 
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
@@ -154,7 +161,22 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         help="a ws(s):// Qwen-TTS Realtime URL ($BRIDGE_TTS_URL)",
     )
     g.add_argument("--tts-api-key", help="DashScope API key ($DASHSCOPE_API_KEY)")
-    g.add_argument("--region", help="beijing or singapore ($BRIDGE_TTS_REGION; default beijing)")
+    g.add_argument(
+        "--region",
+        type=str.lower,
+        choices=region_names(),
+        metavar="REGION",
+        help="DashScope region of the key: "
+        + ", ".join(r.alias for r in REGIONS)
+        + ", or its id: "
+        + ", ".join(r.id for r in REGIONS)
+        + " ($BRIDGE_TTS_REGION; default beijing)",
+    )
+    g.add_argument(
+        "--workspace",
+        help="Model Studio workspace id: connect to the region's workspace endpoint "
+        "wss://ID.REGION.maas.aliyuncs.com ($DASHSCOPE_WORKSPACE)",
+    )
     g.add_argument("--tts-model", help=f"TTS model ($BRIDGE_TTS_MODEL; default {DEFAULT_MODEL})")
     g.add_argument("--voice", help=f"voice name ($BRIDGE_VOICE; default {DEFAULT_VOICE})")
     g.add_argument(
@@ -208,9 +230,8 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     config.validate(model)
     key = s.tts_api_key
     url = s.tts_url
-    region = (s.region or "beijing").lower()
-    if region not in REGION_URLS:
-        raise ConfigError(f"unknown region {region!r}: choose beijing or singapore", field="region")
+    region = resolve_region(s.region or DEFAULT_REGION).id
+    workspace = check_workspace(s.workspace) if s.workspace else None
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator
@@ -221,11 +242,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     if url is None and key is None:
         raise ConfigError(
             "no speech service configured.\n"
-            "  set DASHSCOPE_API_KEY (and BRIDGE_TTS_REGION=beijing|singapore) for Qwen-TTS "
+            "  set DASHSCOPE_API_KEY (and BRIDGE_TTS_REGION, e.g. singapore) for Qwen-TTS "
             f"Realtime, or tts_api_key in {shown_path(s.config_path, env)},\n"
             "  or try --local for the embedded offline engine"
         )
-    yield TTSTarget(url=url, region=region, model=model, api_key=key, config=config)
+    yield TTSTarget(
+        url=url, region=region, model=model, api_key=key, workspace=workspace, config=config
+    )
 
 
 def make_sink(args: argparse.Namespace, sample_rate: int, note: Callable[[str], None]) -> AudioSink:
