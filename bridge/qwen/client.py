@@ -60,7 +60,7 @@ from bridge.qwen.events import (
     SessionUpdated,
     parse_server_event,
 )
-from bridge.qwen.models import DEFAULT_MODEL, REGION_URLS
+from bridge.qwen.models import DEFAULT_MODEL
 from bridge.qwen.protocol import (
     SessionMachine,
     SessionState,
@@ -73,6 +73,7 @@ from bridge.qwen.protocol import (
     finish_event,
     session_update_event,
 )
+from bridge.qwen.regions import DEFAULT_REGION, check_workspace, realtime_url, resolve_region
 
 __all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url", "connect"]
 
@@ -142,16 +143,13 @@ class _Open:
     audio_bytes: int = 0
 
 
-def build_url(url: str | None, region: str, model: str) -> str:
-    """The realtime URL with ``?model=``: from ``url`` when given, else from ``region``."""
+def build_url(url: str | None, region: str, model: str, workspace: str | None = None) -> str:
+    """The realtime URL with ``?model=``: ``url`` when given, else the gateway of ``region``
+    (workspace-scoped when ``workspace`` is given; see ``bridge.qwen.regions``)."""
+    if workspace is not None:
+        check_workspace(workspace)
     if url is None:
-        try:
-            url = REGION_URLS[region.lower()]
-        except KeyError:
-            choices = ", ".join(REGION_URLS)
-            raise ConfigError(
-                f"unknown region {region!r}: choose {choices}", field="region"
-            ) from None
+        url = realtime_url(region, workspace)
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
         raise ConfigError(f"the TTS URL must start with ws:// or wss://, got {url!r}", field="url")
@@ -480,12 +478,19 @@ class TTSSession:
         self._finished.set()
 
 
-def _auth_message(status: int) -> str:
+def _auth_message(status: int, *, url: str | None, region: str, workspace: str | None) -> str:
+    if url is not None:
+        where = "the URL (--tts-url) and the key's region"
+    else:
+        r = resolve_region(region)
+        where = f"that the key is one of {r.place} ({r.id}, --region)"
+        if not workspace:
+            where += " and, if your key needs it, the workspace id (--workspace)"
     return (
         f"the TTS server refused the API key (HTTP {status}). DashScope keys are "
-        "region-specific: a Beijing key does not work in Singapore and vice versa; check "
-        "the key (DASHSCOPE_API_KEY, --tts-api-key), its region (--region) or the URL "
-        "(--tts-url)"
+        "region-specific: a key works only in the region it was created in (a Beijing key "
+        "does not work in Singapore and vice versa); check the key (DASHSCOPE_API_KEY, "
+        f"--tts-api-key), {where}"
     )
 
 
@@ -493,7 +498,7 @@ def _auth_message(status: int) -> str:
 async def connect(
     *,
     url: str | None = None,
-    region: str = "beijing",
+    region: str = DEFAULT_REGION,
     model: str = DEFAULT_MODEL,
     api_key: str | None = None,
     workspace: str | None = None,
@@ -505,13 +510,17 @@ async def connect(
 ) -> AsyncIterator[TTSSession]:
     """Connect, wait for ``session.created``, and (when ``config`` is given) update the session.
 
+    The endpoint is ``url`` when given, else the gateway of ``region`` (an id such as
+    ``ap-southeast-1`` or an alias such as ``singapore``; see ``bridge.qwen.regions``): with
+    ``workspace`` the workspace-scoped one (``wss://{workspace}.{region}.maas.aliyuncs.com``),
+    else the region's shared one. ``workspace`` is also sent as ``X-DashScope-WorkSpace``.
     ``config`` is validated for ``model`` before any connection is made. The session is closed
     when the block exits.
     """
     timeouts = timeouts or Timeouts()
     if config is not None:
         config.validate(model)
-    target = build_url(url, region, model)
+    target = build_url(url, region, model, workspace)
     extra: dict[str, str] = dict(headers or {})
     if api_key:
         extra["Authorization"] = f"Bearer {api_key}"
@@ -538,7 +547,8 @@ async def connect(
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status in (401, 403):
-            raise TTSAuthError(_auth_message(status), status=status) from None
+            message = _auth_message(status, url=url, region=region, workspace=workspace)
+            raise TTSAuthError(message, status=status) from None
         raise TTSConnectionError(f"the TTS server at {safe} answered HTTP {status}") from None
     except InvalidURI as exc:
         raise ConfigError(f"invalid TTS URL {safe!r}", field="url") from exc

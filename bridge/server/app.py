@@ -29,6 +29,7 @@ from bridge.adapters.llm import LLMConfig
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
+from bridge.server.clients import client_key
 from bridge.server.http import (
     Readiness,
     StaticFiles,
@@ -42,6 +43,7 @@ from bridge.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from bridge.server.metrics import ServerMetrics
 from bridge.server.options import WS_PATH, Backend, ServerOptions
 from bridge.server.protocol import CloseCode, ErrorCode
+from bridge.server.quotas import ServerQuotas
 from bridge.server.request import BadRequestError, ParsedRequest, parse_request
 from bridge.server.session import ClientSession, reject
 
@@ -78,6 +80,8 @@ class BridgeServer:
         self.static = static
         self.readiness = Readiness(backend)
         self.metrics = ServerMetrics()
+        self.quotas = ServerQuotas(self.options.limits)
+        self.proxy_trust = self.options.proxy_trust()
         self.sessions: set[ClientSession] = set()
         self.sessions_total = 0
         self.port = self.options.port
@@ -192,19 +196,44 @@ class BridgeServer:
                 conn, ErrorCode.SHUTTING_DOWN, "the server is shutting down", CloseCode.GOING_AWAY
             )
             return
-        session = ClientSession(conn, self.backend, metrics=self.metrics)
-        self.sessions.add(session)
-        self.sessions_total += 1
-        self.metrics.sessions.inc()
-        self.metrics.sessions_accepted.inc()
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        key = self._client_key(conn)
+        if not self.quotas.open_session(key):
+            log.warning("session.refused_address_full")  # no address in the log
+            self.metrics.refused.labels("too_many_sessions").inc()
+            await reject(
+                conn,
+                ErrorCode.TOO_MANY_SESSIONS,
+                "this client address holds its maximum number of sessions; close one first",
+                CloseCode.TRY_AGAIN_LATER,
+            )
+            return
         try:
-            await session.run()
+            session = ClientSession(
+                conn, self.backend, metrics=self.metrics, quotas=self.quotas, client_key=key
+            )
+            self.sessions.add(session)
+            self.sessions_total += 1
+            self.metrics.sessions.inc()
+            self.metrics.sessions_accepted.inc()
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            try:
+                await session.run()
+            finally:
+                self.sessions.discard(session)
+                self.metrics.sessions.dec()
+                if not self.sessions:
+                    self._idle.set()
         finally:
-            self.sessions.discard(session)
-            self.metrics.sessions.dec()
-            if not self.sessions:
-                self._idle.set()
+            self.quotas.close_session(key)
+
+    def _client_key(self, conn: ServerConnection) -> str:
+        """The key of the connection's client address (the forwarded one from a trusted
+        proxy) for the per-address limits."""
+        peer = conn.remote_address
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        request = conn.request
+        values = request.headers.get_all(self.proxy_trust.header) if request is not None else []
+        return client_key(self.proxy_trust.client_address(host, values))
 
     # --- shutdown ------------------------------------------------------------------------------
 
