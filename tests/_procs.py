@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 from anyio.from_thread import start_blocking_portal
 
-from bridge.testing.fake_llm import FakeReply, serve_fake_llm
+from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm
 
-__all__ = ["BRIDGE", "clean_env", "fake_model", "tone_tts", "tts_server"]
+__all__ = ["BRIDGE", "clean_env", "fake_endpoint", "fake_model", "tone_tts", "tts_server"]
 
 BRIDGE = [sys.executable, "-m", "bridge"]
 
@@ -37,6 +37,16 @@ def fake_model(reply: FakeReply, api_key: str | None = None) -> Iterator[str]:
         cm = portal.wrap_async_context_manager(serve_fake_llm([reply], api_key=api_key))
         with cm as fake:
             yield fake.base_url
+
+
+@contextmanager
+def fake_endpoint(reply: FakeReply) -> Iterator[FakeLLM]:
+    """Like ``fake_model``, but yields the endpoint itself (``base_url``, ``requests``)."""
+    with (
+        start_blocking_portal(backend="asyncio") as portal,
+        portal.wrap_async_context_manager(serve_fake_llm([reply])) as fake,
+    ):
+        yield fake
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _procs import BRIDGE, clean_env, fake_model, tone_tts
+from _procs import BRIDGE, clean_env, fake_endpoint, fake_model, tone_tts
 
 from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.adapters.prompts import load_prompt
@@ -505,3 +505,28 @@ def test_chat_reads_piped_lines_too(tmp_path: Path) -> None:
     assert "Here is a short answer." in proc.stdout
     assert "first audio received" in proc.stdout
     assert "no speaker playback" in proc.stdout
+
+
+def test_chat_sends_a_bounded_history(tmp_path: Path) -> None:
+    """A long conversation: what is sent to the model stays within the history budget."""
+    from bridge.core.conversation import HISTORY_MAX_CHARS
+
+    lines = "".join(f"Message {i}: " + "word " * 3000 + "\n" for i in range(4))  # 15 000 each
+    with fake_endpoint(FakeReply(tokens_for(SHORT))) as fake, tone_tts() as url:
+        llm = ["--llm-base-url", fake.base_url, "--llm-model", "m"]
+        proc = subprocess.run(
+            [*BRIDGE, "chat", "--tts-url", url, *llm],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=_env(tmp_path),
+            input=lines,
+        )
+        sent = [r["messages"] for r in fake.requests if "messages" in r]
+    assert proc.returncode == 0, proc.stderr
+    assert len(sent) == 4
+    sizes = [sum(len(m["content"]) for m in messages) for messages in sent]
+    assert max(sizes) <= HISTORY_MAX_CHARS, sizes
+    last = sent[-1]
+    assert last[-1]["content"].startswith("Message 3:")
+    assert [m["role"] for m in last[:2]] == ["system", "user"]

@@ -22,6 +22,7 @@ from bridge.commands.common import (
 )
 from bridge.commands.settings import Settings
 from bridge.core.errors import ConfigError
+from bridge.qwen.regions import DEFAULT_REGION, compatible_url
 
 if TYPE_CHECKING:
     # Typing only: bridge.adapters.llm imports openai, which `bridge speak --local` and
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["add_llm_options", "add_parser", "resolve_llm", "run", "uses_embedded_llm"]
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-DASHSCOPE_LLM_URLS = {
-    "beijing": "https://dashscope.aliyuncs.com/compatible-mode/v1",
-    "singapore": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
-}
 DASHSCOPE_DEFAULT_MODEL = "qwen-plus"
 
 
@@ -94,8 +91,7 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         yield LLMConfig(base_url=base_url, api_key=api_key, model=model or OPENAI_DEFAULT_MODEL)
         return
     if dashscope_key and not s.local:
-        region = (s.region or "beijing").lower()
-        url = DASHSCOPE_LLM_URLS.get(region, DASHSCOPE_LLM_URLS["beijing"])
+        url = compatible_url(s.region or DEFAULT_REGION, s.workspace)
         yield LLMConfig(base_url=url, api_key=dashscope_key, model=model or DASHSCOPE_DEFAULT_MODEL)
         return
     if uses_embedded_llm(s):
@@ -138,7 +134,7 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
 async def run(args: argparse.Namespace) -> int:
     from bridge.adapters.llm import LLMClient
     from bridge.adapters.prompts import load_prompt
-    from bridge.core.conversation import Conversation
+    from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS, Conversation
     from bridge.pipeline.assistant import Assistant
     from bridge.text import Segment
 
@@ -157,7 +153,8 @@ async def run(args: argparse.Namespace) -> int:
         LLMClient(llm_config) as llm,
     ):
         sink = make_sink(args, target.config.sample_rate, note)
-        assistant = Assistant(llm=llm, tts=target, conversation=Conversation(prompt))
+        history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
+        assistant = Assistant(llm=llm, tts=target, conversation=history)
         result = await assistant.reply(args.question, sink, on_segment=on_segment).run()
     if shown:
         print(flush=True)

@@ -7,10 +7,21 @@ from typing import Literal
 
 from bridge.core.errors import ConfigError
 
-__all__ = ["INTERRUPTED_MARKER", "Conversation", "ConversationTurn"]
+__all__ = [
+    "HISTORY_MAX_CHARS",
+    "HISTORY_MAX_TURNS",
+    "INTERRUPTED_MARKER",
+    "Conversation",
+    "ConversationTurn",
+]
 
 # Appended to an interrupted assistant turn when it is sent back to the model.
 INTERRUPTED_MARKER = " …"
+
+# The history bridge sends to a model by default (``bridge serve``, ``chat`` and ``say``):
+# the newest turns within both bounds, so a long conversation does not grow without end.
+HISTORY_MAX_TURNS = 40
+HISTORY_MAX_CHARS = 32_000
 
 
 @dataclass(frozen=True, slots=True)

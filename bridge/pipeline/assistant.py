@@ -58,6 +58,7 @@ class Assistant:
             options=self.options,
             on_segment=on_segment,
             on_result=record,
+            request_text=user_text,
         )
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:
