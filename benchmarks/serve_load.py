@@ -182,6 +182,10 @@ async def run_load(
     argv = [sys.executable, "-m", "bridge", "serve", "--port", "0", "--tts-url", tts_url]
     argv += ["--llm-base-url", llm_url, "--llm-model", "fake", "--max-sessions", str(n + 10)]
     argv += ["--turns-per-minute", "600"]
+    # Every client is 127.0.0.1: the per-address and server-wide limits must not bind.
+    argv += ["--max-sessions-per-address", str(n + 10), "--address-turns-per-minute", "60000"]
+    argv += ["--address-turn-burst", str(4 * n + 10), "--server-turns-per-minute", "60000"]
+    argv += ["--server-turn-burst", str(4 * n + 10)]
     serve, url = start(argv, 0 if (os.cpu_count() or 1) > 1 else None)
     try:
         await anyio.sleep(0.5)

@@ -12,10 +12,12 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
+import structlog
 
 from bridge.commands import chat, say, serve, speak, tts_server, voices
+from bridge.commands.common import add_log_options, note, set_message_format
 from bridge.core.errors import BridgeError, ConfigError
-from bridge.logs import configure_logging, redact
+from bridge.logs import LOG_LEVELS, configure_logging, redact
 
 __all__ = ["build_parser", "main"]
 
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream a chat model's reply into speech, starting after the first clause.",
     )
     parser.add_argument("--version", action="version", version=f"bridge {_version()}")
-    parser.add_argument("--debug", action="store_true", help="debug logs and tracebacks")
+    add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat.add_parser(sub)
     say.add_parser(sub)
@@ -36,7 +38,43 @@ def build_parser() -> argparse.ArgumentParser:
     speak.add_parser(sub)
     voices.add_parser(sub)
     tts_server.add_parser(sub)
+    for command in sub.choices.values():
+        add_log_options(command)
     return parser
+
+
+def _configure_logs(args: argparse.Namespace) -> None:
+    env = os.environ
+    # Commands report user-facing problems themselves; servers log at INFO by default.
+    default = getattr(args, "default_log_level", "error")
+    level = getattr(args, "log_level", None) or env.get("BRIDGE_LOG_LEVEL") or default
+    if level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"$BRIDGE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}"
+        )
+    log_format = getattr(args, "log_format", None) or env.get("BRIDGE_LOG_FORMAT") or "auto"
+    try:
+        args.log_json = configure_logging(
+            debug=args.debug,
+            level=level,
+            log_format=log_format,
+            log_text=bool(getattr(args, "log_text", False)),
+        )
+    except ValueError as exc:  # only $BRIDGE_LOG_FORMAT can be wrong here
+        raise ConfigError(f"$BRIDGE_LOG_FORMAT: {exc}") from None
+    # The command's own messages (notes, the final error line) are for a person: plain text,
+    # unless JSON was asked for by name; then every line on stderr is one JSON object.
+    set_message_format(as_json=args.log_json and log_format.strip().lower() == "json")
+
+
+def _report(exc: BridgeError, args: argparse.Namespace) -> None:
+    """The one line a failed command ends with (and its traceback with ``--debug``)."""
+    if args.debug:
+        if getattr(args, "log_json", False):  # the traceback inside a JSON record
+            structlog.get_logger("bridge").error("command.failed", exc_info=exc)
+        else:
+            traceback.print_exc()
+    note(f"error: {redact(str(exc))}", level="error")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,10 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    # Commands report user-facing problems themselves; logs below ERROR only on request.
-    configure_logging(debug=args.debug, level=os.environ.get("BRIDGE_LOG_LEVEL", "ERROR"))
+    args.debug = getattr(args, "debug", False)
     run: Command = args.run
     try:
+        _configure_logs(args)
         return anyio.run(run, args, backend="asyncio")
     except KeyboardInterrupt:
         return 130
@@ -58,11 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the exit-time flush
         return 0
     except BridgeError as exc:
-        if args.debug:
-            traceback.print_exc()
-        code = 2 if isinstance(exc, ConfigError) else 1
-        print(f"bridge: error: {redact(str(exc))}", file=sys.stderr)
-        return code
+        _report(exc, args)
+        return 2 if isinstance(exc, ConfigError) else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

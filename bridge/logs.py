@@ -6,15 +6,28 @@ entry points (the CLI) and nowhere else.
 
 from __future__ import annotations
 
+import json as _json
 import logging
 import re
 import sys
+import threading
+import time
 from collections.abc import Mapping, MutableMapping
+from types import TracebackType
 from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["REDACTED", "configure_logging", "redact", "redact_processor"]
+__all__ = [
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "REDACTED",
+    "configure_logging",
+    "redact",
+    "redact_processor",
+    "resolve_format",
+    "text_logging",
+]
 
 REDACTED = "[redacted]"
 
@@ -66,21 +79,144 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+# Loggers of libraries that print request headers at DEBUG: never below INFO.
+_CHATTY = ("websockets", "httpx", "httpx2", "httpcore", "openai", "aiohttp")
+# Where the hooks below write; set by configure_logging.
+_state: dict[str, Any] = {"out": sys.stderr, "json": True, "text": False}
+
+
+def text_logging() -> bool:
+    """True when the user's and the model's text may be logged at INFO (``--log-text``)."""
+    return bool(_state["text"])
+
+
+def resolve_format(name: str | None, stream: TextIO) -> bool:
+    """True for JSON: ``json``, or ``auto`` (the default) on anything but a terminal."""
+    name = (name or "auto").lower()
+    if name not in LOG_FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {name!r}")
+    return name == "json" or (name == "auto" and not stream.isatty())
+
+
+def _safe_repr(value: object) -> str | None:
+    if value is None:
+        return None
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the error being reported
+        text = f"<{type(value).__name__} object>"
+    return text[:200]
+
+
+def _last_resort(event: str, exc_type: type[BaseException] | None, exc: object) -> None:
+    """One line without structlog, for when logging itself failed (e.g. no stack left)."""
+    try:
+        name = getattr(exc_type, "__name__", "Exception")
+        detail = f"{name}: {redact(str(exc))}" if exc is not None else name
+        out: TextIO = _state["out"]
+        if _state["json"]:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            line = _json.dumps(
+                {"event": event, "level": "error", "timestamp": stamp, "exception": detail}
+            )
+        else:
+            line = f"{event}: {detail}"
+        out.write(line + "\n")
+        out.flush()
+    except BaseException:  # nothing is left to report it with
+        pass
+
+
+def _log_exception(
+    event: str,
+    exc_type: type[BaseException],
+    exc: BaseException | None,
+    tb: TracebackType | None,
+    **fields: Any,
+) -> None:
+    try:
+        info = (exc_type, exc, tb) if exc is not None else None
+        if info is None:
+            fields["exception"] = exc_type.__name__
+        structlog.get_logger("bridge.errors").error(event, exc_info=info, **fields)
+    except BaseException:
+        _last_resort(event, exc_type, exc)
+
+
+def _unraisable_hook(args: Any) -> None:
+    """``sys.unraisablehook``: an exception Python could not raise (a ``__del__``, a
+    finalizer, a garbage-collected generator) becomes one log record, not a raw traceback."""
+    _log_exception(
+        "exception.unraisable",
+        args.exc_type,
+        args.exc_value,
+        args.exc_traceback,
+        message=args.err_msg or "Exception ignored in",
+        object=_safe_repr(args.object),
+    )
+
+
+def _thread_hook(args: threading.ExceptHookArgs) -> None:
+    """``threading.excepthook``: an exception that ended a thread."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread.name if args.thread is not None else None
+    _log_exception(
+        "exception.thread", args.exc_type, args.exc_value, args.exc_traceback, thread=thread
+    )
+
+
+def _uncaught_hook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """``sys.excepthook``: an exception that ends the program (a bug) is logged too."""
+    _log_exception("exception.uncaught", exc_type, exc, tb)
+
+
+def _adopt_library_handlers(out: TextIO) -> None:
+    """Libraries that gave their own loggers a plain stream handler (uvicorn does) would
+    bypass the renderer: remove those handlers and let the records reach the root."""
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        if not isinstance(logger, logging.Logger):
+            continue
+        for handler in list(logger.handlers):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and stream in (
+                sys.stderr,
+                sys.stdout,
+                out,
+            ):
+                logger.removeHandler(handler)
+                logger.propagate = True
+
+
 def configure_logging(
     *,
     debug: bool = False,
     stream: TextIO | None = None,
     json: bool | None = None,
     level: str | None = None,
-) -> None:
-    """Configure structlog (and stdlib logging) for a command-line run.
+    log_format: str | None = None,
+    log_text: bool = False,
+    hooks: bool = True,
+) -> bool:
+    """Configure structlog (and stdlib logging) for a command-line run; return True for JSON.
 
-    Pretty console output on a TTY, one JSON object per line otherwise. Logs go to stderr so
+    ``log_format`` is ``auto`` (pretty console output on a TTY, one JSON object per line
+    otherwise), ``json`` or ``console``; ``json`` (a bool) overrides it. Logs go to stderr so
     stdout stays free for audio, URLs and machine-readable output. ``level`` is a level name
-    (default WARNING); ``debug`` forces DEBUG.
+    (default WARNING); ``debug`` forces DEBUG. Records of stdlib loggers (websockets, httpx,
+    asyncio, warnings) go through the same processors and renderer, so a JSON run stays one
+    JSON object a line, exceptions included (an ``exception`` field); those libraries' loggers
+    never go below INFO (at DEBUG they print request headers). With ``hooks`` (the default),
+    ``sys.unraisablehook``, ``threading.excepthook`` and ``sys.excepthook`` log through
+    structlog too. ``log_text`` lets the user's and the model's text into INFO lines.
     """
     out = stream if stream is not None else sys.stderr
-    use_json = json if json is not None else not out.isatty()
+    use_json = json if json is not None else resolve_format(log_format, out)
+    _state.update(out=out, json=use_json, text=log_text)
     if debug:
         numeric = logging.DEBUG
     else:
@@ -90,24 +226,54 @@ def configure_logging(
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=out.isatty())
+        # A plain traceback: rich's would print the frames' locals (keys, the user's text).
+        else structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
+    exc: Any = structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
+            exc,
             redact_processor,
-            structlog.processors.format_exc_info if use_json else structlog.dev.set_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=numeric, stream=out, force=True)
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_RedactFilter())
-    # Third-party loggers that might print request headers at debug level stay at WARNING.
-    for name in ("websockets", "httpx", "httpcore", "openai"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.contextvars.merge_contextvars,
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            stamp,
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            exc,
+            redact_processor,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(formatter)
+    handler.addFilter(_RedactFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    _adopt_library_handlers(out)
+    logging.captureWarnings(True)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(numeric, logging.INFO))
+    if hooks:
+        sys.unraisablehook = _unraisable_hook
+        threading.excepthook = _thread_hook
+        sys.excepthook = _uncaught_hook
+    return use_json

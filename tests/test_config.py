@@ -150,6 +150,7 @@ def test_every_key_has_its_environment_variable() -> None:
         "BRIDGE_TTS_URL": "ws://h/x",
         "DASHSCOPE_API_KEY": "sk-d",
         "BRIDGE_TTS_REGION": "singapore",
+        "DASHSCOPE_WORKSPACE": "ws-1",
         "BRIDGE_TTS_MODEL": "qwen-tts-realtime",
         "BRIDGE_VOICE": "Ethan",
         "BRIDGE_LANGUAGE": "English",

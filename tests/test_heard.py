@@ -56,8 +56,13 @@ def test_unfinished_response_estimates_from_text_length() -> None:
     t.appended("A rather long sentence that is still arriving from the server")
     t.response_started("r")
     t.audio("r", 100)  # only 0.1 s received; the whole text takes ~4 s
-    heard = t.heard_text(100, RATE)
-    assert heard == "" or "A rather long sentence".startswith(heard)
+    # 0.1 s of ~4 s: only "A" was heard yet. Counting the 0.1 s as the whole response
+    # would claim the sentence.
+    assert t.heard_text(100, RATE) == "A"
+    t.audio("r", 1900)
+    heard = t.heard_text(2000, RATE)  # about half of the estimated length
+    assert heard and "A rather long sentence that is still arriving".startswith(heard)
+    assert len(heard) < len(t.texts[0]) - 10
 
 
 def test_undelivered_and_forget_after_drop() -> None:
@@ -78,8 +83,9 @@ def test_undelivered_and_forget_after_drop() -> None:
     t.audio("r4", 300)
     t.response_done("r4", 6)
     assert t.undelivered() == []
-    # r2's 100 samples were heard as a partial "Second." before it repeated in r3.
-    assert t.heard_text(1000, RATE).startswith("First.")
+    # r2's 100 samples were a partial "Second." repeated whole in r3: heard once.
+    assert t.heard_text(1000, RATE) == "First. Second. Third."
+    assert t.heard_text(300 + 100 + 300, RATE) == "First. Second."
 
 
 @pytest.mark.parametrize("played", [0, 1, 50, 299, 300, 301, 10_000])
@@ -136,3 +142,102 @@ def test_one_script_aware_predicate() -> None:
         assert not is_spaceless(ch), ch
     assert is_wide("한") and is_wide("中") and not is_wide("a") and not is_wide("😀")
     assert not is_spaceless("") and not is_wide("")
+
+
+def test_leading_space_billed_by_the_server_snaps_back_to_each_segment() -> None:
+    # The pipeline appends "Yes. ", "No. ", ...; the server's responses after the first start
+    # with the space and bill it (the emulator's splitter does the same). Every response must
+    # still end exactly at its segment's boundary, or the error piles up response by response.
+    t = HeardTracker()
+    for text in ("Yes.", "No.", "Maybe.", "I am a b c d e f g h i j k."):
+        t.appended(text)
+    for rid, chars in (("r1", 4), ("r2", 4), ("r3", 7)):
+        t.response_started(rid)
+        t.audio(rid, 100)
+        t.response_done(rid, chars)
+    assert [r.end for r in t.responses] == [4.0, 7.0, 13.0]
+    t.response_started("r4")
+    t.audio("r4", 280)
+    t.response_done("r4", 28)
+    assert t.responses[-1].end == t.total
+    assert t.heard_text(300, RATE) == "Yes. No. Maybe."
+    assert t.heard_text(300 + 70, RATE) == "Yes. No. Maybe. I am a"  # 7 of the 27 characters
+
+
+def test_a_response_ending_two_characters_short_of_a_boundary_is_not_snapped() -> None:
+    # The server cut "See Dr. Li" after "Dr.": that response does not cover "Li".
+    t = HeardTracker()
+    for text in ("Hello there.", "See Dr. Li", "Fine."):
+        t.appended(text)
+    for rid, chars in (("r1", 12), ("r2", 8), ("r3", 9)):
+        t.response_started(rid)
+        t.audio(rid, 100)
+        t.response_done(rid, chars)
+    assert t.heard_text(200, RATE) == "Hello there. See Dr."
+    assert t.heard_text(300, RATE) == "Hello there. See Dr. Li Fine."
+
+
+def _abandoned_second_segment() -> HeardTracker:
+    t = HeardTracker()
+    for text in ("First sentence here.", "Second sentence here."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 200)
+    t.response_done("r1", 20)
+    t.response_started("r2")
+    t.audio("r2", 1000)  # most of r2's audio arrived, but not its response.done: then the drop
+    t.forget_responses_after_drop()
+    return t
+
+
+def test_an_abandoned_response_counts_only_as_far_as_it_was_played() -> None:
+    t = _abandoned_second_segment()
+    assert t.undelivered() == [1]
+    # r2's length is estimated from its text (" Second sentence here.", 1.43 s): 1 s of it
+    # is 70 % of its 21 units, 14.7 characters, inside "sentence": "Second" was heard.
+    assert t.heard_text(200 + 1000, RATE) == "First sentence here. Second"
+    assert t.heard_text(200 + 1000, RATE) == t.heard_text(200 + 999, RATE)
+    # The re-sent segment starts again at "Second": half of it adds nothing to what r2 gave,
+    # 86 % of it adds "sentence", all of it the whole segment.
+    t.response_started("r3")
+    t.audio("r3", 210)
+    t.response_done("r3", 22)
+    assert t.heard_text(200 + 1000 + 105, RATE) == "First sentence here. Second"
+    assert t.heard_text(200 + 1000 + 180, RATE) == "First sentence here. Second sentence"
+    assert t.heard_text(200 + 1000 + 210, RATE) == "First sentence here. Second sentence here."
+
+
+def test_heard_text_never_shrinks_as_more_is_played() -> None:
+    # More audio played can never mean less heard: in particular not at the end of an
+    # abandoned response, while the pipeline waits for its reconnect.
+    t = _abandoned_second_segment()
+    t.response_started("r3")
+    t.audio("r3", 210)
+    t.response_done("r3", 22)
+    previous = ""
+    for played in range(0, 1500, 5):
+        heard = t.heard_text(played, RATE)
+        assert heard.startswith(previous), (played, previous, heard)
+        previous = heard
+    assert previous == "First sentence here. Second sentence here."
+
+
+def test_resume_after_a_drop_starts_at_the_first_undelivered_segment() -> None:
+    t = HeardTracker()
+    for text in ("One.", "Two.", "Three.", "Four."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 40)
+    t.response_done("r1", 4)
+    t.response_started("r2")
+    t.audio("r2", 20)
+    t.forget_responses_after_drop()
+    assert t.undelivered() == [1, 2, 3]
+    for rid, chars in (("r3", 5), ("r4", 7), ("r5", 6)):
+        t.response_started(rid)
+        t.audio(rid, 50)
+        t.response_done(rid, chars)
+    assert [r.start for r in t.responses[2:]] == [4.0, 8.0, 14.0]
+    # r1 whole, r2's 20 samples (repeated), then r3 whole: "Two." was heard, not "Three.".
+    assert t.heard_text(40 + 20 + 50, RATE) == "One. Two."
+    assert t.heard_text(40 + 20 + 100, RATE) == "One. Two. Three."

@@ -13,6 +13,7 @@ import pytest
 from bridge.adapters.sinks import IteratorSink, NullSink, WavSink
 from bridge.core.errors import LLMError
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
 
@@ -271,3 +272,53 @@ async def test_interrupt_closes_the_text_source_at_once() -> None:
             result = await turn.run()
         assert closed == [True]  # closed by the turn, not later by the garbage collector
     assert result.interrupted
+
+
+def heard_truth(chunks: Sequence[AudioChunk]) -> str:
+    """Exactly the text the sink received, decoded from ``exact`` engine audio."""
+    pcm = b"".join(c.data for c in chunks)
+    return decode_speech(pcm, run_length=samples_per_char(24000)).text
+
+
+def words_heard(truth: str, full: str) -> int:
+    """How many whole words of ``full`` the decoded ``truth`` contains. White space is left
+    out of the comparison: the server drops the spaces appended between segments."""
+    heard = "".join(truth.split())
+    assert "".join(full.split()).startswith(heard), f"{truth!r} was never sent"
+    count = used = 0
+    for word in full.split():
+        used += len(word)
+        if used > len(heard):
+            break
+        count += 1
+    return count
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+@pytest.mark.parametrize("stop_at", [0.9, 1.7, 2.6])
+async def test_barge_in_heard_text_matches_the_decoded_audio(stop_at: float, mode: str) -> None:
+    """The exact engine tells what the sink received; the spoken history is that text cut
+    back to a whole word, not a character more or a word less."""
+    text = "One short sentence. Another one follows here. And a third."
+    paced = LatencyModel(rtf=1.0, delta_ms=50)  # the sink receives audio as it would play
+    async with serve_emulator(EmulatorOptions(engine="exact", latency=paced)) as emu:
+        sink = RecordingSink()
+        turn = Turn(scripted(text, rate=200), sink, target=target(emu.url, mode=mode))
+        async with anyio.create_task_group() as tg:
+
+            async def stop_later() -> None:
+                while sink.samples_played < 24000 * stop_at:
+                    await anyio.sleep(0.005)
+                turn.interrupt()
+
+            tg.start_soon(stop_later)
+            result = await turn.run()
+    assert result.interrupted
+    truth = heard_truth([c for _, c in sink.chunks])
+    words = text.split()
+    heard = words_heard(truth, text)
+    assert 0 < heard < len(words), "the barge-in came after the first word, before the end"
+    if mode == "commit":  # exact
+        assert result.spoken_text == " ".join(words[:heard])
+    else:  # never more than was heard, at most one word less
+        assert result.spoken_text in (" ".join(words[:heard]), " ".join(words[: heard - 1]))

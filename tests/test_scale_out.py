@@ -103,6 +103,14 @@ async def serve_process(llm_url: str, tts_url: str) -> AsyncIterator[tuple[Proce
             "m",
             "--shutdown-grace",
             "1",
+            # nginx writes X-Forwarded-For; every test client is 127.0.0.1 behind it, so the
+            # per-address limits are raised to the whole test's load.
+            "--trust-proxy",
+            "127.0.0.1",
+            "--max-sessions-per-address",
+            str(CLIENTS),
+            "--address-turn-burst",
+            str(CLIENTS * 2),
         ],
         env=env,
         stderr=subprocess.DEVNULL,

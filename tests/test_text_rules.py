@@ -16,7 +16,7 @@ SEEDS = range(12)
 FRAGMENTS = [
     "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
     "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
-    "„", "“", "5", "\u200d", "↔",
+    "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word",
 ]  # fmt: skip
 
 
@@ -295,3 +295,122 @@ def test_abbreviations_in_several_languages_end_a_sentence_only_when_they_should
     segments = speak(text)
     assert len(segments) == count, segments
     assert " ".join(s.strip() for s in segments) == text
+
+
+# -- line breaks that carry structure (issue 12, 4) ----------------------------------------
+
+LINES_THAT_END_A_SEGMENT = [
+    (
+        "**Day 1: Arrive**\nCheck in at the hotel.\n**Day 2: Explore**\nWalk the old town.",
+        ["Day 1: Arrive", "Check in at the hotel.", "Day 2: Explore", "Walk the old town."],
+    ),
+    ("Your options:\n2️⃣ Red\n3️⃣ Blue", ["Your options:", "Red", "Blue"]),
+    (
+        "Before you go:\n✅ Pack a jacket because the evenings can get quite cold up there\n"
+        "👉 Book the train",
+        [
+            "Before you go:",
+            "Pack a jacket because the evenings can get quite cold up there",
+            "Book the train",
+        ],
+    ),
+    (
+        "What you need\nA hammer\nTwo nails\nThen start.",
+        ["What you need", "A hammer", "Two nails", "Then start."],
+    ),
+    ("- milk\n- bread\nThat is all.", ["milk", "bread", "That is all."]),
+    ("需要准备的东西\n护照\n机票", ["需要准备的东西", "护照", "机票"]),
+    # wrapped prose reads on: the next line starts in lower case, or the line is long
+    (
+        "The line ends here\nand the sentence goes on.",
+        ["The line ends here\nand the sentence goes on."],
+    ),
+    (
+        "A long line of prose that a model wrapped by hand, well past sixty characters\n"
+        "Then it goes on.",
+        [
+            "A long line of prose that a model wrapped by hand, well past sixty characters\n"
+            "Then it goes on."
+        ],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "expected"), LINES_THAT_END_A_SEGMENT)
+def test_lines_that_carry_structure_end_a_segment(text: str, expected: list[str]) -> None:
+    assert [s.strip() for s in speak(text)] == expected
+
+
+def test_list_lines_are_not_merged_by_the_short_sentence_minimum() -> None:
+    text = "Sure.\nWhat to bring\nWater\nA hat\nSunscreen\n"
+    for parts in [[text], list(text), *(random_parts(text, seed) for seed in SEEDS)]:
+        scrubber, seg = Scrubber(), Segmenter()  # first clause and min_chars=16 on
+        out = []
+        for p in parts:
+            out.extend(seg.feed(scrubber.feed(p)))
+        out.extend(seg.feed(scrubber.flush()))
+        out.extend(seg.flush())
+        assert [s.text.strip() for s in out] == [
+            "Sure.",
+            "What to bring",
+            "Water",
+            "A hat",
+            "Sunscreen",
+        ]
+
+
+# -- forced cuts that sound natural (issue 12, 8) ------------------------------------------
+
+_CONTENT = "river stone market window garden teacher orange travel quiet bright".split()
+_FUNCTION = ["the", "of", "a", "to", "and", "in", "for", "de", "und", "et", "la", "with"]
+
+
+def _forced(text: str, **options: Any) -> list[str]:
+    """The forced segments of ``text`` (every split agrees)."""
+    results = []
+    for parts in [[text], *(random_parts(text, seed) for seed in SEEDS[:4])]:
+        seg = Segmenter(**options)
+        out = [s for p in parts for s in seg.feed(p)] + seg.flush()
+        results.append([s.text for s in out if s.kind == "forced"])
+    assert all(r == results[0] for r in results)
+    return results[0]
+
+
+@pytest.mark.parametrize("seed", range(20))
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"first_clause": False, "max_chars": 40, "min_chars": 0}],
+    ids=["first-clause", "max-chars"],
+)
+def test_a_forced_cut_never_ends_on_a_function_word(seed: int, options: dict[str, Any]) -> None:
+    rng = random.Random(seed)
+    words = []
+    for _ in range(60):  # runs of up to three function words between content words
+        words.extend(rng.choice(_FUNCTION) for _ in range(rng.randint(0, 3)))
+        words.append(rng.choice(_CONTENT))
+    forced = _forced(" ".join(words) + ".", **options)
+    assert forced
+    for text in forced:
+        assert text.split()[-1].lower() not in _FUNCTION, (text, forced)
+
+
+def test_a_cut_at_the_length_limit_runs_on_a_little_to_reach_a_clause_mark() -> None:
+    head = "one two three four five six seven eight nine ten eleven"  # 55 characters
+    text = f"{head} twelve, and then more words follow here without a stop"
+    forced = _forced(text, first_clause=False, max_chars=60, min_chars=0)
+    assert forced[0] == f"{head} twelve,"  # 63 characters: past 60, to the comma
+    far = f"{head} twelve thirteen fourteen fifteen sixteen, seventeen"
+    assert not _forced(far, first_clause=False, max_chars=60, min_chars=0)[0].endswith(",")
+
+
+def test_a_forced_cut_in_chinese_or_japanese_lands_after_a_particle_when_one_is_near() -> None:
+    # 24 characters without a particle reach the first clause's word limit (12 words, a
+    # character counting as half a word); 的 comes two characters later
+    head = "天气晴朗阳光明媚适合出门散步顺便买些新鲜水果回来"
+    assert len(head) == 24
+    first = _forced(head + "吃的东西很多而且价格便宜所以我们常常去那边买")[0]
+    assert first == head + "吃的"
+    assert _forced(head + "吃饭喝茶看书写字画画唱歌")[0] == head  # no particle near: cut now
+    text = "今日は天気がとても良いので公園へ散歩に行きたいと思いますが友達も一緒に来る予定です" * 3
+    for forced in _forced(text, first_clause=False, max_chars=40, min_chars=0):
+        assert forced[-1] in "はがをにでともへやのからまで", forced

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import codecs
+import datetime
+import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -21,7 +23,14 @@ import anyio
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
-from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, REGION_URLS
+from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
+from bridge.qwen.regions import (
+    DEFAULT_REGION,
+    REGIONS,
+    check_workspace,
+    region_names,
+    resolve_region,
+)
 
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
@@ -31,11 +40,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_PLAYBACK",
+    "add_log_options",
     "add_output_options",
     "add_tts_options",
     "check_output",
     "exit_code",
     "load_settings",
+    "log_level",
     "make_sink",
     "non_negative_int",
     "note",
@@ -45,13 +56,69 @@ __all__ = [
     "positive_int",
     "report_failure",
     "resolve_tts",
+    "set_message_format",
     "shown_path",
     "text_source",
 ]
 
 
-def note(text: str) -> None:
-    """One line for the user on stderr (stdout stays free for text, audio and JSON)."""
+def log_level(text: str) -> str:
+    """argparse type of ``--log-level``: a level name, any case."""
+    from bridge.logs import LOG_LEVELS
+
+    name = text.strip().lower()
+    if name not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(LOG_LEVELS)}")
+    return name
+
+
+def add_log_options(p: argparse.ArgumentParser) -> None:
+    """``--log-level``, ``--log-format`` and ``--debug``, on the top level and on every command
+    (``bridge --log-level info serve`` and ``bridge serve --log-level info`` both work)."""
+    from bridge.logs import LOG_FORMATS
+
+    g = p.add_argument_group("logging")
+    g.add_argument(
+        "--log-level",
+        type=log_level,
+        default=argparse.SUPPRESS,
+        metavar="LEVEL",
+        help="debug, info, warning, error or critical ($BRIDGE_LOG_LEVEL; default error, "
+        "info for serve); the user's and the model's text are logged only at debug (or with "
+        "serve --log-text)",
+    )
+    g.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=argparse.SUPPRESS,
+        help="json (one object a line), console, or auto: console on a terminal, else json "
+        "($BRIDGE_LOG_FORMAT)",
+    )
+    g.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help="debug logs and tracebacks"
+    )
+
+
+# How note() writes: plain text, or JSON objects like the log lines' (set by the CLI).
+_MESSAGES = {"json": False}
+
+
+def set_message_format(*, as_json: bool) -> None:
+    """Make :func:`note` write JSON objects (a run whose stderr is a JSON log stream)."""
+    _MESSAGES["json"] = as_json
+
+
+def note(text: str, *, level: str = "info") -> None:
+    """One line for the user on stderr (stdout stays free for text, audio and JSON); a JSON
+    object like the log lines' when the run's stderr is a JSON log stream."""
+    if _MESSAGES["json"]:
+        stamp = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+        line = json.dumps(
+            {"event": text, "level": level, "logger": "bridge", "timestamp": stamp},
+            ensure_ascii=False,
+        )
+        print(line, file=sys.stderr, flush=True)
+        return
     print(f"bridge: {text}", file=sys.stderr, flush=True)
 
 
@@ -107,7 +174,22 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         help="a ws(s):// Qwen-TTS Realtime URL ($BRIDGE_TTS_URL)",
     )
     g.add_argument("--tts-api-key", help="DashScope API key ($DASHSCOPE_API_KEY)")
-    g.add_argument("--region", help="beijing or singapore ($BRIDGE_TTS_REGION; default beijing)")
+    g.add_argument(
+        "--region",
+        type=str.lower,
+        choices=region_names(),
+        metavar="REGION",
+        help="DashScope region of the key: "
+        + ", ".join(r.alias for r in REGIONS)
+        + ", or its id: "
+        + ", ".join(r.id for r in REGIONS)
+        + " ($BRIDGE_TTS_REGION; default beijing)",
+    )
+    g.add_argument(
+        "--workspace",
+        help="Model Studio workspace id: connect to the region's workspace endpoint "
+        "wss://ID.REGION.maas.aliyuncs.com ($DASHSCOPE_WORKSPACE)",
+    )
     g.add_argument("--tts-model", help=f"TTS model ($BRIDGE_TTS_MODEL; default {DEFAULT_MODEL})")
     g.add_argument("--voice", help=f"voice name ($BRIDGE_VOICE; default {DEFAULT_VOICE})")
     g.add_argument(
@@ -161,9 +243,8 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     config.validate(model)
     key = s.tts_api_key
     url = s.tts_url
-    region = (s.region or "beijing").lower()
-    if region not in REGION_URLS:
-        raise ConfigError(f"unknown region {region!r}: choose beijing or singapore", field="region")
+    region = resolve_region(s.region or DEFAULT_REGION).id
+    workspace = check_workspace(s.workspace) if s.workspace else None
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator
@@ -174,11 +255,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     if url is None and key is None:
         raise ConfigError(
             "no speech service configured.\n"
-            "  set DASHSCOPE_API_KEY (and BRIDGE_TTS_REGION=beijing|singapore) for Qwen-TTS "
+            "  set DASHSCOPE_API_KEY (and BRIDGE_TTS_REGION, e.g. singapore) for Qwen-TTS "
             f"Realtime, or tts_api_key in {shown_path(s.config_path, env)},\n"
             "  or try --local for the embedded offline engine"
         )
-    yield TTSTarget(url=url, region=region, model=model, api_key=key, config=config)
+    yield TTSTarget(
+        url=url, region=region, model=model, api_key=key, workspace=workspace, config=config
+    )
 
 
 def check_output(out: str | None) -> None:

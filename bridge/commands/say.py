@@ -24,6 +24,7 @@ from bridge.commands.common import (
     shown_path,
 )
 from bridge.core.errors import ConfigError
+from bridge.qwen.regions import DEFAULT_REGION, compatible_url
 
 if TYPE_CHECKING:
     # Typing only: bridge.adapters.llm imports openai, which `bridge speak --local` and
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["add_llm_options", "add_parser", "resolve_llm", "run"]
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
-DASHSCOPE_LLM_URLS = {
-    "beijing": "https://dashscope.aliyuncs.com/compatible-mode/v1",
-    "singapore": "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
-}
 DASHSCOPE_DEFAULT_MODEL = "qwen-plus"
 
 
@@ -82,8 +79,7 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         yield LLMConfig(base_url=base_url, api_key=api_key, model=model or OPENAI_DEFAULT_MODEL)
         return
     if dashscope_key and not s.local:
-        region = (s.region or "beijing").lower()
-        url = DASHSCOPE_LLM_URLS.get(region, DASHSCOPE_LLM_URLS["beijing"])
+        url = compatible_url(s.region or DEFAULT_REGION, s.workspace)
         yield LLMConfig(base_url=url, api_key=dashscope_key, model=model or DASHSCOPE_DEFAULT_MODEL)
         return
     if s.local:

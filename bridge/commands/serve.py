@@ -49,11 +49,58 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a browser origin allowed besides the page's own, e.g. https://app.example "
         "(repeatable; '*' allows any; $BRIDGE_SERVE_ORIGINS, comma-separated)",
     )
+    p.add_argument(
+        "--trust-proxy",
+        action="append",
+        metavar="NETWORK",
+        help="a reverse proxy's address or network (e.g. 10.0.0.0/8) whose forwarded header "
+        "names the client for the per-address limits; the header is ignored from any other "
+        "peer (repeatable; $BRIDGE_SERVE_TRUST_PROXY, comma-separated; default: none)",
+    )
+    p.add_argument(
+        "--forwarded-header",
+        choices=["x-forwarded-for", "forwarded"],
+        default="x-forwarded-for",
+        help="the header the trusted proxy writes (default x-forwarded-for; its last hops "
+        "are read, right to left)",
+    )
     lim = p.add_argument_group("limits")
-    lim.add_argument("--max-sessions", type=positive_int, default=100)
+    lim.add_argument(
+        "--max-sessions", type=positive_int, default=100, help="open sessions (default 100)"
+    )
     lim.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024)
     lim.add_argument(
+        "--max-sessions-per-address",
+        type=positive_int,
+        default=10,
+        help="open sessions of one client address (default 10)",
+    )
+    lim.add_argument(
         "--turns-per-minute", type=positive_float, default=20.0, help="per session (default 20)"
+    )
+    lim.add_argument(
+        "--address-turns-per-minute",
+        type=positive_float,
+        default=60.0,
+        help="per client address, all its sessions and reconnections together (default 60)",
+    )
+    lim.add_argument(
+        "--address-turn-burst",
+        type=positive_int,
+        default=20,
+        help="turns one client address may start at once (default 20)",
+    )
+    lim.add_argument(
+        "--server-turns-per-minute",
+        type=positive_float,
+        default=600.0,
+        help="for the whole server (default 600)",
+    )
+    lim.add_argument(
+        "--server-turn-burst",
+        type=positive_int,
+        default=100,
+        help="turns the server may start at once (default 100)",
     )
     lim.add_argument(
         "--idle-timeout",
@@ -73,9 +120,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=1000,
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
+    p.add_argument(
+        "--log-text",
+        action="store_true",
+        help="log the user's and the model's text of each turn at INFO (otherwise only at "
+        "--log-level debug)",
+    )
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, default_log_level="info")
 
 
 def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:
@@ -83,6 +136,12 @@ def _origins(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...
         return tuple(o.strip().rstrip("/") for o in args.origin if o.strip())
     listed = env.get("BRIDGE_SERVE_ORIGINS", "")
     return tuple(o.strip().rstrip("/") for o in listed.split(",") if o.strip())
+
+
+def _listed(flags: list[str] | None, env_value: str) -> tuple[str, ...]:
+    """Repeated flags, else a comma-separated environment value."""
+    items = flags if flags else env_value.split(",")
+    return tuple(item.strip() for item in items if item.strip())
 
 
 def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
@@ -107,11 +166,18 @@ async def run(args: argparse.Namespace) -> int:
             port=args.port,
             token=args.token or env.get("BRIDGE_SERVE_TOKEN") or None,
             origins=_origins(args, env),
+            trust_proxy=_listed(args.trust_proxy, env.get("BRIDGE_SERVE_TRUST_PROXY", "")),
+            forwarded_header=args.forwarded_header,
             limits=ServerLimits(
                 max_sessions=args.max_sessions,
                 max_message_bytes=args.max_message_bytes,
                 max_frame_bytes=max(4 * args.max_message_bytes, 64 * 1024),
                 turns_per_minute=args.turns_per_minute,
+                address_turns_per_minute=args.address_turns_per_minute,
+                address_turn_burst=args.address_turn_burst,
+                server_turns_per_minute=args.server_turns_per_minute,
+                server_turn_burst=args.server_turn_burst,
+                max_sessions_per_address=args.max_sessions_per_address,
                 idle_timeout=args.idle_timeout,
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,

@@ -11,7 +11,8 @@ the flags (``llm_base_url`` or ``llm-base-url`` for ``--llm-base-url``)::
     llm_base_url = "http://127.0.0.1:8080/v1"
     llm_model = "qwen2.5:3b"
     tts_api_key = "sk-..."      # same as DASHSCOPE_API_KEY
-    region = "singapore"
+    region = "singapore"        # or ap-southeast-1; see bridge --help for all six
+    workspace = "ws-..."        # optional: the workspace-scoped endpoint of that region
     voice = "Ethan"
     prompt = "concise"
     sample_rate = 24000
@@ -67,6 +68,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("tts_url", "BRIDGE_TTS_URL"),
     ConfigKey("tts_api_key", "DASHSCOPE_API_KEY"),
     ConfigKey("region", "BRIDGE_TTS_REGION"),
+    ConfigKey("workspace", "DASHSCOPE_WORKSPACE"),
     ConfigKey("tts_model", "BRIDGE_TTS_MODEL"),
     ConfigKey("voice", "BRIDGE_VOICE"),
     ConfigKey("language", "BRIDGE_LANGUAGE"),
@@ -94,6 +96,7 @@ class Settings:
     tts_url: str | None = None
     tts_api_key: str | None = field(default=None, repr=False)
     region: str | None = None
+    workspace: str | None = None
     tts_model: str | None = None
     voice: str | None = None
     language: str | None = None

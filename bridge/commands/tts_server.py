@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tts-server",
-        help="run the local Qwen-TTS-Realtime-compatible server (espeak-ng or tone engine)",
+        help="run the local Qwen-TTS-Realtime-compatible server (espeak-ng, tone or exact engine)",
         description=(
             "Serve the Qwen-TTS Realtime WebSocket protocol locally. Prints the ws URL on the "
             "first line of stdout, then serves until interrupted."
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=non_negative_int, default=0, help="0 picks a free port")
-    p.add_argument("--engine", choices=("espeak", "tone"), default="espeak")
+    p.add_argument("--engine", choices=("espeak", "tone", "exact"), default="espeak")
     p.add_argument(
         "--api-key",
         default=None,

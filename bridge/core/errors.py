@@ -25,6 +25,8 @@ at their boundary (``raise TTSConnectionError(...) from exc``). Messages never c
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "BridgeError",
     "ConfigError",
@@ -105,7 +107,14 @@ class LLMServerError(LLMError):
 
 
 class TTSError(BridgeError):
-    """The speech side failed."""
+    """The speech side failed.
+
+    ``chunks`` is the audio a call had already received when it failed (``TTSSession.finish()``
+    drains the stream and keeps what arrived before and after an error), so nothing is lost
+    with the error; it is empty for calls that collect no audio.
+    """
+
+    chunks: tuple[Any, ...] = ()
 
 
 class TTSConnectionError(TTSError):
@@ -154,7 +163,14 @@ class TTSProtocolError(TTSError):
 
 
 class TTSServerError(TTSError):
-    """The TTS server answered with an ``error`` event."""
+    """The TTS server answered with an ``error`` event.
+
+    ``event_id`` is the client event the server says it answers, when it says so.
+    ``answers_commit`` is the id of our ``input_text_buffer.commit`` this error is the answer
+    to, judged by its position (it came while that commit was unanswered and names no other
+    event of ours): the server's reply to a commit that found the buffer empty, whatever its
+    code or message. ``None`` for every other error.
+    """
 
     def __init__(
         self,
@@ -164,12 +180,14 @@ class TTSServerError(TTSError):
         param: str | None = None,
         error_type: str | None = None,
         event_id: str | None = None,
+        answers_commit: str | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.param = param
         self.error_type = error_type
         self.event_id = event_id
+        self.answers_commit = answers_commit
 
     def __str__(self) -> str:
         base = super().__str__()

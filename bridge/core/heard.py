@@ -183,10 +183,8 @@ class HeardTracker:
                 heard_to = max(heard_to, end)
                 left -= resp.samples
                 continue
-            if resp.abandoned and left >= resp.samples:
-                left -= resp.samples  # played, and repeated after the reconnect
-                continue
-            # Playback stopped inside this response.
+            # Playback stopped inside this response, or it was abandoned: its full length is
+            # unknown, so the part played is measured against its text's estimated length.
             if resp.done and not resp.abandoned:
                 total = resp.samples
             else:
@@ -194,6 +192,11 @@ class HeardTracker:
                 total = max(resp.samples, int(estimate_seconds(span_text) * sample_rate))
             fraction = min(left, resp.samples) / total if total else 0.0
             heard_to = max(heard_to, resp.start + fraction * (end - resp.start))
+            if resp.abandoned and left >= resp.samples:
+                # Played whole; its text is spoken again after the reconnect, from the start
+                # of its segment: what the repeat adds is counted from there (the maximum).
+                left -= resp.samples
+                continue
             break
         return self._text_upto(heard_to)
 

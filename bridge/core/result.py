@@ -40,6 +40,20 @@ class TurnResult:
     error: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def log_fields(self) -> dict[str, Any]:
+        """The turn for an INFO log line: the timeline, ids and sizes, no text of the user's
+        or the model's (nor an error's message, which may quote them)."""
+        data = self.to_dict()
+        for key in ("text", "spoken_text", "segments", "error"):
+            data.pop(key)
+        data.update(
+            text_chars=len(self.text),
+            spoken_chars=len(self.spoken_text),
+            segments=len(self.segments),
+            error=None if self.error is None else self.error.get("type"),
+        )
+        return data
+
     def to_dict(self) -> dict[str, Any]:
         def ms(value: float | None) -> float | None:
             return None if value is None else round(value, 1)

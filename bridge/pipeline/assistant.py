@@ -60,6 +60,7 @@ class Assistant:
             on_segment=on_segment,
             on_result=record,
             on_text=on_text,
+            request_text=user_text,
         )
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:

@@ -44,6 +44,7 @@ from bridge.core.errors import (
 )
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, TurnResult
+from bridge.logs import text_logging
 from bridge.qwen.client import Timeouts, TTSSession, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
@@ -143,8 +144,11 @@ class Turn:
         on_text: Callable[[str], None] | None = None,
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
+        request_text: str | None = None,
     ) -> None:
         self.target = target
+        # What the turn answers (the user's message), for the logs only.
+        self._request_text = request_text
         self.options = options or PipelineOptions()
         self.sink = sink
         self.turn_id = turn_id or "turn_" + uuid.uuid4().hex[:12]
@@ -275,7 +279,12 @@ class Turn:
             error=error,
         )
         self._result = result
-        log.info("turn", **result.to_dict())
+        request = self._request_text
+        sizes = {} if request is None else {"request_chars": len(request)}
+        log.info("turn", **result.log_fields(), **sizes)
+        # The user's and the model's text: at DEBUG only, unless asked for (--log-text).
+        texts = _texts(result) if request is None else {"request_text": request, **_texts(result)}
+        (log.info if text_logging() else log.debug)("turn.text", turn_id=result.turn_id, **texts)
         if self._on_result is not None:
             maybe = self._on_result(result)
             if maybe is not None:
@@ -466,10 +475,13 @@ class Turn:
         await tts.send_finish()
 
     def _tolerable(self, exc: TTSServerError) -> bool:
-        """A commit that found the buffer already taken by the server is harmless."""
-        if exc.event_id is not None and exc.event_id in self._commit_ids:
+        """A commit that found the buffer already taken by the server is harmless: any error
+        the client pairs with one of our commits (by position, whatever its code, message or
+        echo; see ``bridge.qwen.protocol``), or that echoes one of our commits' ids."""
+        if exc.answers_commit is not None or exc.event_id in self._commit_ids:
+            log.debug("turn.commit_answered_by_error", code=exc.code)
             return True
-        return exc.code == "invalid_value" and "empty" in str(exc).lower()
+        return False
 
     async def _receive_audio(self, tts: TTSSession) -> None:
         idle = tts.timeouts.idle
@@ -501,3 +513,13 @@ class Turn:
                     self._billed = (self._billed or 0) + event.usage.characters
             elif isinstance(event, SessionFinished):
                 return
+
+
+def _texts(result: TurnResult) -> dict[str, Any]:
+    """The text of a turn, for DEBUG only (the user's content)."""
+    return {
+        "text": result.text,
+        "spoken_text": result.spoken_text,
+        "segments": [s.text for s in result.segments],
+        "error_message": None if result.error is None else result.error.get("message"),
+    }

@@ -42,7 +42,9 @@ from bridge.core.errors import (
     TTSAuthError,
     TTSClosedError,
     TTSConnectionError,
+    TTSError,
     TTSProtocolError,
+    TTSServerError,
     TTSTimeoutError,
 )
 from bridge.qwen.config import SessionConfig
@@ -58,7 +60,7 @@ from bridge.qwen.events import (
     SessionUpdated,
     parse_server_event,
 )
-from bridge.qwen.models import DEFAULT_MODEL, REGION_URLS
+from bridge.qwen.models import DEFAULT_MODEL
 from bridge.qwen.protocol import (
     SessionMachine,
     SessionState,
@@ -71,10 +73,13 @@ from bridge.qwen.protocol import (
     finish_event,
     session_update_event,
 )
+from bridge.qwen.regions import DEFAULT_REGION, check_workspace, realtime_url, resolve_region
 
 __all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url", "connect"]
 
 log = structlog.get_logger("bridge.qwen")
+
+_MAX_DRAIN_ERRORS = 32  # finish() stops draining a server that sends nothing but errors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,16 +143,13 @@ class _Open:
     audio_bytes: int = 0
 
 
-def build_url(url: str | None, region: str, model: str) -> str:
-    """The realtime URL with ``?model=``: from ``url`` when given, else from ``region``."""
+def build_url(url: str | None, region: str, model: str, workspace: str | None = None) -> str:
+    """The realtime URL with ``?model=``: ``url`` when given, else the gateway of ``region``
+    (workspace-scoped when ``workspace`` is given; see ``bridge.qwen.regions``)."""
+    if workspace is not None:
+        check_workspace(workspace)
     if url is None:
-        try:
-            url = REGION_URLS[region.lower()]
-        except KeyError:
-            choices = ", ".join(REGION_URLS)
-            raise ConfigError(
-                f"unknown region {region!r}: choose {choices}", field="region"
-            ) from None
+        url = realtime_url(region, workspace)
     parts = urlsplit(url)
     if parts.scheme not in ("ws", "wss"):
         raise ConfigError(f"the TTS URL must start with ws:// or wss://, got {url!r}", field="url")
@@ -259,21 +261,48 @@ class TTSSession:
         await self._send(finish_event())
 
     async def finish(self) -> list[AudioChunk]:
-        """Send ``session.finish`` and wait for ``session.finished``.
+        """Send ``session.finish`` and wait for ``session.finished``; the session is CLOSED after.
 
         If no other task is receiving, this drains the stream itself and returns the audio
-        that arrived meanwhile (nothing is dropped); otherwise it waits for the receiving task
-        to see ``session.finished`` and returns an empty list.
+        that arrived meanwhile. Nothing is dropped: an ``error`` event does not stop the drain
+        (the server may go on and finish); when the drain ends, the first error is raised
+        with every chunk received, before and after it, in its ``chunks``. A drain that cannot
+        reach ``session.finished`` (closed, timed out) ends the connection and raises the
+        same way. With another task receiving, this waits for that task to see
+        ``session.finished`` and returns an empty list.
         """
         await self.send_finish()
         if self._receiving:
             with anyio.move_on_after(self.timeouts.idle):
                 await self._finished.wait()
                 return []
+            self.abort()
             raise TTSTimeoutError(
                 f"no session.finished within {self.timeouts.idle:g} s", what="finish"
             )
-        return [chunk async for chunk in self.audio()]
+        chunks: list[AudioChunk] = []
+        failure: TTSError | None = None
+        errors = 0
+        while self.machine.state is not SessionState.CLOSED:
+            try:
+                event = await self.recv()
+            except TTSServerError as exc:
+                failure = failure or exc
+                errors += 1
+                if errors < _MAX_DRAIN_ERRORS:
+                    continue  # a fatal error is followed by the close, which ends the drain
+                break
+            except TTSError as exc:
+                failure = failure or exc
+                break
+            if isinstance(event, ResponseAudioDelta) and event.audio:
+                chunks.append(self.chunk(event))
+        if self.machine.state is not SessionState.CLOSED:
+            self.abort()  # no session.finished will come: do not leave it FINISHING
+        if failure is not None:
+            failure.chunks = tuple(chunks)
+            raise failure
+        return chunks
 
     # --- receiving ------------------------------------------------------------------------
 
@@ -322,7 +351,7 @@ class TTSSession:
         self._observe(event)
         if isinstance(event, ErrorEvent):
             log.debug("tts.server_error", code=event.code, message=event.message, param=event.param)
-            raise event.to_exception()
+            raise event.to_exception(answers_commit=self.machine.last_error_commit)
         return event
 
     def _observe(self, event: ServerEvent) -> None:
@@ -404,19 +433,29 @@ class TTSSession:
 
         In ``server_commit`` mode the server decides where responses end, so a commit may find
         an empty buffer; there, ``append`` the text and ``finish()`` instead.
+
+        The response is the one that answers this call's own commit (paired by order, see
+        ``SessionMachine.commit_of``): when earlier commits are still in flight, their
+        responses (and an error answering one of them) are read past, not returned.
         """
         if self.machine.mode != "commit":
             raise StateError(
                 "speak() needs mode='commit'; in server_commit mode use append() and finish()"
             )
         await self.append(text)
-        await self.commit()
+        mine = await self.commit()
         out = bytearray()
         rid: str | None = None
         while True:
-            event = await self.recv()
+            try:
+                event = await self.recv()
+            except TTSServerError as exc:
+                if exc.answers_commit is not None and exc.answers_commit != mine:
+                    continue  # the answer to an earlier commit, not to ours
+                raise
             if isinstance(event, ResponseCreated) and rid is None:
-                rid = event.response_id
+                if self.machine.commit_of(event.response_id) == mine:
+                    rid = event.response_id
             elif isinstance(event, ResponseAudioDelta) and event.response_id == rid:
                 out += event.audio
             elif isinstance(event, ResponseDone) and event.response_id == rid:
@@ -439,12 +478,19 @@ class TTSSession:
         self._finished.set()
 
 
-def _auth_message(status: int) -> str:
+def _auth_message(status: int, *, url: str | None, region: str, workspace: str | None) -> str:
+    if url is not None:
+        where = "the URL (--tts-url) and the key's region"
+    else:
+        r = resolve_region(region)
+        where = f"that the key is one of {r.place} ({r.id}, --region)"
+        if not workspace:
+            where += " and, if your key needs it, the workspace id (--workspace)"
     return (
         f"the TTS server refused the API key (HTTP {status}). DashScope keys are "
-        "region-specific: a Beijing key does not work in Singapore and vice versa; check "
-        "the key (DASHSCOPE_API_KEY, --tts-api-key), its region (--region) or the URL "
-        "(--tts-url)"
+        "region-specific: a key works only in the region it was created in (a Beijing key "
+        "does not work in Singapore and vice versa); check the key (DASHSCOPE_API_KEY, "
+        f"--tts-api-key), {where}"
     )
 
 
@@ -452,7 +498,7 @@ def _auth_message(status: int) -> str:
 async def connect(
     *,
     url: str | None = None,
-    region: str = "beijing",
+    region: str = DEFAULT_REGION,
     model: str = DEFAULT_MODEL,
     api_key: str | None = None,
     workspace: str | None = None,
@@ -464,13 +510,17 @@ async def connect(
 ) -> AsyncIterator[TTSSession]:
     """Connect, wait for ``session.created``, and (when ``config`` is given) update the session.
 
+    The endpoint is ``url`` when given, else the gateway of ``region`` (an id such as
+    ``ap-southeast-1`` or an alias such as ``singapore``; see ``bridge.qwen.regions``): with
+    ``workspace`` the workspace-scoped one (``wss://{workspace}.{region}.maas.aliyuncs.com``),
+    else the region's shared one. ``workspace`` is also sent as ``X-DashScope-WorkSpace``.
     ``config`` is validated for ``model`` before any connection is made. The session is closed
     when the block exits.
     """
     timeouts = timeouts or Timeouts()
     if config is not None:
         config.validate(model)
-    target = build_url(url, region, model)
+    target = build_url(url, region, model, workspace)
     extra: dict[str, str] = dict(headers or {})
     if api_key:
         extra["Authorization"] = f"Bearer {api_key}"
@@ -497,7 +547,8 @@ async def connect(
     except InvalidStatus as exc:
         status = exc.response.status_code
         if status in (401, 403):
-            raise TTSAuthError(_auth_message(status), status=status) from None
+            message = _auth_message(status, url=url, region=region, workspace=workspace)
+            raise TTSAuthError(message, status=status) from None
         raise TTSConnectionError(f"the TTS server at {safe} answered HTTP {status}") from None
     except InvalidURI as exc:
         raise ConfigError(f"invalid TTS URL {safe!r}", field="url") from exc

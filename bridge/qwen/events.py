@@ -159,13 +159,14 @@ class ErrorEvent(ServerEvent):
     error_type: str | None = None
     client_event_id: str | None = None
 
-    def to_exception(self) -> TTSServerError:
+    def to_exception(self, *, answers_commit: str | None = None) -> TTSServerError:
         return TTSServerError(
             self.message or "the TTS server reported an error",
             code=self.code,
             param=self.param,
             error_type=self.error_type,
             event_id=self.client_event_id,
+            answers_commit=answers_commit,
         )
 
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+
+from bridge.qwen.regions import realtime_url, region_names
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -25,10 +28,10 @@ __all__ = [
 DEFAULT_MODEL = "qwen3-tts-flash-realtime"
 DEFAULT_VOICE = "Cherry"
 
-REGION_URLS: Mapping[str, str] = {
-    "beijing": "wss://dashscope.aliyuncs.com/api-ws/v1/realtime",
-    "singapore": "wss://dashscope-intl.aliyuncs.com/api-ws/v1/realtime",
-}
+# Every region name (ids and aliases, see ``bridge.qwen.regions``) -> its shared realtime URL.
+REGION_URLS: Mapping[str, str] = MappingProxyType(
+    {name: realtime_url(name) for name in region_names()}
+)
 
 
 class ModelFamily(enum.Enum):

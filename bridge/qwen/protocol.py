@@ -15,6 +15,19 @@ State machine (one place for every legal transition)::
 ``session.update`` is legal only before synthesis started (the server rejects it after, with
 "session already started"); appends, commits and clears are legal in READY and SPEAKING;
 nothing may be sent after ``session.finish``.
+
+Commits and their answers. The server answers each ``input_text_buffer.commit`` once, in the
+order sent: ``input_text_buffer.committed`` (then, in ``commit`` mode, exactly one response),
+or an ``error`` when the buffer was empty. What that error looks like is not documented (its
+code, its message, whether it echoes our ``event_id``), so the machine recognises it by
+position instead: an ``error`` that arrives while one of our commits is unanswered, and that
+does not name another of our events, is taken as that commit's answer
+(``last_error_commit``). A commit is unanswered until its ``committed`` (``commit`` mode;
+in ``server_commit`` mode the server's own commits may send ``committed`` too, so there only an
+``error`` or ``session.finished`` closes the window) or an error answers it.
+
+In ``commit`` mode the machine also pairs every response with the commit that asked for it
+(``commit_of``): commits that found text in the buffer get one response each, in order.
 """
 
 from __future__ import annotations
@@ -22,12 +35,14 @@ from __future__ import annotations
 import enum
 import json
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.core.errors import StateError
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import (
+    ErrorEvent,
     InputTextBufferCleared,
     InputTextBufferCommitted,
     ResponseAudioDelta,
@@ -130,6 +145,15 @@ _SENDABLE: dict[SessionState, frozenset[str]] = {
 }
 
 
+_RECENT_IDS = 256  # our latest event ids, to tell an echo of ours from any other id
+
+
+@dataclass(slots=True)
+class _Commit:
+    event_id: str
+    productive: bool  # commit mode: text was appended since the previous commit or clear
+
+
 @dataclass(slots=True)
 class SessionMachine:
     """Tracks one session from the events sent and received; rejects illegal sends.
@@ -146,6 +170,12 @@ class SessionMachine:
     responses_started: int = 0
     responses_done: int = 0
     audio_bytes: int = 0
+    last_error_commit: str | None = None  # the commit the latest error answered, if any
+    _buffered: int = 0  # characters appended since our last commit or clear
+    _unanswered: deque[_Commit] = field(default_factory=deque)
+    _awaiting: deque[str] = field(default_factory=deque)  # commit mode: owed a response
+    _response_commit: dict[str, str] = field(default_factory=dict)
+    _recent: deque[str] = field(default_factory=lambda: deque(maxlen=_RECENT_IDS))
 
     def check_send(self, kind: str) -> None:
         """Raise ``StateError`` unless an event of type ``kind`` may be sent now."""
@@ -160,14 +190,25 @@ class SessionMachine:
     def on_send(self, event: dict[str, Any]) -> None:
         kind = str(event.get("type", ""))
         self.check_send(kind)
+        event_id = str(event.get("event_id", ""))
+        if event_id:
+            self._recent.append(event_id)
+        if kind == COMMIT:
+            commit = _Commit(event_id, productive=self._buffered > 0)
+            self._unanswered.append(commit)
+            if self.mode == "commit" and commit.productive:
+                self._awaiting.append(event_id)
+            self._buffered = 0
         if kind == UPDATE:
             mode = event.get("session", {}).get("mode")
             if isinstance(mode, str):
                 self.mode = mode
         elif kind == APPEND:
             self.pending_chars += len(str(event.get("text", "")))
+            self._buffered += len(str(event.get("text", "")))
         elif kind == CLEAR:
             self.pending_chars = 0
+            self._buffered = 0
         elif kind == FINISH:
             self.state = SessionState.FINISHING
 
@@ -183,7 +224,14 @@ class SessionMachine:
                 self.mode = event.session.mode
         elif isinstance(event, InputTextBufferCleared | InputTextBufferCommitted):
             self.pending_chars = 0
+            committed = isinstance(event, InputTextBufferCommitted)
+            if committed and self.mode == "commit" and self._unanswered:
+                self._unanswered.popleft()
+        elif isinstance(event, ErrorEvent):
+            self.last_error_commit = self._answered_by_error(event)
         elif isinstance(event, ResponseCreated):
+            if self.mode == "commit" and self._awaiting:
+                self._response_commit[event.response_id] = self._awaiting.popleft()
             self.in_flight.add(event.response_id)
             self.responses_started += 1
             if self.state is SessionState.READY:
@@ -195,9 +243,32 @@ class SessionMachine:
             self.audio_bytes += len(event.audio)
         elif isinstance(event, ResponseDone):
             self.in_flight.discard(event.response_id)
+            self._response_commit.pop(event.response_id, None)
             self.responses_done += 1
         elif isinstance(event, SessionFinished):
             self.state = SessionState.CLOSED
+            self._unanswered.clear()
+
+    def _answered_by_error(self, event: ErrorEvent) -> str | None:
+        """The id of our commit that ``event`` answers, or ``None`` (see the module doc)."""
+        echo = event.client_event_id
+        if echo and echo in self._recent:
+            commit = next((c for c in self._unanswered if c.event_id == echo), None)
+            if commit is None:
+                return None  # it names another event of ours (an append, an update, ...)
+        elif self._unanswered:
+            commit = self._unanswered[0]
+        else:
+            return None
+        self._unanswered.remove(commit)
+        if commit.event_id in self._awaiting:
+            self._awaiting.remove(commit.event_id)  # it will get no response
+        return commit.event_id
+
+    def commit_of(self, response_id: str) -> str | None:
+        """``commit`` mode: the event id of the commit whose response this is (until its
+        ``response.done``); ``None`` when unknown."""
+        return self._response_commit.get(response_id)
 
     def on_closed(self) -> None:
         self.state = SessionState.CLOSED

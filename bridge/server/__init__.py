@@ -7,6 +7,8 @@ streams the reply's text and its speech (binary PCM frames) back, with barge-in
 
 - ``protocol``: messages, validation, error and close codes (pure);
 - ``limits``: limits, rate limiting and the handshake's access decision (pure);
+- ``clients``: the client address behind a connection (trusted proxies' forwarded header);
+- ``quotas``: the turn rates per client address and per server, sessions per address (pure);
 - ``options``: server options, per-session settings, shared resources;
 - ``outbox``/``sink``: the ordered send queue and the paced audio sink of a response;
 - ``session``: one connection; ``http``: plain HTTP routes; ``app``: the server's lifetime.

@@ -18,7 +18,6 @@ import http
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import anyio
 import openai
@@ -30,6 +29,7 @@ from bridge.adapters.llm import LLMConfig
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
+from bridge.server.clients import client_key
 from bridge.server.http import (
     Readiness,
     StaticFiles,
@@ -43,6 +43,8 @@ from bridge.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from bridge.server.metrics import ServerMetrics
 from bridge.server.options import WS_PATH, Backend, ServerOptions
 from bridge.server.protocol import CloseCode, ErrorCode
+from bridge.server.quotas import ServerQuotas
+from bridge.server.request import BadRequestError, ParsedRequest, parse_request
 from bridge.server.session import ClientSession, reject
 
 __all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
@@ -78,6 +80,8 @@ class BridgeServer:
         self.static = static
         self.readiness = Readiness(backend)
         self.metrics = ServerMetrics()
+        self.quotas = ServerQuotas(self.options.limits)
+        self.proxy_trust = self.options.proxy_trust()
         self.sessions: set[ClientSession] = set()
         self.sessions_total = 0
         self.port = self.options.port
@@ -102,19 +106,26 @@ class BridgeServer:
     # --- HTTP and the handshake --------------------------------------------------------------
 
     async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        path = urlsplit(request.path).path
+        # Whatever the client sent is parsed before it is acted on: a request that does not
+        # parse is the client's error (400), answered without a traceback, and the log line
+        # holds neither the path (a ?token=) nor a header value.
+        try:
+            parsed = parse_request(request.path, request.headers.raw_items())
+            if parsed.path != "/readyz":
+                return self._route(parsed)
+        except ValueError as exc:  # BadRequestError, or any other parse failure of client input
+            reason = exc.reason if isinstance(exc, BadRequestError) else "malformed request"
+            log.info("request.bad", reason=reason, error=type(exc).__name__)
+            self.metrics.refused.labels("bad_request").inc()
+            return text_response(http.HTTPStatus.BAD_REQUEST, f"bad request: {reason}")
+        return await self._readyz()
+
+    def _route(self, request: ParsedRequest) -> Response | None:
+        path = request.path
         if path == WS_PATH:
             return self._check_handshake(request)
         if path == "/healthz":
             return text_response(http.HTTPStatus.OK, "ok")
-        if path == "/readyz":
-            if self.draining:
-                body = {"status": "shutting_down"}
-                return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, body)
-            checks = await self.readiness.check()
-            ready = all(v == "ok" for v in checks.values())
-            status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
-            return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
         if path == "/metrics":
             return self._metrics(request)
         name = "index.html" if path in ("/", "/index.html") else path.removeprefix("/static/")
@@ -124,19 +135,26 @@ class BridgeServer:
                 return found
         return text_response(http.HTTPStatus.NOT_FOUND, f"not found; the WebSocket is {WS_PATH}")
 
-    def _metrics(self, request: Request) -> Response:
+    async def _readyz(self) -> Response:
+        if self.draining:
+            return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "shutting_down"})
+        checks = await self.readiness.check()
+        ready = all(v == "ok" for v in checks.values())
+        status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
+
+    def _metrics(self, request: ParsedRequest) -> Response:
         # The WebSocket's access rules: the token when one is set, else loopback Host names.
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
         return body_response(http.HTTPStatus.OK, self.metrics.render(), METRICS_TYPE)
 
-    def _refusal(self, request: Request) -> Response | None:
+    def _refusal(self, request: ParsedRequest) -> Response | None:
         """The answer to a request that the access rules refuse (counted), else ``None``."""
-        headers = {k.lower(): v for k, v in request.headers.raw_items()}
         denied = check_access(
-            path=request.path,
-            headers=headers,
+            path=request.target,
+            headers=request.headers,
             token=self.options.token,
             origins=self.options.origins,
         )
@@ -146,7 +164,7 @@ class BridgeServer:
         self.metrics.refused.labels(_REFUSED.get(denied.status, "forbidden")).inc()
         return text_response(http.HTTPStatus(denied.status), denied.reason)
 
-    def _check_handshake(self, request: Request) -> Response | None:
+    def _check_handshake(self, request: ParsedRequest) -> Response | None:
         if self.draining:
             self.metrics.refused.labels("shutting_down").inc()
             return text_response(
@@ -155,7 +173,7 @@ class BridgeServer:
         refusal = self._refusal(request)
         if refusal is not None:
             return refusal
-        if "websocket" not in request.headers.get("Upgrade", "").lower():
+        if "websocket" not in request.headers.get("upgrade", "").lower():
             return text_response(
                 http.HTTPStatus.UPGRADE_REQUIRED, "this path takes WebSocket connections"
             )
@@ -178,19 +196,44 @@ class BridgeServer:
                 conn, ErrorCode.SHUTTING_DOWN, "the server is shutting down", CloseCode.GOING_AWAY
             )
             return
-        session = ClientSession(conn, self.backend, metrics=self.metrics)
-        self.sessions.add(session)
-        self.sessions_total += 1
-        self.metrics.sessions.inc()
-        self.metrics.sessions_accepted.inc()
-        self._idle = anyio.Event() if self._idle.is_set() else self._idle
+        key = self._client_key(conn)
+        if not self.quotas.open_session(key):
+            log.warning("session.refused_address_full")  # no address in the log
+            self.metrics.refused.labels("too_many_sessions").inc()
+            await reject(
+                conn,
+                ErrorCode.TOO_MANY_SESSIONS,
+                "this client address holds its maximum number of sessions; close one first",
+                CloseCode.TRY_AGAIN_LATER,
+            )
+            return
         try:
-            await session.run()
+            session = ClientSession(
+                conn, self.backend, metrics=self.metrics, quotas=self.quotas, client_key=key
+            )
+            self.sessions.add(session)
+            self.sessions_total += 1
+            self.metrics.sessions.inc()
+            self.metrics.sessions_accepted.inc()
+            self._idle = anyio.Event() if self._idle.is_set() else self._idle
+            try:
+                await session.run()
+            finally:
+                self.sessions.discard(session)
+                self.metrics.sessions.dec()
+                if not self.sessions:
+                    self._idle.set()
         finally:
-            self.sessions.discard(session)
-            self.metrics.sessions.dec()
-            if not self.sessions:
-                self._idle.set()
+            self.quotas.close_session(key)
+
+    def _client_key(self, conn: ServerConnection) -> str:
+        """The key of the connection's client address (the forwarded one from a trusted
+        proxy) for the per-address limits."""
+        peer = conn.remote_address
+        host = peer[0] if isinstance(peer, tuple) and peer else None
+        request = conn.request
+        values = request.headers.get_all(self.proxy_trust.header) if request is not None else []
+        return client_key(self.proxy_trust.client_address(host, values))
 
     # --- shutdown ------------------------------------------------------------------------------
 

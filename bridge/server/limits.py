@@ -48,6 +48,13 @@ class ServerLimits:
     - ``max_text_chars``: the longest ``user.message`` text;
     - ``turns_per_minute``/``turn_burst``: ``user.message`` rate per session
       (``error rate_limited`` past it, kept open);
+    - ``address_turns_per_minute``/``address_turn_burst``: the same for all sessions of one
+      client address together, across reconnections (see ``bridge.server.clients``);
+    - ``server_turns_per_minute``/``server_turn_burst``: the same for the whole server;
+    - ``max_sessions_per_address``: open sessions of one client address (``error
+      too_many_sessions``, closed with 1013, past it);
+    - ``max_addresses``: client addresses whose turn budget is remembered (memory bound;
+      an address's budget is forgotten anyway once it has refilled completely);
     - ``messages_per_second``/``message_burst``: all frames from a client; past it the server
       sends ``error too_many_messages`` and closes with 1008;
     - ``idle_timeout``: no turn started (no ``user.message`` accepted) and no response
@@ -61,12 +68,27 @@ class ServerLimits:
     max_text_chars: int = 4000
     turns_per_minute: float = 20.0
     turn_burst: int = 5
+    address_turns_per_minute: float = 60.0
+    address_turn_burst: int = 20
+    server_turns_per_minute: float = 600.0
+    server_turn_burst: int = 100
+    max_sessions_per_address: int = 10
+    max_addresses: int = 10_000
     messages_per_second: float = 50.0
     message_burst: int = 100
     idle_timeout: float = 300.0
 
     def __post_init__(self) -> None:
-        for name in ("max_sessions", "max_message_bytes", "max_text_chars", "turn_burst"):
+        for name in (
+            "max_sessions",
+            "max_message_bytes",
+            "max_text_chars",
+            "turn_burst",
+            "address_turn_burst",
+            "server_turn_burst",
+            "max_sessions_per_address",
+            "max_addresses",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1", field=name)
         if self.message_burst < 1:
@@ -75,7 +97,13 @@ class ServerLimits:
             raise ConfigError(
                 "max_frame_bytes must be at least max_message_bytes", field="max_frame_bytes"
             )
-        for name in ("turns_per_minute", "messages_per_second", "idle_timeout"):
+        for name in (
+            "turns_per_minute",
+            "address_turns_per_minute",
+            "server_turns_per_minute",
+            "messages_per_second",
+            "idle_timeout",
+        ):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise ConfigError(f"{name} must be a positive number", field=name)
@@ -86,6 +114,8 @@ class ServerLimits:
             "max_message_bytes": self.max_message_bytes,
             "max_text_chars": self.max_text_chars,
             "turns_per_minute": self.turns_per_minute,
+            "address_turns_per_minute": self.address_turns_per_minute,
+            "server_turns_per_minute": self.server_turns_per_minute,
             "messages_per_second": self.messages_per_second,
             "idle_timeout": self.idle_timeout,
         }

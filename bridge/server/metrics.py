@@ -76,14 +76,16 @@ class ServerMetrics:
         )
         self.refused = Counter(
             "bridge_connections_refused",
-            "Connections refused (unauthorized, forbidden, server_full, shutting_down)",
+            "Requests and connections refused (bad_request, unauthorized, forbidden, "
+            "server_full, too_many_sessions, shutting_down)",
             ["reason"],
             registry=r,
         )
         self.rate_limited = Counter(
             "bridge_rate_limited",
-            "Client messages over a rate limit (turns: user.message refused; messages: "
-            "connection closed for flooding)",
+            "Client messages over a rate limit (turns, turns_address, turns_server: "
+            "user.message refused by the session's, the client address's or the server's turn "
+            "rate; messages: connection closed for flooding)",
             ["limit"],
             registry=r,
         )

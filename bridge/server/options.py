@@ -17,6 +17,7 @@ from bridge.core.errors import ConfigError
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import model_info
+from bridge.server.clients import ProxyTrust
 from bridge.server.limits import ServerLimits, is_loopback_host
 from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
 
@@ -38,7 +39,11 @@ class ServerOptions:
     - ``max_history_turns``, ``max_history_chars``: the history sent to the model keeps the
       newest turns within both bounds (turns: user and assistant each count one; characters:
       of every message, the system prompt included), starting with a user turn, so a long
-      connection does not grow its prompt without bound (see ``Conversation``).
+      connection does not grow its prompt without bound (see ``Conversation``);
+    - ``trust_proxy``: addresses or networks of reverse proxies whose forwarded header
+      (``forwarded_header``: ``x-forwarded-for`` or ``forwarded``) names the client for the
+      per-address limits; from any other peer the header is ignored (see
+      ``bridge.server.clients``).
     """
 
     host: str = "127.0.0.1"
@@ -53,6 +58,8 @@ class ServerOptions:
     ping_interval: float | None = 20.0
     max_history_turns: int = HISTORY_MAX_TURNS
     max_history_chars: int = HISTORY_MAX_CHARS
+    trust_proxy: tuple[str, ...] = ()
+    forwarded_header: str = "x-forwarded-for"
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -75,6 +82,10 @@ class ServerOptions:
             raise ConfigError("max_history_chars must be at least 1", field="max_history_chars")
         if not (self.shutdown_grace >= 0 and math.isfinite(self.shutdown_grace)):
             raise ConfigError("shutdown_grace must be >= 0 seconds", field="shutdown_grace")
+        self.proxy_trust()  # a bad network or header name is a ConfigError now
+
+    def proxy_trust(self) -> ProxyTrust:
+        return ProxyTrust.parse(self.trust_proxy, self.forwarded_header)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -76,6 +76,7 @@ class ErrorCode(enum.StrEnum):
     TOO_MANY_MESSAGES = "too_many_messages"  # message flood; the connection is closed (1008)
     SHUTTING_DOWN = "shutting_down"  # the server is draining; no new turns
     SERVER_FULL = "server_full"  # max sessions reached; closed with 1013
+    TOO_MANY_SESSIONS = "too_many_sessions"  # max sessions of one address; closed with 1013
     IDLE_TIMEOUT = "idle_timeout"  # nothing happened for too long; closed with 4000
     LLM_ERROR = "llm_error"  # the chat model failed during a response
     TTS_ERROR = "tts_error"  # the speech service failed during a response
@@ -90,7 +91,7 @@ class CloseCode(enum.IntEnum):
     POLICY_VIOLATION = 1008  # message flood
     MESSAGE_TOO_BIG = 1009  # a frame over the hard frame limit (closed by websockets)
     INTERNAL_ERROR = 1011
-    TRY_AGAIN_LATER = 1013  # max sessions reached
+    TRY_AGAIN_LATER = 1013  # max sessions reached (of the server or of one address)
     IDLE_TIMEOUT = 4000
 
 
@@ -297,12 +298,15 @@ def error_event(
     *,
     response_id: str | None = None,
     retry_after: float | None = None,
+    limit: str | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {"type": "error", "code": code.value, "message": message}
     if response_id is not None:
         event["response_id"] = response_id
     if retry_after is not None:
         event["retry_after"] = round(retry_after, 1)
+    if limit is not None:
+        event["limit"] = limit
     return event
 
 

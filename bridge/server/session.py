@@ -40,6 +40,7 @@ from bridge.server.metrics import ServerMetrics
 from bridge.server.options import Backend, SessionSettings, apply_configure
 from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
+from bridge.server.quotas import ServerQuotas
 from bridge.server.sink import WebSocketSink
 from bridge.text import Segment
 
@@ -47,6 +48,13 @@ __all__ = ["ClientSession", "reject"]
 
 log = structlog.get_logger("bridge.server")
 
+# metrics label and message tail of each turn limit
+_RATE_LABELS = {"session": "turns", "address": "turns_address", "server": "turns_server"}
+_RATE_WHOSE = {
+    "session": "",
+    "address": " from one client address",
+    "server": " for the whole server",
+}
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
 
@@ -79,11 +87,21 @@ class ClientSession:
     """The server side of one WebSocket connection. ``await run()`` serves it to the end."""
 
     def __init__(
-        self, ws: ServerConnection, backend: Backend, *, metrics: ServerMetrics | None = None
+        self,
+        ws: ServerConnection,
+        backend: Backend,
+        *,
+        metrics: ServerMetrics | None = None,
+        quotas: ServerQuotas | None = None,
+        client_key: str = "unknown",
     ) -> None:
+        """``quotas`` are shared by all sessions of the server (the turn rates per client
+        address and per server); ``client_key`` is this connection's client address key."""
         self.ws = ws
         self.backend = backend
         self.metrics = metrics if metrics is not None else ServerMetrics()
+        self._quotas = quotas if quotas is not None else ServerQuotas(backend.options.limits)
+        self.client_key = client_key
         self.session_id = "sess_" + uuid.uuid4().hex[:16]
         limits = backend.options.limits
         self._limits = limits
@@ -103,7 +121,7 @@ class ClientSession:
             ),
             options=backend.options.pipeline,
         )
-        self._turns = TokenBucket(limits.turn_burst, limits.turns_per_minute / 60)
+        self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
         self._pending: str | None = None
@@ -233,14 +251,16 @@ class ClientSession:
             raise ClientProtocolError(
                 ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
             )
-        if not self._turns.take(now):
-            wait = self._turns.retry_after(now)
-            self.metrics.rate_limited.labels("turns").inc()
+        refused = self._quotas.take_turn(self._turns, self.client_key, now)
+        if refused is not None:
+            self.metrics.rate_limited.labels(_RATE_LABELS[refused.scope]).inc()
             self._outbox.put(
                 p.error_event(
                     ErrorCode.RATE_LIMITED,
-                    f"at most {self._limits.turns_per_minute:g} messages per minute",
-                    retry_after=wait,
+                    f"at most {refused.per_minute:g} messages per minute"
+                    + _RATE_WHOSE[refused.scope],
+                    retry_after=refused.retry_after,
+                    limit=refused.scope,
                 )
             )
             return

@@ -54,6 +54,10 @@ CODE_INLINE = re.compile(r"[`\n\r \t]|https?://|www\.")
 EMOJI_RUN = re.compile(
     f"(?:[{EMOJI_CLASS}{_BARE_EMOJI}]|[{TEXT_EMOJI}#*]\ufe0f|\u200d[{TEXT_EMOJI}]?){{1,16}}"
 )
+# A line that starts with a keycap or an emoji and a space is a list item: the emoji is
+# the bullet (dropped with the keycap's digit, as a markdown list label is).
+_EMOJI_ITEM = re.compile(f"(?:[0-9#*]\ufe0f?\u20e3|{EMOJI_RUN.pattern})[ \t]+")
+_EMOJI_ITEM_PARTIAL = re.compile(f"[0-9#*]\ufe0f?|(?:[0-9#*]\ufe0f?\u20e3|{EMOJI_RUN.pattern})")
 # A footnote reference "[^3]", "[^note-1]" (dropped), and what may still become one.
 FOOTNOTE_REF = re.compile(r"\[\^[^\]\s\[]{1,32}\]")
 FOOTNOTE_PARTIAL = re.compile(r"\[\^[^\]\s\[]{0,32}")
@@ -147,6 +151,11 @@ def classify_head(head: str, complete: bool) -> Head | None:
         if not enough and _FOOTNOTE_DEF_PARTIAL.fullmatch(rest) is not None:
             return None
     if not enough and _LIST_PARTIAL.fullmatch(rest):
+        return None
+    m = _EMOJI_ITEM.match(rest)
+    if m is not None:
+        return Head(HeadKind.ITEM, skip + m.end())  # "1️⃣ Buy milk", "✅ Done", "👉 Next"
+    if not enough and _EMOJI_ITEM_PARTIAL.fullmatch(rest):
         return None
     m = _LIST.match(rest)
     if m is not None:

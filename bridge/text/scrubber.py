@@ -32,7 +32,8 @@ Text is passed on as soon as it is unambiguous:
 Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
 the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
 
-Structure reaches the segmenter as text: a heading, list item, table row, rule or code block
+Structure reaches the segmenter as text: a heading, list item (also a line that starts with
+a keycap or an emoji and a space: ``1️⃣ Milk``, ``✅ Done``), table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
 ends a segment. Output never starts with, nor repeats, blank lines.
 """

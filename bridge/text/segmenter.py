@@ -28,7 +28,13 @@ from bridge.text._chars import (
     WIDE_TERMINATORS,
     is_cjk,
 )
-from bridge.text._cuts import best_cut, last_word_boundary
+from bridge.text._cuts import (
+    PARTICLES,
+    best_cut,
+    clause_mark_after,
+    ends_on_function_word,
+    last_word_boundary,
+)
 from bridge.text._rules import (
     MONTHS,
     STARTERS,
@@ -59,6 +65,21 @@ _MAX_RUN = 32  # terminators in one run
 _MAX_GAP = 64  # whitespace looked through after a terminator
 _MAX_TOKEN = 24  # characters looked back for the word before a period
 _MAX_WORD = 16  # characters looked ahead for the word after an ambiguous abbreviation
+# A line this short that ends without a terminator, followed by a line that does not start
+# in lower case, is a line of a list-like block ("Ingredients / Flour / Sugar"): it ends a
+# segment. Longer lines are taken as wrapped prose and read on.
+_LIST_LINE = 60
+# A segment at ``max_chars`` may run this much longer (at most an eighth of the limit) to
+# end at a clause mark just past the limit rather than between two words.
+_MAX_OVERSHOOT = 24
+# A forced cut in Chinese or Japanese waits this many characters for a particle to cut after.
+_PARTICLE_NEAR = 3
+_CLAUSE_END = re.compile(r"[,;:，、；：—)\]）\n]\s*$")
+
+
+def _clause_end(buf: str, pos: int) -> bool:
+    """Whether the text before ``pos`` ends at a clause mark."""
+    return _CLAUSE_END.search(buf, max(0, pos - 4), pos) is not None
 
 
 class Segmenter:
@@ -103,6 +124,7 @@ class Segmenter:
         self._words = 0  # first segment: words so far, a CJK character counting as one
         self._halves = 0  # the same in half words, a CJK character counting as half a word
         self._list_next: str | None = None
+        self._line = 0  # stream offset where the current line starts
         self._blocked: int | None = None
         self._flushing = False
 
@@ -167,8 +189,14 @@ class Segmenter:
             s = m.start() if m is not None else n
             limit = self._emit + max_chars
             if s > limit and n > limit:
-                self._force(limit)
-                continue
+                over = limit + min(_MAX_OVERSHOOT, max_chars // 8)
+                if m is None or s > over:
+                    if n > over or eof:
+                        self._force(limit, over)
+                        continue
+                    self._scan = n
+                    self._blocked = None
+                    return  # a clause mark may come just past the limit
             if m is None:
                 self._scan = n
                 self._blocked = None
@@ -196,14 +224,22 @@ class Segmenter:
         # Only the first segment of a turn looks at the characters below.
         if ch in ",;:—" or ch in CLAUSE_WIDE:
             return self._clause(s, eof)
+        buf = self._buf
+        limit = 2 * self.options.first_max_words
         if ch.isspace():
             self._count_word(s)
-            if self._halves >= 2 * self.options.first_max_words:
-                self._cut(s, "forced")
+            if self._halves >= limit and not ends_on_function_word(buf, s, self._seg):
+                self._cut(s, "forced")  # not after "the": the next word boundary will do
             return s + 1
+        postpone = False
+        if self._halves + 1 > limit and s > self._seg and buf[s - 1] not in PARTICLES:
+            near = buf[s : s + _PARTICLE_NEAR]
+            if len(near) < _PARTICLE_NEAR and not eof:
+                return None
+            postpone = any(c in PARTICLES for c in near)  # cut right after that particle
         self._words += 1  # a CJK character is a word for the clause minimum,
         self._halves += 1  # and half a word for the word limit
-        if self._halves > 2 * self.options.first_max_words:
+        if self._halves > limit and not postpone:
             self._cut(s, "forced")
         return s + 1
 
@@ -399,8 +435,7 @@ class Segmenter:
             while k > lo and buf[k - 1].isspace():
                 k -= 1
             self._cut(k, "sentence", ends_paragraph=True)
-            return s + 1
-        if not self._first:
+            self._line = self._base + s + 1
             return s + 1
         n = len(buf)
         x = s + 1
@@ -408,9 +443,23 @@ class Segmenter:
             x += 1
         if x == n and not eof:
             return None
-        self._count_word(s)
+        line = self._base + j - self._line  # length of the line that ends here
+        self._line = self._base + s + 1
         if x < n and buf[x] == "\n":
+            if self._first:
+                self._count_word(s)
             return s + 1  # a paragraph break: decided at the next newline
+        if (
+            line <= _LIST_LINE
+            and x < n
+            and not buf[x].islower()
+            and _VISIBLE.search(buf, self._seg, j) is not None
+        ):
+            self._cut(j, "sentence", hold=False)  # a line of a list-like block
+            return s + 1
+        if not self._first:
+            return s + 1
+        self._count_word(s)
         if self._words >= self.options.first_min_words:
             self._cut(s, "clause")
         return s + 1
@@ -482,9 +531,15 @@ class Segmenter:
 
     # -- cutting and emitting ---------------------------------------------------------------
 
-    def _force(self, limit: int) -> None:
+    def _force(self, limit: int, over: int) -> None:
+        buf = self._buf
         lo = max(self._seg, self._emit + self.options.max_chars // 3)
-        self._cut(best_cut(self._buf, lo, limit), "forced", hold=False)
+        pos = best_cut(buf, lo, limit)
+        if pos > limit - 1 or not _clause_end(buf, pos):
+            beyond = clause_mark_after(buf, limit, min(over, len(buf) - 1))
+            if beyond > 0:
+                pos = beyond  # a small overshoot reaches a clause mark
+        self._cut(pos, "forced", hold=False)
         self._scan = max(self._scan, self._seg)
 
     def _weight(self, start: int, end: int) -> int:

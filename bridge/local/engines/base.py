@@ -6,11 +6,12 @@ from typing import Final, Protocol, runtime_checkable
 
 from bridge.core.errors import ConfigError
 from bridge.local.engines.espeak import EspeakSynthesizer, load_espeak
+from bridge.local.engines.exact import ExactSynthesizer
 from bridge.local.engines.tone import ToneSynthesizer
 
 __all__ = ["ENGINE_NAMES", "Synthesizer", "make_synthesizer"]
 
-ENGINE_NAMES: Final[tuple[str, ...]] = ("espeak", "tone")
+ENGINE_NAMES: Final[tuple[str, ...]] = ("espeak", "tone", "exact")
 
 
 @runtime_checkable
@@ -44,7 +45,7 @@ class Synthesizer(Protocol):
 
 
 def make_synthesizer(name: str) -> Synthesizer:
-    """The engine called ``name`` ("espeak" or "tone"), ready to use.
+    """The engine called ``name`` ("espeak", "tone" or "exact"), ready to use.
 
     For "espeak" the library is loaded now, so that a missing install fails here, at start-up,
     with ``ConfigError`` saying how to install it, rather than in the first session.
@@ -52,6 +53,8 @@ def make_synthesizer(name: str) -> Synthesizer:
     key = name.strip().lower()
     if key == "tone":
         return ToneSynthesizer()
+    if key == "exact":
+        return ExactSynthesizer()
     if key == "espeak":
         load_espeak()
         return EspeakSynthesizer()
