@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 import traceback
@@ -16,6 +17,7 @@ import structlog
 
 from bridge.commands import chat, say, serve, speak, tts_server, voices
 from bridge.commands.common import add_log_options, note, set_message_format
+from bridge.commands.signals import until_exit_signal
 from bridge.core.errors import BridgeError, ConfigError
 from bridge.logs import LOG_LEVELS, configure_logging, redact
 
@@ -87,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Command = args.run
     try:
         _configure_logs(args)
-        return anyio.run(run, args, backend="asyncio")
+        # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
+        # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
+        return anyio.run(until_exit_signal, functools.partial(run, args), backend="asyncio")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -146,6 +146,7 @@ def test_every_key_has_its_environment_variable() -> None:
         "OPENAI_BASE_URL": "http://h/v1",
         "OPENAI_API_KEY": "sk-o",
         "BRIDGE_LLM_MODEL": "m",
+        "BRIDGE_LLM_THREADS": "2",
         "BRIDGE_PROMPT": "concise",
         "BRIDGE_TTS_URL": "ws://h/x",
         "DASHSCOPE_API_KEY": "sk-d",
@@ -159,7 +160,7 @@ def test_every_key_has_its_environment_variable() -> None:
     }
     s = merge_settings({}, env, {})
     assert {k.env for k in KEYS} == set(env)
-    assert s.sample_rate == 16000 and s.local is True
+    assert s.sample_rate == 16000 and s.local is True and s.llm_threads == 2
     assert s.llm_api_key == "sk-o" and s.tts_api_key == "sk-d"
     assert set(s.sources.values()) == {"env"}
     assert "sk-o" not in repr(s) and "sk-d" not in repr(s)

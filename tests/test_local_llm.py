@@ -7,18 +7,28 @@ marked ``local_llm`` starts the real server and needs ``uv sync --extra local-ll
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import socket
 import sys
 import textwrap
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import openai
 import pytest
 
 from bridge.core.errors import ConfigError, LLMAuthError, LLMConnectionError, LLMTimeoutError
-from bridge.local.llm_server import INSTALL_HINT, find_model_file, serve_local_llm
+from bridge.local.llm_server import (
+    INSTALL_HINT,
+    LocalLLM,
+    find_model_file,
+    serve_local_llm,
+    server_command,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -178,3 +188,156 @@ async def test_embedded_model_streams_a_reply_through_the_openai_sdk() -> None:
     text = "".join(parts).strip()
     assert text, messages
     assert len(parts) > 1  # streamed token by token, not in one piece
+
+
+# --- threads and warm-up (no llama.cpp needed) -------------------------------------------
+
+WARM_SERVER = textwrap.dedent(
+    """
+    import json, os, sys, time
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    port, seen, release, status = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+
+    class Handler(BaseHTTPRequestHandler):
+        def _send(self, code, payload):
+            body = json.dumps(payload).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            self._send(200, {"object": "list", "data": [
+                {"id": "fake-model", "object": "model", "owned_by": "me", "created": 0}
+            ]})
+
+        def do_POST(self):
+            request = self.rfile.read(int(self.headers["Content-Length"]))
+            with open(seen, "ab") as f:
+                f.write(request + b"\\n")
+            while not os.path.exists(release):  # the test decides when the warm-up ends
+                time.sleep(0.02)
+            if status != 200:
+                self._send(status, {"error": {"message": "no"}})
+                return
+            self._send(200, {
+                "id": "c", "object": "chat.completion", "created": 0, "model": "fake-model",
+                "choices": [{"index": 0, "finish_reason": "length",
+                             "message": {"role": "assistant", "content": "I"}}],
+            })
+
+        def log_message(self, *args):
+            pass
+
+    HTTPServer(("127.0.0.1", port), Handler).serve_forever()
+    """
+)
+
+
+@pytest.mark.parametrize("status", [200, 500])
+async def test_the_warm_up_reads_the_system_prompt_once_without_holding_up_the_start(
+    tmp_path: Path, status: int
+) -> None:
+    port = _free_port()
+    seen, release = tmp_path / "seen", tmp_path / "release"
+    command = [sys.executable, "-c", WARM_SERVER, str(port), str(seen), str(release), str(status)]
+    async with serve_local_llm(
+        command=command, port=port, ready_timeout=30.0, warm_prompt="You are terse."
+    ) as llm:
+        # Yielded while the warm-up is still running (the server holds it until `release`).
+        assert not llm.warm.is_set()
+        with anyio.fail_after(30):
+            while not seen.exists():
+                await anyio.sleep(0.02)
+        release.touch()
+        with anyio.fail_after(30):
+            await llm.wait_warm()  # a failed warm-up (500) ends it too: it is best effort
+    requests = [json.loads(line) for line in seen.read_text().splitlines()]
+    assert len(requests) == 1
+    assert requests[0]["messages"] == [{"role": "system", "content": "You are terse."}]
+    assert requests[0]["max_tokens"] == 1
+    assert requests[0]["model"] == "fake-model"
+
+
+async def test_without_a_warm_prompt_the_server_is_warm_at_once(tmp_path: Path) -> None:
+    port = _free_port()
+    command = [sys.executable, "-c", FAKE_SERVER, str(port), str(tmp_path / "pid"), "200"]
+    async with serve_local_llm(command=command, port=port, ready_timeout=30.0) as llm:
+        assert llm.warm.is_set()
+
+
+def test_llama_cpp_gets_every_available_core_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 2, 5})
+    argv = server_command(model_path=Path("m.gguf"), host="127.0.0.1", port=1, api_key="k")
+    assert argv[argv.index("--n_threads") + 1] == "3"
+    assert argv[argv.index("--n_threads_batch") + 1] == "3"
+    argv = server_command(
+        model_path=Path("m.gguf"), host="127.0.0.1", port=1, api_key="k", threads=1
+    )
+    assert argv[argv.index("--n_threads") + 1] == "1"
+    # Concurrent requests queue instead of cutting the streaming reply off.
+    assert argv[argv.index("--interrupt_requests") + 1] == "false"
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "threads"),
+    [
+        ([], {}, None),
+        (["--llm-threads", "1"], {}, 1),
+        ([], {"BRIDGE_LLM_THREADS": "2"}, 2),
+        (["--llm-threads", "3"], {"BRIDGE_LLM_THREADS": "2"}, 3),
+    ],
+)
+async def test_the_commands_pass_threads_and_the_system_prompt_to_the_embedded_model(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    flags: list[str],
+    env: dict[str, str],
+    threads: int | None,
+) -> None:
+    import importlib.util as util
+
+    import bridge.local.llm_server as llm_server
+    from bridge.adapters.prompts import load_prompt
+    from bridge.cli import build_parser
+    from bridge.commands.say import resolve_llm
+
+    calls: list[dict[str, object]] = []
+
+    @asynccontextmanager
+    async def fake_serve(**kwargs: object) -> AsyncIterator[LocalLLM]:
+        calls.append(kwargs)
+        yield LocalLLM(
+            base_url="http://127.0.0.1:1/v1",
+            model="m",
+            api_key="k",
+            model_path=None,
+            startup_s=0.1,
+        )
+
+    real_find_spec = util.find_spec
+    monkeypatch.setattr(
+        util,
+        "find_spec",
+        lambda name, *a: object() if name == "llama_cpp" else real_find_spec(name, *a),
+    )
+    monkeypatch.setattr(llm_server, "serve_local_llm", fake_serve)
+    args = build_parser().parse_args(["say", "--local", "--prompt", "concise", *flags, "hi"])
+    async with resolve_llm(args, {"HOME": str(tmp_path), **env}) as config:
+        assert config.base_url == "http://127.0.0.1:1/v1"
+    assert calls[0]["threads"] == threads
+    assert calls[0]["warm_prompt"] == load_prompt("concise")
+
+
+async def test_a_thread_count_below_one_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    from bridge.cli import build_parser
+    from bridge.commands.say import resolve_llm
+
+    args = build_parser().parse_args(["say", "--local", "hi"])
+    with pytest.raises(ConfigError, match="llm_threads must be at least 1"):
+        async with resolve_llm(args, {"HOME": str(tmp_path), "BRIDGE_LLM_THREADS": "0"}):
+            pytest.fail("unreachable")

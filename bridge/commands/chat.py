@@ -37,7 +37,7 @@ from bridge.commands.repl import (
     help_text,
     parse_slash,
 )
-from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
 from bridge.commands.settings import history_path
 from bridge.commands.voices import format_voices, voices_of
 from bridge.core.errors import (
@@ -396,9 +396,12 @@ async def run(args: argparse.Namespace) -> int:
             check_tts(target), f"connecting to the speech service at {where} ...", console
         )
         llm_where = _shown_url(llm_config.base_url) if llm_config.base_url else "OpenAI"
-        await _with_notice(
-            check_llm(llm_config), f"connecting to the chat model at {llm_where} ...", console
-        )
+        # The embedded model was checked as it started; asking it again would wait for its
+        # warm-up (llama.cpp answers one request at a time), which the prompt need not.
+        if not uses_embedded_llm(settings):
+            await _with_notice(
+                check_llm(llm_config), f"connecting to the chat model at {llm_where} ...", console
+            )
         playback = Playback(target.config.sample_rate)
         async with LLMClient(llm_config) as llm:
             history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)

@@ -19,10 +19,12 @@ from bridge.commands.common import (
     make_sink,
     note,
     nothing_spoken,
+    positive_int,
     report_failure,
     resolve_tts,
     shown_path,
 )
+from bridge.commands.settings import Settings
 from bridge.core.errors import ConfigError
 from bridge.qwen.regions import DEFAULT_REGION, compatible_url
 
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
     # `bridge tts-server` never need (it alone is most of their start-up time).
     from bridge.adapters.llm import LLMConfig
 
-__all__ = ["add_llm_options", "add_parser", "resolve_llm", "run"]
+__all__ = ["add_llm_options", "add_parser", "resolve_llm", "run", "uses_embedded_llm"]
 
 OPENAI_DEFAULT_MODEL = "gpt-4o-mini"
 DASHSCOPE_DEFAULT_MODEL = "qwen-plus"
@@ -42,6 +44,12 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--llm-base-url", help="endpoint base URL ($OPENAI_BASE_URL)")
     g.add_argument("--llm-api-key", help="API key ($OPENAI_API_KEY)")
     g.add_argument("--llm-model", help="model name ($BRIDGE_LLM_MODEL)")
+    g.add_argument(
+        "--llm-threads",
+        type=positive_int,
+        help="CPU threads of the embedded model (--local; $BRIDGE_LLM_THREADS; default: "
+        "every core this process may use)",
+    )
     g.add_argument(
         "--prompt",
         help="system prompt: a name from prompts/ (assistant, concise, storyteller, *.zh) "
@@ -62,10 +70,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(run=run)
 
 
+def uses_embedded_llm(s: Settings) -> bool:
+    """Whether ``resolve_llm`` starts the embedded model: ``--local`` and no chat endpoint of
+    its own (base URL or key; with ``--local`` a DashScope key does not count)."""
+    return s.local and not (s.llm_base_url or s.llm_api_key)
+
+
 @asynccontextmanager
 async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> AsyncIterator[LLMConfig]:
     """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
-    else (with ``--local``) the embedded model started for the duration of the command."""
+    else (with ``--local``) the embedded model started for the duration of the command; it
+    reads the system prompt (``--prompt``) once as it starts, so the first turn is not slower
+    than the others."""
     from bridge.adapters.llm import LLMConfig
 
     s = load_settings(args, env)
@@ -82,7 +98,8 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         url = compatible_url(s.region or DEFAULT_REGION, s.workspace)
         yield LLMConfig(base_url=url, api_key=dashscope_key, model=model or DASHSCOPE_DEFAULT_MODEL)
         return
-    if s.local:
+    if uses_embedded_llm(s):
+        from bridge.adapters.prompts import load_prompt
         from bridge.local.llm_server import serve_local_llm
 
         if importlib.util.find_spec("llama_cpp") is None:
@@ -95,9 +112,18 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
                 "DASHSCOPE_API_KEY",
                 field="local_llm",
             )
+        if s.llm_threads is not None and s.llm_threads < 1:
+            raise ConfigError(
+                f"llm_threads must be at least 1, got {s.llm_threads} "
+                f"(from {s.source('llm_threads')})",
+                field="llm_threads",
+            )
+        prompt = load_prompt(s.prompt or "assistant")
 
         note("starting the embedded chat model (SmolLM2-135M) ...")
-        async with serve_local_llm(on_progress=note) as local:
+        async with serve_local_llm(
+            on_progress=note, threads=s.llm_threads, warm_prompt=prompt
+        ) as local:
             yield LLMConfig(base_url=local.base_url, api_key=local.api_key, model=local.model)
         return
     raise ConfigError(

@@ -64,6 +64,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("llm_base_url", "OPENAI_BASE_URL"),
     ConfigKey("llm_api_key", "OPENAI_API_KEY"),
     ConfigKey("llm_model", "BRIDGE_LLM_MODEL"),
+    ConfigKey("llm_threads", "BRIDGE_LLM_THREADS", "int"),
     ConfigKey("prompt", "BRIDGE_PROMPT"),
     ConfigKey("tts_url", "BRIDGE_TTS_URL"),
     ConfigKey("tts_api_key", "DASHSCOPE_API_KEY"),
@@ -92,6 +93,7 @@ class Settings:
     llm_base_url: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
     llm_model: str | None = None
+    llm_threads: int | None = None  # the embedded model's; None: every available core
     prompt: str | None = None
     tts_url: str | None = None
     tts_api_key: str | None = field(default=None, repr=False)

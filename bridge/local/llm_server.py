@@ -13,16 +13,16 @@ in the error when it fails to start.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -38,8 +38,15 @@ from bridge.core.errors import (
     LLMServerError,
     LLMTimeoutError,
 )
+from bridge.local.child import spawn_child, stop_child
 
-__all__ = ["INSTALL_HINT", "LocalLLM", "find_model_file", "serve_local_llm"]
+__all__ = [
+    "INSTALL_HINT",
+    "LocalLLM",
+    "available_cores",
+    "find_model_file",
+    "serve_local_llm",
+]
 
 log = structlog.get_logger("bridge.local.llm")
 
@@ -54,8 +61,8 @@ MODEL_ALIAS = "smollm2-135m-instruct"
 _OVERRIDING_ENV = ("HOST", "PORT", "CONFIG_FILE")
 _POLL_INTERVAL = 0.25
 _PROGRESS_EVERY = 5.0
-_STOP_GRACE = 5.0
 _LOG_TAIL_BYTES = 2000
+_WARM_UP_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +74,12 @@ class LocalLLM:
     api_key: str
     model_path: Path | None
     startup_s: float
+    # Set when the warm-up (if any) has finished, successfully or not.
+    warm: anyio.Event = field(default_factory=anyio.Event, compare=False, repr=False)
+
+    async def wait_warm(self) -> None:
+        """Return once the system prompt has been processed (at once without a warm-up)."""
+        await self.warm.wait()
 
 
 def _require_server() -> None:
@@ -112,13 +125,30 @@ def _free_port(host: str) -> int:
         return port
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+        return max(1, os.cpu_count() or 1)
+
+
 def server_command(
-    *, model_path: Path, host: str, port: int, api_key: str, threads: int = 1, n_ctx: int = 2048
+    *,
+    model_path: Path,
+    host: str,
+    port: int,
+    api_key: str,
+    threads: int | None = None,
+    n_ctx: int = 2048,
 ) -> list[str]:
     """The argv that serves ``model_path`` with llama.cpp, sized for a small CPU-only machine.
 
     No ``--chat_format``: llama.cpp uses the chat template the GGUF carries (SmolLM2's ChatML).
+    ``threads=None`` uses every available core (``available_cores()``) for both generation and
+    prompt processing.
     """
+    threads = available_cores() if threads is None else threads
     return [
         sys.executable,
         "-m",
@@ -142,6 +172,10 @@ def server_command(
         "--n_gpu_layers",
         "0",
         "--verbose",
+        "false",
+        # By default a new request cuts the one streaming off (a silent "[DONE]": the reply
+        # just stops, with no error). Requests wait for each other instead.
+        "--interrupt_requests",
         "false",
     ]
 
@@ -219,18 +253,36 @@ async def _wait_ready(
     )
 
 
-async def _stop(process: Process) -> None:
-    with anyio.CancelScope(shield=True):
-        if process.returncode is None:
-            with suppress(ProcessLookupError):
-                process.terminate()
-            with anyio.move_on_after(_STOP_GRACE):
-                await process.wait()
-            if process.returncode is None:
-                with suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
-        await process.aclose()
+def warm_up_request(model: str, prompt: str) -> dict[str, object]:
+    """The chat request that makes llama.cpp evaluate ``prompt`` once: the system message
+    alone, one token out. Every later request starts with the same system message, so the
+    server's prompt cache serves that prefix instead of evaluating it again."""
+    return {
+        "model": model,
+        "messages": [{"role": "system", "content": prompt}],
+        "max_tokens": 1,
+        "temperature": 0.0,
+        "stream": False,
+    }
+
+
+async def _warm_up(
+    *, base_url: str, api_key: str, model: str, prompt: str, done: anyio.Event
+) -> None:
+    """Best effort: a failed warm-up only costs the first turn its speed, so it is logged."""
+    request = warm_up_request(model, prompt)
+    started = time.monotonic()
+    try:
+        async with openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, max_retries=0, timeout=_WARM_UP_TIMEOUT
+        ) as client:
+            await client.chat.completions.create(**request)  # type: ignore[call-overload]
+    except openai.OpenAIError as exc:
+        log.warning("local_llm.warm_up_failed", error=type(exc).__name__)
+        return
+    finally:
+        done.set()
+    log.info("local_llm.warm", seconds=round(time.monotonic() - started, 2))
 
 
 @asynccontextmanager
@@ -241,17 +293,24 @@ async def serve_local_llm(
     port: int = 0,
     api_key: str = "local",
     ready_timeout: float = 120.0,
-    threads: int = 1,
+    threads: int | None = None,
+    warm_prompt: str | None = None,
     on_progress: Callable[[str], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> AsyncIterator[LocalLLM]:
     """Start the embedded llama.cpp chat server, yield it when it answers, stop it on exit.
 
     ``port=0`` picks a free port. ``on_progress`` receives one-line human-readable status
-    messages while the model loads. ``threads`` is llama.cpp's thread count: one thread
-    streams about 50 tokens/s on a 2-core machine whatever else runs; two reach about 100 on
-    an idle machine but collapse to a few tokens/s as soon as another process (the speech
-    engine) takes a core, because llama.cpp's OpenMP threads spin at every barrier.
+    messages while the model loads. ``threads`` is llama.cpp's thread count, by default every
+    core this process may use (``available_cores()``). Measured earlier on a 2-core machine:
+    one thread streams about 50 tokens/s whatever else runs; two reach about 100 on an idle
+    machine but can drop to a few tokens/s while another process (the speech engine) takes a
+    core, because llama.cpp's OpenMP threads spin at every barrier; pass ``threads=1`` there.
+    ``warm_prompt`` (the system prompt) is processed once as soon as the server answers, in
+    the background: the server is yielded at once, a request sent meanwhile waits for the
+    warm-up (llama.cpp serves one request at a time) and then finds the prompt in llama.cpp's
+    prefix cache, so the first turn starts about as fast as a warm one.
+    ``LocalLLM.wait_warm()`` returns when the warm-up is over.
     ``command`` replaces the server argv (for tests); the readiness check still polls
     ``host:port``. Raises ``ConfigError`` when the ``local-llm``
     extra is missing, ``LLMConnectionError`` when the server exits early and
@@ -259,7 +318,7 @@ async def serve_local_llm(
     """
     if ready_timeout <= 0:
         raise ConfigError("ready_timeout must be positive", field="ready_timeout")
-    if threads < 1:
+    if threads is not None and threads < 1:
         raise ConfigError("threads must be at least 1", field="threads")
     progress = on_progress or (lambda _message: None)
     port = port or _free_port(host)
@@ -283,9 +342,7 @@ async def serve_local_llm(
     log.info("local_llm.starting", model=name, host=host, port=port)
     with tempfile.TemporaryFile(prefix="bridge-llm-") as output:
         try:
-            process = await anyio.open_process(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=output, env=_child_env()
-            )
+            process = await spawn_child(argv, output=output, env=_child_env())
         except OSError as exc:
             raise LLMConnectionError(f"could not start the local LLM server: {exc}") from exc
         try:
@@ -300,13 +357,38 @@ async def serve_local_llm(
             startup_s = time.monotonic() - started
             progress(f"local LLM: ready in {startup_s:.1f}s at {base_url}")
             log.info("local_llm.ready", base_url=base_url, model=model, startup_s=startup_s)
-            yield LocalLLM(
+            llm = LocalLLM(
                 base_url=base_url,
                 model=model,
                 api_key=api_key,
                 model_path=model_path,
                 startup_s=startup_s,
             )
+            if not warm_prompt:
+                llm.warm.set()
+                yield llm
+            else:
+                # The body's own exception is re-raised after the task group, so that it
+                # reaches the caller as it is, not inside an exception group.
+                failure: list[BaseException] = []
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(
+                        functools.partial(
+                            _warm_up,
+                            base_url=base_url,
+                            api_key=api_key,
+                            model=model,
+                            prompt=warm_prompt,
+                            done=llm.warm,
+                        )
+                    )
+                    try:
+                        yield llm
+                    except BaseException as exc:
+                        failure.append(exc)
+                    tg.cancel_scope.cancel()
+                if failure:
+                    raise failure[0]
         finally:
-            await _stop(process)
+            await stop_child(process)
             log.info("local_llm.stopped", port=port, returncode=process.returncode)
