@@ -139,3 +139,20 @@ def test_say_json_reports_nothing_to_speak_as_the_error() -> None:
     result = json.loads(proc.stdout)
     assert result["error"]["type"] == "NothingToSpeak"
     assert "no speakable text" in result["error"]["message"]
+
+
+def test_the_local_llm_hint_is_the_users_own_command_line_with_the_fix(tmp_path: Path) -> None:
+    import importlib.util
+    import shlex
+
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("the local-llm extra is installed here")
+    question = 'What\'s a "good" $HOME?'
+    proc = say(question, "--local", "--voice", "Cherry", HOME=str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.strip().startswith("run: "))
+    pasted = shlex.split(line.strip().removeprefix("run: "))
+    assert pasted == [
+        *("uv", "run", "--extra", "local-llm", "bridge"),
+        *("say", question, "--local", "--voice", "Cherry"),
+    ]

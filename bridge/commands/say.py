@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -103,11 +104,11 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         from bridge.local.llm_server import serve_local_llm
 
         if importlib.util.find_spec("llama_cpp") is None:
-            command = getattr(args, "command", None) or "chat"
             raise ConfigError(
                 "the embedded chat model needs the local-llm extra (llama.cpp), not installed.\n"
-                f"  run: uv run --extra local-llm bridge {command} --local  (the first run "
-                "builds llama.cpp, about 5 minutes on 2 cores; uv shows its progress)\n"
+                f"  run: uv run --extra local-llm bridge {_own_command_line(args)}\n"
+                "  (the first run builds llama.cpp, about 5 minutes on 2 cores; uv shows its "
+                "progress)\n"
                 "  or configure a chat endpoint: OPENAI_API_KEY, OPENAI_BASE_URL or "
                 "DASHSCOPE_API_KEY",
                 field="local_llm",
@@ -133,6 +134,15 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         f"  in the environment or in {shown_path(s.config_path, env)}; or try --local for the "
         "embedded offline model"
     )
+
+
+def _own_command_line(args: argparse.Namespace) -> str:
+    """The user's command line (after ``bridge``), shell-quoted so that it can be pasted;
+    ``COMMAND --local`` when it is not known."""
+    argv = getattr(args, "argv", None)
+    if not argv:
+        argv = [getattr(args, "command", None) or "chat", "--local"]
+    return shlex.join(argv)
 
 
 async def run(args: argparse.Namespace) -> int:
