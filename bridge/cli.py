@@ -81,7 +81,9 @@ def _report(exc: BridgeError, args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the user's own command line, for hints that repeat it with a fix
     if args.command is None:
         parser.print_help()
         return 2

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import wave
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,8 @@ def test_summary_and_stats_lines() -> None:
     assert "turn turn_x (interrupted)" in stats
     assert "first audio received" in stats and "400 ms" in stats
     assert "Hello." in stats and "model done" in stats and "—" in stats
+    assert "· 1 segment ·" in stats and "· 0 reconnects" in stats
+    assert quiet_summary(replace(result, reconnects=1)).endswith("· 1 reconnect")
 
 
 # --- a whole session, driven by a script ------------------------------------------------------
@@ -530,3 +533,20 @@ def test_chat_sends_a_bounded_history(tmp_path: Path) -> None:
     last = sent[-1]
     assert last[-1]["content"].startswith("Message 3:")
     assert [m["role"] for m in last[:2]] == ["system", "user"]
+
+
+def test_chat_shows_a_reply_with_nothing_to_speak(tmp_path: Path) -> None:
+    code = "```python\nprint('hello')\n```\n"
+    with fake_model(FakeReply(tokens_for(code))) as base, tone_tts() as url:
+        proc = subprocess.run(
+            [*BRIDGE, "chat", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=_env(tmp_path),
+            input="Code?\n",
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "print('hello')" in proc.stdout
+    assert "the reply had no speakable text" in proc.stdout
+    assert "no audio ·" not in proc.stdout

@@ -142,6 +142,64 @@ def test_speak_wrong_key_is_an_auth_error_without_the_key(tmp_path: Path) -> Non
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("out_args", [["--out", "w.wav"], []])
+def test_speak_after_an_error_says_the_error_only(tmp_path: Path, out_args: list[str]) -> None:
+    """A refused key: one error line, no success summary, no playback notice, no empty WAV
+    (the file is created when audio arrives), exit 1."""
+    (tmp_path / "old.wav").write_bytes(b"keep me")
+    with tts_server("--engine", "tone", "--api-key", "sk-right") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--tts-url", url, *out_args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(DASHSCOPE_API_KEY="sk-wrong"),
+            cwd=tmp_path,
+            input="Hello.",
+        )
+    assert out.returncode == 1
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith("bridge: error:") and "refused the API key" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.wav"]
+
+
+def test_speak_summary_counts_in_words(tmp_path: Path) -> None:
+    with tts_server("--engine", "tone") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--tts-url", url, "--out", "w.wav"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+            cwd=tmp_path,
+            input="Just one.",
+        )
+    assert out.returncode == 0, out.stderr
+    assert "spoke 1 segment," in out.stderr
+    assert (tmp_path / "w.wav").stat().st_size > 44
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [("", "the input was empty"), ("```\nx = 1\n```\n", "the input had no speakable text")],
+)
+def test_speak_with_nothing_to_speak_fails(tmp_path: Path, text: str, needle: str) -> None:
+    with tts_server("--engine", "tone") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--tts-url", url, "--out", "w.wav"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+            cwd=tmp_path,
+            input=text,
+        )
+    assert out.returncode == 1, out.stderr
+    assert needle in out.stderr and "spoke 0" not in out.stderr
+    assert not (tmp_path / "w.wav").exists()
+
+
 def test_tts_server_fault_flags_reach_the_client() -> None:
     from bridge.core.errors import TTSClosedError
 

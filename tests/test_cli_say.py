@@ -105,3 +105,54 @@ def test_say_local_uses_the_embedded_model(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["audio_ms"] > 0
+
+
+CODE_ONLY = "```python\nprint('hello')\n```\n"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_say_a_reply_with_nothing_to_speak_says_so(tmp_path: Path, debug: bool) -> None:
+    """A reply that is only a code block: its text is shown, the error says why nothing was
+    spoken, no empty WAV is left, and the exit is not 0 (with --debug too)."""
+    out = tmp_path / "reply.wav"
+    with fake_model(FakeReply(tokens_for(CODE_ONLY))) as base, tone_tts() as url:
+        args = ["--tts-url", url, "--llm-base-url", base, "--llm-model", "m", "--out", str(out)]
+        proc = subprocess.run(
+            [*BRIDGE, *(["--debug"] if debug else []), "say", "Code?", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert "print('hello')" in proc.stdout
+    assert "the reply had no speakable text" in proc.stderr
+    assert "code" in proc.stderr and "nothing was spoken" in proc.stderr
+    assert not out.exists()
+    assert "first audio" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_say_json_reports_nothing_to_speak_as_the_error() -> None:
+    with fake_model(FakeReply(tokens_for(CODE_ONLY))) as base, tone_tts() as url:
+        proc = say("Code?", "--json", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m")
+    assert proc.returncode == 1, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["error"]["type"] == "NothingToSpeak"
+    assert "no speakable text" in result["error"]["message"]
+
+
+def test_the_local_llm_hint_is_the_users_own_command_line_with_the_fix(tmp_path: Path) -> None:
+    import importlib.util
+    import shlex
+
+    if importlib.util.find_spec("llama_cpp") is not None:
+        pytest.skip("the local-llm extra is installed here")
+    question = 'What\'s a "good" $HOME?'
+    proc = say(question, "--local", "--voice", "Cherry", HOME=str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.strip().startswith("run: "))
+    pasted = shlex.split(line.strip().removeprefix("run: "))
+    assert pasted == [
+        *("uv", "run", "--extra", "local-llm", "bridge"),
+        *("say", question, "--local", "--voice", "Cherry"),
+    ]

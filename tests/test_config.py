@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bridge.adapters.sinks import NullSink, PcmSink, WavSink
+from bridge.adapters.sinks import PcmSink, WavSink
 from bridge.commands.common import add_tts_options, load_settings, make_sink, resolve_tts
 from bridge.commands.say import add_llm_options, resolve_llm
 from bridge.commands.settings import (
@@ -20,6 +20,7 @@ from bridge.commands.settings import (
     read_config,
 )
 from bridge.core.errors import ConfigError
+from bridge.qwen.client import AudioChunk
 
 HOME = Path("/home/someone")
 
@@ -265,7 +266,16 @@ def test_make_sink_prefers_the_speaker_and_says_once_when_there_is_none(
 
     notes: list[str] = []
     monkeypatch.setattr(bridge.adapters.speaker, "open_speaker", lambda rate: None)
-    assert isinstance(make_sink(_args(), 24000, notes.append), NullSink)
+    silent = make_sink(_args(), 24000, notes.append)
+    assert notes == []  # said when audio comes, not before (a failing command never says it)
+
+    async def play() -> None:
+        for _ in range(3):
+            await silent.write(AudioChunk(data=b"\0\0" * 240, sample_rate=24000, response_id="r"))
+        await silent.close()
+
+    anyio.run(play, backend="asyncio")
+    assert silent.samples_played == 720
     assert len(notes) == 1 and "no speaker playback" in notes[0]
 
     speaker = object()

@@ -113,6 +113,29 @@ async def test_unterminated_think_swallows_the_rest() -> None:
     assert llm.last_finish_reason == "stop"
 
 
+PREFILLED = ["The user wants", " a greeting. I will", " say hi.</th", "ink>\n\nHi", " there."]
+
+
+async def test_reasoning_after_a_prefilled_opener_is_not_yielded_with_think_open() -> None:
+    pieces, _, _ = await collect([FakeReply(PREFILLED)], think_open=True)
+    assert "".join(pieces) == "Hi there."
+    pieces, _, _ = await collect([FakeReply(PREFILLED)])  # without the option it is spoken
+    assert "".join(pieces).startswith("The user wants")
+
+
+async def test_a_closing_tag_with_no_opener_early_in_a_reply_drops_what_came_before() -> None:
+    pieces, _, _ = await collect([FakeReply(PREFILLED)], think_window=200)
+    assert "".join(pieces) == "Hi there."
+    late = ["Sure. " * 40, "a literal </think> tag"]  # past the window: only the tag goes
+    pieces, _, _ = await collect([FakeReply(late)], think_window=200)
+    assert "".join(pieces) == "Sure. " * 40 + "a literal  tag"
+
+
+def test_think_window_must_not_be_negative() -> None:
+    with pytest.raises(ConfigError):
+        LLMConfig(model="m", think_window=-1)
+
+
 async def test_tool_call_deltas_are_not_yielded() -> None:
     pieces, llm, _ = await collect([FakeReply(["Let me check."], tool_call=True)])
     assert pieces == ["Let me check."]
@@ -343,8 +366,8 @@ def test_fake_reply_is_validated() -> None:
 # -- the think filter (pure) -------------------------------------------------------------------
 
 
-def run_filter(pieces: Sequence[str]) -> str:
-    f = ThinkFilter()
+def run_filter(pieces: Sequence[str], **options: Any) -> str:
+    f = ThinkFilter(**options)
     return "".join(f.feed(p) for p in pieces) + f.flush()
 
 
@@ -414,3 +437,25 @@ def test_conversation_edge_cases() -> None:
     assert conv.messages()[0] == {"role": "system", "content": "New prompt."}
     with pytest.raises(ConfigError):
         Conversation(max_turns=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "spoken"),
+    [
+        ("plan it</think>\n\nAnswer.", {"start_inside": True}, "Answer."),
+        ("never closed", {"start_inside": True}, ""),
+        ("plan it</think>Answer.<think>more</think> End", {"start_inside": True}, "Answer. End"),
+        ("plan it</think>\n\nAnswer.", {"window": 20}, "Answer."),
+        ("a long plain reply</think> x", {"window": 10}, "a long plain reply x"),
+        ("<think>a</think>b</think>c", {"window": 50}, "bc"),
+        ("short reply", {"window": 50}, "short reply"),
+    ],
+)
+def test_think_filter_options_any_split(text: str, options: dict[str, Any], spoken: str) -> None:
+    assert run_filter([text], **options) == spoken
+    for cuts in itertools.combinations(range(1, len(text)), 2):
+        pieces = [text[i:j] for i, j in zip((0, *cuts), (*cuts, len(text)), strict=True)]
+        assert run_filter(pieces, **options) == spoken, pieces
+    f = ThinkFilter(**options)
+    assert f.feed(text) + f.flush() == spoken
+    assert f.feed(text) + f.flush() == spoken  # flush() starts a new reply with the options

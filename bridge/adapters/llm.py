@@ -68,9 +68,11 @@ _OPEN, _CLOSE = "<think>", "</think>"
 class LLMConfig:
     """Where and how to ask the chat model. Times are in seconds.
 
-    ``extra`` holds further request options (``temperature``, ``max_tokens``, or
-    server-specific ones such as ``top_k``); options the SDK does not know are sent in the JSON
-    body. ``stream_options`` in ``extra`` replaces ours (``{"include_usage": True}``).
+    ``think_open``/``think_window`` are for models whose chat template pre-fills ``<think>``
+    (see ``ThinkFilter``). ``extra`` holds further request options (``temperature``,
+    ``max_tokens``, or server-specific ones such as ``top_k``); options the SDK does not know
+    are sent in the JSON body. ``stream_options`` in ``extra`` replaces ours
+    (``{"include_usage": True}``).
     """
 
     base_url: str | None = None
@@ -81,6 +83,8 @@ class LLMConfig:
     token_timeout: float = 15.0
     connect_timeout: float = 10.0
     max_retries: int = 0
+    think_open: bool = False
+    think_window: int = 0
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -91,6 +95,8 @@ class LLMConfig:
                 raise ConfigError(f"{name} must be > 0 seconds, got {value!r}", field=name)
         if self.max_retries < 0:
             raise ConfigError("max_retries must be >= 0", field="max_retries")
+        if self.think_window < 0:
+            raise ConfigError("think_window must be >= 0 characters", field="think_window")
         object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
         reserved = sorted(_RESERVED.intersection(self.extra))
         if reserved:
@@ -116,13 +122,29 @@ class ThinkFilter:
     ``</think>`` (or to the end). A stray ``</think>`` is dropped, and whitespace right after a
     closing tag is dropped while nothing has been spoken yet. Any split of the same text into
     pieces gives the same output.
+
+    For models whose chat template pre-fills ``<think>`` (the reasoning streams with no
+    opener, then ``</think>``): ``start_inside`` drops everything up to the first closing
+    tag; ``window`` (characters) holds the start of a reply back, and a closing tag with no
+    opener within that many characters drops everything before it. The same options as
+    ``ScrubberOptions.think_open`` / ``think_window``; both default off (no added latency).
     """
 
-    def __init__(self) -> None:
-        self._inside = False
+    def __init__(self, *, start_inside: bool = False, window: int = 0) -> None:
+        if window < 0:
+            raise ConfigError("the think window must be >= 0 characters", field="think_window")
+        self._start_inside = start_inside
+        self._window = window
+        self._reset()
+
+    def _reset(self) -> None:
+        self._inside = self._start_inside
         self._pending = ""
         self._spoken = False
         self._strip = False
+        self._pos = 0  # input characters consumed (not pending)
+        self._decided = self._start_inside or self._window == 0  # no more holding back
+        self._held = ""
 
     def feed(self, text: str) -> str:
         buf, self._pending = self._pending + text, ""
@@ -132,9 +154,11 @@ class ThinkFilter:
                 end = buf.find(_CLOSE)
                 if end < 0:
                     self._pending = _partial_tag(buf, (_CLOSE,))
+                    self._pos += len(buf) - len(self._pending)
                     break
-                buf = buf[end + len(_CLOSE) :]
+                buf = self._advance(buf, end + len(_CLOSE))
                 self._inside = False
+                self._decided = True
                 self._strip = not self._spoken
                 continue
             start, close = buf.find(_OPEN), buf.find(_CLOSE)
@@ -142,22 +166,42 @@ class ThinkFilter:
                 keep = _partial_tag(buf, (_OPEN, _CLOSE))
                 out.append(self._emit(buf[: len(buf) - len(keep)]))
                 self._pending = keep
+                self._pos += len(buf) - len(keep)
                 break
             if start >= 0 and (close < 0 or start < close):
                 out.append(self._emit(buf[:start]))
-                buf = buf[start + len(_OPEN) :]
+                buf = self._advance(buf, start + len(_OPEN))
                 self._inside = True
-            else:  # a stray closing tag
-                out.append(self._emit(buf[:close]))
-                buf = buf[close + len(_CLOSE) :]
+                self._decided = True
+            else:  # a closing tag with no opener
+                if not self._decided and self._pos + close < self._window:
+                    out, self._held, self._spoken = [], "", False  # it was all reasoning
+                else:
+                    out.append(self._emit(buf[:close]))
+                buf = self._advance(buf, close + len(_CLOSE))
+                self._decided = True
                 self._strip = not self._spoken
-        return "".join(out)
+        return self._release("".join(out))
 
     def flush(self) -> str:
         """End of text: return what was held back (a partial tag that never completed)."""
         rest = "" if self._inside else self._emit(self._pending)
-        self._inside, self._pending, self._spoken, self._strip = False, "", False, False
+        self._decided = True
+        rest = self._release(rest)
+        self._reset()
         return rest
+
+    def _advance(self, buf: str, k: int) -> str:
+        self._pos += k
+        return buf[k:]
+
+    def _release(self, text: str) -> str:
+        if not self._decided and self._pos < self._window:
+            self._held += text  # a closing tag may still come and drop it
+            return ""
+        self._decided = True
+        text, self._held = self._held + text, ""
+        return text
 
     def _emit(self, text: str) -> str:
         if self._strip:
@@ -263,7 +307,8 @@ class LLMClient:
             mapped = self._map(exc, chunks=None)
             raise mapped from _cause(mapped, exc)
         response = cast("openai.AsyncStream[ChatCompletionChunk]", created)
-        thinking, clean = ThinkFilter(), TextSanitizer()  # model text is sanitised here, once
+        thinking = ThinkFilter(start_inside=cfg.think_open, window=cfg.think_window)
+        clean = TextSanitizer()  # model text is sanitised here, once
         chunks = 0
         started = False
         chars = 0

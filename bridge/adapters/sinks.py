@@ -57,33 +57,50 @@ class NullSink:
 
 
 class WavSink:
-    """Writes a WAV file as audio arrives (header patched on close)."""
+    """Writes a WAV file as audio arrives (header patched on close).
+
+    The file is created when the first audio arrives, not before: a turn that ends with no
+    audio (an error, nothing to speak) leaves no empty file behind, and an existing file at
+    ``path`` is untouched. ``written`` says whether the file was created.
+    """
 
     def __init__(self, path: str | Path, sample_rate: int) -> None:
-        try:
-            self._writer = WavWriter(path, sample_rate)
-        except OSError as exc:
-            raise ConfigError(f"cannot write {path}: {exc.strerror}") from None
+        self._path = Path(path)
+        self._rate = sample_rate
+        self._writer: WavWriter | None = None
         self._stopped = False
 
     @property
     def samples_played(self) -> int:
-        return self._writer.samples
+        return 0 if self._writer is None else self._writer.samples
 
     @property
     def path(self) -> Path:
-        return self._writer.path
+        return self._path
+
+    @property
+    def written(self) -> bool:
+        return self._writer is not None
 
     async def write(self, chunk: AudioChunk) -> None:
-        if not self._stopped:
-            self._writer.write(chunk.data)
+        if self._stopped or not chunk.data:
+            return
+        if self._writer is None:
+            try:
+                self._writer = WavWriter(self._path, self._rate)
+            except OSError as exc:
+                self._stopped = True
+                raise ConfigError(f"cannot write {self._path}: {exc.strerror}") from None
+        self._writer.write(chunk.data)
 
     async def stop(self) -> None:
         self._stopped = True
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
     async def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
 
 
 class PcmSink:

@@ -28,7 +28,7 @@ import anyio
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
-from bridge.commands.common import add_tts_options, load_settings, resolve_tts
+from bridge.commands.common import add_tts_options, load_settings, nothing_spoken, resolve_tts
 from bridge.commands.repl import (
     LineReader,
     Reader,
@@ -196,7 +196,10 @@ class ChatSession:
         rate = self.assistant.tts.config.sample_rate
         sink = RecordingSink(self.playback.sink(), rate)
         captions = self.captions = Captions(self.console.text)
-        turn = self.assistant.reply(text, sink, on_segment=lambda seg: captions.add(seg.text))
+        raw: list[str] = []
+        turn = self.assistant.reply(
+            text, sink, on_segment=lambda seg: captions.add(seg.text), on_text=raw.append
+        )
         self._turn = turn
         try:
             async with anyio.create_task_group() as tg:
@@ -210,6 +213,13 @@ class ChatSession:
             self.console.line()
         if result.error is not None:
             self.console.error(f"error: {result.error['message']}")
+        elif (silent := nothing_spoken(result, "the reply")).error is not None:
+            # e.g. only a code block: show it, and say why nothing was heard.
+            if "".join(raw).strip():
+                self.console.line("".join(raw).strip())
+            self.console.quiet(silent.error["message"])
+            self.last = (result, sink)
+            return result
         self.console.quiet(quiet_summary(result))
         self.last = (result, sink)
         return result

@@ -19,6 +19,7 @@ import anyio
 
 from bridge.adapters.sinks import AudioSink, NullSink
 from bridge.adapters.speaker import open_speaker
+from bridge.commands.common import plural
 from bridge.core.result import TurnResult
 from bridge.qwen.client import AudioChunk
 from bridge.text._chars import is_spaceless
@@ -185,7 +186,7 @@ def quiet_summary(result: TurnResult) -> str:
     if result.interrupted:
         parts.append("interrupted (the conversation keeps what was heard)")
     if result.reconnects:
-        parts.append(f"{result.reconnects} reconnect(s)")
+        parts.append(plural(result.reconnects, "reconnect"))
     return " · ".join(parts)
 
 
@@ -205,8 +206,9 @@ def format_stats(result: TurnResult) -> str:
     lines += [f"  {name:<27} {_ms(value):>9}" for name, value in rows]
     billed = "" if result.chars_billed is None else f", {result.chars_billed} billed"
     lines.append(
-        f"  audio {result.audio_ms / 1000:.1f} s · {len(result.segments)} segments · "
-        f"{result.chars_appended} characters sent{billed} · {result.reconnects} reconnects"
+        f"  audio {result.audio_ms / 1000:.1f} s · {plural(len(result.segments), 'segment')} · "
+        f"{plural(result.chars_appended, 'character')} sent{billed} · "
+        f"{plural(result.reconnects, 'reconnect')}"
     )
     for i, seg in enumerate(result.segments, 1):
         text = seg.text if len(seg.text) <= 48 else seg.text[:47] + "…"

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,20 +34,27 @@ from bridge.qwen.regions import (
 
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
+    from bridge.core.result import TurnResult
     from bridge.pipeline import TTSTarget
+    from bridge.qwen.client import AudioChunk
 
 __all__ = [
     "NO_PLAYBACK",
     "add_log_options",
     "add_output_options",
     "add_tts_options",
+    "check_output",
+    "exit_code",
     "load_settings",
     "log_level",
     "make_sink",
     "non_negative_int",
     "note",
+    "nothing_spoken",
+    "plural",
     "positive_float",
     "positive_int",
+    "report_failure",
     "resolve_tts",
     "set_message_format",
     "shown_path",
@@ -112,6 +120,11 @@ def note(text: str, *, level: str = "info") -> None:
         print(line, file=sys.stderr, flush=True)
         return
     print(f"bridge: {text}", file=sys.stderr, flush=True)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 segment``, ``2 segments``, ``0 segments``."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
 
 
 def non_negative_int(text: str) -> int:
@@ -251,8 +264,52 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     )
 
 
+def check_output(out: str | None) -> None:
+    """Refuse an ``--out`` that cannot be written, before anything is started. (The file
+    itself is created when the first audio arrives; see ``WavSink``.)"""
+    if out is None or out == "-":
+        return
+    path = Path(out)
+    parent = path.parent
+    if path.is_dir():
+        raise ConfigError(f"cannot write {out}: it is a directory", field="out")
+    if not parent.is_dir():
+        raise ConfigError(f"cannot write {out}: there is no directory {parent}", field="out")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(parent, os.W_OK)
+    if not writable:
+        raise ConfigError(f"cannot write {out}: permission denied", field="out")
+
+
+class _Unplayed:
+    """No speaker: counts the audio, and says once, when the first audio arrives, that it is
+    not played (not before: a command that fails first has nothing to say about playback)."""
+
+    def __init__(self, note: Callable[[str], None]) -> None:
+        from bridge.adapters.sinks import NullSink
+
+        self._sink = NullSink()
+        self._note = note
+        self._told = False
+
+    @property
+    def samples_played(self) -> int:
+        return self._sink.samples_played
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if not self._told and chunk.samples and not self._sink.stopped:
+            self._told = True
+            self._note(NO_PLAYBACK)
+        await self._sink.write(chunk)
+
+    async def stop(self) -> None:
+        await self._sink.stop()
+
+    async def close(self) -> None:
+        await self._sink.close()
+
+
 def make_sink(args: argparse.Namespace, sample_rate: int, note: Callable[[str], None]) -> AudioSink:
-    from bridge.adapters.sinks import NullSink, PcmSink, WavSink
+    from bridge.adapters.sinks import PcmSink, WavSink
 
     if args.out == "-":
         return PcmSink()
@@ -263,8 +320,40 @@ def make_sink(args: argparse.Namespace, sample_rate: int, note: Callable[[str], 
     speaker = open_speaker(sample_rate)
     if speaker is not None:
         return speaker
-    note(NO_PLAYBACK)
-    return NullSink()
+    return _Unplayed(note)
+
+
+def nothing_spoken(result: TurnResult, what: str) -> TurnResult:
+    """``result``, with an error when the turn ended normally but had nothing to speak:
+    ``what`` (``"the reply"``, ``"the input"``) was empty, or only code or markup (which is
+    not read aloud). Otherwise ``result`` as it is."""
+    if result.error is not None or result.interrupted or result.segments:
+        return result
+    if result.ttft_ms is None:
+        message = f"{what} was empty; nothing was spoken"
+    else:
+        message = (
+            f"{what} had no speakable text (only code, markup or symbols, which are not "
+            "read aloud); nothing was spoken"
+        )
+    return replace(result, error={"type": "NothingToSpeak", "message": message})
+
+
+def report_failure(result: TurnResult, sink: AudioSink) -> None:
+    """The error of a failed turn, and where the audio spoken before it went (if anywhere)."""
+    if result.error is None:
+        return
+    note(f"error: {result.error['message']}")
+    path = getattr(sink, "path", None)
+    if getattr(sink, "written", False) and path is not None:
+        note(f"{result.audio_ms / 1000:.1f} s spoken before the error are in {path}")
+
+
+def exit_code(result: TurnResult) -> int:
+    """0 for a turn without error; 2 when the input was refused; 1 for any other failure."""
+    if result.error is None:
+        return 0
+    return 2 if result.error.get("type") == "ConfigError" else 1
 
 
 async def text_source(source: str) -> AsyncIterator[str]:

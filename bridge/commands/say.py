@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import os
+import shlex
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -13,10 +14,14 @@ from typing import TYPE_CHECKING
 from bridge.commands.common import (
     add_output_options,
     add_tts_options,
+    check_output,
+    exit_code,
     load_settings,
     make_sink,
     note,
+    nothing_spoken,
     positive_int,
+    report_failure,
     resolve_tts,
     shown_path,
 )
@@ -99,11 +104,11 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         from bridge.local.llm_server import serve_local_llm
 
         if importlib.util.find_spec("llama_cpp") is None:
-            command = getattr(args, "command", None) or "chat"
             raise ConfigError(
                 "the embedded chat model needs the local-llm extra (llama.cpp), not installed.\n"
-                f"  run: uv run --extra local-llm bridge {command} --local  (the first run "
-                "builds llama.cpp, about 5 minutes on 2 cores; uv shows its progress)\n"
+                f"  run: uv run --extra local-llm bridge {_own_command_line(args)}\n"
+                "  (the first run builds llama.cpp, about 5 minutes on 2 cores; uv shows its "
+                "progress)\n"
                 "  or configure a chat endpoint: OPENAI_API_KEY, OPENAI_BASE_URL or "
                 "DASHSCOPE_API_KEY",
                 field="local_llm",
@@ -131,6 +136,15 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
     )
 
 
+def _own_command_line(args: argparse.Namespace) -> str:
+    """The user's command line (after ``bridge``), shell-quoted so that it can be pasted;
+    ``COMMAND --local`` when it is not known."""
+    argv = getattr(args, "argv", None)
+    if not argv:
+        argv = [getattr(args, "command", None) or "chat", "--local"]
+    return shlex.join(argv)
+
+
 async def run(args: argparse.Namespace) -> int:
     from bridge.adapters.llm import LLMClient
     from bridge.adapters.prompts import load_prompt
@@ -138,9 +152,11 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.pipeline.assistant import Assistant
     from bridge.text import Segment
 
+    check_output(args.out)
     prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")
     show_text = not args.json and args.out != "-"
     shown: list[str] = []
+    raw: list[str] = []
 
     def on_segment(segment: Segment) -> None:
         if show_text:
@@ -155,17 +171,21 @@ async def run(args: argparse.Namespace) -> int:
         sink = make_sink(args, target.config.sample_rate, note)
         history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
         assistant = Assistant(llm=llm, tts=target, conversation=history)
-        result = await assistant.reply(args.question, sink, on_segment=on_segment).run()
+        turn = assistant.reply(args.question, sink, on_segment=on_segment, on_text=raw.append)
+        result = await turn.run()
     if shown:
         print(flush=True)
-    if result.error is not None:
-        note(f"error: {result.error['message']}")
+    result = nothing_spoken(result, "the reply")
+    if show_text and not shown and "".join(raw).strip():
+        # Nothing was speakable (e.g. only a code block): the text is still the answer.
+        print("".join(raw).strip(), flush=True)
+    report_failure(result, sink)
     if args.json and args.out != "-":
         print(json.dumps(result.to_dict(), ensure_ascii=False))
-    elif result.first_audio_ms is not None:
+    elif result.error is None and result.first_audio_ms is not None:
         note(
             f"first audio at {result.first_audio_ms:.0f} ms, "
             f"{result.audio_ms / 1000:.1f} s of audio"
             + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
         )
-    return 0 if result.error is None else 1
+    return exit_code(result)

@@ -11,8 +11,13 @@ import anyio
 from bridge.commands.common import (
     add_output_options,
     add_tts_options,
+    check_output,
+    exit_code,
     make_sink,
     note,
+    nothing_spoken,
+    plural,
+    report_failure,
     resolve_tts,
     text_source,
 )
@@ -39,20 +44,22 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 async def run(args: argparse.Namespace) -> int:
     from bridge.pipeline import Turn
 
+    check_output(args.out)
     if args.source != "-" and not await anyio.Path(args.source).is_file():
         raise ConfigError(f"cannot read {args.source}: no such file")
     async with resolve_tts(args, os.environ) as target:
         sink = make_sink(args, target.config.sample_rate, note)
         result = await Turn(text_source(args.source), sink, target=target).run()
-    if result.error is not None:
-        note(f"error: {result.error['message']}")
+    result = nothing_spoken(result, "the input")
+    report_failure(result, sink)
     if args.json and args.out != "-":
         print(json.dumps(result.to_dict(), ensure_ascii=False))
-    else:
+    elif result.error is None:
         first = result.first_audio_ms
         shown = "n/a" if first is None else f"at {first:.0f} ms"
         note(
-            f"spoke {len(result.segments)} segments, {result.audio_ms / 1000:.1f} s of audio; "
-            f"first audio {shown}" + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
+            f"spoke {plural(len(result.segments), 'segment')}, "
+            f"{result.audio_ms / 1000:.1f} s of audio; first audio {shown}"
+            + (f"; wrote {args.out}" if args.out not in (None, "-") else "")
         )
-    return 0 if result.error is None else 1
+    return exit_code(result)

@@ -39,6 +39,7 @@ class Assistant:
         sink: AudioSink,
         *,
         on_segment: Callable[[Segment], None] | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``."""
         self.conversation.add_user(user_text)
@@ -58,6 +59,7 @@ class Assistant:
             options=self.options,
             on_segment=on_segment,
             on_result=record,
+            on_text=on_text,
             request_text=user_text,
         )
 

@@ -128,6 +128,8 @@ class Turn:
 
     ``await turn.run()`` returns the ``TurnResult``; ``turn.interrupt()`` stops it at once
     (barge-in). The turn owns the sink: it closes it at the end, or stops it when interrupted.
+    ``on_segment`` sees each segment as it is cut, ``on_text`` each delta of the text as it
+    arrives (before scrubbing), ``on_result`` the result.
     """
 
     def __init__(
@@ -139,6 +141,7 @@ class Turn:
         options: PipelineOptions | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         on_result: Callable[[TurnResult], Awaitable[None] | None] | None = None,
+        on_text: Callable[[str], None] | None = None,
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
         request_text: str | None = None,
@@ -152,6 +155,7 @@ class Turn:
         self._text = text
         self._on_segment = on_segment
         self._on_result = on_result
+        self._on_text = on_text
         self._clock = clock
         self._commit_mode = target.config.mode == "commit"
         self._tracker = HeardTracker(commit_mode=self._commit_mode)
@@ -300,6 +304,8 @@ class Turn:
                     if not delta:
                         continue
                     self._mark("ttft")
+                    if self._on_text is not None:
+                        self._on_text(delta)
                     await out.send(delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
