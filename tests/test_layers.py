@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "bridge"
 
 # Lower numbers are lower layers. A module may import its own folder and any lower layer.
 PURE = ("bridge.core", "bridge.text", "bridge.qwen.protocol", "bridge.qwen.events")
-PURE += ("bridge.qwen.config", "bridge.qwen.models")
+PURE += ("bridge.qwen.config", "bridge.qwen.models", "bridge.qwen.regions")
 RANKS: tuple[tuple[str, int], ...] = (
     *((name, 0) for name in PURE),
     ("bridge.logs", 0),  # redaction and structlog helpers; configured only by entry points

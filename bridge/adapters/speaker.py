@@ -38,7 +38,7 @@ StreamFactory = Callable[[int, Callable[[Any, int, Any, Any], None]], OutputStre
 def _sounddevice_factory(
     sample_rate: int, callback: Callable[[Any, int, Any, Any], None]
 ) -> OutputStream:
-    import sounddevice  # type: ignore[import-not-found,unused-ignore]
+    import sounddevice  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     stream: OutputStream = sounddevice.RawOutputStream(
         samplerate=sample_rate, channels=1, dtype="int16", callback=callback, latency="low"

@@ -103,6 +103,12 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
         from bridge.adapters.prompts import load_prompt
         from bridge.local.llm_server import serve_local_llm
 
+        if s.llm_threads is not None and s.llm_threads < 1:
+            raise ConfigError(
+                f"llm_threads must be at least 1, got {s.llm_threads} "
+                f"(from {s.source('llm_threads')})",
+                field="llm_threads",
+            )
         if importlib.util.find_spec("llama_cpp") is None:
             raise ConfigError(
                 "the embedded chat model needs the local-llm extra (llama.cpp), not installed.\n"
@@ -112,12 +118,6 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
                 "  or configure a chat endpoint: OPENAI_API_KEY, OPENAI_BASE_URL or "
                 "DASHSCOPE_API_KEY",
                 field="local_llm",
-            )
-        if s.llm_threads is not None and s.llm_threads < 1:
-            raise ConfigError(
-                f"llm_threads must be at least 1, got {s.llm_threads} "
-                f"(from {s.source('llm_threads')})",
-                field="llm_threads",
             )
         prompt = load_prompt(s.prompt or "assistant")
 
