@@ -344,6 +344,7 @@ class ClientSession:
         self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
+        started = self._clock()
         try:
             await turn.run()
         finally:
@@ -351,11 +352,12 @@ class ClientSession:
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
-            at = running.cancelled_at
+            at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
                 audio_sent=sink.seconds_sent,
                 barge_in=None if at is None else self._clock() - at,
+                first_play=None if acked is None else acked - started,
             )
 
     def _report(self, rid: str, result: TurnResult) -> None:
