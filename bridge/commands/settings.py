@@ -75,6 +75,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
 )
 _BY_NAME: Mapping[str, ConfigKey] = MappingProxyType({k.name: k for k in KEYS})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -104,6 +105,7 @@ class Settings:
     language: str | None = None
     sample_rate: int | None = None
     local: bool = False
+    workers: int | None = None  # bridge serve's processes; None: one
     sources: Mapping[str, Source] = field(default_factory=dict)
     config_path: Path | None = None  # where the configuration file is looked for
     config_file: Path | None = None  # the file that was read, when there was one
