@@ -144,7 +144,7 @@ async def test_two_workers_serve_one_port_count_together_and_drain_on_sigterm() 
         assert value(found, "bridge_sessions") == CLIENTS
         assert value(found, "bridge_sessions_accepted_total") == CLIENTS
         assert value(found, "bridge_turns_total", outcome="done") == CLIENTS
-        assert value(found, "bridge_turn_stage_seconds_count", stage="first_audio") == CLIENTS
+        assert value(found, "bridge_turn_stage_seconds_count", stage="first_token") == CLIENTS
         metrics_dir = multiproc_dir(next(iter(workers)))
         assert metrics_dir.is_dir()
 
