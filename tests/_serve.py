@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
@@ -50,10 +50,14 @@ async def running(
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
     prompts: Mapping[str, str] | None = None,
+    faults: Faults | None = None,
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the tone emulator and the fake model."""
+    """A server on 127.0.0.1:0 with the tone emulator (``faults`` injected) and the fake
+    model."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
-    emu_options = EmulatorOptions(engine="tone", latency=latency or LatencyModel())
+    emu_options = EmulatorOptions(
+        engine="tone", latency=latency or LatencyModel(), faults=faults or Faults()
+    )
     async with (
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,
