@@ -31,7 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
-from bridge.core.result import TurnResult
+from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
@@ -349,7 +349,14 @@ class ClientSession:
             outbox.put(p.segment_event(rid, index, segment.text.strip()))
             index += 1
 
-        turn = self._assistant.reply(text, sink, on_segment=on_segment)
+        def on_timing(timing: SegmentTiming) -> None:
+            outbox.put(
+                p.segment_timing(
+                    rid, timing.index, timing.start, timing.end, estimated=timing.estimated
+                )
+            )
+
+        turn = self._assistant.reply(text, sink, on_segment=on_segment, on_timing=on_timing)
         rid = sink.response_id = turn.turn_id
         self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
         self._running = running = _Running(rid, sink, turn.interrupt)
