@@ -18,17 +18,16 @@ newest is answered. Nothing a client sends can end the server: bad input is answ
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import openai
 import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
 from bridge.core.result import SegmentTiming, TurnResult
@@ -57,21 +56,6 @@ _RATE_WHOSE = {
 }
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
-
-
-class _TeeLLM(LLMClient):
-    """The shared chat endpoint, reporting each streamed delta to the session."""
-
-    def __init__(
-        self, config: LLMConfig, *, client: openai.AsyncOpenAI, on_delta: Callable[[str], None]
-    ) -> None:
-        super().__init__(config, client=client)
-        self.on_delta = on_delta
-
-    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
-        async for delta in super().stream(messages):
-            self.on_delta(delta)
-            yield delta
 
 
 @dataclass(eq=False, slots=True)
@@ -110,7 +94,7 @@ class ClientSession:
         self._settings = backend.default_settings()
         self._voices = backend.voices()
         self._prompt_names = list(backend.prompts)
-        self._llm = _TeeLLM(backend.llm_config, client=backend.openai_client, on_delta=_ignore)
+        self._llm = LLMClient(backend.llm_config, client=backend.openai_client)
         self._assistant = Assistant(
             llm=self._llm,
             tts=backend.target_for(self._settings),
@@ -349,6 +333,9 @@ class ClientSession:
             outbox.put(p.segment_event(rid, index, segment.text.strip()))
             index += 1
 
+        def on_text(delta: str) -> None:
+            outbox.put(p.text_delta(rid, delta))
+
         def on_timing(timing: SegmentTiming) -> None:
             outbox.put(
                 p.segment_timing(
@@ -356,28 +343,30 @@ class ClientSession:
                 )
             )
 
-        turn = self._assistant.reply(text, sink, on_segment=on_segment, on_timing=on_timing)
+        turn = self._assistant.reply(
+            text, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
+        )
         rid = sink.response_id = turn.turn_id
-        self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
         self._running = running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
         outbox.put(p.response_started(rid))
         self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
+        started = self._clock()
         try:
             await turn.run()
         finally:
             self._running = None
-            self._llm.on_delta = _ignore
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
-            at = running.cancelled_at
+            at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
                 audio_sent=sink.seconds_sent,
                 barge_in=None if at is None else self._clock() - at,
+                first_play=None if acked is None else acked - started,
             )
 
     def _report(self, rid: str, result: TurnResult) -> None:
@@ -416,10 +405,6 @@ class ClientSession:
         while self.busy and (left := self._drain_deadline - self._clock()) > 0:
             await anyio.sleep(min(0.05, left))
         self._end(CloseCode.GOING_AWAY, "server shutting down")
-
-
-def _ignore(_text: str) -> None:
-    pass
 
 
 async def reject(ws: ServerConnection, code: ErrorCode, message: str, close: CloseCode) -> None:
