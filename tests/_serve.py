@@ -50,15 +50,20 @@ async def running(
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
     prompts: Mapping[str, str] | None = None,
+    engine: str = "tone",
+    chat: bool = True,
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the tone emulator and the fake model."""
+    """A server on 127.0.0.1:0 with the tone emulator (or ``engine``) and the fake model
+    (``chat=False``: a server without a chat model)."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
-    emu_options = EmulatorOptions(engine="tone", latency=latency or LatencyModel())
+    emu_options = EmulatorOptions(engine=engine, latency=latency or LatencyModel())
     async with (
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,
     ):
-        config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        config: LLMConfig | None = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        if not chat:
+            config = None
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts = TTSTarget(url=emu.url, timeouts=FAST)
         async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:

@@ -154,8 +154,11 @@ class Readiness:
             return "unreachable"
 
     async def _llm(self) -> str:
+        client = self._backend.openai_client
+        if client is None:
+            return "not_configured"  # a speak-only server: ready without one
         try:
-            await self._backend.openai_client.models.list()
+            await client.models.list()
         except (openai.AuthenticationError, openai.PermissionDeniedError):
             return "auth_failed"
         except openai.APIStatusError as exc:

@@ -1,6 +1,8 @@
 // The bridge demo page: one conversation over the bridge serve WebSocket protocol
 // (docs/protocol.md). Text goes up as user.message; the reply's text streams back as
-// text.delta and its speech as binary PCM16 frames, played gaplessly with the Web Audio API
+// text.delta and its speech as binary PCM16 frames. "Speak this text" sends the page's own
+// text instead (text.append pieces, then text.done: a speak response, no chat model); its
+// text is shown from the segment events. Audio is played gaplessly with the Web Audio API
 // (an AudioWorklet; precisely scheduled buffers where worklets are unavailable). What has
 // really been played is acknowledged with playback.ack, so the server's history holds what
 // the listener heard. Counters live on window.bridgeDemo (the browser test reads them).
@@ -251,8 +253,11 @@
 
   function updateButtons() {
     const ready = demo.state === "ready";
-    $("text").disabled = !ready;
-    $("send").disabled = !ready;
+    const chat = ready && demo.session.chat !== false;
+    $("text").disabled = !chat;
+    $("send").disabled = !chat;
+    $("speak-text").disabled = !ready;
+    $("speak").disabled = !ready;
     $("stop").disabled = !(ready && (current !== null || queued > 0));
   }
 
@@ -309,7 +314,12 @@
         onReady(ev);
         break;
       case "response.started":
-        current = { rid: ev.response_id, text: "", ...addMessage("assistant", "") };
+        current = {
+          rid: ev.response_id,
+          text: "",
+          deltas: 0,
+          ...addMessage("assistant", ""),
+        };
         demo.responses[ev.response_id] = {
           text: "",
           segments: 0,
@@ -320,6 +330,7 @@
         break;
       case "text.delta":
         if (current && current.rid === ev.response_id) {
+          current.deltas += 1;
           current.text += ev.text;
           current.textEl.textContent = current.text;
           demo.responses[ev.response_id].text = current.text;
@@ -328,6 +339,15 @@
         break;
       case "segment":
         if (demo.responses[ev.response_id]) demo.responses[ev.response_id].segments += 1;
+        if (current && current.rid === ev.response_id && current.deltas === 0) {
+          // A speak response: no text.delta, its text is what goes to speech.
+          current.el.querySelector(".who").textContent = "Spoken";
+          current.el.classList.add("spoken");
+          current.text += (current.text ? " " : "") + ev.text;
+          current.textEl.textContent = current.text;
+          demo.responses[ev.response_id].kind = "speak";
+          demo.responses[ev.response_id].text = current.text;
+        }
         break;
       case "audio.start":
         audioRid = ev.response_id;
@@ -464,6 +484,21 @@
     send({ type: "user.message", text });
     sentAt = performance.now();
     addMessage("user", text);
+    updateButtons();
+  });
+  $("speak-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("speak-text").value;
+    if (!text.trim() || demo.state !== "ready") return;
+    $("speak-text").value = "";
+    await ensurePlayer(demo.session.sample_rate);
+    if (current || queued > 0) stopSpeaking(); // the new text replaces what is playing
+    const size = demo.session.limits.max_text_chars;
+    for (let i = 0; i < text.length; i += size) {
+      send({ type: "text.append", text: text.slice(i, i + size) });
+    }
+    send({ type: "text.done" });
+    sentAt = performance.now();
     updateButtons();
   });
   $("stop").addEventListener("click", () => {
