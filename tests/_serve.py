@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
@@ -50,13 +50,16 @@ async def running(
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
     prompts: Mapping[str, str] | None = None,
+    faults: Faults | None = None,
     engine: str = "tone",
     chat: bool = True,
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the tone emulator (or ``engine``) and the fake model
-    (``chat=False``: a server without a chat model)."""
+    """A server on 127.0.0.1:0 with the tone emulator (or ``engine``; ``faults`` injected) and
+    the fake model (``chat=False``: a server without a chat model)."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
-    emu_options = EmulatorOptions(engine=engine, latency=latency or LatencyModel())
+    emu_options = EmulatorOptions(
+        engine=engine, latency=latency or LatencyModel(), faults=faults or Faults()
+    )
     async with (
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,

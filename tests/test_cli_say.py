@@ -58,6 +58,25 @@ def test_say_shows_the_text_as_it_is_spoken() -> None:
     assert "no speaker playback" in proc.stderr  # said once, not an error
 
 
+THINKING = "The user greets me, so I greet back.\n</think>\n\nHello there. Nice to meet you."
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--think-open"], {}), ([], {"BRIDGE_THINK_WINDOW": "200"})],
+)
+def test_say_does_not_speak_reasoning_the_chat_template_opened(
+    args: list[str], env: dict[str, str]
+) -> None:
+    with fake_model(FakeReply(tokens_for(THINKING))) as base, tone_tts() as url:
+        proc = say(
+            "Hi", "--json", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m", *args,
+            **env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["text"] == "Hello there. Nice to meet you."
+
+
 @pytest.mark.parametrize(
     ("args", "env", "needle", "code"),
     [

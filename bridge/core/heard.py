@@ -23,7 +23,7 @@ import bisect
 from dataclasses import dataclass, field
 
 from bridge.qwen.protocol import billable_characters
-from bridge.text._chars import is_spaceless, is_wide
+from bridge.text._chars import is_wide, is_word_boundary, join_space
 
 __all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "speakable_join"]
 
@@ -51,11 +51,8 @@ def _word_prefix(text: str, cut: int) -> str:
         return ""
     if cut >= len(text):
         return text
-    if is_spaceless(text[cut - 1]) or is_spaceless(text[cut]):
-        return text[:cut].rstrip()
-    if not text[cut].isspace():
-        space = text.rfind(" ", 0, cut)
-        cut = space if space >= 0 else 0
+    while cut > 0 and not is_word_boundary(text, cut):
+        cut -= 1
     return text[:cut].rstrip()
 
 
@@ -203,12 +200,9 @@ class HeardTracker:
 
 def speakable_join(parts: list[str]) -> str:
     """Join segment texts: a space between pieces, none next to Chinese or Japanese text
-    (Korean takes the space: its words are separated by spaces)."""
+    (Korean and Thai take the space; see ``bridge.text._chars.join_space``)."""
     out = ""
     for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        if out and not (is_spaceless(out[-1]) or is_spaceless(part[0])):
-            out += " "
-        out += part
+        if part:
+            out += join_space(out[-1:], part[0]) + part
     return out

@@ -51,7 +51,7 @@ from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, T
 from bridge.qwen.config import SAMPLE_RATES
 from bridge.qwen.events import ResponseAudioDelta, SessionFinished
 from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
-from bridge.text._chars import is_wide
+from bridge.text._chars import join_space
 
 __all__ = ["BridgeTextAggregator", "QwenTTSService", "qwen_language"]
 
@@ -134,7 +134,7 @@ class BridgeTextAggregator(BaseTextAggregator):
 def _for_tts(text: str) -> str:
     """Segments are stripped; keep a space after Latin text so appends do not glue words."""
     text = text.strip()
-    return text if not text or is_wide(text[-1]) else text + " "
+    return text + join_space(text[-1:], "a")
 
 
 @dataclass(eq=False)

@@ -50,7 +50,7 @@ from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
-from bridge.text._chars import is_spaceless
+from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
 
@@ -118,9 +118,10 @@ class PipelineOptions:
 
 
 def _for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
+    """Segments are stripped; keep a space after Latin (Korean, Thai) text so appends do not
+    glue words: the space that ``speakable_join`` would put before a following word."""
     text = text.strip()
-    return text if not text or is_spaceless(text[-1]) else text + " "
+    return text + join_space(text[-1:], "a")
 
 
 class Turn:

@@ -20,12 +20,12 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import anyio
-import openai
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from bridge.adapters.llm import LLMConfig
+from bridge.adapters.openai_client import client_for
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
@@ -258,17 +258,6 @@ class BridgeServer:
         log.info("server.drained", left=len(self.sessions))
 
 
-def _make_openai(config: LLMConfig) -> openai.AsyncOpenAI:
-    # One client (one connection pool) shared by all sessions; mirrors LLMClient's own.
-    read = max(config.first_token_timeout, config.token_timeout) + config.connect_timeout
-    return openai.AsyncOpenAI(
-        base_url=config.base_url or "https://api.openai.com/v1",
-        api_key=config.api_key or "no-key",
-        timeout=openai.Timeout(read, connect=config.connect_timeout),
-        max_retries=config.max_retries,
-    )
-
-
 @asynccontextmanager
 async def serve_bridge(
     options: ServerOptions,
@@ -289,7 +278,8 @@ async def serve_bridge(
     # audio holds the close frame back until the close timeout: keep it short here.
     timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
     tts = replace(tts, timeouts=timeouts)
-    client = _make_openai(llm) if llm is not None else None
+    # one connection pool shared by all sessions
+    client = client_for(llm) if llm is not None else None
     backend = Backend(
         llm_config=llm,
         openai_client=client,

@@ -15,7 +15,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from bridge.core.result import TurnResult
 from bridge.server.protocol import client_error_for
 
-__all__ = ["CONTENT_TYPE", "STAGES", "ServerMetrics"]
+__all__ = ["ACK_STAGE", "CONTENT_TYPE", "STAGES", "ServerMetrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -24,9 +24,11 @@ STAGES = {
     "first_token": "ttft_ms",
     "first_segment": "first_segment_ms",
     "first_append": "first_append_ms",
-    "first_audio": "first_audio_ms",
-    "first_play": "first_play_ms",
+    "tts_first_packet": "first_audio_ms",  # first audio delta from the TTS service
+    "first_audio_sent": "first_play_ms",  # first audio handed to the client's sink
 }
+# the stage the client reports: its first playback.ack of played audio
+ACK_STAGE = "first_play_acked"
 _STAGE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _TURN_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 _BARGE_IN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -40,7 +42,7 @@ class ServerMetrics:
         self.stage_seconds = Histogram(
             "bridge_turn_stage_seconds",
             "Time from the start of a turn to each stage (first token, segment, append, "
-            "audio from the TTS service, audio handed to the client)",
+            "TTS first packet, first audio sent to the client, first play acknowledged by it)",
             ["stage"],
             buckets=_STAGE_BUCKETS,
             registry=r,
@@ -115,13 +117,17 @@ class ServerMetrics:
         *,
         audio_sent: float,
         barge_in: float | None = None,
+        first_play: float | None = None,
         failed_code: str = "internal_error",
     ) -> None:
         """A turn ended. ``result`` is None when the server failed before it had one;
-        ``barge_in`` is the seconds from the interruption request to the end."""
+        ``barge_in`` is the seconds from the interruption request to the end, ``first_play``
+        from the start of the turn to the client's first acknowledgement of played audio."""
         self.audio_sent.inc(audio_sent)
         if barge_in is not None:
             self.barge_in_seconds.observe(barge_in)
+        if first_play is not None:
+            self.stage_seconds.labels(ACK_STAGE).observe(first_play)
         if result is None:
             self.turns.labels("error").inc()
             self.turn_errors.labels(failed_code).inc()

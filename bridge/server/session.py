@@ -23,17 +23,16 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import openai
 import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
 from bridge.core.result import TurnResult
@@ -65,21 +64,6 @@ _RATE_WHOSE = {
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
 _MAX_QUEUED = 4  # speak responses waiting behind the running one
-
-
-class _TeeLLM(LLMClient):
-    """The shared chat endpoint, reporting each streamed delta to the session."""
-
-    def __init__(
-        self, config: LLMConfig, *, client: openai.AsyncOpenAI, on_delta: Callable[[str], None]
-    ) -> None:
-        super().__init__(config, client=client)
-        self.on_delta = on_delta
-
-    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
-        async for delta in super().stream(messages):
-            self.on_delta(delta)
-            yield delta
 
 
 @dataclass(eq=False, slots=True)
@@ -138,12 +122,10 @@ class ClientSession:
             max_turns=backend.options.max_history_turns,
             max_chars=backend.options.max_history_chars,
         )
-        self._llm: _TeeLLM | None = None
         self._assistant: Assistant | None = None
         if backend.llm_config is not None and backend.openai_client is not None:
-            self._llm = _TeeLLM(backend.llm_config, client=backend.openai_client, on_delta=_ignore)
             self._assistant = Assistant(
-                llm=self._llm,
+                llm=LLMClient(backend.llm_config, client=backend.openai_client),
                 tts=self._target,
                 conversation=self._conversation,
                 options=backend.options.pipeline,
@@ -446,9 +428,12 @@ class ClientSession:
 
         speak: SpeakInput | None = None
         if isinstance(request, str):
-            assert self._assistant is not None and self._llm is not None
-            turn = self._assistant.reply(request, sink, on_segment=on_segment)
-            self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
+            assert self._assistant is not None
+
+            def on_text(delta: str) -> None:
+                outbox.put(p.text_delta(rid, delta))
+
+            turn = self._assistant.reply(request, sink, on_segment=on_segment, on_text=on_text)
         else:
             speak = request
             turn = Turn(
@@ -465,6 +450,7 @@ class ClientSession:
         self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
+        started = self._clock()
         try:
             await turn.run()
         finally:
@@ -474,16 +460,15 @@ class ClientSession:
                 speak.close()
                 if self._open is speak:
                     self._open = None
-            if self._llm is not None:
-                self._llm.on_delta = _ignore
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
-            at = running.cancelled_at
+            at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
                 audio_sent=sink.seconds_sent,
                 barge_in=None if at is None else self._clock() - at,
+                first_play=None if acked is None else acked - started,
             )
 
     def _report(self, rid: str, result: TurnResult) -> None:
@@ -522,10 +507,6 @@ class ClientSession:
         while self.busy and (left := self._drain_deadline - self._clock()) > 0:
             await anyio.sleep(min(0.05, left))
         self._end(CloseCode.GOING_AWAY, "server shutting down")
-
-
-def _ignore(_text: str) -> None:
-    pass
 
 
 async def reject(ws: ServerConnection, code: ErrorCode, message: str, close: CloseCode) -> None:
