@@ -87,6 +87,8 @@ async def test_a_server_without_a_chat_model_speaks_the_clients_text_exactly() -
     assert not result["interrupted"] and result["error"] is None
     segments = [e["text"] for e in c.of("segment") if e["response_id"] == rid]
     assert len(segments) >= 3 and squash("".join(segments)) == squash(TEXT)
+    timed = {e["index"] for e in c.of("segment.timing") if e["response_id"] == rid}
+    assert timed == set(range(len(segments)))  # captions, as for a chat reply
     assert not c.of("text.delta")  # the text is the client's own: not echoed
     assert stack.fake.requests == []  # no chat model involved
 

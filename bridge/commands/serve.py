@@ -21,6 +21,7 @@ from bridge.commands.common import (
     resolve_tts,
 )
 from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
+from bridge.commands.workers import WORKER_FLAG, check_workers, run_workers, watch_parent
 from bridge.core.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -133,6 +134,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
     p.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes serving the port, each with its own event loop (default 1; "
+        "$BRIDGE_SERVE_WORKERS; the limits apply per worker); a worker that fails stops the "
+        "server with exit code 1",
+    )
+    p.add_argument(WORKER_FLAG, type=non_negative_int, help=argparse.SUPPRESS)
+    p.add_argument(
         "--log-text",
         action="store_true",
         help="log the user's and the model's text of each turn at INFO (otherwise only at "
@@ -188,9 +197,13 @@ async def _chat_model(
 
 
 async def run(args: argparse.Namespace) -> int:
+    from bridge.commands.common import load_settings
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
+    settings = load_settings(args, env)
+    workers = check_workers(settings.workers, settings.source("workers"))
+    worker = args.worker_index is not None  # one of the processes of --workers N
     try:
         options = ServerOptions(
             host=args.host,
@@ -214,10 +227,15 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
+            reuse_port=worker,
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
     prompts = _prompts(args, env)
+    if workers > 1 and not worker:
+        return await run_workers(
+            args, host=options.host, port=options.port, count=workers, grace=args.shutdown_grace
+        )
     async with (
         _chat_model(args, env) as llm_config,
         resolve_tts(args, env) as target,
@@ -225,10 +243,16 @@ async def run(args: argparse.Namespace) -> int:
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
-            note(f"demo page: {server.http_url}")
-            async for _ in signals:
-                break
-            note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
+            if not worker:  # the parent of the workers says it once for all
+                note(f"demo page: {server.http_url}")
+            async with anyio.create_task_group() as watching:
+                if worker:
+                    watching.start_soon(watch_parent)
+                async for _ in signals:
+                    break
+                watching.cancel_scope.cancel()
+            if not worker:
+                note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:

@@ -214,6 +214,7 @@ class BridgeServer:
             self.sessions.add(session)
             self.sessions_total += 1
             self.metrics.sessions.inc()
+            self.metrics.worker_sessions.inc()
             self.metrics.sessions_accepted.inc()
             self._idle = anyio.Event() if self._idle.is_set() else self._idle
             try:
@@ -221,6 +222,7 @@ class BridgeServer:
             finally:
                 self.sessions.discard(session)
                 self.metrics.sessions.dec()
+                self.metrics.worker_sessions.dec()
                 if not self.sessions:
                     self._idle.set()
         finally:
@@ -302,6 +304,7 @@ async def serve_bridge(
             ping_timeout=options.ping_interval,
             close_timeout=2,
             server_header="bridge",
+            reuse_port=options.reuse_port or None,
         )
     except OSError as exc:
         if client is not None:

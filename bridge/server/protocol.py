@@ -60,6 +60,7 @@ __all__ = [
     "response_interrupted",
     "response_started",
     "segment_event",
+    "segment_timing",
     "session_ready",
     "text_delta",
 ]
@@ -315,6 +316,19 @@ def text_delta(response_id: str, text: str) -> dict[str, Any]:
 
 def segment_event(response_id: str, index: int, text: str) -> dict[str, Any]:
     return {"type": "segment", "response_id": response_id, "index": index, "text": text}
+
+
+def segment_timing(
+    response_id: str, index: int, start: int, end: int, *, estimated: bool
+) -> dict[str, Any]:
+    return {
+        "type": "segment.timing",
+        "response_id": response_id,
+        "index": index,
+        "start": start,
+        "end": end,
+        "estimated": estimated,
+    }
 
 
 def audio_start(response_id: str, sample_rate: int) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
-from bridge.core.result import TurnResult
+from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
@@ -426,6 +426,13 @@ class ClientSession:
             outbox.put(p.segment_event(rid, index, segment.text.strip()))
             index += 1
 
+        def on_timing(timing: SegmentTiming) -> None:
+            outbox.put(
+                p.segment_timing(
+                    rid, timing.index, timing.start, timing.end, estimated=timing.estimated
+                )
+            )
+
         speak: SpeakInput | None = None
         if isinstance(request, str):
             assert self._assistant is not None
@@ -433,7 +440,9 @@ class ClientSession:
             def on_text(delta: str) -> None:
                 outbox.put(p.text_delta(rid, delta))
 
-            turn = self._assistant.reply(request, sink, on_segment=on_segment, on_text=on_text)
+            turn = self._assistant.reply(
+                request, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
+            )
         else:
             speak = request
             turn = Turn(
@@ -442,6 +451,7 @@ class ClientSession:
                 target=self._target,
                 options=self.backend.options.pipeline,
                 on_segment=on_segment,
+                on_timing=on_timing,
             )
         rid = sink.response_id = turn.turn_id
         self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)
