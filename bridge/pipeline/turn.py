@@ -45,7 +45,7 @@ from bridge.core.errors import (
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
 from bridge.logs import text_logging
-from bridge.qwen.client import Timeouts, TTSSession, connect
+from bridge.qwen.client import Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
@@ -68,6 +68,11 @@ class TTSTarget:
     workspace: str | None = None
     config: SessionConfig = field(default_factory=SessionConfig)
     timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def __post_init__(self) -> None:
+        # Refuse a URL that is not ws:// or wss://, an unknown region or a bad workspace id
+        # when the target is made (at start-up), not at every turn.
+        build_url(self.url, self.region, self.model, self.workspace)
 
     def connect(self) -> AbstractAsyncContextManager[TTSSession]:
         return connect(

@@ -54,6 +54,7 @@ __all__ = [
     "client_error_for",
     "encode",
     "error_event",
+    "failed_result",
     "parse_client_message",
     "public_result",
     "response_done",
@@ -341,6 +342,20 @@ def response_interrupted(response_id: str, spoken_text: str) -> dict[str, Any]:
 
 def response_done(response_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"type": "response.done", "response_id": response_id, "result": result}
+
+
+def failed_result(response_id: str) -> dict[str, Any]:
+    """The ``result`` of a response that failed on the server before it had a turn result:
+    nothing was heard, the error is ``internal_error`` with its fixed message."""
+    code, message = client_error_for("")
+    return {
+        "turn_id": response_id,
+        "text": "",
+        "spoken_text": "",
+        "interrupted": False,
+        "segments": [],
+        "error": {"type": "InternalError", "code": code.value, "message": message},
+    }
 
 
 def error_event(

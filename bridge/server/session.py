@@ -473,6 +473,10 @@ class ClientSession:
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
+            else:
+                # The turn failed without a result (a bug, reported by the worker): every
+                # started response still ends with its response.done.
+                self._outbox.put(p.response_done(rid, p.failed_result(rid)))
             at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
