@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local import Emulator, EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
@@ -35,6 +35,7 @@ class Stack:
     server: BridgeServer
     fake: FakeLLM
     emulator_url: str
+    emulator: Emulator | None = None
 
     @property
     def url(self) -> str:
@@ -72,7 +73,7 @@ async def running(
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
         async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
-            yield Stack(srv, fake, emu.url)
+            yield Stack(srv, fake, emu.url, emu)
 
 
 @dataclass
