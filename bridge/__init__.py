@@ -49,7 +49,7 @@ if _typing.TYPE_CHECKING:
         TTSSession,
         connect,
     )
-    from bridge.text import Scrubber, Segment, Segmenter, split_speech
+    from bridge.text import Lexicon, Scrubber, Segment, Segmenter, split_speech
 
 __version__ = "0.1.0"
 
@@ -76,6 +76,7 @@ _LAZY: dict[str, str] = {
     "LLMServerError": "bridge.core.errors",
     "LLMTimeoutError": "bridge.core.errors",
     "LatencyModel": "bridge.local",
+    "Lexicon": "bridge.text",
     "NullSink": "bridge.adapters.sinks",
     "PcmSink": "bridge.adapters.sinks",
     "PipelineOptions": "bridge.pipeline",
@@ -130,6 +131,7 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "LatencyModel",
+    "Lexicon",
     "NullSink",
     "PcmSink",
     "PipelineOptions",

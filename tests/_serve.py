@@ -19,6 +19,7 @@ from bridge.pipeline import TTSTarget
 from bridge.qwen import Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
 from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
+from bridge.text import Lexicon
 
 SHORT = "Sure. Here is a short answer."
 LONG = (
@@ -50,6 +51,8 @@ async def running(
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
     prompts: Mapping[str, str] | None = None,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = "none",
 ) -> AsyncIterator[Stack]:
     """A server on 127.0.0.1:0 with the tone emulator and the fake model."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
@@ -61,7 +64,14 @@ async def running(
         config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts = TTSTarget(url=emu.url, timeouts=FAST)
-        async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
+        async with serve_bridge(
+            opts,
+            llm=config,
+            tts=tts,
+            prompts=prompts,
+            lexicons=lexicons,
+            default_lexicon=default_lexicon,
+        ) as srv:
             yield Stack(srv, fake, emu.url)
 
 

@@ -28,7 +28,13 @@ import anyio
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
-from bridge.commands.common import add_tts_options, load_settings, nothing_spoken, resolve_tts
+from bridge.commands.common import (
+    add_tts_options,
+    load_settings,
+    nothing_spoken,
+    pipeline_options,
+    resolve_tts,
+)
 from bridge.commands.repl import (
     LineReader,
     Reader,
@@ -388,6 +394,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args, env)
     prompt_name = settings.prompt or "assistant"
     prompt = load_prompt(prompt_name)
+    options = pipeline_options(args, env)
     console = Console(color=sys.stdout.isatty() and "NO_COLOR" not in env)
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     async with resolve_llm(args, env) as llm_config, resolve_tts(args, env) as target:
@@ -405,7 +412,7 @@ async def run(args: argparse.Namespace) -> int:
         playback = Playback(target.config.sample_rate)
         async with LLMClient(llm_config) as llm:
             history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
-            assistant = Assistant(llm=llm, tts=target, conversation=history)
+            assistant = Assistant(llm=llm, tts=target, conversation=history, options=options)
             reader = LineReader(history=history_path(env, home))
             session = ChatSession(
                 assistant=assistant,

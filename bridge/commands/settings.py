@@ -16,6 +16,7 @@ the flags (``llm_base_url`` or ``llm-base-url`` for ``--llm-base-url``)::
     voice = "Ethan"
     prompt = "concise"
     sample_rate = 24000
+    lexicon = "lexicon.toml"    # word replacements (relative to this file's folder)
     think_open = true           # the model's chat template pre-fills <think>
     think_window = 2000         # or: drop what comes before a </think> this early
 
@@ -77,6 +78,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("lexicon", "BRIDGE_LEXICON"),
     ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
     ConfigKey("think_window", "BRIDGE_THINK_WINDOW", "int"),
 )
@@ -108,6 +110,7 @@ class Settings:
     language: str | None = None
     sample_rate: int | None = None
     local: bool = False
+    lexicon: str | None = None  # a lexicon file's path (relative: to the config file's folder)
     think_open: bool = False  # the reply starts inside a <think> block
     think_window: int | None = None  # characters in which a lone </think> drops what came before
     sources: Mapping[str, Source] = field(default_factory=dict)

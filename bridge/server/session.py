@@ -119,7 +119,7 @@ class ClientSession:
                 max_turns=backend.options.max_history_turns,
                 max_chars=backend.options.max_history_chars,
             ),
-            options=backend.options.pipeline,
+            options=backend.pipeline_for(self._settings),
         )
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
@@ -280,7 +280,11 @@ class ClientSession:
 
     def _configure(self, message: p.SessionConfigure) -> None:
         settings = apply_configure(
-            self._settings, message, voices=self._voices, prompts=self._prompt_names
+            self._settings,
+            message,
+            voices=self._voices,
+            prompts=self._prompt_names,
+            lexicons=self.backend.lexicon_names(),
         )
         target = self.backend.target_for(settings)
         try:
@@ -293,6 +297,7 @@ class ClientSession:
         self._settings = settings
         self._assistant.tts = target
         self._assistant.conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._assistant.options = self.backend.pipeline_for(settings)
         self._outbox.put(self._ready_event())
 
     def _ready_event(self) -> dict[str, Any]:
@@ -309,6 +314,8 @@ class ClientSession:
             sample_rate=s.sample_rate,
             sample_rates=list(SAMPLE_RATES),
             limits=self._limits.to_public(),
+            lexicon=s.lexicon,
+            lexicons=self.backend.lexicon_names(),
         )
 
     # --- worker ----------------------------------------------------------------------------
