@@ -44,6 +44,21 @@ async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
             timeout=15,
             what="audio to play and be acknowledged",
         )
+        # The caption highlights the sentence being spoken: past the first one by now.
+        await cdp.wait_for(
+            "bridgeDemo.speaking && bridgeDemo.speaking.index >= 1",
+            timeout=15,
+            what="the second sentence highlighted",
+        )
+        caption = await cdp.evaluate(
+            "(() => { const s = bridgeDemo.speaking;"
+            " const r = bridgeDemo.responses[s.rid];"
+            " const el = document.querySelectorAll('.msg.assistant .caption .seg.speaking');"
+            " return {index: s.index, timing: r.timings[s.index], played: r.played,"
+            " count: el.length, elIndex: el.length ? Number(el[0].dataset.index) : null,"
+            " text: el.length ? el[0].textContent.trim() : null,"
+            " highlighted: r.highlighted}; })()"
+        )
         playing = await cdp.evaluate("bridgeDemo")
         assert playing["player"] == "worklet"
         assert playing["framesReceived"] > 0
@@ -66,6 +81,12 @@ async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
         # After the interruption nothing more of that reply is played or received.
         await cdp.evaluate("new Promise((done) => setTimeout(done, 500))")
         later = await cdp.evaluate("bridgeDemo")
+    # One sentence highlighted, the one whose samples are playing, in order from the first.
+    assert caption["count"] == 1 and caption["elIndex"] == caption["index"]
+    assert caption["text"] and caption["text"] in LONG
+    assert caption["timing"]["start"] <= caption["played"]
+    assert caption["highlighted"][0] == 0
+    assert caption["highlighted"] == sorted(caption["highlighted"])
     assert note == "(interrupted)"
     assert response["state"] == "interrupted"
     assert response["result"]["interrupted"]

@@ -85,3 +85,38 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("bridge: error:") and "--token" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+MODEL = ["--llm-model", "m"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--tts-url", "http://127.0.0.1:9/api-ws/v1/realtime"],
+        ["--tts-url", "127.0.0.1:9"],
+    ],
+)
+def test_serve_refuses_a_tts_target_it_could_never_reach_at_start_up(flags: list[str]) -> None:
+    # The chat endpoint is a closed port: serve must fail on the TTS setting before using it.
+    proc = subprocess.run(
+        [
+            *BRIDGE,
+            "serve",
+            "--port",
+            "0",
+            "--llm-base-url",
+            "http://127.0.0.1:9/v1",
+            *MODEL,
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("bridge: error:")
+    assert "ws:// or wss://" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -11,6 +11,7 @@ import anyio
 
 from bridge.commands.common import (
     add_tts_options,
+    check_speech_settings,
     non_negative_int,
     note,
     positive_float,
@@ -200,6 +201,7 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
     prompts = _prompts(args, env)
+    check_speech_settings(args, env)  # refused before the chat model starts
     if workers > 1 and not worker:
         return await run_workers(
             args, host=options.host, port=options.port, count=workers, grace=args.shutdown_grace

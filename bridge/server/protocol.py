@@ -52,12 +52,14 @@ __all__ = [
     "client_error_for",
     "encode",
     "error_event",
+    "failed_result",
     "parse_client_message",
     "public_result",
     "response_done",
     "response_interrupted",
     "response_started",
     "segment_event",
+    "segment_timing",
     "session_ready",
     "text_delta",
 ]
@@ -280,6 +282,19 @@ def segment_event(response_id: str, index: int, text: str) -> dict[str, Any]:
     return {"type": "segment", "response_id": response_id, "index": index, "text": text}
 
 
+def segment_timing(
+    response_id: str, index: int, start: int, end: int, *, estimated: bool
+) -> dict[str, Any]:
+    return {
+        "type": "segment.timing",
+        "response_id": response_id,
+        "index": index,
+        "start": start,
+        "end": end,
+        "estimated": estimated,
+    }
+
+
 def audio_start(response_id: str, sample_rate: int) -> dict[str, Any]:
     return {"type": "audio.start", "response_id": response_id, "sample_rate": sample_rate}
 
@@ -290,6 +305,20 @@ def response_interrupted(response_id: str, spoken_text: str) -> dict[str, Any]:
 
 def response_done(response_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"type": "response.done", "response_id": response_id, "result": result}
+
+
+def failed_result(response_id: str) -> dict[str, Any]:
+    """The ``result`` of a response that failed on the server before it had a turn result:
+    nothing was heard, the error is ``internal_error`` with its fixed message."""
+    code, message = client_error_for("")
+    return {
+        "turn_id": response_id,
+        "text": "",
+        "spoken_text": "",
+        "interrupted": False,
+        "segments": [],
+        "error": {"type": "InternalError", "code": code.value, "message": message},
+    }
 
 
 def error_event(

@@ -30,7 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
-from bridge.core.result import TurnResult
+from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
@@ -336,7 +336,16 @@ class ClientSession:
         def on_text(delta: str) -> None:
             outbox.put(p.text_delta(rid, delta))
 
-        turn = self._assistant.reply(text, sink, on_segment=on_segment, on_text=on_text)
+        def on_timing(timing: SegmentTiming) -> None:
+            outbox.put(
+                p.segment_timing(
+                    rid, timing.index, timing.start, timing.end, estimated=timing.estimated
+                )
+            )
+
+        turn = self._assistant.reply(
+            text, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
+        )
         rid = sink.response_id = turn.turn_id
         self._running = running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
@@ -352,6 +361,10 @@ class ClientSession:
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
+            else:
+                # The turn failed without a result (a bug, reported by the worker): every
+                # started response still ends with its response.done.
+                self._outbox.put(p.response_done(rid, p.failed_result(rid)))
             at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
