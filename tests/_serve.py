@@ -53,9 +53,10 @@ async def running(
     engine: str = "tone",
     mode: str = "server_commit",
     faults: Faults | None = None,
+    chat: bool = True,
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the emulator (the tone engine unless told) and the fake
-    model."""
+    """A server on 127.0.0.1:0 with the emulator (the tone engine unless told; ``faults``
+    injected) and the fake model (``chat=False``: a server without a chat model)."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
     emu_options = EmulatorOptions(
         engine=engine, latency=latency or LatencyModel(), faults=faults or Faults()
@@ -64,7 +65,9 @@ async def running(
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,
     ):
-        config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        config: LLMConfig | None = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        if not chat:
+            config = None
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)

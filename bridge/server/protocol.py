@@ -5,10 +5,10 @@ frames, each with a ``type``; audio goes to the client in binary frames (PCM s16
 the session's sample rate), announced per response by ``audio.start``. ``docs/protocol.md``
 is the reference for client authors; this module is what the server actually enforces.
 
-Client → server: ``session.configure``, ``user.message``, ``response.cancel``,
-``playback.ack``. Server → client: ``session.ready``, ``response.started``, ``text.delta``,
-``segment``, ``audio.start`` (+ binary frames), ``response.interrupted``, ``response.done``,
-``error``.
+Client → server: ``session.configure``, ``user.message``, ``text.append``, ``text.done``,
+``response.cancel``, ``playback.ack``. Server → client: ``session.ready``,
+``response.started``, ``text.delta``, ``segment``, ``audio.start`` (+ binary frames),
+``response.interrupted``, ``response.done``, ``error``.
 
 Decisions:
 - unknown fields are ignored (the protocol may grow); unknown ``type`` values are an error;
@@ -47,6 +47,8 @@ __all__ = [
     "PlaybackAck",
     "ResponseCancel",
     "SessionConfigure",
+    "TextAppend",
+    "TextDone",
     "UserMessage",
     "audio_start",
     "client_error_for",
@@ -80,6 +82,8 @@ class ErrorCode(enum.StrEnum):
     SERVER_FULL = "server_full"  # max sessions reached; closed with 1013
     TOO_MANY_SESSIONS = "too_many_sessions"  # max sessions of one address; closed with 1013
     IDLE_TIMEOUT = "idle_timeout"  # nothing happened for too long; closed with 4000
+    NO_CHAT_MODEL = "no_chat_model"  # user.message on a server without a chat model
+    QUEUE_FULL = "queue_full"  # too many speak responses waiting for their turn
     LLM_ERROR = "llm_error"  # the chat model failed during a response
     TTS_ERROR = "tts_error"  # the speech service failed during a response
     INTERNAL_ERROR = "internal_error"  # a bug on our side; closed with 1011
@@ -128,6 +132,21 @@ class UserMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TextAppend:
+    """A piece of text for the server to speak (a speak response: the client's own text).
+
+    ``text`` is as received: the session sanitises the pieces of one response together
+    (``TextSanitizer``), so a surrogate pair split over two pieces comes out whole."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDone:
+    """The end of the text of the speak response being appended to."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCancel:
     """Barge-in. ``response_id`` (optional) names the response; a stale one is ignored."""
 
@@ -142,7 +161,9 @@ class PlaybackAck:
     response_id: str | None = None
 
 
-ClientMessage = SessionConfigure | UserMessage | ResponseCancel | PlaybackAck
+ClientMessage = (
+    SessionConfigure | UserMessage | TextAppend | TextDone | ResponseCancel | PlaybackAck
+)
 
 _MAX_NAME = 64
 _MAX_SAMPLES = 2**40
@@ -212,6 +233,20 @@ def parse_client_message(
                 f"user.message: text is limited to {max_text_chars} characters",
             )
         return UserMessage(text=text)
+    if kind == "text.append":
+        piece = obj.get("text")
+        if not isinstance(piece, str):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE, "text.append: text must be a string"
+            )
+        if len(piece) > max_text_chars:
+            raise ClientProtocolError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"text.append: text is limited to {max_text_chars} characters a message",
+            )
+        return TextAppend(text=piece)
+    if kind == "text.done":
+        return TextDone()
     if kind == "playback.ack":
         samples = _int(obj, "samples", required=True)
         assert samples is not None
@@ -229,7 +264,7 @@ def parse_client_message(
     raise ClientProtocolError(
         ErrorCode.UNKNOWN_TYPE,
         f"unknown message type {shown!r}; expected session.configure, user.message, "
-        "response.cancel or playback.ack",
+        "text.append, text.done, response.cancel or playback.ack",
     )
 
 
@@ -253,6 +288,7 @@ def session_ready(
     sample_rate: int,
     sample_rates: list[int],
     limits: dict[str, Any],
+    chat: bool = True,
 ) -> dict[str, Any]:
     return {
         "type": "session.ready",
@@ -267,6 +303,7 @@ def session_ready(
         "sample_rate": sample_rate,
         "sample_rates": sample_rates,
         "limits": limits,
+        "chat": chat,
     }
 
 

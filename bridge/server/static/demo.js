@@ -1,6 +1,8 @@
 // The bridge demo page: one conversation over the bridge serve WebSocket protocol
 // (docs/protocol.md). Text goes up as user.message; the reply's text streams back as
-// text.delta and its speech as binary PCM16 frames, played gaplessly with the Web Audio API
+// text.delta and its speech as binary PCM16 frames. "Speak this text" sends the page's own
+// text instead (text.append pieces, then text.done: a speak response, no chat model); its
+// text is shown from the segment events. Audio is played gaplessly with the Web Audio API
 // (an AudioWorklet; precisely scheduled buffers where worklets are unavailable). What has
 // really been played is acknowledged with playback.ack, so the server's history holds what
 // the listener heard. The caption under a reply highlights the sentence being spoken, from
@@ -254,8 +256,11 @@
 
   function updateButtons() {
     const ready = demo.state === "ready";
-    $("text").disabled = !ready;
-    $("send").disabled = !ready;
+    const chat = ready && demo.session.chat !== false;
+    $("text").disabled = !chat;
+    $("send").disabled = !chat;
+    $("speak-text").disabled = !ready;
+    $("speak").disabled = !ready;
     $("stop").disabled = !(ready && (current !== null || queued > 0));
   }
 
@@ -352,6 +357,7 @@
         current = {
           rid: ev.response_id,
           text: "",
+          deltas: 0,
           captionEl: null,
           segmentEls: {},
           ...addMessage("assistant", ""),
@@ -368,6 +374,7 @@
         break;
       case "text.delta":
         if (current && current.rid === ev.response_id) {
+          current.deltas += 1;
           current.text += ev.text;
           current.textEl.textContent = current.text;
           demo.responses[ev.response_id].text = current.text;
@@ -376,6 +383,14 @@
         break;
       case "segment":
         addSegment(ev);
+        if (current && current.rid === ev.response_id && current.deltas === 0) {
+          // A speak response: no text.delta; its text is its segments (the captions).
+          current.el.querySelector(".who").textContent = "Spoken";
+          current.el.classList.add("spoken");
+          current.text += (current.text ? " " : "") + ev.text;
+          demo.responses[ev.response_id].kind = "speak";
+          demo.responses[ev.response_id].text = current.text;
+        }
         break;
       case "segment.timing":
         if (demo.responses[ev.response_id]) {
@@ -525,6 +540,21 @@
     send({ type: "user.message", text });
     sentAt = performance.now();
     addMessage("user", text);
+    updateButtons();
+  });
+  $("speak-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("speak-text").value;
+    if (!text.trim() || demo.state !== "ready") return;
+    $("speak-text").value = "";
+    await ensurePlayer(demo.session.sample_rate);
+    if (current || queued > 0) stopSpeaking(); // the new text replaces what is playing
+    const size = demo.session.limits.max_text_chars;
+    for (let i = 0; i < text.length; i += size) {
+      send({ type: "text.append", text: text.slice(i, i + size) });
+    }
+    send({ type: "text.done" });
+    sentAt = performance.now();
     updateButtons();
   });
   $("stop").addEventListener("click", () => {
