@@ -11,6 +11,7 @@ import anyio
 
 from bridge.commands.common import (
     add_tts_options,
+    load_settings,
     non_negative_int,
     note,
     positive_float,
@@ -146,7 +147,6 @@ def _listed(flags: list[str] | None, env_value: str) -> tuple[str, ...]:
 
 def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     from bridge.adapters.prompts import list_prompts, load_prompt
-    from bridge.commands.common import load_settings
     from bridge.server import builtin_prompts
 
     chosen = load_settings(args, env).prompt or "assistant"
@@ -157,6 +157,7 @@ def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
 
 
 async def run(args: argparse.Namespace) -> int:
+    from bridge.pipeline import PipelineOptions
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
@@ -182,6 +183,7 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
+            pipeline=PipelineOptions(prices=load_settings(args, env).prices),
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
