@@ -157,12 +157,14 @@ def test_every_key_has_its_environment_variable() -> None:
         "BRIDGE_LANGUAGE": "English",
         "BRIDGE_SAMPLE_RATE": "16000",
         "BRIDGE_LOCAL": "yes",
+        "BRIDGE_SERVE_WORKERS": "3",
         "BRIDGE_THINK_OPEN": "1",
         "BRIDGE_THINK_WINDOW": "500",
     }
     s = merge_settings({}, env, {})
     assert {k.env for k in KEYS} == set(env)
     assert s.sample_rate == 16000 and s.local is True and s.llm_threads == 2
+    assert s.workers == 3
     assert s.think_open is True and s.think_window == 500
     assert s.llm_api_key == "sk-o" and s.tts_api_key == "sk-d"
     assert set(s.sources.values()) == {"env"}

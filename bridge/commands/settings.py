@@ -86,6 +86,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
     ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
     ConfigKey("think_window", "BRIDGE_THINK_WINDOW", "int"),
 )
@@ -117,6 +118,7 @@ class Settings:
     language: str | None = None
     sample_rate: int | None = None
     local: bool = False
+    workers: int | None = None  # bridge serve's processes; None: one
     think_open: bool = False  # the reply starts inside a <think> block
     think_window: int | None = None  # characters in which a lone </think> drops what came before
     prices: PriceTable | None = None  # the file's [prices] tables
