@@ -329,3 +329,17 @@ async def test_update_options_changes_the_next_reply(
         ("Ethan", "Chinese", 1.5),
     ]
     assert qwen.options.voice == "Ethan"  # the refused update changed nothing
+
+
+async def test_a_reply_with_nothing_speakable_is_silence_not_an_error() -> None:
+    # Only a code block, which bridge's scrubber drops: LiveKit must not see a failed
+    # request (it would retry it and report an error), just no speech.
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST)
+        errors: list[tts.TTSError] = []
+        qwen.on("error", errors.append)
+        options = APIConnectOptions(max_retry=2, retry_interval=0, timeout=5)
+        events = await collect(qwen.stream(conn_options=options), "```python\nprint(1)\n```\n")
+        chunked = await qwen.synthesize("```\ncode\n```", conn_options=options).collect()
+    assert not errors and emu.connections == 2  # one each, no retries
+    assert not any(any(e.frame.data) for e in events) and not any(chunked.data)

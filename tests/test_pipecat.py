@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -280,7 +281,36 @@ async def test_refused_key_becomes_an_error_frame() -> None:
     assert not of(down, TTSAudioRawFrame)
 
 
-async def test_settings_update_changes_voice_and_language_of_the_next_reply() -> None:
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """What bridge's client was asked to send: (method, argument)."""
+    calls: list[tuple[str, object]] = []
+    for name in ("append", "commit", "update"):
+        original = getattr(TTSSession, name)
+
+        def spy(original: Any = original, name: str = name) -> Any:
+            async def call(self: TTSSession, *args: Any) -> Any:
+                calls.append((name, args[0] if args else None))
+                return await original(self, *args)
+
+            return call
+
+        monkeypatch.setattr(TTSSession, name, spy())
+    return calls
+
+
+async def test_first_segment_is_committed_at_once(sent: list[tuple[str, object]]) -> None:
+    async with emulator() as emu:
+        tts = service(emu)
+        await run_test(tts, frames_to_send=reply("Well, this is it, ok. ", "Then more."))
+    texts = [(name, arg) for name, arg in sent if name != "update"]
+    assert texts[:2] == [("append", "Well, this is it, "), ("commit", None)]
+    assert [name for name, _ in texts].count("commit") == 1
+
+
+async def test_settings_update_changes_voice_and_language_of_the_next_reply(
+    sent: list[tuple[str, object]],
+) -> None:
     async with emulator() as emu:
         tts = service(emu, voice="Cherry", language=Language.EN_US)
         assert tts._session_config(24000).language_type == "English"
@@ -289,6 +319,11 @@ async def test_settings_update_changes_voice_and_language_of_the_next_reply() ->
         config = tts._session_config(24000)
     assert not of(up, ErrorFrame)
     assert config.voice == "Ethan" and config.language_type == "Chinese"
+    # ... and that is what the reply's session was configured with.
+    updates = [arg for name, arg in sent if name == "update"]
+    assert [(c.voice, c.language_type) for c in updates if isinstance(c, SessionConfig)] == [
+        ("Ethan", "Chinese")
+    ]
     assert of(down, TTSAudioRawFrame)
 
 
