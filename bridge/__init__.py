@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
     from bridge.adapters.wav import WavWriter
     from bridge.core.conversation import Conversation, ConversationTurn
+    from bridge.core.cost import Price, PriceTable, TurnCost
     from bridge.core.errors import (
         BridgeError,
         ConfigError,
@@ -79,6 +80,8 @@ _LAZY: dict[str, str] = {
     "NullSink": "bridge.adapters.sinks",
     "PcmSink": "bridge.adapters.sinks",
     "PipelineOptions": "bridge.pipeline",
+    "Price": "bridge.core.cost",
+    "PriceTable": "bridge.core.cost",
     "ReconnectPolicy": "bridge.pipeline",
     "ResponseStats": "bridge.qwen",
     "Scrubber": "bridge.text",
@@ -101,6 +104,7 @@ _LAZY: dict[str, str] = {
     "TTSTimeoutError": "bridge.core.errors",
     "Timeouts": "bridge.qwen",
     "Turn": "bridge.pipeline",
+    "TurnCost": "bridge.core.cost",
     "TurnResult": "bridge.core.result",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
@@ -134,6 +138,8 @@ __all__ = [
     "NullSink",
     "PcmSink",
     "PipelineOptions",
+    "Price",
+    "PriceTable",
     "ReconnectPolicy",
     "ResponseStats",
     "Scrubber",
@@ -156,6 +162,7 @@ __all__ = [
     "TTSTimeoutError",
     "Timeouts",
     "Turn",
+    "TurnCost",
     "TurnResult",
     "WavSink",
     "WavWriter",

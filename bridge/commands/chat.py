@@ -382,6 +382,7 @@ async def _with_notice(work: Awaitable[None], notice: str, console: Console) -> 
 async def run(args: argparse.Namespace) -> int:
     from bridge.adapters.llm import LLMClient
     from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS, Conversation
+    from bridge.pipeline import PipelineOptions
     from bridge.pipeline.assistant import Assistant
 
     env = os.environ
@@ -406,7 +407,12 @@ async def run(args: argparse.Namespace) -> int:
         playback = Playback(target.config.sample_rate)
         async with LLMClient(llm_config) as llm:
             history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
-            assistant = Assistant(llm=llm, tts=target, conversation=history)
+            assistant = Assistant(
+                llm=llm,
+                tts=target,
+                conversation=history,
+                options=PipelineOptions(prices=settings.prices),
+            )
             reader = LineReader(history=history_path(env, home))
             session = ChatSession(
                 assistant=assistant,

@@ -168,7 +168,6 @@ def _listed(flags: list[str] | None, env_value: str) -> tuple[str, ...]:
 
 def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     from bridge.adapters.prompts import list_prompts, load_prompt
-    from bridge.commands.common import load_settings
     from bridge.server import builtin_prompts
 
     chosen = load_settings(args, env).prompt or "assistant"
@@ -198,7 +197,7 @@ async def _chat_model(
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bridge.commands.common import load_settings
+    from bridge.pipeline import PipelineOptions
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
@@ -228,6 +227,7 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
+            pipeline=PipelineOptions(prices=settings.prices),
             reuse_port=worker,
         )
     except ValueError as exc:  # ConfigError included

@@ -34,6 +34,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.adapters.sinks import AudioSink
+from bridge.core.cost import PriceTable, TurnCost, heard_characters
 from bridge.core.errors import (
     BridgeError,
     ConfigError,
@@ -104,7 +105,9 @@ class PipelineOptions:
     - ``stall_timeout``: seconds with text pending and no boundary before the segmenter is told
       to cut, so the listener is not left in silence;
     - ``keep_full_text``: record the whole reply in the history even when interrupted;
-    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in.
+    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
+    - ``prices``: the user's price table; with a price for the turn's model the result carries
+      its ``cost``.
     """
 
     commit_first: bool = True
@@ -114,6 +117,7 @@ class PipelineOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
+    prices: PriceTable | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
@@ -266,6 +270,16 @@ class Turn:
         error = None
         if self._error is not None:
             error = {"type": type(self._error).__name__, "message": str(self._error)}
+        heard = heard_characters(self._clean_segments(), spoken)
+        billed, unreported = self._billed, 0
+        if billed is not None and (self._interrupted or self._error is not None):
+            # Cut short: the running response never reported its usage.
+            unreported = max(0, int(self._tracker.total) - billed)
+        prices = self.options.prices
+        price = None if prices is None else prices.for_model(self.target.model)
+        cost = None
+        if price is not None and billed is not None:
+            cost = TurnCost.of(price, billed=billed + unreported, heard=heard)
         m = self._marks
         result = TurnResult(
             turn_id=self.turn_id,
@@ -282,6 +296,9 @@ class Turn:
             interrupted=self._interrupted,
             chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
             chars_billed=self._billed,
+            chars_unreported=unreported,
+            chars_heard=heard,
+            cost=cost,
             segments=tuple(
                 SegmentRecord(
                     text=r["text"],
