@@ -76,6 +76,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("voice", "BRIDGE_VOICE"),
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
+    ConfigKey("tts_stall_ms", "BRIDGE_TTS_STALL_MS", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
     ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
     ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
@@ -108,6 +109,7 @@ class Settings:
     voice: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    tts_stall_ms: int | None = None  # silence of a TTS owing audio taken as a drop
     local: bool = False
     workers: int | None = None  # bridge serve's processes; None: one
     think_open: bool = False  # the reply starts inside a <think> block
