@@ -37,7 +37,7 @@ from bridge.qwen.regions import (
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
     from bridge.core.result import TurnResult
-    from bridge.pipeline import TTSTarget
+    from bridge.pipeline import PipelineOptions, TTSTarget
     from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
@@ -48,12 +48,14 @@ __all__ = [
     "check_output",
     "check_speech_settings",
     "exit_code",
+    "lexicon_path",
     "load_settings",
     "log_level",
     "make_sink",
     "non_negative_int",
     "note",
     "nothing_spoken",
+    "pipeline_options",
     "plural",
     "positive_float",
     "positive_int",
@@ -212,6 +214,12 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         help="silence of the speech service while it owes audio after which the connection "
         "counts as dropped: reconnect and re-send ($BRIDGE_TTS_STALL_MS; default 3000)",
     )
+    g.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="word replacements for the speech, a TOML file with [exact] and [any_case] "
+        'tables of word = "spoken as" ($BRIDGE_LEXICON)',
+    )
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
@@ -226,6 +234,29 @@ def load_settings(args: argparse.Namespace, env: Env) -> Settings:
     file_values = read_config(path, explicit=explicit)
     flags = {key.name: getattr(args, key.name, None) for key in KEYS}
     return merge_settings(flags, env, file_values, config_path=path)
+
+
+def lexicon_path(s: Settings) -> Path | None:
+    """The lexicon file the settings name: a relative path in the configuration file is
+    relative to that file's folder, elsewhere to the working directory."""
+    if not s.lexicon:
+        return None
+    path = Path(s.lexicon).expanduser()
+    if s.source("lexicon") == "file" and not path.is_absolute() and s.config_file is not None:
+        path = s.config_file.parent / path
+    return path
+
+
+def pipeline_options(args: argparse.Namespace, env: Env) -> PipelineOptions:
+    """The turn options the user's settings give (the lexicon, read now; the prices)."""
+    from bridge.adapters.lexicon_file import read_lexicon
+    from bridge.pipeline import PipelineOptions
+
+    s = load_settings(args, env)
+    path = lexicon_path(s)
+    return PipelineOptions(
+        lexicon=read_lexicon(path) if path is not None else None, prices=s.prices
+    )
 
 
 def shown_path(path: Path | None, env: Env) -> str:

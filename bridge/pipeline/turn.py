@@ -34,6 +34,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.adapters.sinks import AudioSink
+from bridge.core.cost import PriceTable, TurnCost, heard_characters
 from bridge.core.errors import (
     BridgeError,
     ConfigError,
@@ -49,7 +50,7 @@ from bridge.qwen.client import Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
-from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.text import Lexicon, Scrubber, Segment, Segmenter, SegmenterOptions
 from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
@@ -104,7 +105,11 @@ class PipelineOptions:
     - ``stall_timeout``: seconds with text pending and no boundary before the segmenter is told
       to cut, so the listener is not left in silence;
     - ``keep_full_text``: record the whole reply in the history even when interrupted;
-    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in.
+    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
+    - ``prices``: the user's price table; with a price for the turn's model the result carries
+      its ``cost``.
+    - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
+      segmented (see ``bridge.text.Lexicon``).
     """
 
     commit_first: bool = True
@@ -114,6 +119,8 @@ class PipelineOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
+    prices: PriceTable | None = None
+    lexicon: Lexicon | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
@@ -266,6 +273,16 @@ class Turn:
         error = None
         if self._error is not None:
             error = {"type": type(self._error).__name__, "message": str(self._error)}
+        heard = heard_characters(self._clean_segments(), spoken)
+        billed, unreported = self._billed, 0
+        if billed is not None and (self._interrupted or self._error is not None):
+            # Cut short: the running response never reported its usage.
+            unreported = max(0, int(self._tracker.total) - billed)
+        prices = self.options.prices
+        price = None if prices is None else prices.for_model(self.target.model)
+        cost = None
+        if price is not None and billed is not None:
+            cost = TurnCost.of(price, billed=billed + unreported, heard=heard)
         m = self._marks
         result = TurnResult(
             turn_id=self.turn_id,
@@ -282,6 +299,9 @@ class Turn:
             interrupted=self._interrupted,
             chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
             chars_billed=self._billed,
+            chars_unreported=unreported,
+            chars_heard=heard,
+            cost=cost,
             segments=tuple(
                 SegmentRecord(
                     text=r["text"],
@@ -344,6 +364,7 @@ class Turn:
     ) -> None:
         scrubber = Scrubber(code_placeholder=self.options.code_placeholder)
         segmenter = Segmenter(**asdict(self.options.segmenter))
+        words = (self.options.lexicon or Lexicon.build()).stream()
         tail = ""  # text fed since the end of the last segment
         fed = 0
         pending_since: float | None = None
@@ -392,8 +413,8 @@ class Turn:
                     if pending_since is not None and self._clock() - pending_since >= stall:
                         pending_since = self._clock()  # nothing to cut yet: wait again
                     continue
-                await emit(feed(scrubber.feed(delta)))
-            rest = scrubber.flush()
+                await emit(feed(words.feed(scrubber.feed(delta))))
+            rest = words.feed(scrubber.flush()) + words.flush()
             await emit(feed(rest) if rest else [])
             await emit(segmenter.flush())
 
