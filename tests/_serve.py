@@ -19,6 +19,7 @@ from bridge.pipeline import TTSTarget
 from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
 from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
+from bridge.text import Lexicon
 
 SHORT = "Sure. Here is a short answer."
 LONG = (
@@ -54,6 +55,8 @@ async def running(
     mode: str = "server_commit",
     faults: Faults | None = None,
     chat: bool = True,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = "none",
 ) -> AsyncIterator[Stack]:
     """A server on 127.0.0.1:0 with the emulator (the tone engine unless told; ``faults``
     injected) and the fake model (``chat=False``: a server without a chat model)."""
@@ -71,7 +74,14 @@ async def running(
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
-        async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
+        async with serve_bridge(
+            opts,
+            llm=config,
+            tts=tts,
+            prompts=prompts,
+            lexicons=lexicons,
+            default_lexicon=default_lexicon,
+        ) as srv:
             yield Stack(srv, fake, emu.url)
 
 

@@ -37,7 +37,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.tests.utils import run_test
 from pipecat.transcriptions.language import Language
 
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, TTSClosedError, TTSTimeoutError
 from bridge.integrations.pipecat import (
     BridgeTextAggregator,
     QwenTTSService,
@@ -362,3 +362,22 @@ async def test_aggregator_uses_bridge_segmenter() -> None:
     assert out == ["Well, this is it,"]
     rest = await agg.flush()
     assert rest is not None and rest.text == "ok. Then more"
+
+
+async def test_stalled_server_becomes_a_timeout_error_frame() -> None:
+    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
+        tts = QwenTTSService(url=emu.url, timeouts=stall, sample_rate=24000)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this goes quiet."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "sent nothing for 0.5 s" in errors[0].error
+    assert isinstance(errors[0].exception, TTSTimeoutError)
+
+
+async def test_connection_dropped_mid_reply_becomes_an_error_frame() -> None:
+    async with emulator(faults=Faults(close_after_deltas=1)) as emu:
+        tts = service(emu)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this breaks off."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and isinstance(errors[0].exception, TTSClosedError)
+    assert "connection closed" in errors[0].error

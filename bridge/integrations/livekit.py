@@ -77,14 +77,16 @@ MAX_SAMPLE_RATE = 48000
 
 
 def api_error(exc: BridgeError) -> APIError:
-    """LiveKit's error type for one of bridge's (the message carries no secret)."""
+    """LiveKit's error type for one of bridge's (the message carries no secret); raise it
+    ``from`` the bridge error."""
     message = f"Qwen-TTS: {exc}"
     if isinstance(exc, TTSAuthError):
         return APIStatusError(message, status_code=exc.status or 401, retryable=False)
+    # LiveKit's connection errors name their cause (``raise ... from exc``) in str().
     if isinstance(exc, TTSTimeoutError):
-        return APITimeoutError(message)
+        return APITimeoutError("Qwen-TTS timed out")
     if isinstance(exc, TTSConnectionError):
-        return APIConnectionError(message)
+        return APIConnectionError("Qwen-TTS connection failed")
     if isinstance(exc, TTSServerError):
         # Qwen's realtime APIs: an invalid request stays invalid; a server error may pass.
         invalid = exc.error_type == "invalid_request_error" or exc.code.startswith("invalid")

@@ -50,7 +50,7 @@ from bridge.qwen.client import Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
-from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.text import Lexicon, Scrubber, Segment, Segmenter, SegmenterOptions
 from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
@@ -108,6 +108,8 @@ class PipelineOptions:
     - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
     - ``prices``: the user's price table; with a price for the turn's model the result carries
       its ``cost``.
+    - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
+      segmented (see ``bridge.text.Lexicon``).
     """
 
     commit_first: bool = True
@@ -118,6 +120,7 @@ class PipelineOptions:
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
     prices: PriceTable | None = None
+    lexicon: Lexicon | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
@@ -361,6 +364,7 @@ class Turn:
     ) -> None:
         scrubber = Scrubber(code_placeholder=self.options.code_placeholder)
         segmenter = Segmenter(**asdict(self.options.segmenter))
+        words = (self.options.lexicon or Lexicon.build()).stream()
         tail = ""  # text fed since the end of the last segment
         fed = 0
         pending_since: float | None = None
@@ -409,8 +413,8 @@ class Turn:
                     if pending_since is not None and self._clock() - pending_since >= stall:
                         pending_since = self._clock()  # nothing to cut yet: wait again
                     continue
-                await emit(feed(scrubber.feed(delta)))
-            rest = scrubber.flush()
+                await emit(feed(words.feed(scrubber.feed(delta))))
+            rest = words.feed(scrubber.flush()) + words.flush()
             await emit(feed(rest) if rest else [])
             await emit(segmenter.flush())
 

@@ -24,6 +24,7 @@ import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from bridge.adapters.lexicon_file import NO_LEXICON
 from bridge.adapters.llm import LLMConfig
 from bridge.adapters.openai_client import client_for
 from bridge.adapters.prompts import list_prompts, load_prompt
@@ -46,6 +47,7 @@ from bridge.server.protocol import CloseCode, ErrorCode
 from bridge.server.quotas import ServerQuotas
 from bridge.server.request import BadRequestError, ParsedRequest, parse_request
 from bridge.server.session import ClientSession, reject
+from bridge.text import Lexicon
 
 __all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
 
@@ -267,13 +269,16 @@ async def serve_bridge(
     llm: LLMConfig | None,
     tts: TTSTarget,
     prompts: Mapping[str, str] | None = None,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = NO_LEXICON,
 ) -> AsyncIterator[BridgeServer]:
     """Run ``bridge serve`` for the block's duration (``options.port=0`` picks a free port).
 
     ``prompts`` maps names clients may choose to prompt texts, the default first (default:
-    ``builtin_prompts()``). ``llm=None``: no chat model; sessions speak their clients' own
-    text (``text.append``) and ``user.message`` is refused with ``no_chat_model``. Raises
-    ``ConfigError`` when the port cannot be bound."""
+    ``builtin_prompts()``); ``lexicons`` maps names clients may choose to lexicons (besides
+    ``"none"``), ``default_lexicon`` is a new session's. ``llm=None``: no chat model; sessions
+    speak their clients' own text (``text.append``) and ``user.message`` is refused with
+    ``no_chat_model``. Raises ``ConfigError`` when the port cannot be bound."""
     tts.config.validate(tts.model)
     # A barge-in closes the turn's TTS connection before the result (and so
     # response.interrupted) exists. With audio paced to the client, that connection's unread
@@ -288,6 +293,8 @@ async def serve_bridge(
         tts=tts,
         prompts=prompts if prompts is not None else builtin_prompts(),
         options=options,
+        lexicons=lexicons or {},
+        default_lexicon=default_lexicon,
     )
     app = BridgeServer(backend, load_static())
     limits = options.limits

@@ -124,6 +124,7 @@ class SessionConfigure:
     prompt: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    lexicon: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,6 +260,7 @@ def parse_client_message(
             prompt=_optional_str(obj, "prompt"),
             language=_optional_str(obj, "language"),
             sample_rate=_int(obj, "sample_rate", required=False),
+            lexicon=_optional_str(obj, "lexicon"),
         )
     shown = kind if len(kind) <= _MAX_NAME else kind[:_MAX_NAME] + "..."
     raise ClientProtocolError(
@@ -288,6 +290,8 @@ def session_ready(
     sample_rate: int,
     sample_rates: list[int],
     limits: dict[str, Any],
+    lexicon: str = "none",
+    lexicons: list[str] | None = None,
     chat: bool = True,
 ) -> dict[str, Any]:
     return {
@@ -302,6 +306,8 @@ def session_ready(
         "languages": languages,
         "sample_rate": sample_rate,
         "sample_rates": sample_rates,
+        "lexicon": lexicon,
+        "lexicons": lexicons if lexicons is not None else [lexicon],
         "limits": limits,
         "chat": chat,
     }

@@ -122,13 +122,14 @@ class ClientSession:
             max_turns=backend.options.max_history_turns,
             max_chars=backend.options.max_history_chars,
         )
+        self._options = backend.pipeline_for(self._settings)  # with the session's lexicon
         self._assistant: Assistant | None = None
         if backend.llm_config is not None and backend.openai_client is not None:
             self._assistant = Assistant(
                 llm=LLMClient(backend.llm_config, client=backend.openai_client),
                 tts=self._target,
                 conversation=self._conversation,
-                options=backend.options.pipeline,
+                options=self._options,
             )
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
@@ -354,7 +355,11 @@ class ClientSession:
 
     def _configure(self, message: p.SessionConfigure) -> None:
         settings = apply_configure(
-            self._settings, message, voices=self._voices, prompts=self._prompt_names
+            self._settings,
+            message,
+            voices=self._voices,
+            prompts=self._prompt_names,
+            lexicons=self.backend.lexicon_names(),
         )
         target = self.backend.target_for(settings)
         try:
@@ -369,6 +374,9 @@ class ClientSession:
         if self._assistant is not None:
             self._assistant.tts = target
         self._conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._options = self.backend.pipeline_for(settings)
+        if self._assistant is not None:
+            self._assistant.options = self._options
         self._outbox.put(self._ready_event())
 
     def _ready_event(self) -> dict[str, Any]:
@@ -385,6 +393,8 @@ class ClientSession:
             sample_rate=s.sample_rate,
             sample_rates=list(SAMPLE_RATES),
             limits=self._limits.to_public(),
+            lexicon=s.lexicon,
+            lexicons=self.backend.lexicon_names(),
             chat=self._assistant is not None,
         )
 
@@ -449,7 +459,7 @@ class ClientSession:
                 speak,
                 sink,
                 target=self._target,
-                options=self.backend.options.pipeline,
+                options=self._options,
                 on_segment=on_segment,
                 on_timing=on_timing,
             )
