@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
     from bridge.core.result import TurnResult
     from bridge.pipeline import PipelineOptions, TTSTarget
-    from bridge.qwen.client import AudioChunk
+    from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
     "NO_PLAYBACK",
@@ -208,6 +208,13 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         help="Hz ($BRIDGE_SAMPLE_RATE; default 24000)",
     )
     g.add_argument(
+        "--tts-stall-ms",
+        type=int,
+        metavar="MS",
+        help="silence of the speech service while it owes audio after which the connection "
+        "counts as dropped: reconnect and re-send ($BRIDGE_TTS_STALL_MS; default 3000)",
+    )
+    g.add_argument(
         "--lexicon",
         metavar="FILE",
         help="word replacements for the speech, a TOML file with [exact] and [any_case] "
@@ -262,6 +269,20 @@ def shown_path(path: Path | None, env: Env) -> str:
     return str(path)
 
 
+def _timeouts(s: Settings) -> Timeouts:
+    from bridge.qwen.client import Timeouts
+
+    if s.tts_stall_ms is None:
+        return Timeouts()
+    if s.tts_stall_ms < 1:
+        raise ConfigError(
+            f"tts_stall_ms must be at least 1, got {s.tts_stall_ms} "
+            f"(from {s.source('tts_stall_ms')})",
+            field="tts_stall_ms",
+        )
+    return Timeouts(stall=s.tts_stall_ms / 1000)
+
+
 def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     model = s.tts_model or DEFAULT_MODEL
     config = SessionConfig(
@@ -272,6 +293,7 @@ def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     config.validate(model)
     region = resolve_region(s.region or DEFAULT_REGION).id
     workspace = check_workspace(s.workspace) if s.workspace else None
+    _timeouts(s)
     if s.tts_url is not None:
         from bridge.qwen.client import build_url
 
@@ -299,7 +321,7 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         from bridge.local import EmulatorOptions, serve_emulator
 
         async with serve_emulator(EmulatorOptions(engine="espeak")) as emu:
-            yield TTSTarget(url=emu.url, model=model, config=config)
+            yield TTSTarget(url=emu.url, model=model, config=config, timeouts=_timeouts(s))
         return
     if url is None and key is None:
         raise ConfigError(
@@ -309,7 +331,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
             "  or try --local for the embedded offline engine"
         )
     yield TTSTarget(
-        url=url, region=region, model=model, api_key=key, workspace=workspace, config=config
+        url=url,
+        region=region,
+        model=model,
+        api_key=key,
+        workspace=workspace,
+        config=config,
+        timeouts=_timeouts(s),
     )
 
 

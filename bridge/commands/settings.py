@@ -86,6 +86,7 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("voice", "BRIDGE_VOICE"),
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
+    ConfigKey("tts_stall_ms", "BRIDGE_TTS_STALL_MS", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
     ConfigKey("lexicon", "BRIDGE_LEXICON"),
     ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
@@ -119,6 +120,7 @@ class Settings:
     voice: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    tts_stall_ms: int | None = None  # silence of a TTS owing audio taken as a drop
     local: bool = False
     lexicon: str | None = None  # a lexicon file's path (relative: to the config file's folder)
     workers: int | None = None  # bridge serve's processes; None: one
