@@ -50,7 +50,7 @@ if _typing.TYPE_CHECKING:
         TTSSession,
         connect,
     )
-    from bridge.text import Scrubber, Segment, Segmenter, split_speech
+    from bridge.text import Lexicon, Scrubber, Segment, Segmenter, split_speech
 
 __version__ = "0.1.0"
 
@@ -77,6 +77,7 @@ _LAZY: dict[str, str] = {
     "LLMServerError": "bridge.core.errors",
     "LLMTimeoutError": "bridge.core.errors",
     "LatencyModel": "bridge.local",
+    "Lexicon": "bridge.text",
     "NullSink": "bridge.adapters.sinks",
     "PcmSink": "bridge.adapters.sinks",
     "PipelineOptions": "bridge.pipeline",
@@ -135,6 +136,7 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "LatencyModel",
+    "Lexicon",
     "NullSink",
     "PcmSink",
     "PipelineOptions",

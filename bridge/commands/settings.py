@@ -16,6 +16,7 @@ the flags (``llm_base_url`` or ``llm-base-url`` for ``--llm-base-url``)::
     voice = "Ethan"
     prompt = "concise"
     sample_rate = 24000
+    lexicon = "lexicon.toml"    # word replacements (relative to this file's folder)
     think_open = true           # the model's chat template pre-fills <think>
     think_window = 2000         # or: drop what comes before a </think> this early
 
@@ -85,7 +86,9 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("voice", "BRIDGE_VOICE"),
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
+    ConfigKey("tts_stall_ms", "BRIDGE_TTS_STALL_MS", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("lexicon", "BRIDGE_LEXICON"),
     ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
     ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
     ConfigKey("think_window", "BRIDGE_THINK_WINDOW", "int"),
@@ -117,7 +120,9 @@ class Settings:
     voice: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    tts_stall_ms: int | None = None  # silence of a TTS owing audio taken as a drop
     local: bool = False
+    lexicon: str | None = None  # a lexicon file's path (relative: to the config file's folder)
     workers: int | None = None  # bridge serve's processes; None: one
     think_open: bool = False  # the reply starts inside a <think> block
     think_window: int | None = None  # characters in which a lone </think> drops what came before
