@@ -248,7 +248,7 @@ async def test_server_error_is_an_api_error_and_not_retried_after_audio() -> Non
 
 
 async def test_stalled_server_is_a_timeout_error() -> None:
-    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    stall = Timeouts(connect=5, update=5, first_audio=5, stall=0.5, idle=5, close=1)
     async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
         qwen = QwenTTS(url=emu.url, timeouts=stall)
         stream = qwen.stream(conn_options=NO_RETRY)
