@@ -175,3 +175,23 @@ def test_the_local_llm_hint_is_the_users_own_command_line_with_the_fix(tmp_path:
         *("uv", "run", "--extra", "local-llm", "bridge"),
         *("say", question, "--local", "--voice", "Cherry"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--voice", "Nobody"], "voice"),
+        (["--tts-url", "http://127.0.0.1:9/api-ws/v1/realtime"], "ws:// or wss://"),
+        (["--language", "Klingon"], "language_type"),
+        (["--workspace", "no good!"], "workspace"),
+    ],
+)
+def test_say_refuses_bad_speech_settings_before_the_embedded_model(
+    flags: list[str], needle: str
+) -> None:
+    proc = say("Hi", "--local", *flags)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr.lower()
+    # Neither started nor asked for: the chat model is not reached before the mistake is told.
+    assert "embedded chat model" not in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -28,7 +28,13 @@ import anyio
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
-from bridge.commands.common import add_tts_options, load_settings, nothing_spoken, resolve_tts
+from bridge.commands.common import (
+    add_tts_options,
+    check_speech_settings,
+    load_settings,
+    nothing_spoken,
+    resolve_tts,
+)
 from bridge.commands.repl import (
     LineReader,
     Reader,
@@ -384,6 +390,7 @@ async def run(args: argparse.Namespace) -> int:
     prompt = load_prompt(prompt_name)
     console = Console(color=sys.stdout.isatty() and "NO_COLOR" not in env)
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    check_speech_settings(args, env)  # a bad voice or URL is refused before the model starts
     async with resolve_llm(args, env) as llm_config, resolve_tts(args, env) as target:
         where = _shown_url(target.url) if target.url else f"DashScope ({target.region})"
         await _with_notice(

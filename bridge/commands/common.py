@@ -44,6 +44,7 @@ __all__ = [
     "add_output_options",
     "add_tts_options",
     "check_output",
+    "check_speech_settings",
     "exit_code",
     "load_settings",
     "log_level",
@@ -228,12 +229,7 @@ def shown_path(path: Path | None, env: Env) -> str:
     return str(path)
 
 
-@asynccontextmanager
-async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTarget]:
-    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
-    from bridge.pipeline import TTSTarget
-
-    s = load_settings(args, env)
+def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     model = s.tts_model or DEFAULT_MODEL
     config = SessionConfig(
         voice=s.voice or DEFAULT_VOICE,
@@ -241,10 +237,30 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         sample_rate=s.sample_rate or 24000,
     )
     config.validate(model)
-    key = s.tts_api_key
-    url = s.tts_url
     region = resolve_region(s.region or DEFAULT_REGION).id
     workspace = check_workspace(s.workspace) if s.workspace else None
+    if s.tts_url is not None:
+        from bridge.qwen.client import build_url
+
+        build_url(s.tts_url, region, model, workspace)
+    return model, config, region, workspace
+
+
+def check_speech_settings(args: argparse.Namespace, env: Env) -> None:
+    """Refuse bad speech settings (voice, language, rate, URL, workspace) before anything
+    starts, so a mistake is not reported only after the embedded chat model has loaded."""
+    _speech_settings(load_settings(args, env))
+
+
+@asynccontextmanager
+async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTarget]:
+    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
+    from bridge.pipeline import TTSTarget
+
+    s = load_settings(args, env)
+    model, config, region, workspace = _speech_settings(s)
+    key = s.tts_api_key
+    url = s.tts_url
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator

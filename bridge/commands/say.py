@@ -16,6 +16,7 @@ from bridge.commands.common import (
     add_output_options,
     add_tts_options,
     check_output,
+    check_speech_settings,
     exit_code,
     load_settings,
     make_sink,
@@ -183,6 +184,7 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.text import Segment
 
     check_output(args.out)
+    check_speech_settings(args, os.environ)  # refused before the chat model starts
     prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")
     show_text = not args.json and args.out != "-"
     shown: list[str] = []

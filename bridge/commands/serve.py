@@ -5,21 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
 from bridge.commands.common import (
     add_tts_options,
+    check_speech_settings,
+    load_settings,
     non_negative_int,
     note,
     positive_float,
     positive_int,
     resolve_tts,
 )
-from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
 from bridge.commands.workers import WORKER_FLAG, check_workers, run_workers, watch_parent
 from bridge.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.adapters.llm import LLMConfig
 
 __all__ = ["add_parser", "run"]
 
@@ -70,6 +77,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max-sessions", type=positive_int, default=100, help="open sessions (default 100)"
     )
     lim.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024)
+    lim.add_argument(
+        "--max-speak-chars",
+        type=positive_int,
+        default=20_000,
+        help="characters of one speak response, all its text.append together (default 20000)",
+    )
     lim.add_argument(
         "--max-sessions-per-address",
         type=positive_int,
@@ -165,6 +178,25 @@ def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
     return builtin_prompts("custom", load_prompt(chosen))
 
 
+@asynccontextmanager
+async def _chat_model(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> AsyncIterator[LLMConfig | None]:
+    """The chat endpoint as ``resolve_llm`` finds it, or ``None`` when none is configured at
+    all: the server then speaks its clients' own text only (``text.append``)."""
+    s = load_settings(args, env)
+    if not (s.llm_base_url or s.llm_api_key or s.tts_api_key or uses_embedded_llm(s)):
+        note(
+            "no chat model configured: serving speak responses only (clients send their own "
+            "text with text.append). For conversations set OPENAI_API_KEY, OPENAI_BASE_URL "
+            "and BRIDGE_LLM_MODEL, or DASHSCOPE_API_KEY; or pass --local"
+        )
+        yield None
+        return
+    async with resolve_llm(args, env) as config:
+        yield config
+
+
 async def run(args: argparse.Namespace) -> int:
     from bridge.commands.common import load_settings
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
@@ -184,6 +216,7 @@ async def run(args: argparse.Namespace) -> int:
             limits=ServerLimits(
                 max_sessions=args.max_sessions,
                 max_message_bytes=args.max_message_bytes,
+                max_speak_chars=args.max_speak_chars,
                 max_frame_bytes=max(4 * args.max_message_bytes, 64 * 1024),
                 turns_per_minute=args.turns_per_minute,
                 address_turns_per_minute=args.address_turns_per_minute,
@@ -200,12 +233,13 @@ async def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
     prompts = _prompts(args, env)
+    check_speech_settings(args, env)  # refused before the chat model starts
     if workers > 1 and not worker:
         return await run_workers(
             args, host=options.host, port=options.port, count=workers, grace=args.shutdown_grace
         )
     async with (
-        resolve_llm(args, env) as llm_config,
+        _chat_model(args, env) as llm_config,
         resolve_tts(args, env) as target,
         serve_bridge(options, llm=llm_config, tts=target, prompts=prompts) as server,
     ):

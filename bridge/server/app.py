@@ -139,7 +139,7 @@ class BridgeServer:
         if self.draining:
             return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "shutting_down"})
         checks = await self.readiness.check()
-        ready = all(v == "ok" for v in checks.values())
+        ready = all(v in ("ok", "not_configured") for v in checks.values())
         status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
         return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
 
@@ -264,21 +264,24 @@ class BridgeServer:
 async def serve_bridge(
     options: ServerOptions,
     *,
-    llm: LLMConfig,
+    llm: LLMConfig | None,
     tts: TTSTarget,
     prompts: Mapping[str, str] | None = None,
 ) -> AsyncIterator[BridgeServer]:
     """Run ``bridge serve`` for the block's duration (``options.port=0`` picks a free port).
 
     ``prompts`` maps names clients may choose to prompt texts, the default first (default:
-    ``builtin_prompts()``). Raises ``ConfigError`` when the port cannot be bound."""
+    ``builtin_prompts()``). ``llm=None``: no chat model; sessions speak their clients' own
+    text (``text.append``) and ``user.message`` is refused with ``no_chat_model``. Raises
+    ``ConfigError`` when the port cannot be bound."""
     tts.config.validate(tts.model)
     # A barge-in closes the turn's TTS connection before the result (and so
     # response.interrupted) exists. With audio paced to the client, that connection's unread
     # audio holds the close frame back until the close timeout: keep it short here.
     timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
     tts = replace(tts, timeouts=timeouts)
-    client = client_for(llm)  # one connection pool shared by all sessions
+    # one connection pool shared by all sessions
+    client = client_for(llm) if llm is not None else None
     backend = Backend(
         llm_config=llm,
         openai_client=client,
@@ -304,7 +307,8 @@ async def serve_bridge(
             reuse_port=options.reuse_port or None,
         )
     except OSError as exc:
-        await client.close()
+        if client is not None:
+            await client.close()
         raise ConfigError(
             f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
         ) from None
@@ -320,4 +324,5 @@ async def serve_bridge(
             server.close()
             with anyio.move_on_after(5):
                 await server.wait_closed()
-            await client.close()
+            if client is not None:
+                await client.close()

@@ -103,11 +103,12 @@ class SessionSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backend:
-    """What every session shares: the chat endpoint (one HTTP client, one connection pool),
-    the speech target, the prompts a client may pick, and the clock."""
+    """What every session shares: the chat endpoint (one HTTP client, one connection pool;
+    ``None`` on a server without a chat model, which serves speak responses only), the speech
+    target, the prompts a client may pick, and the clock."""
 
-    llm_config: LLMConfig
-    openai_client: openai.AsyncOpenAI
+    llm_config: LLMConfig | None
+    openai_client: openai.AsyncOpenAI | None
     tts: TTSTarget
     prompts: Mapping[str, str]  # name -> text; the first entry is the default
     options: ServerOptions
