@@ -83,7 +83,7 @@ class Run:
     first_gap: float | None = None
     first_error: float | None = None
     errors: list[str] = field(default_factory=list)
-    ttfa: list[float] = field(default_factory=list)
+    ttfa: list[tuple[float, float]] = field(default_factory=list)  # (sent, first audio)
     replies: int = 0
     replies_with_gaps: int = 0
     sent: dict[str, float] = field(default_factory=dict)  # tag -> user.message sent
@@ -161,7 +161,7 @@ async def one_turn(ws: ClientConnection, tag: str, run: Run) -> None:
                 now = time.monotonic()
                 if isinstance(data, bytes):
                     if play.start is None:
-                        run.ttfa.append(now - sent)
+                        run.ttfa.append((sent, now - sent))
                     if play.frame(len(data) // 2, now) and run.first_gap is None:
                         run.first_gap = now
                     run.samples += len(data) // 2
@@ -281,6 +281,8 @@ async def fixed_load(
         cpu = cpu_seconds(server) - cpu0
         gen = _gen_cpu(helpers) - gen0
         audio = (run.samples - samples0) / RATE
+        if n > 1:
+            tg.cancel_scope.cancel()  # the clients leave mid-reply: measured already
     return run, audio, cpu, gen / window
 
 
@@ -297,7 +299,7 @@ async def ramp(url: str, args: argparse.Namespace) -> tuple[int, bool, Run]:
             tg.start_soon(client, url, f"r{i}", i / args.ramp_rate, run)
         while time.monotonic() < end and run.first_gap is None and run.first_error is None:
             await anyio.sleep(0.1)
-        run.stop_at = 0.0  # clients finish their turn and leave
+        tg.cancel_scope.cancel()  # found (or the end): the clients leave
     bad = [t for t in (run.first_gap, run.first_error) if t is not None]
     if not bad:
         return n, True, run
@@ -327,7 +329,8 @@ async def measure(
             fig.cpu_ms_per_audio_s = cpu * 1000 / audio if audio else float("nan")
             if not audio:
                 print(f"  {system}: no audio received; errors: {sorted(set(run.errors))[:2]}")
-            ttfa = [t * 1000 for t in run.ttfa]
+            joined = max(run.joined, default=0.0)  # first audio of turns asked with all joined
+            ttfa = [t * 1000 for sent, t in run.ttfa if sent >= joined]
             fig.ttfa_p50, fig.ttfa_p99 = pct(ttfa, 0.5), pct(ttfa, 0.99)
             fig.gap_share = run.replies_with_gaps / max(run.replies, 1)
             hops = model_hops(run, arrivals)
