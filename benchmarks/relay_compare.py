@@ -9,10 +9,11 @@ repetition):
 - ``bridge-w2``: ``bridge serve --workers 2``, pinned to CPUs 0 and 1 (capacity only).
 
 Shared by all, on CPU 1 (with this script's clients): the TTS stand-in ``bridge tts-server
---engine tone --rtf 1.0`` (speech paced at real time) and the scripted model (this script with
-``--fake-llm``: a two-sentence reply at ``--token-ms`` per token, which records when each
-request arrives). Clients are serve_load.py's: ask, "play" the reply in real time with a 150 ms
-jitter buffer and ``playback.ack`` every 200 ms, pause 0.3 s, ask again. A gap is audio that
+--engine tone --rtf 0.9`` (speech paced 10% faster than real time; ``--rtf``) and the
+scripted model (this script with ``--fake-llm``: a two-sentence reply at ``--token-ms`` per
+token, which records when each request arrives). Clients are serve_load.py's: ask, "play" the
+reply in real time with a 150 ms jitter buffer and ``playback.ack`` every 200 ms, pause 0.3 s,
+ask again. A gap is audio that
 arrives after the audio before it finished playing.
 
 Per system and repetition:
@@ -39,6 +40,7 @@ bigger: ``--reps 5 --clients 200 --ramp-max 600 --ramp-rate 10 --duration 20``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import resource
@@ -66,6 +68,7 @@ RATE = 24000
 JITTER = 0.15
 ACK_EVERY = 0.2
 SYSTEMS = ("bridge", "ideal", "bridge-w2")
+_RUNS = itertools.count()
 MODEL_HOP = "user.message -> model request"
 APPEND_HOP = "segment ready -> TTS append"
 
@@ -98,14 +101,17 @@ class Playback:
         self.gaps = 0
         self.gap_time = 0.0
 
-    def frame(self, samples: int, now: float) -> bool:
+    def frame(self, samples: int, now: float, run: Run) -> bool:
         """Account a frame; True when it came after the audio before it ran out (a gap)."""
         gap = False
         if self.start is None:
             self.start = now + JITTER
             self.end = self.start
+            run.replies += 1  # a reply is counted from its first audio
         elif now > self.end:
             gap = True
+            if not self.gaps:
+                run.replies_with_gaps += 1
             self.gaps += 1
             self.gap_time += now - self.end + JITTER
             self.end = now + JITTER
@@ -162,7 +168,7 @@ async def one_turn(ws: ClientConnection, tag: str, run: Run) -> None:
                 if isinstance(data, bytes):
                     if play.start is None:
                         run.ttfa.append((sent, now - sent))
-                    if play.frame(len(data) // 2, now) and run.first_gap is None:
+                    if play.frame(len(data) // 2, now, run) and run.first_gap is None:
                         run.first_gap = now
                     run.samples += len(data) // 2
                     continue
@@ -179,8 +185,6 @@ async def one_turn(ws: ClientConnection, tag: str, run: Run) -> None:
                         run.append_hop.append(first["appended_ms"] - first["ready_ms"])
                     break
         tg.cancel_scope.cancel()
-    run.replies += 1
-    run.replies_with_gaps += play.gaps > 0
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -273,7 +277,8 @@ async def fixed_load(
     run = Run(stop_at=begin + seconds)
     async with anyio.create_task_group() as tg:
         for i in range(n):
-            tg.start_soon(client, url, f"{'s' if n == 1 else 'c'}{i}", i / args.arrivals, run)
+            tag = f"{'s' if n == 1 else 'c'}{next(_RUNS)}-{i}"  # unique over the whole script
+            tg.start_soon(client, url, tag, i / args.arrivals, run)
         await anyio.sleep(max(0.0, begin - time.monotonic()))
         cpu0, gen0, samples0 = cpu_seconds(server), _gen_cpu(helpers), run.samples
         await anyio.sleep(max(0.0, run.stop_at - time.monotonic()))
@@ -296,7 +301,7 @@ async def ramp(url: str, args: argparse.Namespace) -> tuple[int, bool, Run]:
     run = Run(stop_at=end)
     async with anyio.create_task_group() as tg:
         for i in range(n):
-            tg.start_soon(client, url, f"r{i}", i / args.ramp_rate, run)
+            tg.start_soon(client, url, f"r{next(_RUNS)}-{i}", i / args.ramp_rate, run)
         while time.monotonic() < end and run.first_gap is None and run.first_error is None:
             await anyio.sleep(0.1)
         tg.cancel_scope.cancel()  # found (or the end): the clients leave
@@ -329,8 +334,7 @@ async def measure(
             fig.cpu_ms_per_audio_s = cpu * 1000 / audio if audio else float("nan")
             if not audio:
                 print(f"  {system}: no audio received; errors: {sorted(set(run.errors))[:2]}")
-            joined = max(run.joined, default=0.0)  # first audio of turns asked with all joined
-            ttfa = [t * 1000 for sent, t in run.ttfa if sent >= joined]
+            ttfa = [t * 1000 for _sent, t in run.ttfa]
             fig.ttfa_p50, fig.ttfa_p99 = pct(ttfa, 0.5), pct(ttfa, 0.99)
             fig.gap_share = run.replies_with_gaps / max(run.replies, 1)
             hops = model_hops(run, arrivals)
@@ -465,7 +469,8 @@ async def main(args: argparse.Namespace) -> None:
     arrivals = workdir / "arrivals.txt"
     arrivals.touch()
     tts, tts_url = start(
-        [sys.executable, "-m", "bridge", "tts-server", "--engine", "tone", "--rtf", "1.0"], None
+        [sys.executable, "-m", "bridge", "tts-server", "--engine", "tone", "--rtf", str(args.rtf)],
+        None,
     )
     extra = ["--arrivals-file", str(arrivals)]
     llm, llm_url = start(
@@ -475,7 +480,7 @@ async def main(args: argparse.Namespace) -> None:
     args.helpers = [tts.pid, llm.pid]
     print(
         f"systems {', '.join(args.systems)}; {args.reps} repetitions interleaved; emulator tone"
-        f" at real time, scripted model {args.token_ms:g} ms/token; servers pinned to CPU 0"
+        f" at rtf {args.rtf:g}, scripted model {args.token_ms:g} ms/token; servers pinned to CPU 0"
         f" (bridge-w2: CPUs 0,1), the rest to CPU 1; load average {load0[0]:.2f}",
         flush=True,
     )
@@ -505,6 +510,13 @@ if __name__ == "__main__":
     parser.add_argument("--ramp-max", type=int, default=300, help="ramp's last client (300)")
     parser.add_argument("--ramp-rate", type=float, default=20.0, help="ramp joins/s (20)")
     parser.add_argument("--token-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--rtf",
+        type=float,
+        default=0.9,
+        help="the emulator's real-time factor (default 0.9: 10%% faster than real time, so its "
+        "own pacing jitter on the shared core is not heard as a gap)",
+    )
     parser.add_argument("--fake-llm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arrivals-file", type=Path, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
