@@ -26,7 +26,8 @@ Per system and repetition:
    in a steady window of ``--duration`` seconds once all have joined; first audio p50/p99
    (``user.message`` sent → first audio frame); replies with a gap; the hops again;
 3. capacity: clients join at ``--ramp-rate`` per second up to ``--ramp-max``; real-time sessions
-   = clients connected when the first gap (or error) is heard (``>= max`` when none was).
+   = clients connected when the first gap is heard, an error comes or a reply's first audio
+   takes longer than ``--max-wait`` (2 s) (``>= max`` when none of that happened).
 
 Printed: each run, then per system the median of the repetitions [min-max], the ratios bridge /
 ideal and bridge-w2 / bridge, and the machine's load average before and after. The load
@@ -85,6 +86,8 @@ class Run:
     joined: list[float] = field(default_factory=list)  # when each client got session.ready
     first_gap: float | None = None
     first_error: float | None = None
+    first_late: float | None = None  # a first audio later than --max-wait
+    max_wait: float = 2.0
     errors: list[str] = field(default_factory=list)
     ttfa: list[tuple[float, float]] = field(default_factory=list)  # (sent, first audio)
     replies: int = 0
@@ -160,7 +163,13 @@ async def one_turn(ws: ClientConnection, tag: str, run: Run) -> None:
                     msg = {"type": "playback.ack", "response_id": rid, "samples": samples}
                     await ws.send(json.dumps(msg))
 
+        async def late() -> None:
+            await anyio.sleep(run.max_wait)
+            if play.start is None and run.first_late is None:
+                run.first_late = time.monotonic()
+
         tg.start_soon(acks)
+        tg.start_soon(late)
         with anyio.fail_after(60):
             while True:
                 data = await ws.recv()
@@ -298,17 +307,21 @@ def _gen_cpu(helpers: list[int]) -> float:
 async def ramp(url: str, args: argparse.Namespace) -> tuple[int, bool, Run]:
     n = args.ramp_max
     end = time.monotonic() + n / args.ramp_rate + 3
-    run = Run(stop_at=end)
+    run = Run(stop_at=end, max_wait=args.max_wait)
     async with anyio.create_task_group() as tg:
         for i in range(n):
             tg.start_soon(client, url, f"r{next(_RUNS)}-{i}", i / args.ramp_rate, run)
-        while time.monotonic() < end and run.first_gap is None and run.first_error is None:
+        while time.monotonic() < end and not _failed(run):
             await anyio.sleep(0.1)
         tg.cancel_scope.cancel()  # found (or the end): the clients leave
-    bad = [t for t in (run.first_gap, run.first_error) if t is not None]
+    bad = _failed(run)
     if not bad:
         return n, True, run
     return sum(1 for t in run.joined if t <= min(bad)), False, run
+
+
+def _failed(run: Run) -> list[float]:
+    return [t for t in (run.first_gap, run.first_error, run.first_late) if t is not None]
 
 
 async def measure(
@@ -361,7 +374,7 @@ async def measure(
         print(
             f"  {system:9s} ramp to {args.ramp_max} at {args.ramp_rate:g}/s: "
             f"{'>= ' if capped else ''}{cap} real-time sessions"
-            f"{'' if capped else ' (first gap or error)'}; errors {len(ramp_run.errors)}",
+            f"{'' if capped else ' (gap, error or late)'}; errors {len(ramp_run.errors)}",
             flush=True,
         )
     finally:
@@ -510,6 +523,12 @@ if __name__ == "__main__":
     parser.add_argument("--ramp-max", type=int, default=300, help="ramp's last client (300)")
     parser.add_argument("--ramp-rate", type=float, default=20.0, help="ramp joins/s (20)")
     parser.add_argument("--token-ms", type=float, default=20.0)
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=2.0,
+        help="ramp: a first audio later than this (seconds) ends it like a gap (default 2)",
+    )
     parser.add_argument(
         "--rtf",
         type=float,
