@@ -64,7 +64,7 @@ REPLY = (
     "Sure, here is a plan. First we check the weather and pack some water. "
     "Then we walk down to the lake and rest in the shade for a while."
 )
-SHORT_REPLY = "Sure, here is a plan. We walk to the lake."  # the one-client turns: hops only
+SHORT_REPLY = "Sure, here is a plan."  # the one-client turns: hops only
 RATE = 24000
 JITTER = 0.15
 ACK_EVERY = 0.2
@@ -518,7 +518,7 @@ if __name__ == "__main__":
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--clients", type=int, default=100, help="fixed load (default 100)")
     parser.add_argument("--duration", type=float, default=10.0, help="steady seconds (10)")
-    parser.add_argument("--single", type=float, default=6.0, help="one-client seconds (6)")
+    parser.add_argument("--single", type=float, default=8.0, help="one-client seconds (8)")
     parser.add_argument("--arrivals", type=float, default=25.0, help="joins/s, fixed load")
     parser.add_argument("--ramp-max", type=int, default=300, help="ramp's last client (300)")
     parser.add_argument("--ramp-rate", type=float, default=20.0, help="ramp joins/s (20)")
