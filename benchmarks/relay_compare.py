@@ -22,8 +22,10 @@ Per system and repetition:
    client's send time to the request's arrival at the scripted model (both CLOCK_MONOTONIC;
    matched by a tag in the message); ``segment ready → TTS append`` is the server's own
    timeline of the first segment (``result.segments[0]``: ``appended_ms - ready_ms``);
-2. ``--clients`` (100) clients: CPU ms of the server per second of audio the clients received
-   in a steady window of ``--duration`` seconds once all have joined; first audio p50/p99
+2. ``--light`` (20) clients, then ``--clients`` (100): CPU ms of the server per second of audio
+   the clients received in a steady window of ``--duration`` seconds once all have joined (at
+   the light load no server should be saturated; at 100 a saturated one spends CPU on turns
+   whose audio has not come yet); at ``--clients``: first audio p50/p99
    (``user.message`` sent → first audio frame); replies with a gap; the hops again;
 3. capacity: clients join at ``--ramp-rate`` per second up to ``--ramp-max``; real-time sessions
    = clients connected when the first gap is heard, an error comes or a reply's first audio
@@ -269,6 +271,7 @@ def own_cpu() -> float:
 class Figures:
     system: str
     cpu_ms_per_audio_s: float = float("nan")
+    cpu_light: float = float("nan")  # the same at --light clients
     ttfa_p50: float = float("nan")
     ttfa_p99: float = float("nan")
     gap_share: float = float("nan")
@@ -341,6 +344,19 @@ async def measure(
             fig.hops[f"{MODEL_HOP}, 1 client"] = (pct(hops1, 0.5), pct(hops1, 0.99))
             append1 = single.append_hop
             fig.hops[f"{APPEND_HOP}, 1 client"] = (pct(append1, 0.5), pct(append1, 0.99))
+            if args.light:
+                _light, audio_l, cpu_l, gen_l = await fixed_load(
+                    url, args.light, args.duration, args, proc.pid, helpers
+                )
+                fig.cpu_light = cpu_l * 1000 / audio_l if audio_l else float("nan")
+                print(
+                    f"  {system:9s} {args.light} clients: {fig.cpu_light:6.1f} CPU ms/audio-s"
+                    f" ({audio_l / args.duration:5.1f} streams, server"
+                    f" {cpu_l / args.duration * 100:3.0f}% of a core), load generator"
+                    f" {gen_l * 100:3.0f}%",
+                    flush=True,
+                )
+                await anyio.sleep(1.0)
             run, audio, cpu, gen = await fixed_load(
                 url, args.clients, args.duration, args, proc.pid, helpers
             )
@@ -429,6 +445,11 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
     for system, rows in by.items():
         print(f"{system}:")
         if system != "bridge-w2":
+            if args.light:
+                print(
+                    f"  CPU ms per audio-second ({args.light} clients): "
+                    + spread([r.cpu_light for r in rows], "{:.1f}")
+                )
             print(
                 f"  CPU ms per audio-second ({args.clients} clients): "
                 + spread([r.cpu_ms_per_audio_s for r in rows], "{:.1f}")
@@ -517,10 +538,13 @@ if __name__ == "__main__":
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--clients", type=int, default=100, help="fixed load (default 100)")
+    parser.add_argument(
+        "--light", type=int, default=20, help="a light fixed load too (default 20; 0: none)"
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="steady seconds (10)")
     parser.add_argument("--single", type=float, default=8.0, help="one-client seconds (8)")
     parser.add_argument("--arrivals", type=float, default=25.0, help="joins/s, fixed load")
-    parser.add_argument("--ramp-max", type=int, default=300, help="ramp's last client (300)")
+    parser.add_argument("--ramp-max", type=int, default=200, help="ramp: clients at most (200)")
     parser.add_argument("--ramp-rate", type=float, default=20.0, help="ramp joins/s (20)")
     parser.add_argument("--token-ms", type=float, default=20.0)
     parser.add_argument(
