@@ -31,7 +31,8 @@ from livekit.agents import (
     tts,
 )
 from livekit.agents.metrics import TTSMetrics
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
+from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
+from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities, TimedString
 
 from bridge.core.errors import ConfigError
 from bridge.integrations.livekit import QwenTTS
@@ -364,3 +365,26 @@ async def test_livekits_fallback_adapter_moves_on_from_a_refused_key() -> None:
     assert heard([e.frame for e in events], 24000) == squeeze(
         "Hello there my good friend, how are you today? I am fine."
     )
+
+
+async def test_words_come_timed_within_the_reply_audio() -> None:
+    # Qwen-TTS sends no timestamps: each finished response's words are placed in its audio
+    # (LiveKit's aligned transcript, TimedStrings on the frames after that audio).
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST, sample_rate=16000)
+        assert qwen.capabilities.aligned_transcript
+        events = await collect(qwen.stream(), *REPLY)
+    words: list[TimedString] = []
+    played = 0.0
+    for event in events:
+        timed = event.frame.userdata.get(USERDATA_TIMED_TRANSCRIPT) or []
+        # A word is handed over after its audio: never ahead of the frames pushed by more
+        # than LiveKit's emitter holds back (a part-filled 200 ms frame and a 10 ms tail).
+        assert all(w.end_time <= played + event.frame.duration + 0.21 for w in timed)
+        words += timed
+        played += event.frame.duration
+    assert "".join(words).strip() == "Hello there my good friend, how are you today? I am fine."
+    starts = [w.start_time for w in words]
+    assert starts[0] == 0.0 and starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert all(w.start_time < w.end_time for w in words)
+    assert abs(words[-1].end_time - played) < 0.02  # the last word ends with the audio
