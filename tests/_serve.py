@@ -14,7 +14,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local import Emulator, EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
@@ -36,6 +36,7 @@ class Stack:
     server: BridgeServer
     fake: FakeLLM
     emulator_url: str
+    emulator: Emulator | None = None
 
     @property
     def url(self) -> str:
@@ -82,7 +83,7 @@ async def running(
             lexicons=lexicons,
             default_lexicon=default_lexicon,
         ) as srv:
-            yield Stack(srv, fake, emu.url)
+            yield Stack(srv, fake, emu.url, emu)
 
 
 @dataclass

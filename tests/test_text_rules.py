@@ -448,3 +448,9 @@ def test_spaces_after_an_emoji_bullet_do_not_depend_on_the_split() -> None:
     # found by hypothesis: the bullet's spaces arrived one by one and one was kept
     assert scrub("✅  ") == ""
     assert scrub("Tasks:\n✅   Done\n👉  Next") == "Tasks:\n\nDone\n\nNext"
+
+
+def test_a_headings_closing_hashes_are_dropped_other_hashes_stay() -> None:
+    # found by the markdown-it-py oracle (tests/test_text_oracle.py)
+    text = "## Setup ##\n# Learn C#\n### Done #  \nIssue #4 ## here"
+    assert scrub(text) == "Setup\n\nLearn C#\n\nDone\n\nIssue #4 ## here"

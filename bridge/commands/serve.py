@@ -60,6 +60,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(repeatable; '*' allows any; $BRIDGE_SERVE_ORIGINS, comma-separated)",
     )
     p.add_argument(
+        "--speech-port",
+        type=non_negative_int,
+        metavar="PORT",
+        help="also serve the OpenAI-compatible POST /v1/audio/speech on this port (an HTTP "
+        "listener of its own; 0 picks a free one; default: not served)",
+    )
+    p.add_argument(
         "--trust-proxy",
         action="append",
         metavar="NETWORK",
@@ -261,9 +268,15 @@ async def run(args: argparse.Namespace) -> int:
             shutdown_grace=args.shutdown_grace,
             pipeline=PipelineOptions(prices=settings.prices),
             reuse_port=worker,
+            speech_port=args.speech_port,
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
+    if workers > 1 and args.speech_port == 0:
+        raise ConfigError(
+            "--speech-port 0 with --workers: give a fixed port, which the workers share",
+            field="speech_port",
+        )
     prompts = _prompts(args, env)
     lexicons, default_lexicon = _lexicons(args, env)  # checked before workers start
     check_speech_settings(args, env)  # refused before the chat model starts
@@ -287,6 +300,8 @@ async def run(args: argparse.Namespace) -> int:
             print(server.url, flush=True)
             if not worker:  # the parent of the workers says it once for all
                 note(f"demo page: {server.http_url}")
+                if server.speech_url is not None:
+                    note(f"OpenAI-compatible speech: POST {server.speech_url}/audio/speech")
             async with anyio.create_task_group() as watching:
                 if worker:
                     watching.start_soon(watch_parent)

@@ -34,6 +34,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.adapters.sinks import AudioSink
+from bridge.adapters.tracing import TurnTrace
 from bridge.core.cost import PriceTable, TurnCost, heard_characters
 from bridge.core.errors import (
     BridgeError,
@@ -144,7 +145,8 @@ class Turn:
     ``on_segment`` sees each segment as it is cut, ``on_text`` each delta of the text as it
     arrives (before scrubbing), ``on_timing`` where a segment's audio lies in the turn's audio
     as soon as that is known, and again whenever it changes (an estimate confirmed, a
-    segment re-sent after a dropped connection), ``on_result`` the result.
+    segment re-sent after a dropped connection), ``on_result`` the result. ``traceparent``
+    (W3C) is the parent of the turn's OpenTelemetry span (``bridge.adapters.tracing``).
     """
 
     def __init__(
@@ -161,8 +163,11 @@ class Turn:
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
         request_text: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.target = target
+        # OpenTelemetry (the otel extra): the turn's span, a child of ``traceparent``.
+        self._trace = TurnTrace(traceparent=traceparent, model=target.model)
         # What the turn answers (the user's message), for the logs only.
         self._request_text = request_text
         self.options = options or PipelineOptions()
@@ -227,6 +232,7 @@ class Turn:
             raise BridgeError("a Turn runs once")
         self._started = True
         self._t0 = self._clock()
+        self._trace.start()
         deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
         segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
         self._scope = anyio.CancelScope()
@@ -316,6 +322,9 @@ class Turn:
             error=error,
         )
         self._result = result
+        if "interrupted" in m:
+            self._trace.barge_in(m["interrupted"])
+        self._trace.finish(result)
         request = self._request_text
         sizes = {} if request is None else {"request_chars": len(request)}
         log.info("turn", **result.log_fields(), **sizes)
@@ -439,6 +448,11 @@ class Turn:
                         self._resend = self._tracker.undelivered()
                         log.warning(
                             "turn.tts_reconnect",
+                            error=type(exc).__name__,
+                            resend=len(self._resend),
+                        )
+                        self._trace.reconnect(
+                            (self._clock() - self._t0) * 1000,
                             error=type(exc).__name__,
                             resend=len(self._resend),
                         )

@@ -47,7 +47,10 @@ class ServerOptions:
       per-address limits; from any other peer the header is ignored (see
       ``bridge.server.clients``);
     - ``reuse_port``: listen with ``SO_REUSEPORT``, so several processes (``bridge serve
-      --workers N``) share the port and the kernel spreads new connections over them.
+      --workers N``) share the port and the kernel spreads new connections over them;
+    - ``speech_port``: where the OpenAI-compatible ``POST /v1/audio/speech`` listens (its own
+      HTTP listener, see ``bridge.server.speech_http``; ``0`` picks a free port); ``None``:
+      not served.
     """
 
     host: str = "127.0.0.1"
@@ -65,6 +68,7 @@ class ServerOptions:
     trust_proxy: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     reuse_port: bool = False
+    speech_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -77,6 +81,8 @@ class ServerOptions:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be in 0..65535", field="port")
+        if self.speech_port is not None and not 0 <= self.speech_port <= 65535:
+            raise ConfigError("speech_port must be in 0..65535", field="speech_port")
         if self.audio_lead is not None and not (
             self.audio_lead > 0 and math.isfinite(self.audio_lead)
         ):

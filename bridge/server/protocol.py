@@ -130,6 +130,7 @@ class SessionConfigure:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserMessage:
     text: str
+    traceparent: str | None = None  # W3C Trace Context of the client's span
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -168,6 +169,7 @@ ClientMessage = (
 
 _MAX_NAME = 64
 _MAX_SAMPLES = 2**40
+_MAX_TRACEPARENT = 128
 
 
 def _optional_str(obj: dict[str, Any], name: str, *, max_len: int = _MAX_NAME) -> str | None:
@@ -233,7 +235,16 @@ def parse_client_message(
                 ErrorCode.MESSAGE_TOO_LARGE,
                 f"user.message: text is limited to {max_text_chars} characters",
             )
-        return UserMessage(text=text)
+        traceparent = obj.get("traceparent")
+        if traceparent is not None and (
+            not isinstance(traceparent, str) or len(traceparent) > _MAX_TRACEPARENT
+        ):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"user.message: traceparent must be a W3C traceparent string (at most "
+                f"{_MAX_TRACEPARENT} characters)",
+            )
+        return UserMessage(text=text, traceparent=traceparent)
     if kind == "text.append":
         piece = obj.get("text")
         if not isinstance(piece, str):
