@@ -272,6 +272,8 @@ SENTENCES_AFTER_ABBREVIATIONS = [
     ("Das steht in Nr. 7 der Reihe.", 1),
     ("Sie wohnt in der Bahnhofstr. 3 in Köln.", 1),
     ("Siehe Abs. 2 und Kap. 3 im Text.", 1),
+    ("Wie Abb. 4 zeigt, steigt es. Siehe Anm. 2.", 2),
+    ("Véase el párr. 3 del texto. Luego sigue.", 2),
     ("It was 2019. 3 people came.", 2),
     # ordinals: before a month name, after a German article or preposition
     ("Der Kurs beginnt am 3. Oktober um neun. Bitte pünktlich sein.", 2),
@@ -448,3 +450,9 @@ def test_spaces_after_an_emoji_bullet_do_not_depend_on_the_split() -> None:
     # found by hypothesis: the bullet's spaces arrived one by one and one was kept
     assert scrub("✅  ") == ""
     assert scrub("Tasks:\n✅   Done\n👉  Next") == "Tasks:\n\nDone\n\nNext"
+
+
+def test_a_headings_closing_hashes_are_dropped_other_hashes_stay() -> None:
+    # found by the markdown-it-py oracle (tests/test_text_oracle.py)
+    text = "## Setup ##\n# Learn C#\n### Done #  \nIssue #4 ## here"
+    assert scrub(text) == "Setup\n\nLearn C#\n\nDone\n\nIssue #4 ## here"
