@@ -47,9 +47,17 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
 
 from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
-from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
+from bridge.qwen import (
+    DEFAULT_MODEL,
+    DEFAULT_VOICE,
+    AudioChunk,
+    SessionConfig,
+    Timeouts,
+    TTSSession,
+    connect,
+)
 from bridge.qwen.config import SAMPLE_RATES
-from bridge.qwen.events import ResponseAudioDelta, SessionFinished
+from bridge.qwen.events import SessionFinished
 from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
 from bridge.text._chars import is_wide
 
@@ -347,7 +355,7 @@ class QwenTTSService(TTSService):
         idle = tts.timeouts.idle
         while True:
             try:
-                event = await tts.recv(timeout=None if tts.machine.busy else idle)
+                event = await tts.recv_chunk(timeout=None if tts.machine.busy else idle)
             except TTSServerError as exc:
                 if self._tolerable(exc, reply):
                     continue
@@ -356,8 +364,8 @@ class QwenTTSService(TTSService):
                 if tts.machine.busy:
                     raise
                 continue  # nothing owed: the LLM is just slow
-            if isinstance(event, ResponseAudioDelta) and event.audio:
-                audio = event.audio
+            if isinstance(event, AudioChunk) and event.data:
+                audio = event.data
                 if rate != self.sample_rate:
                     audio = await self._resampler.resample(audio, rate, self.sample_rate)
                 frame = TTSAudioRawFrame(
