@@ -1,4 +1,4 @@
-"""The client's fast audio path and its one receive deadline per connection, against the emulator."""
+"""The client's fast audio path and its one receive deadline per connection (emulator)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,7 @@ async def test_recv_chunk_gives_the_typed_path_audio_and_events() -> None:
         want_chunks, want_kinds, want_bytes = await _typed(emu.url)
         chunks: list[AudioChunk] = []
         kinds: list[str] = []
-        async with connect(
-            url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST
-        ) as tts:
+        async with connect(url=emu.url, config=SessionConfig(mode="commit"), timeouts=FAST) as tts:
             await tts.append(TEXT)
             await tts.commit()
             await tts.send_finish()
