@@ -188,7 +188,7 @@ class ClientSession:
     async def _writer(self) -> None:
         while (frame := await self._outbox.get()) is not None:
             try:
-                await self.ws.send(frame.data)
+                await self.ws.send(frame)
             except ConnectionClosed:
                 self._peer_gone = True
                 self._end(CloseCode.NORMAL, "")
@@ -351,7 +351,7 @@ class ClientSession:
 
         turn = self._assistant.reply(text, sink, on_segment=on_segment)
         rid = sink.response_id = turn.turn_id
-        self._llm.on_delta = lambda delta: outbox.put(p.text_delta(rid, delta))
+        self._llm.on_delta = lambda delta: outbox.put_text(rid, delta)
         self._running = running = _Running(rid, sink, turn.interrupt)
         self.responses += 1
         outbox.put(p.response_started(rid))
