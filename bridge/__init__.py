@@ -33,7 +33,7 @@ if _typing.TYPE_CHECKING:
         TTSServerError,
         TTSTimeoutError,
     )
-    from bridge.core.result import SegmentRecord, TurnResult
+    from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
     from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
     from bridge.pipeline.assistant import Assistant
@@ -84,6 +84,7 @@ _LAZY: dict[str, str] = {
     "Scrubber": "bridge.text",
     "Segment": "bridge.text",
     "SegmentRecord": "bridge.core.result",
+    "SegmentTiming": "bridge.core.result",
     "Segmenter": "bridge.text",
     "ServerEvent": "bridge.qwen",
     "SessionConfig": "bridge.qwen",
@@ -138,6 +139,7 @@ __all__ = [
     "Scrubber",
     "Segment",
     "SegmentRecord",
+    "SegmentTiming",
     "Segmenter",
     "ServerEvent",
     "SessionConfig",

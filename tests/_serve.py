@@ -14,9 +14,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
-from bridge.qwen import Timeouts
+from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
 from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
 
@@ -50,17 +50,27 @@ async def running(
     llm: LLMConfig | None = None,
     llm_key: str | None = None,
     prompts: Mapping[str, str] | None = None,
+    engine: str = "tone",
+    mode: str = "server_commit",
+    faults: Faults | None = None,
+    chat: bool = True,
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the tone emulator and the fake model."""
+    """A server on 127.0.0.1:0 with the emulator (the tone engine unless told; ``faults``
+    injected) and the fake model (``chat=False``: a server without a chat model)."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
-    emu_options = EmulatorOptions(engine="tone", latency=latency or LatencyModel())
+    emu_options = EmulatorOptions(
+        engine=engine, latency=latency or LatencyModel(), faults=faults or Faults()
+    )
     async with (
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,
     ):
-        config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        config: LLMConfig | None = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        if not chat:
+            config = None
         opts = options or ServerOptions(port=0, audio_lead=None)
-        tts = TTSTarget(url=emu.url, timeouts=FAST)
+        tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
+        tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
         async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
             yield Stack(srv, fake, emu.url)
 

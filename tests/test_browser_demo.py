@@ -44,6 +44,21 @@ async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
             timeout=15,
             what="audio to play and be acknowledged",
         )
+        # The caption highlights the sentence being spoken: past the first one by now.
+        await cdp.wait_for(
+            "bridgeDemo.speaking && bridgeDemo.speaking.index >= 1",
+            timeout=15,
+            what="the second sentence highlighted",
+        )
+        caption = await cdp.evaluate(
+            "(() => { const s = bridgeDemo.speaking;"
+            " const r = bridgeDemo.responses[s.rid];"
+            " const el = document.querySelectorAll('.msg.assistant .caption .seg.speaking');"
+            " return {index: s.index, timing: r.timings[s.index], played: r.played,"
+            " count: el.length, elIndex: el.length ? Number(el[0].dataset.index) : null,"
+            " text: el.length ? el[0].textContent.trim() : null,"
+            " highlighted: r.highlighted}; })()"
+        )
         playing = await cdp.evaluate("bridgeDemo")
         assert playing["player"] == "worklet"
         assert playing["framesReceived"] > 0
@@ -66,6 +81,12 @@ async def test_demo_page_speaks_streams_text_and_stops_on_barge_in() -> None:
         # After the interruption nothing more of that reply is played or received.
         await cdp.evaluate("new Promise((done) => setTimeout(done, 500))")
         later = await cdp.evaluate("bridgeDemo")
+    # One sentence highlighted, the one whose samples are playing, in order from the first.
+    assert caption["count"] == 1 and caption["elIndex"] == caption["index"]
+    assert caption["text"] and caption["text"] in LONG
+    assert caption["timing"]["start"] <= caption["played"]
+    assert caption["highlighted"][0] == 0
+    assert caption["highlighted"] == sorted(caption["highlighted"])
     assert note == "(interrupted)"
     assert response["state"] == "interrupted"
     assert response["result"]["interrupted"]
@@ -95,3 +116,30 @@ def test_a_missing_program_without_root_fails_with_the_install_command(
     monkeypatch.setattr(_system.os, "geteuid", lambda: 1000)
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y no-such-pkg"):
         _system.require_program("no-such-program-xyz", "no-such-pkg")
+
+
+async def test_demo_page_speaks_pasted_text_on_a_server_without_a_chat_model() -> None:
+    text = "This text is spoken as it is. No chat model is asked."
+    async with running(chat=False) as stack, chromium() as cdp:
+        await cdp.open_page(stack.server.http_url)
+        await cdp.wait_for(
+            "window.bridgeDemo && bridgeDemo.state === 'ready'", timeout=15, what="session.ready"
+        )
+        # No chat model: the message box is off, the speak box is on.
+        assert await cdp.evaluate("document.getElementById('send').disabled") is True
+        await cdp.evaluate("document.getElementById('speak-text').focus()")
+        await cdp.call("Input.insertText", {"text": text})
+        await cdp.evaluate("document.getElementById('speak').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[0]?.result !== undefined",
+            timeout=15,
+            what="response.done of the speak response",
+        )
+        state = await cdp.evaluate("bridgeDemo")
+        shown = await cdp.evaluate("document.querySelector('.msg.spoken .caption')?.textContent")
+    response = next(iter(state["responses"].values()))
+    assert response["kind"] == "speak"
+    assert response["result"]["spoken_text"] == text
+    assert shown == text
+    assert state["samplesReceived"] > 0 and state["errors"] == []
+    assert stack.fake.requests == []

@@ -58,6 +58,25 @@ def test_say_shows_the_text_as_it_is_spoken() -> None:
     assert "no speaker playback" in proc.stderr  # said once, not an error
 
 
+THINKING = "The user greets me, so I greet back.\n</think>\n\nHello there. Nice to meet you."
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(["--think-open"], {}), ([], {"BRIDGE_THINK_WINDOW": "200"})],
+)
+def test_say_does_not_speak_reasoning_the_chat_template_opened(
+    args: list[str], env: dict[str, str]
+) -> None:
+    with fake_model(FakeReply(tokens_for(THINKING))) as base, tone_tts() as url:
+        proc = say(
+            "Hi", "--json", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m", *args,
+            **env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["text"] == "Hello there. Nice to meet you."
+
+
 @pytest.mark.parametrize(
     ("args", "env", "needle", "code"),
     [
@@ -156,3 +175,23 @@ def test_the_local_llm_hint_is_the_users_own_command_line_with_the_fix(tmp_path:
         *("uv", "run", "--extra", "local-llm", "bridge"),
         *("say", question, "--local", "--voice", "Cherry"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--voice", "Nobody"], "voice"),
+        (["--tts-url", "http://127.0.0.1:9/api-ws/v1/realtime"], "ws:// or wss://"),
+        (["--language", "Klingon"], "language_type"),
+        (["--workspace", "no good!"], "workspace"),
+    ],
+)
+def test_say_refuses_bad_speech_settings_before_the_embedded_model(
+    flags: list[str], needle: str
+) -> None:
+    proc = say("Hi", "--local", *flags)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr.lower()
+    # Neither started nor asked for: the chat model is not reached before the mistake is told.
+    assert "embedded chat model" not in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -157,10 +157,15 @@ def test_every_key_has_its_environment_variable() -> None:
         "BRIDGE_LANGUAGE": "English",
         "BRIDGE_SAMPLE_RATE": "16000",
         "BRIDGE_LOCAL": "yes",
+        "BRIDGE_SERVE_WORKERS": "3",
+        "BRIDGE_THINK_OPEN": "1",
+        "BRIDGE_THINK_WINDOW": "500",
     }
     s = merge_settings({}, env, {})
     assert {k.env for k in KEYS} == set(env)
     assert s.sample_rate == 16000 and s.local is True and s.llm_threads == 2
+    assert s.workers == 3
+    assert s.think_open is True and s.think_window == 500
     assert s.llm_api_key == "sk-o" and s.tts_api_key == "sk-d"
     assert set(s.sources.values()) == {"env"}
     assert "sk-o" not in repr(s) and "sk-d" not in repr(s)
@@ -245,6 +250,40 @@ def test_resolve_llm_from_the_file_and_dashscope_mode(tmp_path: Path) -> None:
             assert cfg.model == "qwen-plus"
 
     anyio.run(main, backend="asyncio")
+
+
+def test_the_think_options_reach_the_llm_config_from_flag_env_or_file(tmp_path: Path) -> None:
+    env = _write(tmp_path, 'llm_base_url = "http://127.0.0.1:1/v1"\nllm_model = "m"\n')
+    in_file = _write(tmp_path / "f", 'llm_api_key = "k"\nthink_open = true\nthink-window = 80\n')
+
+    async def config(args: argparse.Namespace, env: dict[str, str]) -> tuple[bool, int]:
+        async with resolve_llm(args, env) as cfg:
+            return cfg.think_open, cfg.think_window
+
+    async def main() -> None:
+        assert await config(_args(), env) == (False, 0)
+        assert await config(_args("--think-open", "--think-window", "300"), env) == (True, 300)
+        assert await config(_args(), {**env, "BRIDGE_THINK_OPEN": "yes"}) == (True, 0)
+        assert await config(_args(), {**env, "BRIDGE_THINK_WINDOW": "64"}) == (False, 64)
+        assert await config(_args(), in_file) == (True, 80)
+        assert await config(_args("--think-window", "0"), in_file) == (True, 0)
+        with pytest.raises(ConfigError, match=r"think_window .* got -1 \(from env\)"):
+            await config(_args(), {**env, "BRIDGE_THINK_WINDOW": "-1"})
+
+    anyio.run(main, backend="asyncio")
+    with pytest.raises(SystemExit):
+        _args("--think-window", "-5")  # argparse: not a negative number
+
+
+@pytest.mark.parametrize("command", ["chat", "say", "serve"])
+def test_every_command_that_asks_a_model_takes_the_think_flags(command: str) -> None:
+    from bridge.cli import build_parser
+
+    extra = ["question"] if command == "say" else []
+    args = build_parser().parse_args([command, *extra, "--think-open", "--think-window", "9"])
+    s = load_settings(args, {"HOME": "/nonexistent"})
+    assert (s.think_open, s.think_window) == (True, 9)
+    assert s.source("think_open") == "flag"
 
 
 def test_the_missing_keys_message_points_at_the_config_file(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ RANKS: tuple[tuple[str, int], ...] = (
     *((name, 0) for name in PURE),
     ("bridge.logs", 0),  # redaction and structlog helpers; configured only by entry points
     ("bridge.qwen", 1),
+    ("bridge.adapters.openai_client", 1),  # the openai factory, also used by bridge.local
     ("bridge.adapters", 2),
     ("bridge.local", 2),
     ("bridge.testing", 2),

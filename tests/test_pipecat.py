@@ -116,6 +116,22 @@ async def test_streamed_text_becomes_audio_frames_segmented_by_bridge() -> None:
     # Pipecat reports a zero TTFB for every service at start; then one per reply.
     measured = [d for d in ttfb if d.model is not None]
     assert len(measured) == 1 and measured[0].value > 0
+    # Word timing: one TTSTextFrame per word, each after audio of its reply, in time order.
+    words = of(down, TTSTextFrame)
+    assert " ".join(w.text for w in words if isinstance(w, TTSTextFrame)) == (
+        "Hello there my good friend, how are you today? I am fine."
+    )
+    assert all(any(isinstance(f, TTSAudioRawFrame) for f in down[: down.index(w)]) for w in words)
+    times = [w.pts for w in words]
+    assert all(t is not None for t in times) and times == sorted(times)
+    assert len(set(times)) == len(times)
+
+
+def spoken_words(frames: Sequence[Frame], contexts: set[str | None]) -> str:
+    """The words Pipecat reported as spoken (TTSTextFrames) for these audio contexts."""
+    return " ".join(
+        f.text for f in frames if isinstance(f, TTSTextFrame) and f.context_id in contexts
+    )
 
 
 @dataclass
@@ -213,7 +229,12 @@ async def test_interruption_mid_reply_clears_and_the_next_reply_uses_a_new_conne
     assert len(old) == 1
     # No audio of the interrupted reply after the interruption: all of it is the new reply's.
     assert not [f for f in after if f.context_id in old]
-    assert len({f.context_id for f in after}) == 1
+    new = {f.context_id for f in after}
+    assert len(new) == 1
+    # None of the interrupted reply's words was reported as spoken (none of its responses
+    # finished playing); every word of the new reply was.
+    assert spoken_words(down, set(old)) == ""
+    assert spoken_words(down, set(new)) == "Second reply. All of it."
 
 
 async def test_interruption_with_a_flowing_server_leaks_no_stale_audio(

@@ -10,6 +10,7 @@ from _serve import LONG, RATE, SHORT, Client, client, running, samples
 from bridge.adapters.llm import LLMConfig
 from bridge.adapters.prompts import load_prompt
 from bridge.local import LatencyModel
+from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.server import ServerOptions
 from bridge.testing.fake_llm import FakeReply, tokens_for
 
@@ -230,3 +231,29 @@ async def test_graceful_shutdown_interrupts_what_runs_past_the_deadline() -> Non
     assert code == 1001
     assert len(c.of("response.interrupted")) == 1
     assert c.of("response.done")[0]["result"]["interrupted"]
+
+
+async def test_segment_timing_events_locate_each_sentence_in_the_audio_sent() -> None:
+    # The exact engine: the frames' samples in a segment.timing range decode to its text.
+    async with running(engine="exact", mode="commit") as stack, client(stack.url) as c:
+        await c.send(type="user.message", text="Hello?")
+        done = await c.until("response.done")
+    rid = done["response_id"]
+    segments = {s["index"]: s["text"] for s in c.of("segment")}
+    timings = {t["index"]: t for t in c.of("segment.timing")}  # the latest of each index
+    assert set(timings) == set(segments) == {0, 1}
+    assert all(t["response_id"] == rid and not t["estimated"] for t in timings.values())
+    pcm = b"".join(c.frames)
+    for index, text in segments.items():
+        t = timings[index]
+        piece = pcm[2 * t["start"] : 2 * t["end"]]
+        assert decode_speech(piece, run_length=samples_per_char(RATE)).text.rstrip() == text
+    assert [s["timing_estimated"] for s in done["result"]["segments"]] == [False, False]
+    assert [s["start_sample"] for s in done["result"]["segments"]] == [0, timings[1]["start"]]
+    # Each timing comes after its segment event, and before the response ends.
+    kinds = [(e["type"], e.get("index")) for e in c.events]
+    for index in segments:
+        assert kinds.index(("segment", index)) < kinds.index(("segment.timing", index))
+    assert max(i for i, k in enumerate(kinds) if k[0] == "segment.timing") < kinds.index(
+        ("response.done", None)
+    )

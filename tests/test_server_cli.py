@@ -85,3 +85,72 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("bridge: error:") and "--token" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_serve_without_a_chat_model_serves_speak_responses() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        argv = [*BRIDGE, "serve", "--port", "0", "--tts-url", emu.url, "--audio-lead-ms", "0"]
+        async with await anyio.open_process(argv, env=clean_env()) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            with anyio.fail_after(30):
+                first = ""
+                async for chunk in TextReceiveStream(proc.stdout):
+                    first += chunk
+                    if "\n" in first:
+                        break
+            async with connect(first.splitlines()[0], open_timeout=10) as ws:
+                with anyio.fail_after(20):
+                    ready = json.loads(await ws.recv())
+                    await ws.send(json.dumps({"type": "text.append", "text": "Hello there."}))
+                    await ws.send(json.dumps({"type": "text.done"}))
+                    kinds = []
+                    async for msg in ws:
+                        if isinstance(msg, bytes):
+                            kinds.append("audio")
+                        elif (kind := json.loads(msg)["type"]) == "response.done":
+                            break
+                        else:
+                            kinds.append(kind)
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                code = await proc.wait()
+            stderr = (await proc.stderr.receive(65536)).decode()
+    assert ready["chat"] is False
+    assert "audio" in kinds and "segment" in kinds
+    assert code == 0, stderr
+    assert "no chat model configured: serving speak responses only" in stderr
+
+
+MODEL = ["--llm-model", "m"]
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--tts-url", "http://127.0.0.1:9/api-ws/v1/realtime"],
+        ["--tts-url", "127.0.0.1:9"],
+    ],
+)
+def test_serve_refuses_a_tts_target_it_could_never_reach_at_start_up(flags: list[str]) -> None:
+    # The chat endpoint is a closed port: serve must fail on the TTS setting before using it.
+    proc = subprocess.run(
+        [
+            *BRIDGE,
+            "serve",
+            "--port",
+            "0",
+            "--llm-base-url",
+            "http://127.0.0.1:9/v1",
+            *MODEL,
+            *flags,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("bridge: error:")
+    assert "ws:// or wss://" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -91,3 +91,24 @@ async def test_the_history_sent_starts_with_system_and_user_and_fits_the_budget(
         assert sum(len(m["content"]) for m in messages) <= 2000
     # Within both bounds: the newest two exchanges' worth of ~910-character questions.
     assert [m["role"] for m in requests[-1]] == ["system", "user", "assistant", "user"]
+
+
+async def test_a_response_that_fails_on_the_server_still_ends_with_response_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bridge.pipeline.turn import Turn
+
+    async def broken(self: Turn) -> None:
+        raise RuntimeError("a bug in the turn")
+
+    monkeypatch.setattr(Turn, "run", broken)
+    async with running() as stack, client(stack.url) as c:
+        await c.send(type="user.message", text="Hi")
+        done = await c.until("response.done")
+        started = c.of("response.started")
+        errors = await c.until("error")
+    assert done["response_id"] == started[0]["response_id"]
+    assert done["result"]["error"]["code"] == "internal_error"
+    assert done["result"]["spoken_text"] == ""
+    assert "bug" not in json.dumps(c.events)  # the exception's text stays on the server
+    assert errors["code"] == "internal_error"

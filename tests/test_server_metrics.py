@@ -8,8 +8,9 @@ import pytest
 from _serve import LONG, RATE, SHORT, client, running, samples
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.local import Faults
 from bridge.server import ServerLimits, ServerOptions
-from bridge.server.metrics import STAGES
+from bridge.server.metrics import ACK_STAGE, STAGES
 from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
@@ -61,11 +62,17 @@ async def test_a_turn_moves_the_counters_and_every_stage_histogram_once() -> Non
     assert _delta(before, after, "bridge_turn_duration_seconds_sum") == pytest.approx(
         result["done_ms"] / 1000, abs=1e-3
     )
+    # No acks from this client: the stage the client reports is not observed.
+    assert _delta(before, after, "bridge_turn_stage_seconds_count", stage=ACK_STAGE) == 0
     assert _delta(before, after, "bridge_chars_appended_total") == result["chars_appended"] > 0
+    # Billed: what the TTS service's usage said (appends carry a separating space each).
+    billed = _delta(before, after, "bridge_chars_billed_total")
+    assert billed == result["chars_billed"] >= result["chars_appended"]
     assert _delta(before, after, "bridge_chars_heard_total") == len(SHORT)
     sent = _delta(before, after, "bridge_audio_sent_seconds_total")
     assert sent == pytest.approx(samples(c.frames) / RATE) and sent > 1
     assert _delta(before, after, "bridge_barge_in_seconds_count") == 0
+    assert _delta(before, after, "bridge_tts_reconnects_total") == 0
     assert _delta(before, after, "bridge_sessions_accepted_total") == 0
 
 
@@ -118,3 +125,64 @@ async def test_metrics_follow_the_token_rules_and_count_refusals_and_rate_limits
     assert _get(found, "bridge_sessions_accepted_total") == 1
     assert _get(found, "bridge_turns_total", outcome="done") == 1
     assert _get(found_q, "bridge_connections_refused_total", reason="unauthorized") == 2
+
+
+async def test_the_first_play_stage_is_the_clients_first_ack_of_played_audio() -> None:
+    options = ServerOptions(port=0, audio_lead=0.3)
+    async with running(options=options) as stack, client(stack.url) as c:
+        url = stack.server.http_url + "metrics"
+        before = await _scrape(url)
+        await c.send(type="user.message", text="Hello?")
+        rid = (await c.until("response.started"))["response_id"]
+        while True:
+            got = await c.recv()
+            if isinstance(got, bytes):
+                # Acks of nothing played until 0.8 s of audio arrived, then of all of it.
+                held = samples(c.frames)
+                played = held if held >= 0.8 * RATE else 0
+                await c.send(type="playback.ack", response_id=rid, samples=played)
+            elif got["type"] == "response.done":
+                break
+        after = await _scrape(url)
+    result = got["result"]
+    assert _delta(before, after, "bridge_turn_stage_seconds_count", stage=ACK_STAGE) == 1
+    first_play = _delta(before, after, "bridge_turn_stage_seconds_sum", stage=ACK_STAGE)
+    # Paced 0.3 s ahead of playback, the frame that completes 0.8 s of audio (frames of 0.1 s)
+    # leaves 0.4 s after the first one or later; the turn ends after that.
+    assert result["first_play_ms"] / 1000 + 0.3 <= first_play <= result["done_ms"] / 1000
+
+
+async def test_a_tts_reconnect_is_counted_and_the_turn_still_counts_once() -> None:
+    faults = Faults(close_after_deltas=3, connections=1)
+    async with running(faults=faults) as stack, client(stack.url) as c:
+        url = stack.server.http_url + "metrics"
+        before = await _scrape(url)
+        await c.send(type="user.message", text="Hello?")
+        done = await c.until("response.done")
+        after = await _scrape(url)
+    result = done["result"]
+    assert result["reconnects"] == 1 and result["error"] is None
+    assert _delta(before, after, "bridge_tts_reconnects_total") == 1
+    assert _delta(before, after, "bridge_turns_total", outcome="done") == 1
+    assert _delta(before, after, "bridge_turns_total", outcome="error") == 0
+    assert _delta(before, after, "bridge_turn_duration_seconds_count") == 1
+    assert _delta(before, after, "bridge_chars_heard_total") == len(SHORT)
+    # Billed: the usage of the responses that completed (the dropped one reported none).
+    assert _delta(before, after, "bridge_chars_billed_total") == result["chars_billed"] > 0
+    sent = _delta(before, after, "bridge_audio_sent_seconds_total")
+    assert sent == pytest.approx(samples(c.frames) / RATE)
+
+
+async def test_a_failed_turn_is_counted_by_its_error_code() -> None:
+    replies = [FakeReply(tokens_for(SHORT), fail_after=0)]
+    async with running(replies) as stack, client(stack.url) as c:
+        url = stack.server.http_url + "metrics"
+        before = await _scrape(url)
+        await c.send(type="user.message", text="Hello?")
+        error = await c.until("error")
+        await c.until("response.done")
+        after = await _scrape(url)
+    assert _delta(before, after, "bridge_turns_total", outcome="error") == 1
+    assert _delta(before, after, "bridge_turn_errors_total", code=error["code"]) == 1
+    assert error["code"] == "llm_error"
+    assert _delta(before, after, "bridge_turns_total", outcome="done") == 0

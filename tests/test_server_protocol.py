@@ -40,6 +40,10 @@ def test_client_messages_parse_into_typed_values() -> None:
     assert parse(
         '{"type":"session.configure","voice":"Ethan","sample_rate":16000,"extra":1}'
     ) == p.SessionConfigure(voice="Ethan", sample_rate=16000)
+    # text.append pieces are kept as sent, white space included (the session sanitises them)
+    assert parse('{"type":"text.append","text":" Hi"}') == p.TextAppend(text=" Hi")
+    assert parse('{"type":"text.append","text":""}') == p.TextAppend(text="")
+    assert parse('{"type":"text.done"}') == p.TextDone()
 
 
 @pytest.mark.parametrize(
@@ -59,6 +63,9 @@ def test_client_messages_parse_into_typed_values() -> None:
         ('{"type":"playback.ack","samples":1e400}', ErrorCode.INVALID_MESSAGE),
         ('{"type":"session.configure","voice":""}', ErrorCode.INVALID_MESSAGE),
         ('{"type":"session.configure","sample_rate":"24000"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append","text":5}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append","text":"' + "a" * 101 + '"}', ErrorCode.MESSAGE_TOO_LARGE),
         ('{"type":"response.create"}', ErrorCode.UNKNOWN_TYPE),
         (b'{"type":"user.message","text":"hi"}', ErrorCode.UNEXPECTED_BINARY),
         ("x" * 1025, ErrorCode.MESSAGE_TOO_LARGE),
@@ -88,7 +95,13 @@ def test_any_frame_parses_or_raises_a_protocol_error(data: str | bytes) -> None:
         assert len(failure.message) < 300
     else:
         assert isinstance(
-            message, p.UserMessage | p.ResponseCancel | p.PlaybackAck | p.SessionConfigure
+            message,
+            p.UserMessage
+            | p.TextAppend
+            | p.TextDone
+            | p.ResponseCancel
+            | p.PlaybackAck
+            | p.SessionConfigure,
         )
 
 

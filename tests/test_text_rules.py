@@ -16,7 +16,7 @@ SEEDS = range(12)
 FRAGMENTS = [
     "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
     "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
-    "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word",
+    "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word", "**", "__", "*",
 ]  # fmt: skip
 
 
@@ -90,6 +90,7 @@ def test_display_math_is_dropped() -> None:
 
 def test_latex_commands_outside_math_are_dropped() -> None:
     assert scrub("Use \\alpha and \\frac{1}{2} or \\textbf{x} here.") == "Use and or here."
+    assert scrub("So \\ell \\to \\infty, \\hbar \\ne 0 and x \\in A.") == "So, 0 and x A."
 
 
 def test_dollar_amounts_paths_and_escapes_are_not_math() -> None:
@@ -304,6 +305,22 @@ LINES_THAT_END_A_SEGMENT = [
         "**Day 1: Arrive**\nCheck in at the hotel.\n**Day 2: Explore**\nWalk the old town.",
         ["Day 1: Arrive", "Check in at the hotel.", "Day 2: Explore", "Walk the old town."],
     ),
+    # a line that is entirely bold is a heading whatever its length, also before lower case
+    (
+        "**Second, compare the prices of at least three shops before you order anything**\n"
+        "then order from the cheapest one.\n> __A quoted bold line can be a heading, as long as "
+        "it likes to be__  \nand more text follows.",
+        [
+            "Second, compare the prices of at least three shops before you order anything",
+            "then order from the cheapest one.",
+            "A quoted bold line can be a heading, as long as it likes to be",
+            "and more text follows.",
+        ],
+    ),
+    (
+        "**Bold *with italic* words, in a heading line longer than sixty characters**\nyes.",
+        ["Bold with italic words, in a heading line longer than sixty characters", "yes."],
+    ),
     ("Your options:\n2️⃣ Red\n3️⃣ Blue", ["Your options:", "Red", "Blue"]),
     (
         "Before you go:\n✅ Pack a jacket because the evenings can get quite cold up there\n"
@@ -320,7 +337,18 @@ LINES_THAT_END_A_SEGMENT = [
     ),
     ("- milk\n- bread\nThat is all.", ["milk", "bread", "That is all."]),
     ("需要准备的东西\n护照\n机票", ["需要准备的东西", "护照", "机票"]),
-    # wrapped prose reads on: the next line starts in lower case, or the line is long
+    # wrapped prose reads on: the next line starts in lower case, or the line is long, or
+    # only part of it is bold
+    (
+        "**Note:** the bold part is only the start of this line, which is long enough\n"
+        "and goes on.\n**One** and **two** are bold here, but the text between them is not\n"
+        "and goes on.",
+        [
+            "Note: the bold part is only the start of this line, which is long enough\n"
+            "and goes on.",
+            "One and two are bold here, but the text between them is not\nand goes on.",
+        ],
+    ),
     (
         "The line ends here\nand the sentence goes on.",
         ["The line ends here\nand the sentence goes on."],

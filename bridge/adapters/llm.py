@@ -27,24 +27,21 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, Self, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import openai
 import structlog
 from openai.types.chat import ChatCompletionChunk
 
-from bridge.core.errors import (
-    ConfigError,
-    LLMAuthError,
-    LLMConnectionError,
-    LLMError,
-    LLMRateLimitError,
-    LLMServerError,
-    LLMTimeoutError,
+from bridge.adapters.openai_client import (
+    DEFAULT_BASE_URL,
+    Endpoint,
+    chain,
+    client_for,
+    is_transport_error,
 )
+from bridge.core.errors import ConfigError, LLMServerError, LLMTimeoutError
 from bridge.core.sanitize import TextSanitizer
-from bridge.logs import redact
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -56,11 +53,8 @@ __all__ = [
 
 log = structlog.get_logger("bridge.adapters.llm")
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-_NO_KEY = "no-key"  # placeholder sent when no API key is configured
 _RESERVED = frozenset({"model", "messages", "stream"})
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
-_TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "h11", "anyio"})
 _OPEN, _CLOSE = "<think>", "</think>"
 
 
@@ -234,21 +228,17 @@ class LLMClient:
     def __init__(self, config: LLMConfig, *, client: openai.AsyncOpenAI | None = None) -> None:
         self.config = config
         self._owns_client = client is None
-        self._client = client if client is not None else self._make_client(config)
-        self._base_url = _safe_url(str(self._client.base_url))
+        self._client = client if client is not None else client_for(config)
+        self._endpoint = Endpoint.of(
+            self._client,
+            model=config.model,
+            api_key=config.api_key,
+            connect_timeout=config.connect_timeout,
+        )
+        self._base_url = self._endpoint.url
         self._sdk_params = _create_parameters(self._client)
         self.last_usage: LLMUsage | None = None
         self.last_finish_reason: str | None = None
-
-    @staticmethod
-    def _make_client(config: LLMConfig) -> openai.AsyncOpenAI:
-        read = max(config.first_token_timeout, config.token_timeout) + config.connect_timeout
-        return openai.AsyncOpenAI(
-            base_url=config.base_url or DEFAULT_BASE_URL,
-            api_key=config.api_key or _NO_KEY,
-            timeout=openai.Timeout(read, connect=config.connect_timeout),
-            max_retries=config.max_retries,
-        )
 
     async def __aenter__(self) -> Self:
         return self
@@ -304,8 +294,8 @@ class LLMClient:
         except TimeoutError as exc:
             raise self._first_token_timeout() from exc
         except openai.APIError as exc:
-            mapped = self._map(exc, chunks=None)
-            raise mapped from _cause(mapped, exc)
+            mapped = self._endpoint.error(exc)
+            raise mapped from chain(mapped, exc)
         response = cast("openai.AsyncStream[ChatCompletionChunk]", created)
         thinking = ThinkFilter(start_inside=cfg.think_open, window=cfg.think_window)
         clean = TextSanitizer()  # model text is sanitised here, once
@@ -329,17 +319,17 @@ class LLMClient:
                         what="token",
                     ) from exc
                 except openai.APIError as exc:
-                    mapped = self._map(exc, chunks=chunks)
-                    raise mapped from _cause(mapped, exc)
+                    mapped = self._endpoint.error(exc, chunks=chunks)
+                    raise mapped from chain(mapped, exc)
                 except ValueError as exc:  # a chunk that is not JSON
                     raise LLMServerError(
                         f"the LLM endpoint {self._base_url} sent a malformed stream event "
-                        f"({self._detail(str(exc))}); is it OpenAI-compatible?"
+                        f"({self._endpoint.detail(str(exc))}); is it OpenAI-compatible?"
                     ) from exc
                 except Exception as exc:
-                    if not _is_transport_error(exc):
+                    if not is_transport_error(exc):
                         raise
-                    raise self._broken(exc, chunks) from exc
+                    raise self._endpoint.broken(exc, chunks) from exc
                 chunks += 1
                 for text, is_token in self._read_chunk(chunk):
                     started = started or is_token
@@ -395,73 +385,6 @@ class LLMClient:
             what="first_token",
         )
 
-    def _broken(self, exc: BaseException, chunks: int) -> LLMConnectionError:
-        cause = self._detail(str(exc) or type(exc).__name__)
-        return LLMConnectionError(
-            f"the LLM stream from {self._base_url} broke after {chunks} chunks ({cause}); "
-            "the reply is incomplete"
-        )
-
-    def _detail(self, text: str) -> str:
-        """A server-provided message made safe: one line, short, no secrets."""
-        key = self.config.api_key
-        if key:
-            text = text.replace(key, "[redacted]")
-        text = str(redact(" ".join(text.split())))
-        return text if len(text) <= 200 else text[:197] + "..."
-
-    def _map(self, exc: openai.APIError, *, chunks: int | None) -> LLMError:
-        """Translate an openai exception into ours (``chunks`` is None before the stream)."""
-        url, model = self._base_url, self.config.model
-        if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
-            if chunks is not None:
-                return self._broken(exc.__cause__ or exc, chunks)
-            why = (
-                f"no answer within connect_timeout {self.config.connect_timeout:g} s"
-                if isinstance(exc, openai.APITimeoutError)
-                else self._detail(str(exc.__cause__ or exc))
-            )
-            return LLMConnectionError(
-                f"cannot reach the LLM endpoint {url} ({why}); check the base URL, the network "
-                "and that the server is running"
-            )
-        detail = self._detail(_error_message(exc))
-        if not isinstance(exc, openai.APIStatusError):
-            return LLMServerError(f"the LLM endpoint {url} reported an error: {detail}")
-        status = exc.status_code
-        said = f"(HTTP {status}: {detail})"
-        if isinstance(exc, openai.AuthenticationError):
-            hint = "check that the API key belongs to this endpoint"
-            if not self.config.api_key:
-                hint = "no API key was set; pass the key for this endpoint"
-            return LLMAuthError(f"{url} rejected the API key {said}; {hint}", status=status)
-        if isinstance(exc, openai.PermissionDeniedError):
-            return LLMAuthError(
-                f"{url} denied access {said}; check that the key may use model {model!r}",
-                status=status,
-            )
-        if isinstance(exc, openai.RateLimitError):
-            retry_after = _retry_after(exc)
-            wait = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-            return LLMRateLimitError(
-                f"{url} is rate limiting {said}; {wait} or check the quota",
-                retry_after=retry_after,
-            )
-        if isinstance(exc, openai.NotFoundError):
-            hint = "check the model name and that the base URL ends in /v1"
-            message = f"model {model!r} was not found at {url} {said}; {hint}"
-        elif status >= 500:
-            message = f"the LLM server {url} failed {said}; try again later"
-        else:
-            hint = "check the model name and the extra request options"
-            message = f"the LLM endpoint {url} rejected the request {said}; {hint}"
-        return LLMServerError(message, status=status)
-
-
-def _cause(error: LLMError, exc: BaseException) -> BaseException | None:
-    """The exception to chain: none for auth errors, as servers quote the key they refused."""
-    return None if isinstance(error, LLMAuthError) else exc
-
 
 def _create_parameters(client: openai.AsyncOpenAI) -> frozenset[str]:
     """The keyword names ``chat.completions.create`` accepts in this SDK version."""
@@ -477,41 +400,3 @@ def _extra_text(delta: Any, name: str) -> str:
         extra = getattr(delta, "model_extra", None) or {}
         value = extra.get(name)
     return value if isinstance(value, str) else ""
-
-
-def _error_message(exc: openai.APIError) -> str:
-    body = exc.body
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(body.get("message"), str):
-            return str(body["message"])
-    if isinstance(body, str) and body.strip():
-        return body
-    return exc.message or type(exc).__name__
-
-
-def _retry_after(exc: openai.APIStatusError) -> float | None:
-    value = exc.response.headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
-
-
-def _is_transport_error(exc: BaseException) -> bool:
-    """Whether an exception comes from the HTTP stack (older SDKs let these escape streams)."""
-    if isinstance(exc, OSError | EOFError):
-        return True
-    return any(cls.__module__.split(".")[0] in _TRANSPORT_MODULES for cls in type(exc).__mro__)
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user info, query or fragment, for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))

@@ -28,7 +28,13 @@ import anyio
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
-from bridge.commands.common import add_tts_options, load_settings, nothing_spoken, resolve_tts
+from bridge.commands.common import (
+    add_tts_options,
+    check_speech_settings,
+    load_settings,
+    nothing_spoken,
+    resolve_tts,
+)
 from bridge.commands.repl import (
     LineReader,
     Reader,
@@ -320,31 +326,25 @@ async def check_tts(target: TTSTarget) -> None:
 async def check_llm(config: LLMConfig) -> None:
     """Ask the endpoint for its models: unreachable or refusing the key fails here. Any other
     answer (some servers have no model list) passes; the first reply will tell."""
-    import openai
+    import openai  # only the commands that call a model import the SDK
 
-    async with openai.AsyncOpenAI(
-        base_url=config.base_url,
-        api_key=config.api_key or "none",
-        max_retries=0,
-        timeout=config.connect_timeout,
+    from bridge.adapters.openai_client import Endpoint, chain, make_client
+
+    async with make_client(
+        base_url=config.base_url, api_key=config.api_key, connect_timeout=config.connect_timeout
     ) as client:
-        url = _shown_url(str(client.base_url))
         try:
             await client.models.list()
-        except openai.APIConnectionError as exc:
-            why = "no answer in time" if isinstance(exc, openai.APITimeoutError) else "no server"
-            raise LLMConnectionError(
-                f"cannot reach the LLM endpoint {url} ({why}); check the base URL, the network "
-                "and that the server is running"
-            ) from exc
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise LLMAuthError(
-                f"{url} rejected the API key (HTTP {exc.status_code}); check that the key "
-                "belongs to this endpoint",
-                status=exc.status_code,
-            ) from exc
-        except openai.APIError:
-            return
+        except openai.APIError as exc:
+            endpoint = Endpoint.of(
+                client,
+                model=config.model,
+                api_key=config.api_key,
+                connect_timeout=config.connect_timeout,
+            )
+            error = endpoint.error(exc)
+            if isinstance(error, LLMConnectionError | LLMAuthError):
+                raise error from chain(error, exc)
 
 
 def _shown_url(url: str) -> str:
@@ -390,6 +390,7 @@ async def run(args: argparse.Namespace) -> int:
     prompt = load_prompt(prompt_name)
     console = Console(color=sys.stdout.isatty() and "NO_COLOR" not in env)
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    check_speech_settings(args, env)  # a bad voice or URL is refused before the model starts
     async with resolve_llm(args, env) as llm_config, resolve_tts(args, env) as target:
         where = _shown_url(target.url) if target.url else f"DashScope ({target.region})"
         await _with_notice(

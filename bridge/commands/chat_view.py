@@ -22,7 +22,7 @@ from bridge.adapters.speaker import open_speaker
 from bridge.commands.common import plural
 from bridge.core.result import TurnResult
 from bridge.qwen.client import AudioChunk
-from bridge.text._chars import is_spaceless
+from bridge.text._chars import join_space
 
 __all__ = [
     "Captions",
@@ -158,8 +158,7 @@ class Captions:
     def _show_upto(self, count: int) -> None:
         while self.shown < min(count, len(self.segments)):
             text = self.segments[self.shown]
-            gap = self._last and not (is_spaceless(self._last[-1]) or is_spaceless(text[0]))
-            self._write((" " if gap else "") + text)
+            self._write(join_space(self._last[-1:], text[0]) + text)
             self._last = text
             self.shown += 1
 

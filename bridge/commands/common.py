@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -22,6 +23,7 @@ import anyio
 
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError
+from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
 from bridge.qwen.regions import (
@@ -44,6 +46,7 @@ __all__ = [
     "add_output_options",
     "add_tts_options",
     "check_output",
+    "check_speech_settings",
     "exit_code",
     "load_settings",
     "log_level",
@@ -228,12 +231,7 @@ def shown_path(path: Path | None, env: Env) -> str:
     return str(path)
 
 
-@asynccontextmanager
-async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTarget]:
-    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
-    from bridge.pipeline import TTSTarget
-
-    s = load_settings(args, env)
+def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     model = s.tts_model or DEFAULT_MODEL
     config = SessionConfig(
         voice=s.voice or DEFAULT_VOICE,
@@ -241,10 +239,30 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         sample_rate=s.sample_rate or 24000,
     )
     config.validate(model)
-    key = s.tts_api_key
-    url = s.tts_url
     region = resolve_region(s.region or DEFAULT_REGION).id
     workspace = check_workspace(s.workspace) if s.workspace else None
+    if s.tts_url is not None:
+        from bridge.qwen.client import build_url
+
+        build_url(s.tts_url, region, model, workspace)
+    return model, config, region, workspace
+
+
+def check_speech_settings(args: argparse.Namespace, env: Env) -> None:
+    """Refuse bad speech settings (voice, language, rate, URL, workspace) before anything
+    starts, so a mistake is not reported only after the embedded chat model has loaded."""
+    _speech_settings(load_settings(args, env))
+
+
+@asynccontextmanager
+async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTarget]:
+    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
+    from bridge.pipeline import TTSTarget
+
+    s = load_settings(args, env)
+    model, config, region, workspace = _speech_settings(s)
+    key = s.tts_api_key
+    url = s.tts_url
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator
@@ -356,9 +374,31 @@ def exit_code(result: TurnResult) -> int:
     return 2 if result.error.get("type") == "ConfigError" else 1
 
 
+# A read is refused as binary when it holds a NUL byte, or when more than this share of its
+# characters are undecodable bytes (U+FFFD) or control characters other than white space.
+_BINARY_SHARE = 0.1
+_WHITE = frozenset("\t\n\r\f\v")
+
+
+def binary_reason(data: bytes, text: str) -> str | None:
+    """Why a read from a text source looks binary (``None`` when it looks like text)."""
+    if b"\x00" in data:
+        return "it holds NUL bytes"
+    odd = sum(
+        1 for c in text if c == "\ufffd" or (unicodedata.category(c) == "Cc" and c not in _WHITE)
+    )
+    if text and odd > _BINARY_SHARE * len(text):
+        return "it is not UTF-8 text"
+    return None
+
+
 async def text_source(source: str) -> AsyncIterator[str]:
-    """Text from stdin (``-``) or a file as it arrives, decoded incrementally as UTF-8."""
+    """Text from stdin (``-``) or a file as it arrives, decoded incrementally as UTF-8 and
+    sanitised (``bridge.core.sanitize``: control characters removed, surrogates repaired).
+    Binary data (see ``binary_reason``) is refused with a ``ConfigError``, never spoken."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    clean = TextSanitizer()
+    name = "stdin" if source == "-" else source
     if source == "-":
         fd = sys.stdin.fileno()
         close = False
@@ -374,9 +414,17 @@ async def text_source(source: str) -> AsyncIterator[str]:
             if not data:
                 break
             text = decoder.decode(data)
+            reason = binary_reason(data, text)
+            if reason is not None:
+                raise ConfigError(
+                    f"cannot speak {name}: {reason}, it looks like binary data; "
+                    "bridge speak reads UTF-8 text",
+                    field="input",
+                )
+            text = clean.feed(text)
             if text:
                 yield text
-        tail = decoder.decode(b"", final=True)
+        tail = clean.feed(decoder.decode(b"", final=True)) + clean.flush()
         if tail:
             yield tail
     finally:

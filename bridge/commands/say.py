@@ -9,15 +9,18 @@ import os
 import shlex
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.commands.common import (
     add_output_options,
     add_tts_options,
     check_output,
+    check_speech_settings,
     exit_code,
     load_settings,
     make_sink,
+    non_negative_int,
     note,
     nothing_spoken,
     positive_int,
@@ -56,6 +59,19 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
         help="system prompt: a name from prompts/ (assistant, concise, storyteller, *.zh) "
         "or a file path ($BRIDGE_PROMPT; default assistant)",
     )
+    g.add_argument(
+        "--think-open",
+        action="store_true",
+        help="the model's chat template pre-fills <think>: the reply starts inside its "
+        "reasoning, which is not spoken up to the first </think> ($BRIDGE_THINK_OPEN)",
+    )
+    g.add_argument(
+        "--think-window",
+        type=non_negative_int,
+        metavar="CHARS",
+        help="drop everything before a </think> with no opener within the first CHARS "
+        "characters of a reply (holds them back; $BRIDGE_THINK_WINDOW; default 0: off)",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,10 +98,25 @@ async def resolve_llm(args: argparse.Namespace, env: Mapping[str, str]) -> Async
     """The chat endpoint: flags/env, else DashScope's compatible mode with a DashScope key,
     else (with ``--local``) the embedded model started for the duration of the command; it
     reads the system prompt (``--prompt``) once as it starts, so the first turn is not slower
-    than the others."""
+    than the others. The think options (``--think-open``, ``--think-window``) apply to all."""
+    s = load_settings(args, env)
+    if s.think_window is not None and s.think_window < 0:
+        raise ConfigError(
+            f"think_window must be 0 or more characters, got {s.think_window} "
+            f"(from {s.source('think_window')})",
+            field="think_window",
+        )
+    async with _endpoint(args, s, env) as config:
+        # reasoning the chat template opened (see LLMConfig and ThinkFilter)
+        yield replace(config, think_open=s.think_open, think_window=s.think_window or 0)
+
+
+@asynccontextmanager
+async def _endpoint(
+    args: argparse.Namespace, s: Settings, env: Mapping[str, str]
+) -> AsyncIterator[LLMConfig]:
     from bridge.adapters.llm import LLMConfig
 
-    s = load_settings(args, env)
     base_url, api_key, model = s.llm_base_url, s.llm_api_key, s.llm_model
     dashscope_key = s.tts_api_key
     if base_url or api_key:
@@ -153,6 +184,7 @@ async def run(args: argparse.Namespace) -> int:
     from bridge.text import Segment
 
     check_output(args.out)
+    check_speech_settings(args, os.environ)  # refused before the chat model starts
     prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")
     show_text = not args.json and args.out != "-"
     shown: list[str] = []

@@ -5,20 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 
 from bridge.commands.common import (
     add_tts_options,
+    check_speech_settings,
+    load_settings,
     non_negative_int,
     note,
     positive_float,
     positive_int,
     resolve_tts,
 )
-from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
+from bridge.commands.workers import WORKER_FLAG, check_workers, run_workers, watch_parent
 from bridge.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.adapters.llm import LLMConfig
 
 __all__ = ["add_parser", "run"]
 
@@ -69,6 +77,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max-sessions", type=positive_int, default=100, help="open sessions (default 100)"
     )
     lim.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024)
+    lim.add_argument(
+        "--max-speak-chars",
+        type=positive_int,
+        default=20_000,
+        help="characters of one speak response, all its text.append together (default 20000)",
+    )
     lim.add_argument(
         "--max-sessions-per-address",
         type=positive_int,
@@ -121,6 +135,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
     p.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes serving the port, each with its own event loop (default 1; "
+        "$BRIDGE_SERVE_WORKERS; the limits apply per worker); a worker that fails stops the "
+        "server with exit code 1",
+    )
+    p.add_argument(WORKER_FLAG, type=non_negative_int, help=argparse.SUPPRESS)
+    p.add_argument(
         "--log-text",
         action="store_true",
         help="log the user's and the model's text of each turn at INFO (otherwise only at "
@@ -156,10 +178,33 @@ def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
     return builtin_prompts("custom", load_prompt(chosen))
 
 
+@asynccontextmanager
+async def _chat_model(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> AsyncIterator[LLMConfig | None]:
+    """The chat endpoint as ``resolve_llm`` finds it, or ``None`` when none is configured at
+    all: the server then speaks its clients' own text only (``text.append``)."""
+    s = load_settings(args, env)
+    if not (s.llm_base_url or s.llm_api_key or s.tts_api_key or uses_embedded_llm(s)):
+        note(
+            "no chat model configured: serving speak responses only (clients send their own "
+            "text with text.append). For conversations set OPENAI_API_KEY, OPENAI_BASE_URL "
+            "and BRIDGE_LLM_MODEL, or DASHSCOPE_API_KEY; or pass --local"
+        )
+        yield None
+        return
+    async with resolve_llm(args, env) as config:
+        yield config
+
+
 async def run(args: argparse.Namespace) -> int:
+    from bridge.commands.common import load_settings
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
+    settings = load_settings(args, env)
+    workers = check_workers(settings.workers, settings.source("workers"))
+    worker = args.worker_index is not None  # one of the processes of --workers N
     try:
         options = ServerOptions(
             host=args.host,
@@ -171,6 +216,7 @@ async def run(args: argparse.Namespace) -> int:
             limits=ServerLimits(
                 max_sessions=args.max_sessions,
                 max_message_bytes=args.max_message_bytes,
+                max_speak_chars=args.max_speak_chars,
                 max_frame_bytes=max(4 * args.max_message_bytes, 64 * 1024),
                 turns_per_minute=args.turns_per_minute,
                 address_turns_per_minute=args.address_turns_per_minute,
@@ -182,21 +228,33 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
+            reuse_port=worker,
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
     prompts = _prompts(args, env)
+    check_speech_settings(args, env)  # refused before the chat model starts
+    if workers > 1 and not worker:
+        return await run_workers(
+            args, host=options.host, port=options.port, count=workers, grace=args.shutdown_grace
+        )
     async with (
-        resolve_llm(args, env) as llm_config,
+        _chat_model(args, env) as llm_config,
         resolve_tts(args, env) as target,
         serve_bridge(options, llm=llm_config, tts=target, prompts=prompts) as server,
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
-            note(f"demo page: {server.http_url}")
-            async for _ in signals:
-                break
-            note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
+            if not worker:  # the parent of the workers says it once for all
+                note(f"demo page: {server.http_url}")
+            async with anyio.create_task_group() as watching:
+                if worker:
+                    watching.start_soon(watch_parent)
+                async for _ in signals:
+                    break
+                watching.cancel_scope.cancel()
+            if not worker:
+                note(f"shutting down (up to {options.shutdown_grace:g} s; signal again to hurry)")
             async with anyio.create_task_group() as tg:
 
                 async def hurry() -> None:

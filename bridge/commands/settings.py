@@ -16,6 +16,8 @@ the flags (``llm_base_url`` or ``llm-base-url`` for ``--llm-base-url``)::
     voice = "Ethan"
     prompt = "concise"
     sample_rate = 24000
+    think_open = true           # the model's chat template pre-fills <think>
+    think_window = 2000         # or: drop what comes before a </think> this early
 
 An unknown key, a value of the wrong type or a file that is not TOML is a ``ConfigError`` that
 names the file, so a typo is never silently ignored.
@@ -75,6 +77,9 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
+    ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
+    ConfigKey("think_window", "BRIDGE_THINK_WINDOW", "int"),
 )
 _BY_NAME: Mapping[str, ConfigKey] = MappingProxyType({k.name: k for k in KEYS})
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -104,6 +109,9 @@ class Settings:
     language: str | None = None
     sample_rate: int | None = None
     local: bool = False
+    workers: int | None = None  # bridge serve's processes; None: one
+    think_open: bool = False  # the reply starts inside a <think> block
+    think_window: int | None = None  # characters in which a lone </think> drops what came before
     sources: Mapping[str, Source] = field(default_factory=dict)
     config_path: Path | None = None  # where the configuration file is looked for
     config_file: Path | None = None  # the file that was read, when there was one

@@ -15,6 +15,11 @@ of its audio that was played; the heard text is cut back to a word boundary (any
 for Chinese and Japanese; a space in Latin, Korean and Thai text, see ``bridge.text._chars``).
 Responses abandoned by a dropped connection count as heard only as far as they were played;
 their text is spoken again after the reconnect.
+
+The same mapping read the other way gives caption timing (``HeardTracker.timings``): where
+each segment's audio starts and ends in the samples received, exact at confirmed response
+boundaries (every segment in ``commit`` mode), interpolated by billed characters inside a
+``server_commit`` response that spoke several segments.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from bridge.core.result import SegmentTiming
 from bridge.qwen.protocol import billable_characters
-from bridge.text._chars import is_spaceless, is_wide
+from bridge.text._chars import is_wide, is_word_boundary, join_space
 
 __all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "speakable_join"]
 
@@ -51,11 +57,8 @@ def _word_prefix(text: str, cut: int) -> str:
         return ""
     if cut >= len(text):
         return text
-    if is_spaceless(text[cut - 1]) or is_spaceless(text[cut]):
-        return text[:cut].rstrip()
-    if not text[cut].isspace():
-        space = text.rfind(" ", 0, cut)
-        cut = space if space >= 0 else 0
+    while cut > 0 and not is_word_boundary(text, cut):
+        cut -= 1
     return text[:cut].rstrip()
 
 
@@ -149,6 +152,66 @@ class HeardTracker:
 
     # --- reading --------------------------------------------------------------------------
 
+    def _span_seconds(self, start: float, end: float) -> float:
+        return estimate_seconds(self._text_upto(end)[len(self._text_upto(start)) :])
+
+    def timings(self, sample_rate: int) -> list[SegmentTiming | None]:
+        """Where each segment's audio lies in the samples received so far (``None``: none of
+        it has arrived). When a segment was spoken twice (re-sent after a dropped connection),
+        the later copy counts. Bounds inside a response are placed by billed characters,
+        against its estimated length while it has not ended."""
+        spans: list[tuple[_Response, int, float, int, bool]] = []
+        offset = 0
+        for resp in self.responses:
+            if resp.samples > 0:
+                end = resp.end if resp.end is not None else self._next_boundary(resp.start)
+                confirmed = resp.done and not resp.abandoned
+                total = resp.samples
+                if not confirmed:
+                    guess = int(self._span_seconds(resp.start, end) * sample_rate)
+                    total = max(total, guess)
+                spans.append((resp, offset, end, total, confirmed))
+            offset += resp.samples
+
+        def at(resp: _Response, off: int, end: float, total: int, unit: float) -> int:
+            width = end - resp.start
+            return off + (round((unit - resp.start) / width * total) if width > 0 else 0)
+
+        out: list[SegmentTiming | None] = []
+        for index, text in enumerate(self.texts):
+            lo, hi = self.bounds[index], self.bounds[index + 1]
+            start: tuple[int, bool, int] | None = None  # sample, exact, span index
+            for k in range(len(spans) - 1, -1, -1):
+                resp, off, end, total, _ = spans[k]
+                if resp.start - 1e-9 <= lo < end - 1e-9:
+                    sample = at(resp, off, end, total, lo)
+                    if sample < off + resp.samples:  # its audio arrived
+                        start = (sample, abs(lo - resp.start) < 1e-9, k)
+                        break
+            if start is None:
+                out.append(None)
+                continue
+            finish: tuple[int, bool] | None = None
+            for k in range(len(spans) - 1, start[2] - 1, -1):
+                resp, off, end, total, confirmed = spans[k]
+                if resp.start + 1e-9 < hi <= end + 1e-9:
+                    sample = at(resp, off, end, total, hi)
+                    if not resp.abandoned or sample <= off + resp.samples:
+                        finish = (sample, confirmed and abs(hi - end) < 1e-9)
+                        break
+            if finish is None:  # its end has not arrived: estimated from its text
+                guess = start[0] + int(estimate_seconds(text) * sample_rate)
+                finish = (guess, False)
+            out.append(
+                SegmentTiming(
+                    index=index,
+                    start=start[0],
+                    end=max(start[0], finish[0]),
+                    estimated=not (start[1] and finish[1]),
+                )
+            )
+        return out
+
     def _text_upto(self, units: float) -> str:
         """The appended text up to ``units`` billable characters, cut at a word boundary."""
         parts: list[str] = []
@@ -171,6 +234,14 @@ class HeardTracker:
             break
         return speakable_join(parts)
 
+    def response_text(self, rid: str) -> str:
+        """The text a finished response spoke (``""`` for one not known or not done)."""
+        resp = self._by_id.get(rid)
+        if resp is None or not resp.done or resp.end is None:
+            return ""
+        before = self._text_upto(resp.start)
+        return self._text_upto(resp.end)[len(before) :].strip()
+
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
         left = samples_played
@@ -188,8 +259,8 @@ class HeardTracker:
             if resp.done and not resp.abandoned:
                 total = resp.samples
             else:
-                span_text = self._text_upto(end)[len(self._text_upto(resp.start)) :]
-                total = max(resp.samples, int(estimate_seconds(span_text) * sample_rate))
+                guess = int(self._span_seconds(resp.start, end) * sample_rate)
+                total = max(resp.samples, guess)
             fraction = min(left, resp.samples) / total if total else 0.0
             heard_to = max(heard_to, resp.start + fraction * (end - resp.start))
             if resp.abandoned and left >= resp.samples:
@@ -203,12 +274,9 @@ class HeardTracker:
 
 def speakable_join(parts: list[str]) -> str:
     """Join segment texts: a space between pieces, none next to Chinese or Japanese text
-    (Korean takes the space: its words are separated by spaces)."""
+    (Korean and Thai take the space; see ``bridge.text._chars.join_space``)."""
     out = ""
     for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        if out and not (is_spaceless(out[-1]) or is_spaceless(part[0])):
-            out += " "
-        out += part
+        if part:
+            out += join_space(out[-1:], part[0]) + part
     return out

@@ -5,7 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SegmentRecord", "TurnResult"]
+__all__ = ["SegmentRecord", "SegmentTiming", "TurnResult"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SegmentTiming:
+    """Where a segment's audio lies in the turn's audio: samples ``start`` to ``end`` (end
+    exclusive), counted from the first sample the sink received.
+
+    ``estimated`` is False when both ends are response boundaries the server confirmed (always
+    so in ``commit`` mode once the response is done); True when a bound is interpolated inside
+    a ``server_commit`` response that spoke several segments, or the response has not ended.
+    """
+
+    index: int
+    start: int
+    end: int
+    estimated: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -14,6 +30,7 @@ class SegmentRecord:
     kind: str
     appended_ms: float | None  # when its append went on the wire
     ready_ms: float | None = None  # when the segmenter produced it
+    timing: SegmentTiming | None = None  # None: none of its audio reached the sink
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -79,6 +96,9 @@ class TurnResult:
                     "kind": s.kind,
                     "ready_ms": ms(s.ready_ms),
                     "appended_ms": ms(s.appended_ms),
+                    "start_sample": None if s.timing is None else s.timing.start,
+                    "end_sample": None if s.timing is None else s.timing.end,
+                    "timing_estimated": None if s.timing is None else s.timing.estimated,
                 }
                 for s in self.segments
             ],

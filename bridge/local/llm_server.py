@@ -31,9 +31,9 @@ import openai
 import structlog
 from anyio.abc import Process
 
+from bridge.adapters.openai_client import Endpoint, chain, make_client
 from bridge.core.errors import (
     ConfigError,
-    LLMAuthError,
     LLMConnectionError,
     LLMServerError,
     LLMTimeoutError,
@@ -202,16 +202,13 @@ async def _probe(client: openai.AsyncOpenAI) -> str | None:
     """The first model id the server lists, or None while it does not answer yet."""
     try:
         page = await client.models.list()
-    except (openai.APIConnectionError, openai.APITimeoutError):
-        return None
-    except openai.APIStatusError as exc:
-        status = exc.status_code
-        if status >= 500:
+    except openai.APIError as exc:
+        error = Endpoint.of(client).error(exc)
+        if isinstance(error, LLMConnectionError):
             return None
-        message = f"the local llama.cpp server refused /v1/models (HTTP {status})"
-        if status in (401, 403):
-            raise LLMAuthError(message, status=status) from exc
-        raise LLMServerError(message, status=status) from exc
+        if isinstance(error, LLMServerError) and (error.status or 0) >= 500:
+            return None  # still starting
+        raise error from chain(error, exc)
     return page.data[0].id if page.data else ""
 
 
@@ -226,9 +223,7 @@ async def _wait_ready(
 ) -> str:
     started = time.monotonic()
     next_report = started + _PROGRESS_EVERY
-    async with openai.AsyncOpenAI(
-        base_url=base_url, api_key=api_key, max_retries=0, timeout=2.0
-    ) as client:
+    async with make_client(base_url=base_url, api_key=api_key, connect_timeout=2.0) as client:
         with anyio.move_on_after(ready_timeout):
             while True:
                 if process.returncode is not None:
@@ -273,8 +268,8 @@ async def _warm_up(
     request = warm_up_request(model, prompt)
     started = time.monotonic()
     try:
-        async with openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=0, timeout=_WARM_UP_TIMEOUT
+        async with make_client(
+            base_url=base_url, api_key=api_key, connect_timeout=_WARM_UP_TIMEOUT
         ) as client:
             await client.chat.completions.create(**request)  # type: ignore[call-overload]
     except openai.OpenAIError as exc:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from bridge.adapters.llm import LLMClient
 from bridge.adapters.sinks import AudioSink
 from bridge.core.conversation import Conversation
-from bridge.core.result import TurnResult
+from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import PipelineOptions, TTSTarget, Turn
 from bridge.text import Segment
 
@@ -40,6 +40,7 @@ class Assistant:
         *,
         on_segment: Callable[[Segment], None] | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_timing: Callable[[SegmentTiming], None] | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``."""
         self.conversation.add_user(user_text)
@@ -60,6 +61,7 @@ class Assistant:
             on_segment=on_segment,
             on_result=record,
             on_text=on_text,
+            on_timing=on_timing,
             request_text=user_text,
         )
 

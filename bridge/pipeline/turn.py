@@ -43,14 +43,14 @@ from bridge.core.errors import (
     TTSTimeoutError,
 )
 from bridge.core.heard import HeardTracker, speakable_join
-from bridge.core.result import SegmentRecord, TurnResult
+from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
 from bridge.logs import text_logging
-from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, connect
+from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
-from bridge.text._chars import is_spaceless
+from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
 
@@ -68,6 +68,11 @@ class TTSTarget:
     workspace: str | None = None
     config: SessionConfig = field(default_factory=SessionConfig)
     timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def __post_init__(self) -> None:
+        # Refuse a URL that is not ws:// or wss://, an unknown region or a bad workspace id
+        # when the target is made (at start-up), not at every turn.
+        build_url(self.url, self.region, self.model, self.workspace)
 
     def connect(self) -> AbstractAsyncContextManager[TTSSession]:
         return connect(
@@ -118,9 +123,10 @@ class PipelineOptions:
 
 
 def _for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
+    """Segments are stripped; keep a space after Latin (Korean, Thai) text so appends do not
+    glue words: the space that ``speakable_join`` would put before a following word."""
     text = text.strip()
-    return text if not text or is_spaceless(text[-1]) else text + " "
+    return text + join_space(text[-1:], "a")
 
 
 class Turn:
@@ -129,7 +135,9 @@ class Turn:
     ``await turn.run()`` returns the ``TurnResult``; ``turn.interrupt()`` stops it at once
     (barge-in). The turn owns the sink: it closes it at the end, or stops it when interrupted.
     ``on_segment`` sees each segment as it is cut, ``on_text`` each delta of the text as it
-    arrives (before scrubbing), ``on_result`` the result.
+    arrives (before scrubbing), ``on_timing`` where a segment's audio lies in the turn's audio
+    as soon as that is known, and again whenever it changes (an estimate confirmed, a
+    segment re-sent after a dropped connection), ``on_result`` the result.
     """
 
     def __init__(
@@ -142,6 +150,7 @@ class Turn:
         on_segment: Callable[[Segment], None] | None = None,
         on_result: Callable[[TurnResult], Awaitable[None] | None] | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_timing: Callable[[SegmentTiming], None] | None = None,
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
         request_text: str | None = None,
@@ -156,6 +165,9 @@ class Turn:
         self._on_segment = on_segment
         self._on_result = on_result
         self._on_text = on_text
+        self._on_timing = on_timing
+        self._timings: list[SegmentTiming | None] = []  # as last reported
+        self._heard_from: set[str] = set()  # responses whose audio has started
         self._clock = clock
         self._commit_mode = target.config.mode == "commit"
         self._tracker = HeardTracker(commit_mode=self._commit_mode)
@@ -245,6 +257,7 @@ class Turn:
             log.warning("sink.close_failed", error=type(exc).__name__)
         self._mark("done")
         rate = self.target.config.sample_rate
+        timings = self._tracker.timings(rate)
         text = speakable_join(self._clean_segments())
         if self._interrupted or self._error is not None:
             spoken = self._tracker.heard_text(self.sink.samples_played, rate)
@@ -271,9 +284,13 @@ class Turn:
             chars_billed=self._billed,
             segments=tuple(
                 SegmentRecord(
-                    text=r["text"], kind=r["kind"], appended_ms=r["appended"], ready_ms=r["ready"]
+                    text=r["text"],
+                    kind=r["kind"],
+                    appended_ms=r["appended"],
+                    ready_ms=r["ready"],
+                    timing=timings[i] if i < len(timings) else None,
                 )
-                for r in self._records
+                for i, r in enumerate(self._records)
             ),
             reconnects=self._reconnects,
             error=error,
@@ -474,6 +491,17 @@ class Turn:
             self._records[index]["appended"] = (self._clock() - self._t0) * 1000
         await tts.send_finish()
 
+    def _report_timings(self) -> None:
+        """Tell ``on_timing`` of each segment whose timing is new or changed."""
+        if self._on_timing is None or self._interrupted:
+            return
+        timings = self._tracker.timings(self.target.config.sample_rate)
+        self._timings.extend([None] * (len(timings) - len(self._timings)))
+        for index, timing in enumerate(timings):
+            if timing is not None and timing != self._timings[index]:
+                self._timings[index] = timing
+                self._on_timing(timing)
+
     def _tolerable(self, exc: TTSServerError) -> bool:
         """A commit that found the buffer already taken by the server is harmless: any error
         the client pairs with one of our commits (by position, whatever its code, message or
@@ -505,12 +533,16 @@ class Turn:
                 self._mark("first_play")
                 await self.sink.write(chunk)
                 self._samples_written += chunk.samples
+                if event.response_id not in self._heard_from:
+                    self._heard_from.add(event.response_id)
+                    self._report_timings()
             elif isinstance(event, ResponseCreated):
                 self._tracker.response_started(event.response_id)
             elif isinstance(event, ResponseDone):
                 self._tracker.response_done(event.response_id, event.usage.characters)
                 if event.usage.characters is not None:
                     self._billed = (self._billed or 0) + event.usage.characters
+                self._report_timings()
             elif isinstance(event, SessionFinished):
                 return
 

@@ -53,6 +53,7 @@ from bridge.qwen.events import (
     SessionFinished,
     SessionUpdated,
 )
+from bridge.text._chars import is_han
 
 __all__ = [
     "APPEND",
@@ -87,7 +88,7 @@ CLIENT_EVENT_TYPES: tuple[str, ...] = (UPDATE, APPEND, COMMIT, CLEAR, FINISH, CA
 
 def billable_characters(text: str) -> int:
     """Qwen3 realtime billing: a Chinese character counts as 2, any other character as 1."""
-    return sum(2 if "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf" else 1 for ch in text)
+    return sum(2 if is_han(ch) else 1 for ch in text)
 
 
 def new_event_id() -> str:

@@ -20,12 +20,12 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import anyio
-import openai
 import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from bridge.adapters.llm import LLMConfig
+from bridge.adapters.openai_client import client_for
 from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.core.errors import ConfigError
 from bridge.pipeline import TTSTarget
@@ -139,7 +139,7 @@ class BridgeServer:
         if self.draining:
             return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "shutting_down"})
         checks = await self.readiness.check()
-        ready = all(v == "ok" for v in checks.values())
+        ready = all(v in ("ok", "not_configured") for v in checks.values())
         status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
         return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
 
@@ -214,6 +214,7 @@ class BridgeServer:
             self.sessions.add(session)
             self.sessions_total += 1
             self.metrics.sessions.inc()
+            self.metrics.worker_sessions.inc()
             self.metrics.sessions_accepted.inc()
             self._idle = anyio.Event() if self._idle.is_set() else self._idle
             try:
@@ -221,6 +222,7 @@ class BridgeServer:
             finally:
                 self.sessions.discard(session)
                 self.metrics.sessions.dec()
+                self.metrics.worker_sessions.dec()
                 if not self.sessions:
                     self._idle.set()
         finally:
@@ -258,36 +260,28 @@ class BridgeServer:
         log.info("server.drained", left=len(self.sessions))
 
 
-def _make_openai(config: LLMConfig) -> openai.AsyncOpenAI:
-    # One client (one connection pool) shared by all sessions; mirrors LLMClient's own.
-    read = max(config.first_token_timeout, config.token_timeout) + config.connect_timeout
-    return openai.AsyncOpenAI(
-        base_url=config.base_url or "https://api.openai.com/v1",
-        api_key=config.api_key or "no-key",
-        timeout=openai.Timeout(read, connect=config.connect_timeout),
-        max_retries=config.max_retries,
-    )
-
-
 @asynccontextmanager
 async def serve_bridge(
     options: ServerOptions,
     *,
-    llm: LLMConfig,
+    llm: LLMConfig | None,
     tts: TTSTarget,
     prompts: Mapping[str, str] | None = None,
 ) -> AsyncIterator[BridgeServer]:
     """Run ``bridge serve`` for the block's duration (``options.port=0`` picks a free port).
 
     ``prompts`` maps names clients may choose to prompt texts, the default first (default:
-    ``builtin_prompts()``). Raises ``ConfigError`` when the port cannot be bound."""
+    ``builtin_prompts()``). ``llm=None``: no chat model; sessions speak their clients' own
+    text (``text.append``) and ``user.message`` is refused with ``no_chat_model``. Raises
+    ``ConfigError`` when the port cannot be bound."""
     tts.config.validate(tts.model)
     # A barge-in closes the turn's TTS connection before the result (and so
     # response.interrupted) exists. With audio paced to the client, that connection's unread
     # audio holds the close frame back until the close timeout: keep it short here.
     timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
     tts = replace(tts, timeouts=timeouts)
-    client = _make_openai(llm)
+    # one connection pool shared by all sessions
+    client = client_for(llm) if llm is not None else None
     backend = Backend(
         llm_config=llm,
         openai_client=client,
@@ -310,9 +304,11 @@ async def serve_bridge(
             ping_timeout=options.ping_interval,
             close_timeout=2,
             server_header="bridge",
+            reuse_port=options.reuse_port or None,
         )
     except OSError as exc:
-        await client.close()
+        if client is not None:
+            await client.close()
         raise ConfigError(
             f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
         ) from None
@@ -328,4 +324,5 @@ async def serve_bridge(
             server.close()
             with anyio.move_on_after(5):
                 await server.wait_closed()
-            await client.close()
+            if client is not None:
+                await client.close()

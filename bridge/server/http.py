@@ -28,7 +28,15 @@ import structlog
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from bridge.core.errors import BridgeError, TTSAuthError
+from bridge.adapters.openai_client import Endpoint
+from bridge.core.errors import (
+    BridgeError,
+    LLMAuthError,
+    LLMError,
+    LLMRateLimitError,
+    LLMServerError,
+    TTSAuthError,
+)
 from bridge.server.options import Backend
 
 __all__ = [
@@ -154,13 +162,26 @@ class Readiness:
             return "unreachable"
 
     async def _llm(self) -> str:
+        client = self._backend.openai_client
+        if client is None:
+            return "not_configured"  # a speak-only server: ready without one
         try:
-            await self._backend.openai_client.models.list()
-        except (openai.AuthenticationError, openai.PermissionDeniedError):
-            return "auth_failed"
-        except openai.APIStatusError as exc:
-            return "error" if exc.status_code >= 500 else "ok"
-        except openai.APIError as exc:  # connection errors and timeouts
-            log.warning("readyz.llm", error=type(exc).__name__)
-            return "unreachable"
+            await client.models.list()
+        except openai.APIError as exc:
+            state = _ready_state(Endpoint.of(client).error(exc))
+            if state == "unreachable":  # connection errors and timeouts
+                log.warning("readyz.llm", error=type(exc).__name__)
+            return state
         return "ok"
+
+
+def _ready_state(error: LLMError) -> str:
+    """What ``/readyz`` says of the model endpoint after a failed model list: any answer
+    below 500 (some servers have no model list, or rate limit it) means it is up."""
+    if isinstance(error, LLMAuthError):
+        return "auth_failed"
+    if isinstance(error, LLMRateLimitError):
+        return "ok"
+    if isinstance(error, LLMServerError) and error.status is not None:
+        return "error" if error.status >= 500 else "ok"
+    return "unreachable"

@@ -5,17 +5,36 @@ servers in one process, e.g. in tests, count separately) and renders it in the P
 format for ``GET /metrics``. The session reports to it: ``turn_finished`` takes a turn's
 ``TurnResult`` and the seconds of audio sent, the rest are single counts. Names and labels are
 documented in docs/protocol.md. No label ever carries user text or an id (bounded cardinality).
+
+Several worker processes (``bridge serve --workers N``) share one ``/metrics``: the parent sets
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, read by prometheus_client
+when it is imported), each worker writes its values to files there, and ``render()`` of any
+worker collects every worker's with ``MultiProcessCollector``: counters and histograms summed,
+the gauges summed over live workers, except ``bridge_worker_sessions``, which keeps one series
+per live worker (label ``pid``).
 """
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from bridge.core.result import TurnResult
 from bridge.server.protocol import client_error_for
 
-__all__ = ["CONTENT_TYPE", "STAGES", "ServerMetrics"]
+__all__ = [
+    "ACK_STAGE",
+    "CONTENT_TYPE",
+    "MULTIPROC_ENV",
+    "STAGES",
+    "ServerMetrics",
+    "multiprocess_dir",
+]
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -24,9 +43,11 @@ STAGES = {
     "first_token": "ttft_ms",
     "first_segment": "first_segment_ms",
     "first_append": "first_append_ms",
-    "first_audio": "first_audio_ms",
-    "first_play": "first_play_ms",
+    "tts_first_packet": "first_audio_ms",  # first audio delta from the TTS service
+    "first_audio_sent": "first_play_ms",  # first audio handed to the client's sink
 }
+# the stage the client reports: its first playback.ack of played audio
+ACK_STAGE = "first_play_acked"
 _STAGE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 _TURN_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
 _BARGE_IN_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0)
@@ -40,7 +61,7 @@ class ServerMetrics:
         self.stage_seconds = Histogram(
             "bridge_turn_stage_seconds",
             "Time from the start of a turn to each stage (first token, segment, append, "
-            "audio from the TTS service, audio handed to the client)",
+            "TTS first packet, first audio sent to the client, first play acknowledged by it)",
             ["stage"],
             buckets=_STAGE_BUCKETS,
             registry=r,
@@ -57,8 +78,19 @@ class ServerMetrics:
             buckets=_BARGE_IN_BUCKETS,
             registry=r,
         )
-        self.sessions = Gauge("bridge_sessions", "Open client sessions", registry=r)
-        self.running_turns = Gauge("bridge_running_turns", "Turns running now", registry=r)
+        # With several workers a gauge is summed over the live ones (multiprocess mode).
+        self.sessions = Gauge(
+            "bridge_sessions", "Open client sessions", registry=r, multiprocess_mode="livesum"
+        )
+        self.running_turns = Gauge(
+            "bridge_running_turns", "Turns running now", registry=r, multiprocess_mode="livesum"
+        )
+        self.worker_sessions = Gauge(
+            "bridge_worker_sessions",
+            "Open client sessions of each worker process (label pid with --workers > 1)",
+            registry=r,
+            multiprocess_mode="liveall",
+        )
         self.sessions_accepted = Counter(
             "bridge_sessions_accepted", "Client sessions accepted", registry=r
         )
@@ -115,13 +147,17 @@ class ServerMetrics:
         *,
         audio_sent: float,
         barge_in: float | None = None,
+        first_play: float | None = None,
         failed_code: str = "internal_error",
     ) -> None:
         """A turn ended. ``result`` is None when the server failed before it had one;
-        ``barge_in`` is the seconds from the interruption request to the end."""
+        ``barge_in`` is the seconds from the interruption request to the end, ``first_play``
+        from the start of the turn to the client's first acknowledgement of played audio."""
         self.audio_sent.inc(audio_sent)
         if barge_in is not None:
             self.barge_in_seconds.observe(barge_in)
+        if first_play is not None:
+            self.stage_seconds.labels(ACK_STAGE).observe(first_play)
         if result is None:
             self.turns.labels("error").inc()
             self.turn_errors.labels(failed_code).inc()
@@ -146,4 +182,17 @@ class ServerMetrics:
         self.audio_played.inc(result.audio_ms / 1000)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """The ``/metrics`` body: this server's registry, or, in multiprocess mode, what every
+        worker process wrote to the shared directory."""
+        path = multiprocess_dir()
+        if path is None:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+
+
+def multiprocess_dir() -> str | None:
+    """prometheus_client's multiprocess directory when it is in that mode (the variable is
+    prometheus_client's own contract: it chose its value store from it at import)."""
+    return os.environ.get(MULTIPROC_ENV) or None

@@ -43,7 +43,9 @@ class ServerOptions:
     - ``trust_proxy``: addresses or networks of reverse proxies whose forwarded header
       (``forwarded_header``: ``x-forwarded-for`` or ``forwarded``) names the client for the
       per-address limits; from any other peer the header is ignored (see
-      ``bridge.server.clients``).
+      ``bridge.server.clients``);
+    - ``reuse_port``: listen with ``SO_REUSEPORT``, so several processes (``bridge serve
+      --workers N``) share the port and the kernel spreads new connections over them.
     """
 
     host: str = "127.0.0.1"
@@ -60,6 +62,7 @@ class ServerOptions:
     max_history_chars: int = HISTORY_MAX_CHARS
     trust_proxy: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
+    reuse_port: bool = False
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -100,11 +103,12 @@ class SessionSettings:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backend:
-    """What every session shares: the chat endpoint (one HTTP client, one connection pool),
-    the speech target, the prompts a client may pick, and the clock."""
+    """What every session shares: the chat endpoint (one HTTP client, one connection pool;
+    ``None`` on a server without a chat model, which serves speak responses only), the speech
+    target, the prompts a client may pick, and the clock."""
 
-    llm_config: LLMConfig
-    openai_client: openai.AsyncOpenAI
+    llm_config: LLMConfig | None
+    openai_client: openai.AsyncOpenAI | None
     tts: TTSTarget
     prompts: Mapping[str, str]  # name -> text; the first entry is the default
     options: ServerOptions

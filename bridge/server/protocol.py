@@ -5,10 +5,10 @@ frames, each with a ``type``; audio goes to the client in binary frames (PCM s16
 the session's sample rate), announced per response by ``audio.start``. ``docs/protocol.md``
 is the reference for client authors; this module is what the server actually enforces.
 
-Client → server: ``session.configure``, ``user.message``, ``response.cancel``,
-``playback.ack``. Server → client: ``session.ready``, ``response.started``, ``text.delta``,
-``segment``, ``audio.start`` (+ binary frames), ``response.interrupted``, ``response.done``,
-``error``.
+Client → server: ``session.configure``, ``user.message``, ``text.append``, ``text.done``,
+``response.cancel``, ``playback.ack``. Server → client: ``session.ready``,
+``response.started``, ``text.delta``, ``segment``, ``audio.start`` (+ binary frames),
+``response.interrupted``, ``response.done``, ``error``.
 
 Decisions:
 - unknown fields are ignored (the protocol may grow); unknown ``type`` values are an error;
@@ -46,17 +46,21 @@ __all__ = [
     "PlaybackAck",
     "ResponseCancel",
     "SessionConfigure",
+    "TextAppend",
+    "TextDone",
     "UserMessage",
     "audio_start",
     "client_error_for",
     "encode",
     "error_event",
+    "failed_result",
     "parse_client_message",
     "public_result",
     "response_done",
     "response_interrupted",
     "response_started",
     "segment_event",
+    "segment_timing",
     "session_ready",
     "text_delta",
 ]
@@ -77,6 +81,8 @@ class ErrorCode(enum.StrEnum):
     SERVER_FULL = "server_full"  # max sessions reached; closed with 1013
     TOO_MANY_SESSIONS = "too_many_sessions"  # max sessions of one address; closed with 1013
     IDLE_TIMEOUT = "idle_timeout"  # nothing happened for too long; closed with 4000
+    NO_CHAT_MODEL = "no_chat_model"  # user.message on a server without a chat model
+    QUEUE_FULL = "queue_full"  # too many speak responses waiting for their turn
     LLM_ERROR = "llm_error"  # the chat model failed during a response
     TTS_ERROR = "tts_error"  # the speech service failed during a response
     INTERNAL_ERROR = "internal_error"  # a bug on our side; closed with 1011
@@ -125,6 +131,21 @@ class UserMessage:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TextAppend:
+    """A piece of text for the server to speak (a speak response: the client's own text).
+
+    ``text`` is as received: the session sanitises the pieces of one response together
+    (``TextSanitizer``), so a surrogate pair split over two pieces comes out whole."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDone:
+    """The end of the text of the speak response being appended to."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseCancel:
     """Barge-in. ``response_id`` (optional) names the response; a stale one is ignored."""
 
@@ -139,7 +160,9 @@ class PlaybackAck:
     response_id: str | None = None
 
 
-ClientMessage = SessionConfigure | UserMessage | ResponseCancel | PlaybackAck
+ClientMessage = (
+    SessionConfigure | UserMessage | TextAppend | TextDone | ResponseCancel | PlaybackAck
+)
 
 _MAX_NAME = 64
 _MAX_SAMPLES = 2**40
@@ -209,6 +232,20 @@ def parse_client_message(
                 f"user.message: text is limited to {max_text_chars} characters",
             )
         return UserMessage(text=text)
+    if kind == "text.append":
+        piece = obj.get("text")
+        if not isinstance(piece, str):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE, "text.append: text must be a string"
+            )
+        if len(piece) > max_text_chars:
+            raise ClientProtocolError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"text.append: text is limited to {max_text_chars} characters a message",
+            )
+        return TextAppend(text=piece)
+    if kind == "text.done":
+        return TextDone()
     if kind == "playback.ack":
         samples = _int(obj, "samples", required=True)
         assert samples is not None
@@ -226,7 +263,7 @@ def parse_client_message(
     raise ClientProtocolError(
         ErrorCode.UNKNOWN_TYPE,
         f"unknown message type {shown!r}; expected session.configure, user.message, "
-        "response.cancel or playback.ack",
+        "text.append, text.done, response.cancel or playback.ack",
     )
 
 
@@ -251,6 +288,7 @@ def session_ready(
     sample_rate: int,
     sample_rates: list[int],
     limits: dict[str, Any],
+    chat: bool = True,
 ) -> dict[str, Any]:
     return {
         "type": "session.ready",
@@ -265,6 +303,7 @@ def session_ready(
         "sample_rate": sample_rate,
         "sample_rates": sample_rates,
         "limits": limits,
+        "chat": chat,
     }
 
 
@@ -280,6 +319,19 @@ def segment_event(response_id: str, index: int, text: str) -> dict[str, Any]:
     return {"type": "segment", "response_id": response_id, "index": index, "text": text}
 
 
+def segment_timing(
+    response_id: str, index: int, start: int, end: int, *, estimated: bool
+) -> dict[str, Any]:
+    return {
+        "type": "segment.timing",
+        "response_id": response_id,
+        "index": index,
+        "start": start,
+        "end": end,
+        "estimated": estimated,
+    }
+
+
 def audio_start(response_id: str, sample_rate: int) -> dict[str, Any]:
     return {"type": "audio.start", "response_id": response_id, "sample_rate": sample_rate}
 
@@ -290,6 +342,20 @@ def response_interrupted(response_id: str, spoken_text: str) -> dict[str, Any]:
 
 def response_done(response_id: str, result: dict[str, Any]) -> dict[str, Any]:
     return {"type": "response.done", "response_id": response_id, "result": result}
+
+
+def failed_result(response_id: str) -> dict[str, Any]:
+    """The ``result`` of a response that failed on the server before it had a turn result:
+    nothing was heard, the error is ``internal_error`` with its fixed message."""
+    code, message = client_error_for("")
+    return {
+        "turn_id": response_id,
+        "text": "",
+        "spoken_text": "",
+        "interrupted": False,
+        "segments": [],
+        "error": {"type": "InternalError", "code": code.value, "message": message},
+    }
 
 
 def error_event(

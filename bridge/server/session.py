@@ -4,9 +4,13 @@ Four tasks in one anyio task group per connection:
 
 - the reader parses client frames (``protocol.parse_client_message``), enforces the message
   rate, and acts: ``user.message`` interrupts the running response and queues the text,
-  ``response.cancel`` stops the running response at once, ``playback.ack`` feeds the sink;
-- the worker answers queued texts one after another (a response's history is recorded before
-  the next one starts, so the model always sees the turns in order);
+  ``text.append`` feeds the open speak response (opening one, queued behind the running
+  response, when none is open), ``text.done`` closes its text, ``response.cancel`` stops the
+  running response at once, ``playback.ack`` feeds the sink;
+- the worker answers queued requests one after another (a response's history is recorded
+  before the next one starts, so the model always sees the turns in order); a speak response
+  speaks the client's text through the same ``Turn`` without a chat model and is not part of
+  the conversation's history;
 - the watchdog closes an idle connection and carries out a graceful drain;
 - the writer (in an outer group) sends the ``Outbox`` in order and drains it before the close.
 
@@ -18,20 +22,21 @@ newest is answered. Nothing a client sends can end the server: bad input is answ
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import openai
 import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError
-from bridge.core.result import TurnResult
+from bridge.core.result import SegmentTiming, TurnResult
+from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
@@ -42,6 +47,7 @@ from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
 from bridge.server.quotas import ServerQuotas
 from bridge.server.sink import WebSocketSink
+from bridge.server.speak import SpeakInput
 from bridge.text import Segment
 
 __all__ = ["ClientSession", "reject"]
@@ -57,21 +63,20 @@ _RATE_WHOSE = {
 }
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
+_MAX_QUEUED = 4  # speak responses waiting behind the running one
 
 
-class _TeeLLM(LLMClient):
-    """The shared chat endpoint, reporting each streamed delta to the session."""
+@dataclass(eq=False, slots=True)
+class _Request:
+    """A response waiting for its turn: a user message's text, or a speak response's input."""
 
-    def __init__(
-        self, config: LLMConfig, *, client: openai.AsyncOpenAI, on_delta: Callable[[str], None]
-    ) -> None:
-        super().__init__(config, client=client)
-        self.on_delta = on_delta
+    text: str | SpeakInput
+    cancelled: bool = False  # response.cancel came before its response.started
 
-    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
-        async for delta in super().stream(messages):
-            self.on_delta(delta)
-            yield delta
+    def cancel(self) -> None:
+        self.cancelled = True
+        if isinstance(self.text, SpeakInput):
+            self.text.close()  # a later text.append starts a new response
 
 
 @dataclass(eq=False, slots=True)
@@ -81,6 +86,7 @@ class _Running:
     cancel: Callable[[], None]
     cancelled: bool = False
     cancelled_at: float | None = None
+    speak: SpeakInput | None = None
 
 
 class ClientSession:
@@ -110,22 +116,26 @@ class ClientSession:
         self._settings = backend.default_settings()
         self._voices = backend.voices()
         self._prompt_names = list(backend.prompts)
-        self._llm = _TeeLLM(backend.llm_config, client=backend.openai_client, on_delta=_ignore)
-        self._assistant = Assistant(
-            llm=self._llm,
-            tts=backend.target_for(self._settings),
-            conversation=Conversation(
-                backend.prompts[self._settings.prompt],
-                max_turns=backend.options.max_history_turns,
-                max_chars=backend.options.max_history_chars,
-            ),
-            options=backend.options.pipeline,
+        self._target = backend.target_for(self._settings)
+        self._conversation = Conversation(
+            backend.prompts[self._settings.prompt],
+            max_turns=backend.options.max_history_turns,
+            max_chars=backend.options.max_history_chars,
         )
+        self._assistant: Assistant | None = None
+        if backend.llm_config is not None and backend.openai_client is not None:
+            self._assistant = Assistant(
+                llm=LLMClient(backend.llm_config, client=backend.openai_client),
+                tts=self._target,
+                conversation=self._conversation,
+                options=backend.options.pipeline,
+            )
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
-        self._pending: str | None = None
-        self._pending_cancelled = False  # response.cancel came before its response.started
+        self._queue: deque[_Request] = deque()  # responses waiting, in order
+        self._open: SpeakInput | None = None  # the speak response text.append feeds
+        self._refused_text = False  # its first text.append was refused: drop until text.done
         self._work = anyio.Event()
         self._drain = anyio.Event()
         self._drain_deadline = 0.0
@@ -141,7 +151,12 @@ class ClientSession:
 
     @property
     def busy(self) -> bool:
-        return self._running is not None or self._pending is not None
+        """A response runs or waits, and none waits for its client's text: a speak response
+        whose text is still open is idle (the client may go quiet) from its last piece."""
+        running, open_ = self._running, self._open
+        if running is not None and (running.speak is None or running.speak is not open_):
+            return True
+        return any(r.text is not open_ for r in self._queue)
 
     def drain(self, deadline: float) -> None:
         """Graceful shutdown: no new responses; close with 1001 once the running one ended
@@ -237,36 +252,91 @@ class ClientSession:
             running = self._running
             if running is not None and message.response_id in (None, running.response_id):
                 self._cancel_running()
-            if message.response_id is None and self._pending is not None:
-                # Its response has not started yet: it starts interrupted, so the client
-                # still gets response.started, response.interrupted and response.done.
-                self._pending_cancelled = True
+            if message.response_id is None:
+                # Responses not started yet start interrupted, so the client still gets
+                # response.started, response.interrupted and response.done for each.
+                for waiting in self._queue:
+                    waiting.cancel()
+                self._open = None
         elif isinstance(message, p.UserMessage):
             self._user_message(message.text, now)
+        elif isinstance(message, p.TextAppend):
+            self._text_append(message.text, now)
+        elif isinstance(message, p.TextDone):
+            self._refused_text = False
+            if self._open is not None:
+                self._open.close()
+                self._open = None
+                self._last_activity = now
         else:
             self._configure(message)
+
+    def _refuse_turn(self, now: float) -> bool:
+        """Take a turn from the rate limits; when refused, tell the client and say so."""
+        refused = self._quotas.take_turn(self._turns, self.client_key, now)
+        if refused is None:
+            return False
+        self.metrics.rate_limited.labels(_RATE_LABELS[refused.scope]).inc()
+        self._outbox.put(
+            p.error_event(
+                ErrorCode.RATE_LIMITED,
+                f"at most {refused.per_minute:g} messages per minute" + _RATE_WHOSE[refused.scope],
+                retry_after=refused.retry_after,
+                limit=refused.scope,
+            )
+        )
+        return True
+
+    def _text_append(self, text: str, now: float) -> None:
+        speak = self._open
+        if speak is None and self._refused_text:
+            return  # the rest of a refused response (its error was sent)
+        if speak is None:
+            # The first piece of a new speak response: a turn like user.message, queued
+            # behind the running response (responses never overlap). When it is refused,
+            # so is the rest of its text, up to text.done: no reply is spoken in part.
+            self._refused_text = True
+            if self._drain.is_set():
+                raise ClientProtocolError(
+                    ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
+                )
+            if len(self._queue) >= _MAX_QUEUED:
+                raise ClientProtocolError(
+                    ErrorCode.QUEUE_FULL,
+                    f"{_MAX_QUEUED} responses are waiting already; wait for "
+                    "response.done or send response.cancel",
+                )
+            if self._refuse_turn(now):
+                return
+            self._refused_text = False
+            speak = self._open = SpeakInput(self._limits.max_speak_chars)
+            self._queue.append(_Request(speak))
+            self._work.set()
+        self._last_activity = now
+        speak.append(text)
 
     def _user_message(self, text: str, now: float) -> None:
         if self._drain.is_set():
             raise ClientProtocolError(
                 ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
             )
-        refused = self._quotas.take_turn(self._turns, self.client_key, now)
-        if refused is not None:
-            self.metrics.rate_limited.labels(_RATE_LABELS[refused.scope]).inc()
-            self._outbox.put(
-                p.error_event(
-                    ErrorCode.RATE_LIMITED,
-                    f"at most {refused.per_minute:g} messages per minute"
-                    + _RATE_WHOSE[refused.scope],
-                    retry_after=refused.retry_after,
-                    limit=refused.scope,
-                )
+        if self._assistant is None:
+            raise ClientProtocolError(
+                ErrorCode.NO_CHAT_MODEL,
+                "this server has no chat model; send your own text with text.append",
             )
+        if self._refuse_turn(now):
             return
         self._last_activity = now  # only an accepted turn keeps a session alive
         self._cancel_running()
-        self._pending, self._pending_cancelled = text, False
+        # Messages waiting behind the running response are replaced (only the newest is
+        # answered); speak responses waiting start interrupted, so each still reports.
+        kept = deque(r for r in self._queue if isinstance(r.text, SpeakInput))
+        for waiting in kept:
+            waiting.cancel()
+        self._queue = kept
+        self._queue.append(_Request(text))
+        self._open = None
         self._work.set()
 
     def _cancel_running(self) -> None:
@@ -277,6 +347,10 @@ class ClientSession:
         running.cancelled_at = self._clock()
         running.sink.cancel()  # no audio frame of it is sent from now on
         running.cancel()
+        if running.speak is not None:
+            running.speak.close()  # a later text.append starts a new response
+            if self._open is running.speak:
+                self._open = None
 
     def _configure(self, message: p.SessionConfigure) -> None:
         settings = apply_configure(
@@ -291,8 +365,10 @@ class ClientSession:
                 f"the speech model does not accept this {exc.field or 'setting'}",
             ) from None
         self._settings = settings
-        self._assistant.tts = target
-        self._assistant.conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._target = target
+        if self._assistant is not None:
+            self._assistant.tts = target
+        self._conversation.system_prompt = self.backend.prompts[settings.prompt]
         self._outbox.put(self._ready_event())
 
     def _ready_event(self) -> dict[str, Any]:
@@ -309,21 +385,21 @@ class ClientSession:
             sample_rate=s.sample_rate,
             sample_rates=list(SAMPLE_RATES),
             limits=self._limits.to_public(),
+            chat=self._assistant is not None,
         )
 
     # --- worker ----------------------------------------------------------------------------
 
     async def _worker(self) -> None:
         while True:
-            while self._pending is None:
+            while not self._queue:
                 if self._drain.is_set():
                     return
                 await self._work.wait()
                 self._work = anyio.Event()
-            text, cancelled = self._pending, self._pending_cancelled
-            self._pending, self._pending_cancelled = None, False
+            request = self._queue.popleft()
             try:
-                await self._respond(text, cancelled=cancelled)
+                await self._respond(request.text, cancelled=request.cancelled)
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -332,7 +408,8 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, text: str, *, cancelled: bool = False) -> None:
+    async def _respond(self, request: str | SpeakInput, *, cancelled: bool = False) -> None:
+        """Answer a user.message (``str``) or speak a speak response's text."""
         outbox = self._outbox
         sink = WebSocketSink(
             outbox,
@@ -349,28 +426,63 @@ class ClientSession:
             outbox.put(p.segment_event(rid, index, segment.text.strip()))
             index += 1
 
-        turn = self._assistant.reply(text, sink, on_segment=on_segment)
+        def on_timing(timing: SegmentTiming) -> None:
+            outbox.put(
+                p.segment_timing(
+                    rid, timing.index, timing.start, timing.end, estimated=timing.estimated
+                )
+            )
+
+        speak: SpeakInput | None = None
+        if isinstance(request, str):
+            assert self._assistant is not None
+
+            def on_text(delta: str) -> None:
+                outbox.put_text(rid, delta)
+
+            turn = self._assistant.reply(
+                request, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
+            )
+        else:
+            speak = request
+            turn = Turn(
+                speak,
+                sink,
+                target=self._target,
+                options=self.backend.options.pipeline,
+                on_segment=on_segment,
+                on_timing=on_timing,
+            )
         rid = sink.response_id = turn.turn_id
-        self._llm.on_delta = lambda delta: outbox.put_text(rid, delta)
-        self._running = running = _Running(rid, sink, turn.interrupt)
+        self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)
         self.responses += 1
         outbox.put(p.response_started(rid))
         self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
+        started = self._clock()
         try:
             await turn.run()
         finally:
             self._running = None
-            self._llm.on_delta = _ignore
+            if speak is not None:
+                # Its text ends with it: a later text.append starts a new response.
+                speak.close()
+                if self._open is speak:
+                    self._open = None
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
-            at = running.cancelled_at
+            else:
+                # The turn failed without a result (a bug, reported by the worker): every
+                # started response still ends with its response.done.
+                self._outbox.put(p.response_done(rid, p.failed_result(rid)))
+            at, acked = running.cancelled_at, sink.first_ack_at
             self.metrics.turn_finished(
                 turn.result,
                 audio_sent=sink.seconds_sent,
                 barge_in=None if at is None else self._clock() - at,
+                first_play=None if acked is None else acked - started,
             )
 
     def _report(self, rid: str, result: TurnResult) -> None:
@@ -409,10 +521,6 @@ class ClientSession:
         while self.busy and (left := self._drain_deadline - self._clock()) > 0:
             await anyio.sleep(min(0.05, left))
         self._end(CloseCode.GOING_AWAY, "server shutting down")
-
-
-def _ignore(_text: str) -> None:
-    pass
 
 
 async def reject(ws: ServerConnection, code: ErrorCode, message: str, close: CloseCode) -> None:

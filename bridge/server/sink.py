@@ -82,6 +82,7 @@ class WebSocketSink:
         self._cancelled = False
         self._changed = anyio.Event()
         self.frames_sent = 0
+        self.first_ack_at: float | None = None  # when an ack first reported played audio
 
     # --- what the pipeline reads -----------------------------------------------------------
 
@@ -108,6 +109,8 @@ class WebSocketSink:
     def ack(self, samples: int) -> None:
         """The client has played ``samples`` samples of this response (cumulative)."""
         self._trust_acks = True
+        if samples > 0 and self.first_ack_at is None and self._model.sent > 0:
+            self.first_ack_at = self._clock()
         if samples > self._acked:
             self._acked = samples
             self._wake()

@@ -32,6 +32,7 @@ import structlog
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bridge.core.errors import ConfigError
+from bridge.text._chars import CJK_CLASS, HANGUL_CLASS
 
 __all__ = ["FakeLLM", "FakeReply", "serve_fake_llm", "tokens_for"]
 
@@ -42,7 +43,8 @@ _MAX_HEAD = 64 * 1024
 _MAX_BODY = 8 * 1024 * 1024
 _IDLE_TIMEOUT = 30.0  # keep-alive: how long an idle connection may wait for its next request
 _IO_TIMEOUT = 10.0  # reading one request, or sending one piece of a response
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
+# Chinese/Japanese letters and Hangul syllables are tokens of one character each.
+_CJK = CJK_CLASS + HANGUL_CLASS
 _TOKEN_RE = re.compile(rf"\s*(?:[{_CJK}]|[^\W\d_{_CJK}]{{1,8}}|\d{{1,3}}|.)|\s+", re.DOTALL)
 _ERRORS: dict[int, tuple[str, str]] = {
     400: ("invalid_request_error", "bad_request"),

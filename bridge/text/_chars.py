@@ -14,29 +14,52 @@ __all__ = [
     "CLOSERS",
     "EMOJI_CLASS",
     "HANGUL_CLASS",
+    "HAN_CLASS",
+    "KANA_CLASS",
     "OPENERS",
     "SPACELESS_PUNCT_CLASS",
     "TERMINATORS",
     "WIDE_TERMINATORS",
+    "count_words",
     "is_ascii_alnum",
     "is_cjk",
+    "is_han",
     "is_punct",
     "is_spaceless",
     "is_wide",
+    "is_word_boundary",
+    "join_space",
+    "words",
 ]
 
 # The one script-aware character classification of the project. Every question of the form
-# "is this CJK / wide / written without spaces" is answered here (the heard-text word cut,
-# ``speakable_join``, the chat captions, the emulator's engines).
+# "is this CJK / wide / written without spaces / where may a word be cut" is answered here:
+# the heard-text word cut and ``speakable_join`` (``bridge.core.heard``), the text appended to
+# the speech service (``bridge.pipeline``, the Pipecat integration), the chat captions, the
+# emulator's engines, the billing count (``bridge.qwen.protocol``) and the scripted test
+# model's tokens.
 #
-# Han (with extensions and compatibility ideographs), kana, bopomofo, half-width katakana.
-# These scripts are written without spaces between words, so a character is the unit for
-# counting, and any boundary between two of them is a cut point. Hangul is NOT here: Korean
-# separates words with spaces, so it is cut and joined like Latin text (see ``HANGUL_CLASS``).
-# Thai, Lao, Khmer and Myanmar have no spaces between words but do between phrases and
-# sentences; without a dictionary the only safe word boundary is a space, so they are
-# treated like Latin text too. CJK punctuation (U+3000-U+3004, U+3008-U+3020, full-width
-# forms) is deliberately excluded from the letters (see ``SPACELESS_PUNCT_CLASS``).
+# The rules, by script:
+#
+# - Han (with extensions and compatibility ideographs), kana, bopomofo, half-width katakana
+#   (``CJK_CLASS``): written without spaces between words or sentences. A character is the
+#   unit for counting and for cutting (every character is a word); two pieces are joined
+#   without a space when either side is one of them or CJK punctuation.
+# - Hangul (``HANGUL_CLASS``): Korean separates words and sentences with spaces, so it is cut
+#   at spaces and joined with a space, like Latin text. It is "wide" (a syllable a block,
+#   drawn double width) for timing only.
+# - Thai, Lao, Khmer, Myanmar: no spaces between words, but spaces between phrases and
+#   sentences. Without a dictionary (the stdlib has none; a word-breaking library is a heavy
+#   dependency for this) the only safe word boundary is a space: a heard Thai prefix is cut
+#   back to the last space (a phrase), never into a word, and sentences are joined with a
+#   space. A "word" of these scripts is a space-separated phrase (``words``, ``count_words``).
+# - Everything else (Latin, Cyrillic, Greek, Arabic, emoji, ...): words are separated by
+#   spaces.
+#
+# CJK punctuation (U+3000-U+3004, U+3008-U+3020, full-width forms) is not a letter (see
+# ``SPACELESS_PUNCT_CLASS``): it takes no space next to it, but it is not a word either.
+HAN_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+KANA_CLASS = "\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u31f0-\u31ff\uff66-\uff9f"
 CJK_CLASS = (
     "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u3038-\u303c"
     "\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff\u3100-\u312f\u3190-\u31ff"
@@ -54,6 +77,7 @@ SPACELESS_PUNCT_CLASS = (
 HANGUL_CLASS = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff"
 _SPACELESS_RE = re.compile(f"[{CJK_CLASS}{SPACELESS_PUNCT_CLASS}]")
 _WIDE_RE = re.compile(f"[{CJK_CLASS}{SPACELESS_PUNCT_CLASS}{HANGUL_CLASS}]")
+_HAN_RE = re.compile(f"[{HAN_CLASS}]")
 
 # Sentence terminators. The full-width ones (and a half-width one right after a CJK
 # character) end a sentence without a following space; the ellipsis does too, unless the
@@ -95,6 +119,56 @@ def is_wide(ch: str) -> bool:
     """True for a character spoken as one syllable and drawn double width: the spaceless
     characters and Hangul (a syllable block each). For timing, not for spacing."""
     return _WIDE_RE.fullmatch(ch) is not None
+
+
+def is_han(ch: str) -> bool:
+    """True for one Han ideograph (Chinese characters, Japanese kanji), which the speech
+    service bills as two characters."""
+    return _HAN_RE.fullmatch(ch) is not None
+
+
+def join_space(left: str, right: str) -> str:
+    """The separator between a piece ending in ``left`` and one starting with ``right``:
+    ``""`` next to Chinese or Japanese text or CJK punctuation (on either side), else ``" "``
+    (Latin, Korean, Thai, ... and between any two words). Empty sides need no separator."""
+    if not left or not right or left.isspace() or right.isspace():
+        return ""
+    return "" if is_spaceless(left) or is_spaceless(right) else " "
+
+
+def is_word_boundary(text: str, i: int) -> bool:
+    """True when ``text`` may be cut before index ``i`` without splitting a word: at either
+    end, next to white space, or next to a Chinese/Japanese character or CJK punctuation
+    (Korean, Thai and Latin words end only at white space)."""
+    if i <= 0 or i >= len(text):
+        return True
+    left, right = text[i - 1], text[i]
+    return left.isspace() or right.isspace() or is_spaceless(left) or is_spaceless(right)
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``: each Chinese or Japanese character alone, other runs between
+    white space whole (a Korean word, a Thai phrase); CJK punctuation and white space are
+    not words, nor is punctuation standing alone."""
+    out: list[str] = []
+    word = ""
+    for ch in text:
+        if ch.isspace() or is_spaceless(ch):
+            if word:
+                out.append(word)
+            word = ""
+            if is_cjk(ch):
+                out.append(ch)
+            continue
+        word += ch
+    if word:
+        out.append(word)
+    return [w for w in out if not all(is_punct(c) for c in w)]
+
+
+def count_words(text: str) -> int:
+    """``len(words(text))``."""
+    return len(words(text))
 
 
 def is_ascii_alnum(ch: str) -> bool:

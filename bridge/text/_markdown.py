@@ -76,7 +76,18 @@ LATEX_COMMANDS = frozenset(
         "subseteq supset cup cap forall exists partial nabla rightarrow leftarrow Rightarrow "
         "Leftarrow Leftrightarrow mapsto left right text textbf textit mathrm mathbf mathit "
         "mathbb mathcal operatorname begin end quad qquad hat bar vec overline underline log ln "
-        "sin cos tan exp binom boxed displaystyle"
+        "sin cos tan exp binom boxed displaystyle "
+        # symbols, relations, arrows, operators and fonts models also write outside math
+        "ell hbar aleph emptyset varnothing prime deg to gets in ni mid nmid setminus perp "
+        "parallel angle circ ast star bullet oplus otimes odot wedge vee land lor neg lnot "
+        "implies iff leftrightarrow longrightarrow longleftarrow Longrightarrow uparrow "
+        "downarrow langle rangle lceil rceil lfloor rfloor lvert rvert lVert rVert vert Vert "
+        "ll gg simeq cong asymp doteq prec succ preceq succeq subsetneq supseteq bigcup "
+        "bigcap bigoplus bigotimes coprod max min sup inf arg det dim ker gcd bmod pmod sinh "
+        "cosh tanh arcsin arccos arctan sec csc cot limits mathsf mathtt mathfrak mathscr "
+        "tilde dot ddot widehat widetilde overrightarrow underbrace overbrace stackrel cfrac "
+        "dbinom tbinom big Big bigg Bigg varpi varrho varsigma Upsilon dagger ddagger "
+        "checkmark triangle square Re Im"
     ).split()
 )
 THINK_NAMES = frozenset({"think", "thinking"})

@@ -150,6 +150,10 @@ class Output:
                 return True
         return False
 
+    def holding(self) -> bool:
+        """Whether an opener is still waiting for its closer."""
+        return bool(self._holds)
+
     def _link_index(self) -> int:
         k = len(self._holds) - 1
         while k >= 0 and self._holds[k].kind is HoldKind.EMPHASIS:

@@ -32,7 +32,8 @@ Text is passed on as soon as it is unambiguous:
 Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
 the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
 
-Structure reaches the segmenter as text: a heading, list item (also a line that starts with
+Structure reaches the segmenter as text: a heading (also a line that is entirely bold,
+``**Step 2: Pack**``, whatever its length), list item (also a line that starts with
 a keycap or an emoji and a space: ``1️⃣ Milk``, ``✅ Done``), table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
 ends a segment. Output never starts with, nor repeats, blank lines.
@@ -121,6 +122,9 @@ class Scrubber:
         self._url_depth = 0
         self._url_trail = ""
         self._wait = False  # stop the loop: the rest needs more input
+        self._body = 0  # input offset where the text of the current line starts
+        self._bold_line = False  # the line's text opened with "**" or "__"
+        self._bold_end = False  # ... which has closed, with only spaces after it so far
 
     # -- public API -------------------------------------------------------------------------
 
@@ -203,6 +207,12 @@ class Scrubber:
     def _inline(self, i: int, eof: bool) -> int | None:
         if self._lit_run and self._src[i] != self._lit_run:
             self._lit_run = ""  # the long literal run has ended
+        if self._bold_end:
+            k = i
+            while k < len(self._src) and self._src[k] in " \t\r":
+                k += 1
+            if k < len(self._src) and self._src[k] != "\n":
+                self._bold_end = False  # text after the bold part: the line is no heading
         j, special = self._copy(INLINE, i, eof)
         if not special:
             return j
@@ -379,6 +389,7 @@ class Scrubber:
         if h is None:
             return None
         self._line_start = False
+        self._body = self._consumed + i + h.skip
         kind = h.kind
         if kind is HeadKind.PLAIN:
             return i + h.skip
@@ -420,12 +431,13 @@ class Scrubber:
     def _newline(self, i: int) -> int:
         self._out.resolve_all()
         self._code = 0
-        if self._line_kind != _PLAIN:
+        if self._line_kind != _PLAIN or self._bold_end:  # a line entirely bold is a heading
             self._out.paragraph()
         elif self._out.visible and self._out.tail() != "\n\n":
             self._out.put("\n")
         self._line_kind = _PLAIN
         self._line_start = True
+        self._bold_line = self._bold_end = False
         return i + 1
 
     # -- emphasis, code, links --------------------------------------------------------------
@@ -464,8 +476,13 @@ class Scrubber:
         after = src[j + 1] if j + 1 < n else "\n"
         can_open, can_close = delimiter_roles(c, prev, nxt, after)
         if can_close and self._out.close_emphasis(c):
+            if self._bold_line and not self._out.holding():
+                self._bold_line = False
+                self._bold_end = True  # the bold text the line opened with has closed
             return j
         if can_open:
+            if len(run) >= 2 and c != "~" and self._consumed + i == self._body:
+                self._bold_line = True
             self._out.open(HoldKind.EMPHASIS, c, run)
             return j
         if not (can_close and c == "*" and len(run) >= 2):

@@ -5,17 +5,13 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from bridge.text._chars import HANGUL_CLASS, is_wide
+from bridge.text._chars import HAN_CLASS, HANGUL_CLASS, KANA_CLASS, is_wide
 
 __all__ = ["guess_language", "has_han", "has_hangul", "has_kana", "is_wide"]
 
-# Han ideographs: CJK Unified Ideographs, Extension A, Compatibility, Extensions B and later.
-_HAN: Final = re.compile(
-    "[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U000323af]"
-)
-# Hiragana, Katakana, Katakana phonetic extensions, half-width Katakana.
-_KANA: Final = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-# Hangul Jamo, compatibility Jamo, extended Jamo, syllables.
+# The classes of ``bridge.text._chars`` (the project's one script-aware classification).
+_HAN: Final = re.compile(f"[{HAN_CLASS}]")
+_KANA: Final = re.compile(f"[{KANA_CLASS}]")
 _HANGUL: Final = re.compile(f"[{HANGUL_CLASS}]")
 
 

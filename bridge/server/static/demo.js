@@ -1,9 +1,13 @@
 // The bridge demo page: one conversation over the bridge serve WebSocket protocol
 // (docs/protocol.md). Text goes up as user.message; the reply's text streams back as
-// text.delta and its speech as binary PCM16 frames, played gaplessly with the Web Audio API
+// text.delta and its speech as binary PCM16 frames. "Speak this text" sends the page's own
+// text instead (text.append pieces, then text.done: a speak response, no chat model); its
+// text is shown from the segment events. Audio is played gaplessly with the Web Audio API
 // (an AudioWorklet; precisely scheduled buffers where worklets are unavailable). What has
 // really been played is acknowledged with playback.ack, so the server's history holds what
-// the listener heard. Counters live on window.bridgeDemo (the browser test reads them).
+// the listener heard. The caption under a reply highlights the sentence being spoken, from
+// the segment.timing events (where each segment's audio lies in the response's samples) and
+// the samples played. Counters live on window.bridgeDemo (the browser test reads them).
 "use strict";
 
 (() => {
@@ -39,6 +43,7 @@
     errors: [],
     player: null,
     firstAudioMs: null,
+    speaking: null, // {rid, index} of the segment whose audio is playing
   };
   window.bridgeDemo = demo;
 
@@ -251,8 +256,11 @@
 
   function updateButtons() {
     const ready = demo.state === "ready";
-    $("text").disabled = !ready;
-    $("send").disabled = !ready;
+    const chat = ready && demo.session.chat !== false;
+    $("text").disabled = !chat;
+    $("send").disabled = !chat;
+    $("speak-text").disabled = !ready;
+    $("speak").disabled = !ready;
     $("stop").disabled = !(ready && (current !== null || queued > 0));
   }
 
@@ -285,11 +293,48 @@
     queued = report.queued;
     $("played").textContent = seconds(total);
     $("underruns").textContent = String(report.underruns);
+    highlight();
     if (audioRid !== null && audioRid !== dropRid) {
       const r = demo.responses[audioRid];
       sendAck(audioRid, r !== undefined && (r.played || 0) >= r.samples);
     }
     updateButtons();
+  }
+
+  // The caption: one span per segment; the one whose audio is playing is highlighted.
+  function addSegment(ev) {
+    const r = demo.responses[ev.response_id];
+    if (!r) return;
+    r.segments += 1;
+    if (!current || current.rid !== ev.response_id) return;
+    if (!current.captionEl) {
+      current.captionEl = document.createElement("div");
+      current.captionEl.className = "caption";
+      current.el.append(current.captionEl);
+    }
+    const span = document.createElement("span");
+    span.className = "seg";
+    span.dataset.index = String(ev.index);
+    span.textContent = (ev.index > 0 ? " " : "") + ev.text;
+    current.captionEl.append(span);
+    current.segmentEls[ev.index] = span;
+  }
+
+  function highlight() {
+    const rid = audioRid;
+    const r = rid === null ? undefined : demo.responses[rid];
+    if (!r || !current || current.rid !== rid) return;
+    const played = playedBy.get(rid) || 0;
+    let index = null;
+    for (const [i, t] of Object.entries(r.timings)) {
+      if (t.start <= played && played < t.end) index = Number(i);
+    }
+    if (index === null || (demo.speaking && demo.speaking.rid === rid && demo.speaking.index === index)) return;
+    for (const el of Object.values(current.segmentEls)) el.classList.remove("speaking");
+    const el = current.segmentEls[index];
+    if (el) el.classList.add("speaking");
+    demo.speaking = { rid, index };
+    r.highlighted.push(index);
   }
 
   // Stop: tell the server what was heard, cancel, and silence the player at once.
@@ -309,10 +354,19 @@
         onReady(ev);
         break;
       case "response.started":
-        current = { rid: ev.response_id, text: "", ...addMessage("assistant", "") };
+        current = {
+          rid: ev.response_id,
+          text: "",
+          deltas: 0,
+          captionEl: null,
+          segmentEls: {},
+          ...addMessage("assistant", ""),
+        };
         demo.responses[ev.response_id] = {
           text: "",
           segments: 0,
+          timings: {},
+          highlighted: [],
           samples: 0,
           played: 0,
           state: "started",
@@ -320,6 +374,7 @@
         break;
       case "text.delta":
         if (current && current.rid === ev.response_id) {
+          current.deltas += 1;
           current.text += ev.text;
           current.textEl.textContent = current.text;
           demo.responses[ev.response_id].text = current.text;
@@ -327,7 +382,24 @@
         }
         break;
       case "segment":
-        if (demo.responses[ev.response_id]) demo.responses[ev.response_id].segments += 1;
+        addSegment(ev);
+        if (current && current.rid === ev.response_id && current.deltas === 0) {
+          // A speak response: no text.delta; its text is its segments (the captions).
+          current.el.querySelector(".who").textContent = "Spoken";
+          current.el.classList.add("spoken");
+          current.text += (current.text ? " " : "") + ev.text;
+          demo.responses[ev.response_id].kind = "speak";
+          demo.responses[ev.response_id].text = current.text;
+        }
+        break;
+      case "segment.timing":
+        if (demo.responses[ev.response_id]) {
+          demo.responses[ev.response_id].timings[ev.index] = {
+            start: ev.start,
+            end: ev.end,
+            estimated: ev.estimated,
+          };
+        }
         break;
       case "audio.start":
         audioRid = ev.response_id;
@@ -403,7 +475,11 @@
       $("server-ttfa").textContent = Math.round(ev.result.first_audio_ms) + " ms";
     }
     if (player) player.end(ev.response_id);
-    if (current && current.rid === ev.response_id) current = null;
+    if (current && current.rid === ev.response_id) {
+      for (const el of Object.values(current.segmentEls)) el.classList.remove("speaking");
+      current = null;
+    }
+    if (demo.speaking && demo.speaking.rid === ev.response_id) demo.speaking = null;
   }
 
   function onAudio(buffer) {
@@ -464,6 +540,21 @@
     send({ type: "user.message", text });
     sentAt = performance.now();
     addMessage("user", text);
+    updateButtons();
+  });
+  $("speak-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("speak-text").value;
+    if (!text.trim() || demo.state !== "ready") return;
+    $("speak-text").value = "";
+    await ensurePlayer(demo.session.sample_rate);
+    if (current || queued > 0) stopSpeaking(); // the new text replaces what is playing
+    const size = demo.session.limits.max_text_chars;
+    for (let i = 0; i < text.length; i += size) {
+      send({ type: "text.append", text: text.slice(i, i + size) });
+    }
+    send({ type: "text.done" });
+    sentAt = performance.now();
     updateButtons();
   });
   $("stop").addEventListener("click", () => {
