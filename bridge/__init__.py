@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
     from bridge.adapters.wav import WavWriter
     from bridge.core.conversation import Conversation, ConversationTurn
+    from bridge.core.cost import Price, PriceTable, TurnCost
     from bridge.core.errors import (
         BridgeError,
         ConfigError,
@@ -49,7 +50,7 @@ if _typing.TYPE_CHECKING:
         TTSSession,
         connect,
     )
-    from bridge.text import Scrubber, Segment, Segmenter, split_speech
+    from bridge.text import Lexicon, Scrubber, Segment, Segmenter, split_speech
 
 __version__ = "0.1.0"
 
@@ -76,9 +77,12 @@ _LAZY: dict[str, str] = {
     "LLMServerError": "bridge.core.errors",
     "LLMTimeoutError": "bridge.core.errors",
     "LatencyModel": "bridge.local",
+    "Lexicon": "bridge.text",
     "NullSink": "bridge.adapters.sinks",
     "PcmSink": "bridge.adapters.sinks",
     "PipelineOptions": "bridge.pipeline",
+    "Price": "bridge.core.cost",
+    "PriceTable": "bridge.core.cost",
     "ReconnectPolicy": "bridge.pipeline",
     "ResponseStats": "bridge.qwen",
     "Scrubber": "bridge.text",
@@ -101,6 +105,7 @@ _LAZY: dict[str, str] = {
     "TTSTimeoutError": "bridge.core.errors",
     "Timeouts": "bridge.qwen",
     "Turn": "bridge.pipeline",
+    "TurnCost": "bridge.core.cost",
     "TurnResult": "bridge.core.result",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
@@ -131,9 +136,12 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "LatencyModel",
+    "Lexicon",
     "NullSink",
     "PcmSink",
     "PipelineOptions",
+    "Price",
+    "PriceTable",
     "ReconnectPolicy",
     "ResponseStats",
     "Scrubber",
@@ -156,6 +164,7 @@ __all__ = [
     "TTSTimeoutError",
     "Timeouts",
     "Turn",
+    "TurnCost",
     "TurnResult",
     "WavSink",
     "WavWriter",

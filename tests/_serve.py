@@ -14,11 +14,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local import Emulator, EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
 from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
+from bridge.text import Lexicon
 
 SHORT = "Sure. Here is a short answer."
 LONG = (
@@ -35,6 +36,7 @@ class Stack:
     server: BridgeServer
     fake: FakeLLM
     emulator_url: str
+    emulator: Emulator | None = None
 
     @property
     def url(self) -> str:
@@ -54,6 +56,8 @@ async def running(
     mode: str = "server_commit",
     faults: Faults | None = None,
     chat: bool = True,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = "none",
 ) -> AsyncIterator[Stack]:
     """A server on 127.0.0.1:0 with the emulator (the tone engine unless told; ``faults``
     injected) and the fake model (``chat=False``: a server without a chat model)."""
@@ -71,8 +75,15 @@ async def running(
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
-        async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
-            yield Stack(srv, fake, emu.url)
+        async with serve_bridge(
+            opts,
+            llm=config,
+            tts=tts,
+            prompts=prompts,
+            lexicons=lexicons,
+            default_lexicon=default_lexicon,
+        ) as srv:
+            yield Stack(srv, fake, emu.url, emu)
 
 
 @dataclass

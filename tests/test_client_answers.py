@@ -57,7 +57,7 @@ async def test_finish_keeps_the_audio_before_a_fatal_error() -> None:
 
 
 async def test_finish_on_a_stall_closes_the_session_and_keeps_the_audio() -> None:
-    timeouts = Timeouts(connect=5, update=5, first_audio=5, idle=0.3, close=1)
+    timeouts = Timeouts(connect=5, update=5, first_audio=5, stall=0.3, close=1)
     async with (
         emulator(faults=Faults(stall_after_deltas=2)) as emu,
         connect(url=emu.url, timeouts=timeouts) as tts,

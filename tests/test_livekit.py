@@ -251,8 +251,9 @@ async def test_stalled_server_is_a_timeout_error() -> None:
     async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
         qwen = QwenTTS(url=emu.url, timeouts=stall)
         stream = qwen.stream(conn_options=NO_RETRY)
-        with pytest.raises(APITimeoutError):
+        with pytest.raises(APITimeoutError) as info:
             await collect(stream, "Hello there, this goes quiet.")
+    assert "Qwen-TTS timed out" in str(info.value) and "sent nothing for 0.5 s" in str(info.value)
 
 
 async def test_a_retry_replays_the_text_on_a_new_connection() -> None:
@@ -329,3 +330,37 @@ async def test_update_options_changes_the_next_reply(
         ("Ethan", "Chinese", 1.5),
     ]
     assert qwen.options.voice == "Ethan"  # the refused update changed nothing
+
+
+async def test_a_reply_with_nothing_speakable_is_silence_not_an_error() -> None:
+    # Only a code block, which bridge's scrubber drops: LiveKit must not see a failed
+    # request (it would retry it and report an error), just no speech.
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST)
+        errors: list[tts.TTSError] = []
+        qwen.on("error", errors.append)
+        options = APIConnectOptions(max_retry=2, retry_interval=0, timeout=5)
+        events = await collect(qwen.stream(conn_options=options), "```python\nprint(1)\n```\n")
+        chunked = await qwen.synthesize("```\ncode\n```", conn_options=options).collect()
+    assert not errors and emu.connections == 2  # one each, no retries
+    assert not any(any(e.frame.data) for e in events) and not any(chunked.data)
+
+
+async def test_livekits_fallback_adapter_moves_on_from_a_refused_key() -> None:
+    # LiveKit's own FallbackAdapter reads our errors: the refused key is final for that TTS,
+    # so it moves to the next one, which speaks the whole reply.
+    async with emulator(api_key="right") as emu:
+        wrong = QwenTTS(url=emu.url, api_key="wrong", timeouts=FAST)
+        right = QwenTTS(url=emu.url, api_key="right", timeouts=FAST)
+        errors: list[tts.TTSError] = []
+        wrong.on("error", errors.append)
+        fallback = tts.FallbackAdapter([wrong, right])
+        events = await collect(fallback.stream(), *REPLY)
+        await fallback.aclose()
+    # One attempt on the refused key (a status error is not retried), then the next TTS.
+    assert len(errors) == 1 and isinstance(errors[0].error, APIStatusError)
+    assert not errors[0].recoverable
+    assert emu.connections == 1
+    assert heard([e.frame for e in events], 24000) == squeeze(
+        "Hello there my good friend, how are you today? I am fine."
+    )

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.tests.utils import run_test
 from pipecat.transcriptions.language import Language
 
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, TTSClosedError, TTSTimeoutError
 from bridge.integrations.pipecat import (
     BridgeTextAggregator,
     QwenTTSService,
@@ -280,7 +281,36 @@ async def test_refused_key_becomes_an_error_frame() -> None:
     assert not of(down, TTSAudioRawFrame)
 
 
-async def test_settings_update_changes_voice_and_language_of_the_next_reply() -> None:
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """What bridge's client was asked to send: (method, argument)."""
+    calls: list[tuple[str, object]] = []
+    for name in ("append", "commit", "update"):
+        original = getattr(TTSSession, name)
+
+        def spy(original: Any = original, name: str = name) -> Any:
+            async def call(self: TTSSession, *args: Any) -> Any:
+                calls.append((name, args[0] if args else None))
+                return await original(self, *args)
+
+            return call
+
+        monkeypatch.setattr(TTSSession, name, spy())
+    return calls
+
+
+async def test_first_segment_is_committed_at_once(sent: list[tuple[str, object]]) -> None:
+    async with emulator() as emu:
+        tts = service(emu)
+        await run_test(tts, frames_to_send=reply("Well, this is it, ok. ", "Then more."))
+    texts = [(name, arg) for name, arg in sent if name != "update"]
+    assert texts[:2] == [("append", "Well, this is it, "), ("commit", None)]
+    assert [name for name, _ in texts].count("commit") == 1
+
+
+async def test_settings_update_changes_voice_and_language_of_the_next_reply(
+    sent: list[tuple[str, object]],
+) -> None:
     async with emulator() as emu:
         tts = service(emu, voice="Cherry", language=Language.EN_US)
         assert tts._session_config(24000).language_type == "English"
@@ -289,6 +319,11 @@ async def test_settings_update_changes_voice_and_language_of_the_next_reply() ->
         config = tts._session_config(24000)
     assert not of(up, ErrorFrame)
     assert config.voice == "Ethan" and config.language_type == "Chinese"
+    # ... and that is what the reply's session was configured with.
+    updates = [arg for name, arg in sent if name == "update"]
+    assert [(c.voice, c.language_type) for c in updates if isinstance(c, SessionConfig)] == [
+        ("Ethan", "Chinese")
+    ]
     assert of(down, TTSAudioRawFrame)
 
 
@@ -327,3 +362,22 @@ async def test_aggregator_uses_bridge_segmenter() -> None:
     assert out == ["Well, this is it,"]
     rest = await agg.flush()
     assert rest is not None and rest.text == "ok. Then more"
+
+
+async def test_stalled_server_becomes_a_timeout_error_frame() -> None:
+    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
+        tts = QwenTTSService(url=emu.url, timeouts=stall, sample_rate=24000)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this goes quiet."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "sent nothing for 0.5 s" in errors[0].error
+    assert isinstance(errors[0].exception, TTSTimeoutError)
+
+
+async def test_connection_dropped_mid_reply_becomes_an_error_frame() -> None:
+    async with emulator(faults=Faults(close_after_deltas=1)) as emu:
+        tts = service(emu)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this breaks off."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and isinstance(errors[0].exception, TTSClosedError)
+    assert "connection closed" in errors[0].error

@@ -322,3 +322,26 @@ async def test_barge_in_heard_text_matches_the_decoded_audio(stop_at: float, mod
         assert result.spoken_text == " ".join(words[:heard])
     else:  # never more than was heard, at most one word less
         assert result.spoken_text in (" ".join(words[:heard]), " ".join(words[: heard - 1]))
+
+
+async def test_a_tts_that_stalls_mid_response_is_a_drop_and_the_turn_recovers() -> None:
+    """The first connection goes quiet mid-response: after the stall bound (default 3 s,
+    whatever the idle bound) the turn reconnects, re-sends what was not spoken and ends with
+    the whole reply heard. The 60 s guard only fails if the stall bound is not used."""
+    faults = Faults(stall_after_deltas=3, connections=1)
+    patient = Timeouts(connect=5, update=5, first_audio=60, idle=600, close=1)
+    options = PipelineOptions(reconnect=ReconnectPolicy(attempts=1, delay=0))
+    async with serve_emulator(EmulatorOptions(engine="exact", faults=faults)) as emu:
+        sink = RecordingSink()
+        tts = TTSTarget(url=emu.url, timeouts=patient)
+        with anyio.fail_after(60):
+            result = await Turn(scripted(REPLY, rate=200), sink, target=tts, options=options).run()
+        assert emu.connections == 2
+    assert result.error is None and result.reconnects == 1
+    truth = "".join(heard_truth([c for _, c in sink.chunks]).split())
+    sent = "".join(REPLY.split())
+    # Nothing lost; the segment cut by the stall may be heard again from its start.
+    assert truth.endswith(sent[-40:]) and len(truth) >= len(sent)
+    first = result.segments[0].text
+    assert truth.count("".join(first.split())) <= 2
+    assert result.spoken_text == result.text == REPLY

@@ -90,6 +90,7 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
 async def test_serve_without_a_chat_model_serves_speak_responses() -> None:
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
         argv = [*BRIDGE, "serve", "--port", "0", "--tts-url", emu.url, "--audio-lead-ms", "0"]
+        argv += ["--speech-port", "0"]
         async with await anyio.open_process(argv, env=clean_env()) as proc:
             assert proc.stdout is not None and proc.stderr is not None
             with anyio.fail_after(30):
@@ -119,6 +120,7 @@ async def test_serve_without_a_chat_model_serves_speak_responses() -> None:
     assert "audio" in kinds and "segment" in kinds
     assert code == 0, stderr
     assert "no chat model configured: serving speak responses only" in stderr
+    assert "OpenAI-compatible speech: POST http://127.0.0.1:" in stderr
 
 
 MODEL = ["--llm-model", "m"]

@@ -442,3 +442,15 @@ def test_a_forced_cut_in_chinese_or_japanese_lands_after_a_particle_when_one_is_
     text = "今日は天気がとても良いので公園へ散歩に行きたいと思いますが友達も一緒に来る予定です" * 3
     for forced in _forced(text, first_clause=False, max_chars=40, min_chars=0):
         assert forced[-1] in "はがをにでともへやのからまで", forced
+
+
+def test_spaces_after_an_emoji_bullet_do_not_depend_on_the_split() -> None:
+    # found by hypothesis: the bullet's spaces arrived one by one and one was kept
+    assert scrub("✅  ") == ""
+    assert scrub("Tasks:\n✅   Done\n👉  Next") == "Tasks:\n\nDone\n\nNext"
+
+
+def test_a_headings_closing_hashes_are_dropped_other_hashes_stay() -> None:
+    # found by the markdown-it-py oracle (tests/test_text_oracle.py)
+    text = "## Setup ##\n# Learn C#\n### Done #  \nIssue #4 ## here"
+    assert scrub(text) == "Setup\n\nLearn C#\n\nDone\n\nIssue #4 ## here"

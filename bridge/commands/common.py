@@ -37,8 +37,8 @@ from bridge.qwen.regions import (
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
     from bridge.core.result import TurnResult
-    from bridge.pipeline import TTSTarget
-    from bridge.qwen.client import AudioChunk
+    from bridge.pipeline import PipelineOptions, TTSTarget
+    from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
     "NO_PLAYBACK",
@@ -48,12 +48,14 @@ __all__ = [
     "check_output",
     "check_speech_settings",
     "exit_code",
+    "lexicon_path",
     "load_settings",
     "log_level",
     "make_sink",
     "non_negative_int",
     "note",
     "nothing_spoken",
+    "pipeline_options",
     "plural",
     "positive_float",
     "positive_int",
@@ -205,6 +207,19 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         choices=SAMPLE_RATES,
         help="Hz ($BRIDGE_SAMPLE_RATE; default 24000)",
     )
+    g.add_argument(
+        "--tts-stall-ms",
+        type=int,
+        metavar="MS",
+        help="silence of the speech service while it owes audio after which the connection "
+        "counts as dropped: reconnect and re-send ($BRIDGE_TTS_STALL_MS; default 3000)",
+    )
+    g.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="word replacements for the speech, a TOML file with [exact] and [any_case] "
+        'tables of word = "spoken as" ($BRIDGE_LEXICON)',
+    )
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
@@ -221,6 +236,29 @@ def load_settings(args: argparse.Namespace, env: Env) -> Settings:
     return merge_settings(flags, env, file_values, config_path=path)
 
 
+def lexicon_path(s: Settings) -> Path | None:
+    """The lexicon file the settings name: a relative path in the configuration file is
+    relative to that file's folder, elsewhere to the working directory."""
+    if not s.lexicon:
+        return None
+    path = Path(s.lexicon).expanduser()
+    if s.source("lexicon") == "file" and not path.is_absolute() and s.config_file is not None:
+        path = s.config_file.parent / path
+    return path
+
+
+def pipeline_options(args: argparse.Namespace, env: Env) -> PipelineOptions:
+    """The turn options the user's settings give (the lexicon, read now; the prices)."""
+    from bridge.adapters.lexicon_file import read_lexicon
+    from bridge.pipeline import PipelineOptions
+
+    s = load_settings(args, env)
+    path = lexicon_path(s)
+    return PipelineOptions(
+        lexicon=read_lexicon(path) if path is not None else None, prices=s.prices
+    )
+
+
 def shown_path(path: Path | None, env: Env) -> str:
     """``path`` for a message, with the home directory written as ``~``."""
     if path is None:
@@ -229,6 +267,20 @@ def shown_path(path: Path | None, env: Env) -> str:
     if home and path.is_relative_to(home):
         return "~/" + str(path.relative_to(home))
     return str(path)
+
+
+def _timeouts(s: Settings) -> Timeouts:
+    from bridge.qwen.client import Timeouts
+
+    if s.tts_stall_ms is None:
+        return Timeouts()
+    if s.tts_stall_ms < 1:
+        raise ConfigError(
+            f"tts_stall_ms must be at least 1, got {s.tts_stall_ms} "
+            f"(from {s.source('tts_stall_ms')})",
+            field="tts_stall_ms",
+        )
+    return Timeouts(stall=s.tts_stall_ms / 1000)
 
 
 def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
@@ -241,6 +293,7 @@ def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     config.validate(model)
     region = resolve_region(s.region or DEFAULT_REGION).id
     workspace = check_workspace(s.workspace) if s.workspace else None
+    _timeouts(s)
     if s.tts_url is not None:
         from bridge.qwen.client import build_url
 
@@ -268,7 +321,7 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         from bridge.local import EmulatorOptions, serve_emulator
 
         async with serve_emulator(EmulatorOptions(engine="espeak")) as emu:
-            yield TTSTarget(url=emu.url, model=model, config=config)
+            yield TTSTarget(url=emu.url, model=model, config=config, timeouts=_timeouts(s))
         return
     if url is None and key is None:
         raise ConfigError(
@@ -278,7 +331,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
             "  or try --local for the embedded offline engine"
         )
     yield TTSTarget(
-        url=url, region=region, model=model, api_key=key, workspace=workspace, config=config
+        url=url,
+        region=region,
+        model=model,
+        api_key=key,
+        workspace=workspace,
+        config=config,
+        timeouts=_timeouts(s),
     )
 
 

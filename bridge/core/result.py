@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.core.cost import TurnCost, wasted_characters, wasted_share
+
 __all__ = ["SegmentRecord", "SegmentTiming", "TurnResult"]
 
 
@@ -51,11 +53,24 @@ class TurnResult:
     spoken_text: str = ""  # what the listener heard
     interrupted: bool = False
     chars_appended: int = 0
-    chars_billed: int | None = None
+    chars_billed: int | None = None  # reported by the TTS service (usage)
+    chars_unreported: int = 0  # appended past the usage reported when cut short (an estimate)
+    chars_heard: int = 0  # of spoken_text, counted as billed (see bridge.core.cost)
+    cost: TurnCost | None = None  # with a price for the model (PipelineOptions.prices)
     segments: tuple[SegmentRecord, ...] = ()
     reconnects: int = 0
     error: dict[str, str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chars_wasted(self) -> int | None:
+        """Characters billed (reported or not) nobody heard (None: no usage reported)."""
+        return wasted_characters(self.chars_billed, self.chars_heard, self.chars_unreported)
+
+    @property
+    def wasted_share(self) -> float | None:
+        """The share of the billed characters nobody heard (None: no usage reported)."""
+        return wasted_share(self.chars_billed, self.chars_heard, self.chars_unreported)
 
     def log_fields(self) -> dict[str, Any]:
         """The turn for an INFO log line: the timeline, ids and sizes, no text of the user's
@@ -90,6 +105,11 @@ class TurnResult:
             "interrupted": self.interrupted,
             "chars_appended": self.chars_appended,
             "chars_billed": self.chars_billed,
+            "chars_unreported": self.chars_unreported,
+            "chars_heard": self.chars_heard,
+            "chars_wasted": self.chars_wasted,
+            "wasted_share": None if (w := self.wasted_share) is None else round(w, 4),
+            "cost": None if self.cost is None else self.cost.to_dict(),
             "segments": [
                 {
                     "text": s.text,

@@ -77,14 +77,16 @@ MAX_SAMPLE_RATE = 48000
 
 
 def api_error(exc: BridgeError) -> APIError:
-    """LiveKit's error type for one of bridge's (the message carries no secret)."""
+    """LiveKit's error type for one of bridge's (the message carries no secret); raise it
+    ``from`` the bridge error."""
     message = f"Qwen-TTS: {exc}"
     if isinstance(exc, TTSAuthError):
         return APIStatusError(message, status_code=exc.status or 401, retryable=False)
+    # LiveKit's connection errors name their cause (``raise ... from exc``) in str().
     if isinstance(exc, TTSTimeoutError):
-        return APITimeoutError(message)
+        return APITimeoutError("Qwen-TTS timed out")
     if isinstance(exc, TTSConnectionError):
-        return APIConnectionError(message)
+        return APIConnectionError("Qwen-TTS connection failed")
     if isinstance(exc, TTSServerError):
         # Qwen's realtime APIs: an invalid request stays invalid; a server error may pass.
         invalid = exc.error_type == "invalid_request_error" or exc.code.startswith("invalid")
@@ -405,14 +407,32 @@ async def _run_speech(
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
     emit: Callable[[bytes], None],
     on_first_text: Callable[[], None],
-) -> None:
-    """Connect, then speak what ``produce`` sends; bridge's errors become LiveKit's."""
+) -> bool:
+    """Connect, then speak what ``produce`` sends; bridge's errors become LiveKit's.
+    Returns whether any text was spoken (``produce`` may find nothing speakable)."""
+    spoke = False
+
+    def first_text() -> None:
+        nonlocal spoke
+        spoke = True
+        on_first_text()
+
     try:
         async with tts_._session(opts, conn) as session:
-            await _speak(session, opts, produce, emit, on_first_text)
+            await _speak(session, opts, produce, emit, first_text)
     except BridgeError as exc:
         log.info("livekit.tts_error", error=type(exc).__name__)
         raise api_error(exc) from exc
+    return spoke
+
+
+def _silence(rate: int) -> bytes:
+    """10 ms of silence: the answer to text with nothing speakable in it (only a code block,
+    say, which the scrubber drops). LiveKit takes a request that pushed text and got no
+    audio for a failure, and would retry it and report an error for a reply that is simply
+    silent."""
+    log.debug("livekit.nothing_speakable")
+    return b"\0\0" * (rate // 100)
 
 
 class ChunkedStream(tts.ChunkedStream):
@@ -438,9 +458,11 @@ class ChunkedStream(tts.ChunkedStream):
                 for segment in text.feed(self._input_text) + text.flush():
                     await out.send(segment)
 
-        await _run_speech(
+        spoke = await _run_speech(
             self._qwen, opts, self._conn_options, produce, output_emitter.push, lambda: None
         )
+        if not spoke and self._input_text.strip():
+            output_emitter.push(_silence(opts.sample_rate))
         # No flush(): LiveKit's emitter ends the request on its last frame (a flush first
         # would end it on 10 ms of added silence).
 
@@ -486,7 +508,9 @@ class SynthesizeStream(tts.SynthesizeStream):
                 for segment in text.flush():
                     await out.send(segment)
 
-        await _run_speech(
+        spoke = await _run_speech(
             self._qwen, opts, self._conn_options, produce, output_emitter.push, self._mark_started
         )
+        if not spoke and self._pushed_text.strip():
+            output_emitter.push(_silence(opts.sample_rate))
         output_emitter.end_segment()

@@ -34,6 +34,8 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.adapters.sinks import AudioSink
+from bridge.adapters.tracing import TurnTrace
+from bridge.core.cost import PriceTable, TurnCost, heard_characters
 from bridge.core.errors import (
     BridgeError,
     ConfigError,
@@ -49,7 +51,7 @@ from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, conn
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
-from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.text import Lexicon, Scrubber, Segment, Segmenter, SegmenterOptions
 from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
@@ -104,7 +106,11 @@ class PipelineOptions:
     - ``stall_timeout``: seconds with text pending and no boundary before the segmenter is told
       to cut, so the listener is not left in silence;
     - ``keep_full_text``: record the whole reply in the history even when interrupted;
-    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in.
+    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
+    - ``prices``: the user's price table; with a price for the turn's model the result carries
+      its ``cost``.
+    - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
+      segmented (see ``bridge.text.Lexicon``).
     """
 
     commit_first: bool = True
@@ -114,6 +120,8 @@ class PipelineOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
+    prices: PriceTable | None = None
+    lexicon: Lexicon | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
@@ -137,7 +145,8 @@ class Turn:
     ``on_segment`` sees each segment as it is cut, ``on_text`` each delta of the text as it
     arrives (before scrubbing), ``on_timing`` where a segment's audio lies in the turn's audio
     as soon as that is known, and again whenever it changes (an estimate confirmed, a
-    segment re-sent after a dropped connection), ``on_result`` the result.
+    segment re-sent after a dropped connection), ``on_result`` the result. ``traceparent``
+    (W3C) is the parent of the turn's OpenTelemetry span (``bridge.adapters.tracing``).
     """
 
     def __init__(
@@ -154,8 +163,11 @@ class Turn:
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
         request_text: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.target = target
+        # OpenTelemetry (the otel extra): the turn's span, a child of ``traceparent``.
+        self._trace = TurnTrace(traceparent=traceparent, model=target.model)
         # What the turn answers (the user's message), for the logs only.
         self._request_text = request_text
         self.options = options or PipelineOptions()
@@ -220,6 +232,7 @@ class Turn:
             raise BridgeError("a Turn runs once")
         self._started = True
         self._t0 = self._clock()
+        self._trace.start()
         deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
         segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
         self._scope = anyio.CancelScope()
@@ -266,6 +279,16 @@ class Turn:
         error = None
         if self._error is not None:
             error = {"type": type(self._error).__name__, "message": str(self._error)}
+        heard = heard_characters(self._clean_segments(), spoken)
+        billed, unreported = self._billed, 0
+        if billed is not None and (self._interrupted or self._error is not None):
+            # Cut short: the running response never reported its usage.
+            unreported = max(0, int(self._tracker.total) - billed)
+        prices = self.options.prices
+        price = None if prices is None else prices.for_model(self.target.model)
+        cost = None
+        if price is not None and billed is not None:
+            cost = TurnCost.of(price, billed=billed + unreported, heard=heard)
         m = self._marks
         result = TurnResult(
             turn_id=self.turn_id,
@@ -282,6 +305,9 @@ class Turn:
             interrupted=self._interrupted,
             chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
             chars_billed=self._billed,
+            chars_unreported=unreported,
+            chars_heard=heard,
+            cost=cost,
             segments=tuple(
                 SegmentRecord(
                     text=r["text"],
@@ -296,6 +322,9 @@ class Turn:
             error=error,
         )
         self._result = result
+        if "interrupted" in m:
+            self._trace.barge_in(m["interrupted"])
+        self._trace.finish(result)
         request = self._request_text
         sizes = {} if request is None else {"request_chars": len(request)}
         log.info("turn", **result.log_fields(), **sizes)
@@ -344,6 +373,7 @@ class Turn:
     ) -> None:
         scrubber = Scrubber(code_placeholder=self.options.code_placeholder)
         segmenter = Segmenter(**asdict(self.options.segmenter))
+        words = (self.options.lexicon or Lexicon.build()).stream()
         tail = ""  # text fed since the end of the last segment
         fed = 0
         pending_since: float | None = None
@@ -392,8 +422,8 @@ class Turn:
                     if pending_since is not None and self._clock() - pending_since >= stall:
                         pending_since = self._clock()  # nothing to cut yet: wait again
                     continue
-                await emit(feed(scrubber.feed(delta)))
-            rest = scrubber.flush()
+                await emit(feed(words.feed(scrubber.feed(delta))))
+            rest = words.feed(scrubber.flush()) + words.flush()
             await emit(feed(rest) if rest else [])
             await emit(segmenter.flush())
 
@@ -418,6 +448,11 @@ class Turn:
                         self._resend = self._tracker.undelivered()
                         log.warning(
                             "turn.tts_reconnect",
+                            error=type(exc).__name__,
+                            resend=len(self._resend),
+                        )
+                        self._trace.reconnect(
+                            (self._clock() - self._t0) * 1000,
                             error=type(exc).__name__,
                             resend=len(self._resend),
                         )

@@ -17,6 +17,7 @@ Decisions where the vendor docs are silent (see the README's protocol notes):
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -92,7 +93,8 @@ _MAX_DRAIN_ERRORS = 32  # finish() stops draining a server that sends nothing bu
 class Timeouts:
     """Upper bounds, in seconds, for every wait of the client.
 
-    ``first_audio`` and ``idle`` (and ``update``/``connect`` while those wait for their event)
+    ``first_audio``, ``stall`` and ``idle`` (and ``update``/``connect`` while those wait for
+    their event)
     bound each single wait of a receive for the server's next event: the clock runs only while
     a receive waits, and restarts with every event. They are kept by one deadline per
     connection (``bridge.qwen.deadline``), not by a timer per receive. A receive that times out
@@ -104,8 +106,18 @@ class Timeouts:
     connect: float = 10.0  # TCP + TLS + WebSocket handshake + session.created
     update: float = 10.0  # session.update -> session.updated
     first_audio: float = 15.0  # text sent -> first event of its response
-    idle: float = 30.0  # longest silence between two events
+    # Longest silence while the server owes audio: a response in flight (created, not done)
+    # or the end of the session after finish. Past it the server is taken to have stalled
+    # (a TTSTimeoutError, which a turn treats as a dropped connection: reconnect and resend).
+    stall: float = 3.0
+    idle: float = 30.0  # longest silence between two events when nothing is owed
     close: float = 2.0  # closing handshake
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "update", "first_audio", "stall", "idle", "close"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise ConfigError(f"timeout {name} must be a positive number of seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +352,12 @@ class TTSSession:
 
     def _default_timeout(self) -> tuple[float, str]:
         m = self.machine
-        if m.pending_chars > 0 and not m.in_flight:
+        if m.in_flight:
+            return self.timeouts.stall, "the rest of a response in flight"
+        if m.pending_chars > 0:
             return self.timeouts.first_audio, "the first audio of the text sent"
+        if m.state is SessionState.FINISHING:
+            return self.timeouts.stall, "the end of the session"
         return self.timeouts.idle, "the next event"
 
     async def _frame(self, timeout: float | None) -> dict[str, Any]:
@@ -443,8 +459,8 @@ class TTSSession:
     async def recv(self, timeout: float | None = None) -> ServerEvent:
         """The next server event. Raises ``TTSServerError`` for an ``error`` event,
         ``TTSClosedError`` when the connection closed, ``TTSTimeoutError`` when nothing came
-        within ``timeout`` (default: ``first_audio`` while text awaits its response, else
-        ``idle``)."""
+        within ``timeout`` (default: ``stall`` while a response is in flight or the session
+        finishes, ``first_audio`` while text awaits its response, else ``idle``)."""
         self._receiving = True
         try:
             return await self._recv_raw(timeout)

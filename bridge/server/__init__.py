@@ -12,6 +12,8 @@ streams the reply's text and its speech (binary PCM frames) back, with barge-in
 - ``options``: server options, per-session settings, shared resources;
 - ``outbox``/``sink``: the ordered send queue and the paced audio sink of a response;
 - ``speak``: the text a client appends for a speak response (``text.append``);
+- ``speech_api``/``speech_http``: OpenAI-compatible ``POST /v1/audio/speech`` (the request,
+  pure; its h11 listener on ``--speech-port``);
 - ``session``: one connection; ``http``: plain HTTP routes; ``app``: the server's lifetime.
 """
 

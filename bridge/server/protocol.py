@@ -123,11 +123,13 @@ class SessionConfigure:
     prompt: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    lexicon: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserMessage:
     text: str
+    traceparent: str | None = None  # W3C Trace Context of the client's span
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -166,6 +168,7 @@ ClientMessage = (
 
 _MAX_NAME = 64
 _MAX_SAMPLES = 2**40
+_MAX_TRACEPARENT = 128
 
 
 def _optional_str(obj: dict[str, Any], name: str, *, max_len: int = _MAX_NAME) -> str | None:
@@ -231,7 +234,16 @@ def parse_client_message(
                 ErrorCode.MESSAGE_TOO_LARGE,
                 f"user.message: text is limited to {max_text_chars} characters",
             )
-        return UserMessage(text=text)
+        traceparent = obj.get("traceparent")
+        if traceparent is not None and (
+            not isinstance(traceparent, str) or len(traceparent) > _MAX_TRACEPARENT
+        ):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"user.message: traceparent must be a W3C traceparent string (at most "
+                f"{_MAX_TRACEPARENT} characters)",
+            )
+        return UserMessage(text=text, traceparent=traceparent)
     if kind == "text.append":
         piece = obj.get("text")
         if not isinstance(piece, str):
@@ -258,6 +270,7 @@ def parse_client_message(
             prompt=_optional_str(obj, "prompt"),
             language=_optional_str(obj, "language"),
             sample_rate=_int(obj, "sample_rate", required=False),
+            lexicon=_optional_str(obj, "lexicon"),
         )
     shown = kind if len(kind) <= _MAX_NAME else kind[:_MAX_NAME] + "..."
     raise ClientProtocolError(
@@ -288,6 +301,8 @@ def session_ready(
     sample_rate: int,
     sample_rates: list[int],
     limits: dict[str, Any],
+    lexicon: str = "none",
+    lexicons: list[str] | None = None,
     chat: bool = True,
 ) -> dict[str, Any]:
     return {
@@ -302,6 +317,8 @@ def session_ready(
         "languages": languages,
         "sample_rate": sample_rate,
         "sample_rates": sample_rates,
+        "lexicon": lexicon,
+        "lexicons": lexicons if lexicons is not None else [lexicon],
         "limits": limits,
         "chat": chat,
     }

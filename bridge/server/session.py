@@ -72,6 +72,7 @@ class _Request:
 
     text: str | SpeakInput
     cancelled: bool = False  # response.cancel came before its response.started
+    traceparent: str | None = None  # the client's trace context for this response
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -104,6 +105,11 @@ class ClientSession:
         """``quotas`` are shared by all sessions of the server (the turn rates per client
         address and per server); ``client_key`` is this connection's client address key."""
         self.ws = ws
+        # The handshake's W3C traceparent header: the parent of the session's turns' spans
+        # unless a user.message brings its own.
+        request = getattr(ws, "request", None)
+        header = None if request is None else request.headers.get("traceparent")
+        self._traceparent: str | None = header if header and len(header) <= 128 else None
         self.backend = backend
         self.metrics = metrics if metrics is not None else ServerMetrics()
         self._quotas = quotas if quotas is not None else ServerQuotas(backend.options.limits)
@@ -122,13 +128,14 @@ class ClientSession:
             max_turns=backend.options.max_history_turns,
             max_chars=backend.options.max_history_chars,
         )
+        self._options = backend.pipeline_for(self._settings)  # with the session's lexicon
         self._assistant: Assistant | None = None
         if backend.llm_config is not None and backend.openai_client is not None:
             self._assistant = Assistant(
                 llm=LLMClient(backend.llm_config, client=backend.openai_client),
                 tts=self._target,
                 conversation=self._conversation,
-                options=backend.options.pipeline,
+                options=self._options,
             )
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
@@ -259,7 +266,7 @@ class ClientSession:
                     waiting.cancel()
                 self._open = None
         elif isinstance(message, p.UserMessage):
-            self._user_message(message.text, now)
+            self._user_message(message.text, now, message.traceparent)
         elif isinstance(message, p.TextAppend):
             self._text_append(message.text, now)
         elif isinstance(message, p.TextDone):
@@ -310,12 +317,12 @@ class ClientSession:
                 return
             self._refused_text = False
             speak = self._open = SpeakInput(self._limits.max_speak_chars)
-            self._queue.append(_Request(speak))
+            self._queue.append(_Request(speak, traceparent=self._traceparent))
             self._work.set()
         self._last_activity = now
         speak.append(text)
 
-    def _user_message(self, text: str, now: float) -> None:
+    def _user_message(self, text: str, now: float, traceparent: str | None = None) -> None:
         if self._drain.is_set():
             raise ClientProtocolError(
                 ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
@@ -335,7 +342,7 @@ class ClientSession:
         for waiting in kept:
             waiting.cancel()
         self._queue = kept
-        self._queue.append(_Request(text))
+        self._queue.append(_Request(text, traceparent=traceparent or self._traceparent))
         self._open = None
         self._work.set()
 
@@ -354,7 +361,11 @@ class ClientSession:
 
     def _configure(self, message: p.SessionConfigure) -> None:
         settings = apply_configure(
-            self._settings, message, voices=self._voices, prompts=self._prompt_names
+            self._settings,
+            message,
+            voices=self._voices,
+            prompts=self._prompt_names,
+            lexicons=self.backend.lexicon_names(),
         )
         target = self.backend.target_for(settings)
         try:
@@ -369,6 +380,9 @@ class ClientSession:
         if self._assistant is not None:
             self._assistant.tts = target
         self._conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._options = self.backend.pipeline_for(settings)
+        if self._assistant is not None:
+            self._assistant.options = self._options
         self._outbox.put(self._ready_event())
 
     def _ready_event(self) -> dict[str, Any]:
@@ -385,6 +399,8 @@ class ClientSession:
             sample_rate=s.sample_rate,
             sample_rates=list(SAMPLE_RATES),
             limits=self._limits.to_public(),
+            lexicon=s.lexicon,
+            lexicons=self.backend.lexicon_names(),
             chat=self._assistant is not None,
         )
 
@@ -399,7 +415,9 @@ class ClientSession:
                 self._work = anyio.Event()
             request = self._queue.popleft()
             try:
-                await self._respond(request.text, cancelled=request.cancelled)
+                await self._respond(
+                    request.text, cancelled=request.cancelled, traceparent=request.traceparent
+                )
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -408,7 +426,13 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, request: str | SpeakInput, *, cancelled: bool = False) -> None:
+    async def _respond(
+        self,
+        request: str | SpeakInput,
+        *,
+        cancelled: bool = False,
+        traceparent: str | None = None,
+    ) -> None:
         """Answer a user.message (``str``) or speak a speak response's text."""
         outbox = self._outbox
         sink = WebSocketSink(
@@ -441,7 +465,12 @@ class ClientSession:
                 outbox.put_text(rid, delta)
 
             turn = self._assistant.reply(
-                request, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
+                request,
+                sink,
+                on_segment=on_segment,
+                on_text=on_text,
+                on_timing=on_timing,
+                traceparent=traceparent,
             )
         else:
             speak = request
@@ -449,9 +478,10 @@ class ClientSession:
                 speak,
                 sink,
                 target=self._target,
-                options=self.backend.options.pipeline,
+                options=self._options,
                 on_segment=on_segment,
                 on_timing=on_timing,
+                traceparent=traceparent,
             )
         rid = sink.response_id = turn.turn_id
         self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)
