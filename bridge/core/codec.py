@@ -1,5 +1,5 @@
-"""JSON and base64 for the hot paths: ``orjson`` and ``pybase64`` when installed, else the
-standard library (the ``fast`` extra installs both; nothing else changes without them).
+"""JSON and base64 for the hot paths: ``orjson`` (a core dependency) and ``pybase64`` (the
+``fast`` extra) when installed, else the standard library; nothing else changes without them.
 
 The fast libraries are used only where they give the standard library's answer:
 
