@@ -8,10 +8,12 @@ Japanese character takes longer than a Latin letter).
 
 from __future__ import annotations
 
-from bridge.core.heard import estimate_seconds
+from dataclasses import dataclass, field
+
+from bridge.core.heard import HeardTracker, estimate_seconds
 from bridge.text._chars import is_spaceless
 
-__all__ = ["speech_words", "word_times"]
+__all__ = ["ReplyTiming", "speech_words", "word_times"]
 
 
 def speech_words(text: str) -> list[str]:
@@ -52,3 +54,42 @@ def word_times(text: str, start: float, duration: float) -> list[tuple[str, floa
         out.append((word, start + (duration * spoken / total if total else 0.0)))
         spoken += estimate_seconds(word.strip())
     return out
+
+
+@dataclass(slots=True)
+class ReplyTiming:
+    """Word timing of one reply spoken over one Qwen-TTS session (pure bookkeeping).
+
+    Feed it what the session does (segments appended, responses started, audio received,
+    responses done); each finished response gives its words with their start and end, in
+    seconds from the reply's first audio. Which text a response spoke is ``HeardTracker``'s
+    reckoning (``server_commit``: the server's billed characters, snapped to segments).
+    """
+
+    sample_rate: int
+    heard: HeardTracker = field(default_factory=HeardTracker)
+    seconds: float = 0.0  # of the reply's audio so far
+    _starts: dict[str, float] = field(default_factory=dict)
+
+    def appended(self, text: str) -> None:
+        self.heard.appended(text.strip())
+
+    def response_started(self, rid: str) -> None:
+        self.heard.response_started(rid)
+        self._starts[rid] = self.seconds
+
+    def audio(self, rid: str, pcm: bytes) -> None:
+        samples = len(pcm) // 2
+        self.heard.audio(rid, samples)
+        self.seconds += samples / self.sample_rate
+
+    def response_done(self, rid: str, characters: int | None) -> list[tuple[str, float, float]]:
+        """The response's words as ``(word, start, end)``."""
+        self.heard.response_done(rid, characters)
+        start = self._starts.pop(rid, self.seconds)
+        text = self.heard.response_text(rid)
+        if not text:
+            return []
+        timed = word_times(text, start, self.seconds - start)
+        ends = [t for _, t in timed[1:]] + [self.seconds]
+        return [(word, begin, end) for (word, begin), end in zip(timed, ends, strict=True)]

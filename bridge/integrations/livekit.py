@@ -22,6 +22,9 @@ How it speaks a reply (one ``SynthesizeStream`` = one agent reply = one Qwen-TTS
   the connection; the next reply is a new stream on a new connection, so no audio of the old
   reply can reach it;
 - ``synthesize(text)`` speaks one text the same way (a ``ChunkedStream``);
+- word timing: Qwen-TTS sends none, so each finished response's words are placed in its
+  audio by their estimated speaking length and pushed as LiveKit TimedStrings after it
+  (``aligned_transcript``; ``AgentSession(use_tts_aligned_transcript=True)`` uses them);
 - bridge's errors become LiveKit's: a refused key ``APIStatusError`` (401/403, not retried),
   timeouts ``APITimeoutError``, broken connections ``APIConnectionError``, server ``error``
   events ``APIError`` (retried by LiveKit only when no audio was delivered yet);
@@ -53,6 +56,7 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from livekit.agents.utils import aio
+from livekit.agents.voice.io import TimedString
 
 from bridge.core.errors import (
     BridgeError,
@@ -63,8 +67,9 @@ from bridge.core.errors import (
     TTSTimeoutError,
 )
 from bridge.integrations._common import answers_commit, for_tts, qwen_language, qwen_rate
+from bridge.integrations._words import ReplyTiming
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
-from bridge.qwen.events import ResponseAudioDelta, SessionFinished
+from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.regions import DEFAULT_REGION
 from bridge.text import Scrubber, ScrubberOptions, Segment, Segmenter, SegmenterOptions
 
@@ -197,7 +202,7 @@ class QwenTTS(tts.TTS[Any]):
             clear_timeout=clear_timeout,
         ).validated()
         super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=True),
+            capabilities=tts.TTSCapabilities(streaming=True, aligned_transcript=True),
             sample_rate=sample_rate,
             num_channels=1,
         )
@@ -293,22 +298,26 @@ async def _speak(
     session: TTSSession,
     opts: _Options,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
-    emit: Callable[[bytes], None],
+    emitter: tts.AudioEmitter,
     on_first_text: Callable[[], None],
 ) -> None:
     """Append each segment ``produce`` sends to ``session``, finish at the end of the input,
-    emit the audio up to ``session.finished``. Cancelled (an interruption): clear the
-    server's buffer and drop the connection, without a closing handshake behind audio nobody
-    will read. Raises the first of bridge's errors (a later one is a symptom)."""
+    push the audio up to ``session.finished`` to ``emitter``, and with it each finished
+    response's words, timed (``TimedString``s, seconds from the reply's first audio).
+    Cancelled (an interruption): clear the server's buffer and drop the connection, without
+    a closing handshake behind audio nobody will read. Raises the first of bridge's errors
+    (a later one is a symptom)."""
     commits: set[str] = set()
     out, segments = anyio.create_memory_object_stream[str](math.inf)
     resampler = _Resampler(opts.qwen_rate, opts.sample_rate)
+    timing = ReplyTiming(opts.qwen_rate)
     failure: list[BridgeError] = []
 
     async def send() -> None:
         first = True
         async with segments:
             async for text in segments:
+                timing.appended(text)
                 await session.append(for_tts(text))
                 if first:
                     on_first_text()
@@ -330,12 +339,23 @@ async def _speak(
                 if session.machine.busy:
                     raise
                 continue  # nothing owed: the LLM is just slow
-            if isinstance(event, ResponseAudioDelta) and event.audio:
+            if isinstance(event, ResponseCreated):
+                timing.response_started(event.response_id)
+            elif isinstance(event, ResponseAudioDelta) and event.audio:
+                timing.audio(event.response_id, event.audio)
                 for pcm in resampler.push(event.audio):
-                    emit(pcm)
+                    emitter.push(pcm)
+            elif isinstance(event, ResponseDone):
+                words = timing.response_done(event.response_id, event.usage.characters)
+                emitter.push_timed_transcript(
+                    [
+                        TimedString(word, start_time=start, end_time=end)
+                        for word, start, end in words
+                    ]
+                )
             elif isinstance(event, SessionFinished):
                 for pcm in resampler.flush():
-                    emit(pcm)
+                    emitter.push(pcm)
                 return
 
     try:
@@ -405,7 +425,7 @@ async def _run_speech(
     opts: _Options,
     conn: APIConnectOptions,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
-    emit: Callable[[bytes], None],
+    emitter: tts.AudioEmitter,
     on_first_text: Callable[[], None],
 ) -> bool:
     """Connect, then speak what ``produce`` sends; bridge's errors become LiveKit's.
@@ -419,7 +439,7 @@ async def _run_speech(
 
     try:
         async with tts_._session(opts, conn) as session:
-            await _speak(session, opts, produce, emit, first_text)
+            await _speak(session, opts, produce, emitter, first_text)
     except BridgeError as exc:
         log.info("livekit.tts_error", error=type(exc).__name__)
         raise api_error(exc) from exc
@@ -459,7 +479,7 @@ class ChunkedStream(tts.ChunkedStream):
                     await out.send(segment)
 
         spoke = await _run_speech(
-            self._qwen, opts, self._conn_options, produce, output_emitter.push, lambda: None
+            self._qwen, opts, self._conn_options, produce, output_emitter, lambda: None
         )
         if not spoke and self._input_text.strip():
             output_emitter.push(_silence(opts.sample_rate))
@@ -509,7 +529,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                     await out.send(segment)
 
         spoke = await _run_speech(
-            self._qwen, opts, self._conn_options, produce, output_emitter.push, self._mark_started
+            self._qwen, opts, self._conn_options, produce, output_emitter, self._mark_started
         )
         if not spoke and self._pushed_text.strip():
             output_emitter.push(_silence(opts.sample_rate))

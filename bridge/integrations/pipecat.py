@@ -51,20 +51,11 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
 
 from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
-from bridge.core.heard import HeardTracker
 from bridge.integrations import _common
 from bridge.integrations._common import answers_commit, for_tts
-from bridge.integrations._words import word_times
-from bridge.qwen import (
-    DEFAULT_MODEL,
-    DEFAULT_VOICE,
-    AudioChunk,
-    SessionConfig,
-    Timeouts,
-    TTSSession,
-    connect,
-)
-from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
+from bridge.integrations._words import ReplyTiming
+from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
+from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
 
 __all__ = ["BridgeTextAggregator", "QwenTTSService", "qwen_language"]
@@ -140,9 +131,7 @@ class _Reply:
     receive: MemoryObjectReceiveStream[str]
     task: asyncio.Task[None] | None = None
     commit_ids: set[str] = field(default_factory=set)
-    heard: HeardTracker = field(default_factory=HeardTracker)  # text -> responses
-    audio_seconds: float = 0.0  # of this reply's audio so far
-    starts: dict[str, float] = field(default_factory=dict)  # response id -> its first second
+    timing: ReplyTiming | None = None  # word timing, at the session's sample rate
 
 
 class QwenTTSService(TTSService):
@@ -280,6 +269,7 @@ class QwenTTSService(TTSService):
 
     async def _speak(self, reply: _Reply) -> None:
         rate = self._qwen_rate()
+        reply.timing = ReplyTiming(rate)
         try:
             config = self._session_config(rate)
             async with connect(
@@ -330,7 +320,8 @@ class QwenTTSService(TTSService):
             text = for_tts(segment)
             if not text:
                 continue
-            reply.heard.appended(text.strip())
+            if reply.timing is not None:
+                reply.timing.appended(text)
             await tts.append(text)
             if first and self._commit_first:
                 reply.commit_ids.add(await tts.commit())
@@ -339,9 +330,10 @@ class QwenTTSService(TTSService):
 
     async def _receive_audio(self, tts: TTSSession, reply: _Reply, rate: int) -> None:
         idle = tts.timeouts.idle
+        timing = reply.timing or ReplyTiming(rate)
         while True:
             try:
-                event = await tts.recv_chunk(timeout=None if tts.machine.busy else idle)
+                event = await tts.recv(timeout=None if tts.machine.busy else idle)
             except TTSServerError as exc:
                 if answers_commit(exc, reply.commit_ids):
                     continue
@@ -351,14 +343,12 @@ class QwenTTSService(TTSService):
                     raise
                 continue  # nothing owed: the LLM is just slow
             if isinstance(event, ResponseCreated):
-                reply.heard.response_started(event.response_id)
-                reply.starts[event.response_id] = reply.audio_seconds
+                timing.response_started(event.response_id)
             elif isinstance(event, ResponseDone):
-                await self._time_words(reply, event)
-            elif isinstance(event, AudioChunk) and event.data:
-                audio = event.data
-                reply.heard.audio(event.response_id, len(audio) // 2)
-                reply.audio_seconds += len(audio) / 2 / rate
+                await self._time_words(reply, timing, event)
+            elif isinstance(event, ResponseAudioDelta) and event.audio:
+                audio = event.audio
+                timing.audio(event.response_id, audio)
                 if rate != self.sample_rate:
                     audio = await self._resampler.resample(audio, rate, self.sample_rate)
                 frame = TTSAudioRawFrame(
@@ -371,15 +361,13 @@ class QwenTTSService(TTSService):
             elif isinstance(event, SessionFinished):
                 return
 
-    async def _time_words(self, reply: _Reply, done: ResponseDone) -> None:
+    async def _time_words(self, reply: _Reply, timing: ReplyTiming, done: ResponseDone) -> None:
         """A response ended: its words, placed in its audio, become Pipecat word timestamps
         (seconds from the reply's first audio, as Pipecat counts them)."""
-        rid = done.response_id
-        reply.heard.response_done(rid, done.usage.characters)
-        start = reply.starts.pop(rid, reply.audio_seconds)
-        text = reply.heard.response_text(rid)
-        if text:
-            words = word_times(text, start, reply.audio_seconds - start)
+        words = timing.response_done(done.response_id, done.usage.characters)
+        if words:
             await self.add_word_timestamps(
-                words, reply.context_id, includes_inter_frame_spaces=True
+                [(word, start) for word, start, _ in words],
+                reply.context_id,
+                includes_inter_frame_spaces=True,
             )
