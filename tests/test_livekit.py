@@ -248,7 +248,7 @@ async def test_server_error_is_an_api_error_and_not_retried_after_audio() -> Non
 
 
 async def test_stalled_server_is_a_timeout_error() -> None:
-    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    stall = Timeouts(connect=5, update=5, first_audio=5, stall=0.5, idle=5, close=1)
     async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
         qwen = QwenTTS(url=emu.url, timeouts=stall)
         stream = qwen.stream(conn_options=NO_RETRY)
@@ -388,3 +388,17 @@ async def test_words_come_timed_within_the_reply_audio() -> None:
     assert starts[0] == 0.0 and starts == sorted(starts) and len(set(starts)) == len(starts)
     assert all(w.start_time < w.end_time for w in words)
     assert abs(words[-1].end_time - played) < 0.02  # the last word ends with the audio
+
+
+async def test_text_that_stalls_mid_sentence_is_cut_and_spoken() -> None:
+    # The model stops mid-sentence (no end of input yet): after stall_timeout bridge cuts at
+    # the last word and speaks what it has, instead of holding it for the rest.
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST, stall_timeout=0.05)
+        async with qwen.stream() as stream:
+            stream.push_text("and then we walk")
+            first = await asyncio.wait_for(stream.__anext__(), timeout=10)
+            stream.push_text(" home.")
+            stream.end_input()
+            events = [first, *[ev async for ev in stream]]
+    assert heard([e.frame for e in events], 24000) == squeeze("and then we walk home.")

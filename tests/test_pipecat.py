@@ -365,7 +365,7 @@ async def test_aggregator_uses_bridge_segmenter() -> None:
 
 
 async def test_stalled_server_becomes_a_timeout_error_frame() -> None:
-    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    stall = Timeouts(connect=5, update=5, first_audio=5, stall=0.5, idle=5, close=1)
     async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
         tts = QwenTTSService(url=emu.url, timeouts=stall, sample_rate=24000)
         _, up = await run_test(tts, frames_to_send=reply("Hello there, this goes quiet."))

@@ -101,7 +101,8 @@ def test_any_frame_parses_or_raises_a_protocol_error(data: str | bytes) -> None:
             | p.TextDone
             | p.ResponseCancel
             | p.PlaybackAck
-            | p.SessionConfigure,
+            | p.SessionConfigure
+            | p.SessionResume,
         )
 
 
