@@ -456,3 +456,20 @@ def test_a_headings_closing_hashes_are_dropped_other_hashes_stay() -> None:
     # found by the markdown-it-py oracle (tests/test_text_oracle.py)
     text = "## Setup ##\n# Learn C#\n### Done #  \nIssue #4 ## here"
     assert scrub(text) == "Setup\n\nLearn C#\n\nDone\n\nIssue #4 ## here"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # found by hypothesis: the spaces after a removed item arrived one by one or at once
+        (".$x$  ", ". "),
+        ("a 🎉  b", "a b"),
+        ("a![i](u)  b, c", "a b, c"),
+        ("x [^1]   y", "x y"),
+        ("Done 🎉  !", "Done!"),
+    ],
+)
+def test_the_spaces_after_a_removed_item_collapse_whatever_the_split(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected
