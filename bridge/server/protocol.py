@@ -21,12 +21,11 @@ Decisions:
 from __future__ import annotations
 
 import enum
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.core import errors
+from bridge.core import codec, errors
 from bridge.core.errors import (
     BridgeError,
     LLMAuthError,
@@ -232,7 +231,7 @@ def parse_client_message(
             ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes"
         )
     try:
-        obj = json.loads(data)
+        obj = codec.loads(data)
     except (ValueError, RecursionError):
         raise ClientProtocolError(ErrorCode.INVALID_JSON, "the message is not valid JSON") from None
     if not isinstance(obj, dict):
@@ -311,7 +310,8 @@ def parse_client_message(
 
 
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a server event (orjson when installed; see ``bridge.core.codec``)."""
+    return codec.dumps(event)
 
 
 def session_ready(

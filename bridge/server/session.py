@@ -221,7 +221,7 @@ class ClientSession:
     async def _writer(self) -> None:
         while (frame := await self._outbox.get()) is not None:
             try:
-                await self.ws.send(frame.data)
+                await self.ws.send(frame)
             except ConnectionClosed:
                 self._peer_gone = True
                 self._end(CloseCode.NORMAL, "")
@@ -583,7 +583,7 @@ class ClientSession:
             assert self._assistant is not None
 
             def on_text(delta: str) -> None:
-                outbox.put(p.text_delta(rid, delta))
+                outbox.put_text(rid, delta)
 
             turn = self._assistant.reply(
                 request,
