@@ -53,7 +53,8 @@ if _typing.TYPE_CHECKING:
     )
     from bridge.text import Lexicon, Scrubber, Segment, Segmenter, split_speech
 
-__version__ = "0.1.0"
+if _typing.TYPE_CHECKING:
+    __version__: str  # the installed package's (its metadata), read on first access
 
 # Public name -> the module that defines it; imported by __getattr__ on first access.
 _LAZY: dict[str, str] = {
@@ -181,6 +182,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> _typing.Any:
+    if name == "__version__":
+        from bridge.core.version import package_version
+
+        return package_version()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'bridge' has no attribute {name!r}")

@@ -112,9 +112,6 @@ if __name__ == "__main__":  # pragma: no cover
 
 def _version() -> str:
     """The installed package's version (its metadata), for ``--version``."""
-    from importlib.metadata import PackageNotFoundError, version
+    from bridge.core.version import package_version
 
-    try:
-        return version("bridge")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
+    return package_version()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 import json
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from typing import Any
 
+import anyio
+import anyio.abc
 import openai
 import pytest
 from hypothesis import given
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.adapters.sse import SSEDecoder
 from bridge.core.errors import LLMError, LLMServerError
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 
 try:  # the HTTP library of the installed SDK (openai 3 ships a fork of httpx)
     import httpx2 as http
@@ -183,3 +186,40 @@ async def test_error_and_malformed_events_after_the_text_that_arrived(
     assert isinstance(info.value, LLMServerError)
     assert says in str(info.value)
     assert got == ["Hi"]
+
+
+# -- connection reuse (against the scripted chat server, through a counting relay) ---------------
+
+
+@pytest.mark.anyio
+async def test_replies_read_to_done_reuse_one_connection() -> None:
+    accepted = 0
+
+    async def relay(client: anyio.abc.SocketStream, port: int) -> None:
+        nonlocal accepted
+        accepted += 1
+        async with client, await anyio.connect_tcp("127.0.0.1", port) as upstream:
+
+            async def pipe(src: anyio.abc.SocketStream, dst: anyio.abc.SocketStream) -> None:
+                with suppress(anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                    async for data in src:
+                        await dst.send(data)
+                with suppress(OSError, anyio.BrokenResourceError):
+                    await dst.send_eof()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pipe, client, upstream)
+                tg.start_soon(pipe, upstream, client)
+
+    async with serve_fake_llm([FakeReply(tokens_for("One. Two. Three."))]) as fake:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, lambda s: relay(s, fake.port))
+            config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m")
+            async with LLMClient(config) as llm:
+                for _ in range(3):
+                    async with aclosing(llm.stream(HELLO)) as reply:
+                        assert "".join([piece async for piece in reply]) == "One. Two. Three."
+            tg.cancel_scope.cancel()
+    assert accepted == 1

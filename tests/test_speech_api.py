@@ -17,6 +17,7 @@ from _system import require_program
 from bridge.local import LatencyModel
 from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.server import ServerLimits, ServerOptions
+from bridge.text import Lexicon
 
 pytestmark = pytest.mark.anyio
 
@@ -154,6 +155,20 @@ async def test_a_client_that_leaves_mid_stream_stops_the_synthesis() -> None:
                 await anyio.sleep(0.02)
         turns = stack.server.metrics.render().decode()
     assert 'bridge_turns_total{outcome="interrupted"} 1.0' in turns.splitlines()
+
+
+async def test_the_servers_default_lexicon_is_spoken() -> None:
+    lexicons = {"tech": Lexicon.build(exact={"SQL": "sequel"})}
+    async with running(
+        engine="exact", chat=False, options=options(), lexicons=lexicons, default_lexicon="tech"
+    ) as stack:
+        client = sdk(stack)
+        async with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input="SQL is old, MySQL too.", response_format="pcm"
+        ) as response:
+            pcm = await response.read()
+        await client.close()
+    assert said(pcm) == squash("Sequel is old, MySQL too.")
 
 
 async def test_curl_streams_the_same_speech() -> None:

@@ -272,6 +272,8 @@ SENTENCES_AFTER_ABBREVIATIONS = [
     ("Das steht in Nr. 7 der Reihe.", 1),
     ("Sie wohnt in der Bahnhofstr. 3 in Köln.", 1),
     ("Siehe Abs. 2 und Kap. 3 im Text.", 1),
+    ("Wie Abb. 4 zeigt, steigt es. Siehe Anm. 2.", 2),
+    ("Véase el párr. 3 del texto. Luego sigue.", 2),
     ("It was 2019. 3 people came.", 2),
     # ordinals: before a month name, after a German article or preposition
     ("Der Kurs beginnt am 3. Oktober um neun. Bitte pünktlich sein.", 2),

@@ -78,8 +78,9 @@ class LLMConfig:
 
     ``think_open``/``think_window`` are for models whose chat template pre-fills ``<think>``
     (see ``ThinkFilter``). ``extra`` holds further request options (``temperature``,
-    ``max_tokens``, or server-specific ones such as ``top_k``); options the SDK does not know
-    are sent in the JSON body. ``stream_options`` in ``extra`` replaces ours
+    ``max_tokens``, or server-specific ones such as ``top_k``), sent in the JSON body as they
+    are, with the items of ``extra_body`` merged over them; ``extra_headers``, ``extra_query``
+    and ``timeout`` go to the SDK call. ``stream_options`` in ``extra`` replaces ours
     (``{"include_usage": True}``).
     """
 
@@ -330,7 +331,7 @@ class LLMClient:
         chunks = 0
         started = False
         chars = 0
-        done = False
+        done = finished = False  # finished: the server sent [DONE]
         try:
             while not done:
                 # One bounded wait per network read (a read may hold many chunks): the first
@@ -353,8 +354,7 @@ class LLMClient:
                     payloads = events.feed(data)
                 for payload in payloads:
                     if payload.startswith(b"[DONE]"):
-                        done = True
-                        await _drain(received, response.http_response.http_version)
+                        done = finished = True
                         break
                     chunks += 1
                     text, is_token = self._read_chunk(payload)
@@ -369,6 +369,8 @@ class LLMClient:
             if rest:
                 chars += len(rest)
                 yield rest
+            if finished:  # the text is out: now let the connection go back to the pool
+                await _drain(received, response.http_response.http_version)
         finally:
             with anyio.move_on_after(2, shield=True):
                 close = getattr(received, "aclose", None)

@@ -29,6 +29,7 @@ from bridge.core.errors import (
     LLMRateLimitError,
     LLMServerError,
 )
+from bridge.core.version import user_agent
 from bridge.logs import redact
 
 __all__ = [
@@ -62,6 +63,8 @@ def make_client(
         api_key=api_key or NO_KEY,
         timeout=openai.Timeout(read, connect=connect_timeout),
         max_retries=max_retries,
+        # bridge first, then what openai calls itself (its own default User-Agent).
+        default_headers={"User-Agent": f"{user_agent()} AsyncOpenAI/Python {openai.__version__}"},
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from bridge.core.result import TurnResult
+from bridge.core.version import package_version
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
@@ -54,12 +55,7 @@ def available() -> bool:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("bridge")
-    except PackageNotFoundError:
-        return "unknown"
+    return package_version()
 
 
 class TurnTrace:

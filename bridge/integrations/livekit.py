@@ -73,7 +73,7 @@ from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone
 from bridge.qwen.regions import DEFAULT_REGION
 from bridge.text import Scrubber, ScrubberOptions, Segment, Segmenter, SegmenterOptions
 
-__all__ = ["ChunkedStream", "QwenTTS", "SynthesizeStream", "api_error"]
+__all__ = ["ChunkedStream", "QwenTTS", "QwenTTSOptions", "SynthesizeStream", "api_error"]
 
 log = structlog.get_logger("bridge.livekit")
 
@@ -119,8 +119,9 @@ def _language(language: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Options:
-    """Everything one reply is spoken with (a snapshot: ``update_options`` makes a new one)."""
+class QwenTTSOptions:
+    """Everything one reply is spoken with (``QwenTTS.options``; a snapshot: each stream
+    keeps the one of its start, ``update_options`` makes a new one)."""
 
     model: str
     voice: str
@@ -143,7 +144,7 @@ class _Options:
             changes["language_type"] = self.language
         return self.session.with_changes(**changes)
 
-    def validated(self) -> _Options:
+    def validated(self) -> QwenTTSOptions:
         rate = self.sample_rate
         if isinstance(rate, bool) or not isinstance(rate, int):
             raise ConfigError(f"sample_rate must be an integer, not {rate!r}", field="sample_rate")
@@ -187,7 +188,7 @@ class QwenTTS(tts.TTS[Any]):
         clear_timeout: float = 0.5,
         timeouts: Timeouts | None = None,
     ) -> None:
-        opts = _Options(
+        opts = QwenTTSOptions(
             model=model,
             voice=voice,
             language=_language(language),
@@ -222,7 +223,7 @@ class QwenTTS(tts.TTS[Any]):
         return "qwen-tts-realtime"
 
     @property
-    def options(self) -> _Options:
+    def options(self) -> QwenTTSOptions:
         return self._opts
 
     def update_options(
@@ -257,7 +258,9 @@ class QwenTTS(tts.TTS[Any]):
         return SynthesizeStream(tts=self, conn_options=conn_options)
 
     @asynccontextmanager
-    async def _session(self, opts: _Options, conn: APIConnectOptions) -> AsyncIterator[TTSSession]:
+    async def _session(
+        self, opts: QwenTTSOptions, conn: APIConnectOptions
+    ) -> AsyncIterator[TTSSession]:
         timeouts = replace(self._timeouts, connect=conn.timeout)
         async with connect(
             url=self._url,
@@ -296,7 +299,7 @@ class _Resampler:
 
 async def _speak(
     session: TTSSession,
-    opts: _Options,
+    opts: QwenTTSOptions,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
     emitter: tts.AudioEmitter,
     on_first_text: Callable[[], None],
@@ -385,7 +388,7 @@ class _Text:
     """bridge's scrubber and segmenter for one reply; ``pending`` says whether text waits
     past the last segment (what the stall timer cuts)."""
 
-    def __init__(self, opts: _Options) -> None:
+    def __init__(self, opts: QwenTTSOptions) -> None:
         self._scrubber = Scrubber(**asdict(opts.scrubber))
         self._segmenter = Segmenter(**asdict(opts.segmenter))
         self._fed = 0
@@ -422,7 +425,7 @@ class _Text:
 
 async def _run_speech(
     tts_: QwenTTS,
-    opts: _Options,
+    opts: QwenTTSOptions,
     conn: APIConnectOptions,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
     emitter: tts.AudioEmitter,

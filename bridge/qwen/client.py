@@ -36,6 +36,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.version import version as websockets_version
 
 from bridge.core.errors import (
     ConfigError,
@@ -48,6 +49,7 @@ from bridge.core.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
+from bridge.core.version import user_agent
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import (
     ErrorEvent,
@@ -548,7 +550,7 @@ async def connect(
             ws = await ws_connect(
                 target,
                 additional_headers=extra,
-                user_agent_header="bridge/0.1 (python; websockets)",
+                user_agent_header=user_agent("websockets " + websockets_version),
                 open_timeout=None,
                 max_size=16 * 1024 * 1024,
                 max_queue=max_queue,

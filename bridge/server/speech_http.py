@@ -246,7 +246,9 @@ class SpeechListener:
             ) from None
         sink = IteratorSink(max_chunks=8)
         target = replace(backend.tts, config=config)
-        turn = Turn(_once(speech.input), sink, target=target, options=backend.options.pipeline)
+        # the server's default lexicon (bridge serve --lexicon) applies here too
+        options = backend.pipeline_for(backend.default_settings())
+        turn = Turn(_once(speech.input), sink, target=target, options=options)
         metrics = self.app.metrics
         started = gone = False
         sent = 0
