@@ -36,7 +36,7 @@ ideal and bridge-w2 / bridge, and the machine's load average before and after. T
 generator's CPU share is printed per run: near 100% the figures are limited by it, not by the
 server.
 
-Run: ``uv run python benchmarks/relay_compare.py`` (about 6 minutes on 2 shared cores);
+Run: ``uv run python benchmarks/relay_compare.py`` (about 8 minutes on 2 shared cores);
 bigger: ``--reps 5 --clients 200 --ramp-max 600 --ramp-rate 10 --duration 20``.
 """
 
@@ -481,7 +481,10 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
     if "bridge" in by and "ideal" in by:
         print(
             "bridge / ideal: CPU per audio-second "
+            f"{median('bridge', 'cpu_light') / median('ideal', 'cpu_light'):.2f}x"
+            f" ({args.light} clients), "
             f"{median('bridge', 'cpu_ms_per_audio_s') / median('ideal', 'cpu_ms_per_audio_s'):.2f}x"
+            f" ({args.clients} clients)"
             f", first audio p99 {median('bridge', 'ttfa_p99') / median('ideal', 'ttfa_p99'):.2f}x"
             f", sessions {median('bridge', 'capacity') / median('ideal', 'capacity'):.2f}x"
         )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bridge.commands.chat_view import format_stats
-from bridge.commands.common import load_settings
+from bridge.commands.common import load_settings, pipeline_options
 from bridge.commands.settings import parse_config
 from bridge.core.cost import Price, PriceTable, TurnCost, heard_characters, wasted_share
 from bridge.core.errors import ConfigError
@@ -67,9 +67,12 @@ def test_the_price_table_comes_from_the_configuration_file(tmp_path: Path) -> No
     cfg = tmp_path / "bridge" / "config.toml"
     cfg.parent.mkdir()
     cfg.write_text('voice = "Ethan"\n' + PRICES, encoding="utf-8")
-    settings = load_settings(argparse.Namespace(), {"XDG_CONFIG_HOME": str(tmp_path)})
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    settings = load_settings(argparse.Namespace(), env)
     assert settings.prices == table and settings.voice == "Ethan"
     assert settings.source("prices") == "file"
+    # say, speak and chat build their turns' options from it.
+    assert pipeline_options(argparse.Namespace(), env).prices == table
     assert (
         load_settings(argparse.Namespace(), {"XDG_CONFIG_HOME": str(tmp_path / "no")}).prices
         is None

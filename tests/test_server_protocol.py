@@ -103,7 +103,8 @@ def test_any_frame_parses_or_raises_a_protocol_error(data: str | bytes) -> None:
             | p.TextDone
             | p.ResponseCancel
             | p.PlaybackAck
-            | p.SessionConfigure,
+            | p.SessionConfigure
+            | p.SessionResume,
         )
 
 
@@ -291,7 +292,7 @@ async def test_outbox_keeps_order_bounds_audio_and_drops_a_cancelled_response() 
     box.close()
     got = []
     while (frame := await box.get()) is not None:
-        got.append(frame.data)
+        got.append(frame)
     assert got == ['{"type":"a"}', '{"type":"b"}', b"\x04\x00"]
     box.put({"type": "late"})
     assert await box.get() is None
@@ -320,7 +321,7 @@ async def test_sink_counts_acknowledged_samples_clamped_to_what_was_sent() -> No
     box.close()
     while (frame := await box.get()) is not None:
         frames.append(frame)
-    assert json.loads(frames[0].data) == {
+    assert json.loads(frames[0]) == {
         "type": "audio.start",
         "response_id": "r1",
         "sample_rate": 100,

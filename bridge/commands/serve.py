@@ -67,6 +67,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "listener of its own; 0 picks a free one; default: not served)",
     )
     p.add_argument(
+        "--store",
+        metavar="URL",
+        help="where conversations wait for a reconnect (session.resume): memory (default, this "
+        "process) or redis://HOST:PORT/DB, shared by replicas (extra: redis; "
+        "$BRIDGE_SERVE_STORE)",
+    )
+    p.add_argument(
+        "--history-ttl",
+        type=positive_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long a stored conversation is kept after its last change (default 3600)",
+    )
+    p.add_argument(
         "--trust-proxy",
         action="append",
         metavar="NETWORK",
@@ -269,6 +283,8 @@ async def run(args: argparse.Namespace) -> int:
             pipeline=PipelineOptions(prices=settings.prices),
             reuse_port=worker,
             speech_port=args.speech_port,
+            store=args.store or env.get("BRIDGE_SERVE_STORE") or None,
+            history_ttl=args.history_ttl,
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None

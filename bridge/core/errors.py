@@ -12,6 +12,7 @@
     │   ├── LLMConnectionError   could not connect, or the stream broke mid-reply
     │   ├── LLMTimeoutError      no first token, or no next chunk, in time
     │   └── LLMServerError       any other error answer (status), e.g. an unknown model
+    ├── StoreError               the conversation store (bridge serve --store) failed
     └── TTSError                 the speech side
         ├── TTSConnectionError   could not connect, or the connection broke
         │   ├── TTSAuthError     the handshake was refused (HTTP 401/403)
@@ -39,6 +40,7 @@ __all__ = [
     "LLMTimeoutError",
     "NothingToSpeak",
     "StateError",
+    "StoreError",
     "TTSAuthError",
     "TTSClosedError",
     "TTSConnectionError",
@@ -51,6 +53,10 @@ __all__ = [
 
 class BridgeError(Exception):
     """Base class of every error bridge raises on purpose."""
+
+
+class StoreError(BridgeError):
+    """The conversation store (in-process or Redis) could not load or save a conversation."""
 
 
 class ConfigError(BridgeError, ValueError):

@@ -47,9 +47,9 @@ from bridge.core.errors import (
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, SegmentTiming, TurnError, TurnResult
 from bridge.logs import text_logging
-from bridge.qwen.client import Timeouts, TTSSession, build_url, connect
+from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
-from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
+from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.text import Lexicon, Scrubber, Segment, Segmenter, SegmenterOptions
 from bridge.text._chars import join_space
@@ -550,7 +550,7 @@ class Turn:
         idle = tts.timeouts.idle
         while True:
             try:
-                event = await tts.recv(timeout=None if tts.machine.busy else idle)
+                event = await tts.recv_chunk(timeout=None if tts.machine.busy else idle)
             except TTSServerError as exc:
                 if self._tolerable(exc):
                     continue
@@ -559,12 +559,12 @@ class Turn:
                 if tts.machine.busy:
                     raise
                 continue  # nothing owed: the text source is just slow
-            if isinstance(event, ResponseAudioDelta):
+            if isinstance(event, AudioChunk):
                 self._mark("first_audio")
-                if self._interrupted or not event.audio:
+                if self._interrupted or not event.data:
                     continue  # stale audio after a barge-in is dropped
-                chunk = tts.chunk(event)
-                self._tracker.audio(event.response_id, chunk.samples)
+                chunk = event
+                self._tracker.audio(chunk.response_id, chunk.samples)
                 self._mark("first_play")
                 await self.sink.write(chunk)
                 self._samples_written += chunk.samples

@@ -51,6 +51,7 @@ from bridge.server.request import BadRequestError, ParsedRequest, parse_request
 from bridge.server.session import ClientSession, reject
 from bridge.server.speech_api import SPEECH_PATH
 from bridge.server.speech_http import SpeechListener
+from bridge.server.store import open_store
 from bridge.text import Lexicon
 
 __all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
@@ -303,6 +304,8 @@ async def serve_bridge(
     # audio holds the close frame back until the close timeout: keep it short here.
     timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
     tts = replace(tts, timeouts=timeouts)
+    # Conversations kept for a reconnect (session.resume): checked before anything else opens.
+    store = await open_store(options.store, clock=anyio.current_time)
     # one connection pool shared by all sessions
     client = client_for(llm) if llm is not None else None
     backend = Backend(
@@ -313,6 +316,7 @@ async def serve_bridge(
         options=options,
         lexicons=lexicons or {},
         default_lexicon=default_lexicon,
+        store=store,
     )
     app = BridgeServer(backend, load_static())
     limits = options.limits
@@ -334,6 +338,7 @@ async def serve_bridge(
     except OSError as exc:
         if client is not None:
             await client.close()
+        await store.aclose()
         raise ConfigError(
             f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
         ) from None
@@ -359,6 +364,8 @@ async def serve_bridge(
                 await server.wait_closed()
             if client is not None:
                 await client.close()
+            with anyio.move_on_after(2):
+                await store.aclose()
 
 
 async def _speech_listener(app: BridgeServer, options: ServerOptions) -> SpeechListener:

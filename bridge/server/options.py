@@ -21,6 +21,7 @@ from bridge.qwen.models import model_info
 from bridge.server.clients import ProxyTrust
 from bridge.server.limits import ServerLimits, is_loopback_host
 from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
+from bridge.server.store import ConversationStore
 from bridge.text import Lexicon
 
 __all__ = ["Backend", "ServerOptions", "SessionSettings", "apply_configure"]
@@ -50,7 +51,11 @@ class ServerOptions:
       --workers N``) share the port and the kernel spreads new connections over them;
     - ``speech_port``: where the OpenAI-compatible ``POST /v1/audio/speech`` listens (its own
       HTTP listener, see ``bridge.server.speech_http``; ``0`` picks a free port); ``None``:
-      not served.
+      not served;
+    - ``store``: where conversations wait for a reconnect (``session.resume``): ``None`` or
+      ``"memory"`` in this process, or a ``redis://`` URL shared by replicas
+      (``bridge.server.store``); ``history_ttl``: seconds a stored conversation is kept after
+      its last change.
     """
 
     host: str = "127.0.0.1"
@@ -69,6 +74,8 @@ class ServerOptions:
     forwarded_header: str = "x-forwarded-for"
     reuse_port: bool = False
     speech_port: int | None = None
+    store: str | None = None
+    history_ttl: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -81,6 +88,10 @@ class ServerOptions:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be in 0..65535", field="port")
+        if not (self.history_ttl > 0 and math.isfinite(self.history_ttl)):
+            raise ConfigError(
+                "history_ttl must be a positive number of seconds", field="history_ttl"
+            )
         if self.speech_port is not None and not 0 <= self.speech_port <= 65535:
             raise ConfigError("speech_port must be in 0..65535", field="speech_port")
         if self.audio_lead is not None and not (
@@ -124,6 +135,7 @@ class Backend:
     clock: Callable[[], float] = anyio.current_time
     lexicons: Mapping[str, Lexicon] = field(default_factory=dict)  # name -> lexicon
     default_lexicon: str = NO_LEXICON
+    store: ConversationStore | None = None  # None: sessions cannot be resumed
 
     def __post_init__(self) -> None:
         if not self.prompts:

@@ -5,10 +5,10 @@ frames, each with a ``type``; audio goes to the client in binary frames (PCM s16
 the session's sample rate), announced per response by ``audio.start``. ``docs/protocol.md``
 is the reference for client authors; this module is what the server actually enforces.
 
-Client → server: ``session.configure``, ``user.message``, ``text.append``, ``text.done``,
-``response.cancel``, ``playback.ack``. Server → client: ``session.ready``,
-``response.started``, ``text.delta``, ``segment``, ``audio.start`` (+ binary frames),
-``response.interrupted``, ``response.done``, ``error``.
+Client → server: ``session.configure``, ``session.resume``, ``user.message``,
+``text.append``, ``text.done``, ``response.cancel``, ``playback.ack``. Server → client:
+``session.ready``, ``response.started``, ``text.delta``, ``segment``, ``audio.start``
+(+ binary frames), ``response.interrupted``, ``response.done``, ``error``.
 
 Decisions:
 - unknown fields are ignored (the protocol may grow); unknown ``type`` values are an error;
@@ -21,11 +21,11 @@ Decisions:
 from __future__ import annotations
 
 import enum
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.core import codec
 from bridge.core.errors import (
     BridgeError,
     LLMAuthError,
@@ -47,6 +47,7 @@ __all__ = [
     "PlaybackAck",
     "ResponseCancel",
     "SessionConfigure",
+    "SessionResume",
     "TextAppend",
     "TextDone",
     "UserMessage",
@@ -84,6 +85,9 @@ class ErrorCode(enum.StrEnum):
     IDLE_TIMEOUT = "idle_timeout"  # nothing happened for too long; closed with 4000
     NO_CHAT_MODEL = "no_chat_model"  # user.message on a server without a chat model
     QUEUE_FULL = "queue_full"  # too many speak responses waiting for their turn
+    RESUME_NOT_FOUND = "resume_not_found"  # session.resume: no conversation for the token
+    RESUME_TOO_LATE = "resume_too_late"  # session.resume after the session's first response
+    STORE_ERROR = "store_error"  # the conversation store failed (load or save)
     LLM_ERROR = "llm_error"  # the chat model failed during a response
     TTS_ERROR = "tts_error"  # the speech service failed during a response
     INTERNAL_ERROR = "internal_error"  # a bug on our side; closed with 1011
@@ -128,6 +132,13 @@ class SessionConfigure:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SessionResume:
+    """Continue the conversation of an earlier session: its ``resume_token``."""
+
+    resume_token: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UserMessage:
     text: str
     traceparent: str | None = None  # W3C Trace Context of the client's span
@@ -164,10 +175,17 @@ class PlaybackAck:
 
 
 ClientMessage = (
-    SessionConfigure | UserMessage | TextAppend | TextDone | ResponseCancel | PlaybackAck
+    SessionConfigure
+    | SessionResume
+    | UserMessage
+    | TextAppend
+    | TextDone
+    | ResponseCancel
+    | PlaybackAck
 )
 
 _MAX_NAME = 64
+_MAX_TOKEN = 128
 _MAX_SAMPLES = 2**40
 _MAX_TRACEPARENT = 128
 
@@ -214,7 +232,7 @@ def parse_client_message(
             ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes"
         )
     try:
-        obj = json.loads(data)
+        obj = codec.loads(data)
     except (ValueError, RecursionError):
         raise ClientProtocolError(ErrorCode.INVALID_JSON, "the message is not valid JSON") from None
     if not isinstance(obj, dict):
@@ -265,6 +283,14 @@ def parse_client_message(
         return PlaybackAck(samples=samples, response_id=_optional_str(obj, "response_id"))
     if kind == "response.cancel":
         return ResponseCancel(response_id=_optional_str(obj, "response_id"))
+    if kind == "session.resume":
+        token = obj.get("resume_token")
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN:
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"session.resume: resume_token must be a string of 1 to {_MAX_TOKEN} characters",
+            )
+        return SessionResume(resume_token=token)
     if kind == "session.configure":
         return SessionConfigure(
             voice=_optional_str(obj, "voice"),
@@ -276,8 +302,8 @@ def parse_client_message(
     shown = kind if len(kind) <= _MAX_NAME else kind[:_MAX_NAME] + "..."
     raise ClientProtocolError(
         ErrorCode.UNKNOWN_TYPE,
-        f"unknown message type {shown!r}; expected session.configure, user.message, "
-        "text.append, text.done, response.cancel or playback.ack",
+        f"unknown message type {shown!r}; expected session.configure, session.resume, "
+        "user.message, text.append, text.done, response.cancel or playback.ack",
     )
 
 
@@ -285,7 +311,8 @@ def parse_client_message(
 
 
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a server event (orjson when installed; see ``bridge.core.codec``)."""
+    return codec.dumps(event)
 
 
 def session_ready(
@@ -304,7 +331,11 @@ def session_ready(
     lexicon: str = "none",
     lexicons: list[str] | None = None,
     chat: bool = True,
+    resume_token: str | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``history`` (the conversation, oldest first) is sent only in answer to
+    ``session.resume``."""
     return {
         "type": "session.ready",
         "session_id": session_id,
@@ -321,6 +352,8 @@ def session_ready(
         "lexicons": lexicons if lexicons is not None else [lexicon],
         "limits": limits,
         "chat": chat,
+        **({"resume_token": resume_token} if resume_token is not None else {}),
+        **({"history": history} if history is not None else {}),
     }
 
 

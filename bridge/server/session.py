@@ -34,7 +34,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, StoreError
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
@@ -48,6 +48,7 @@ from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
 from bridge.server.quotas import ServerQuotas
 from bridge.server.sink import WebSocketSink
 from bridge.server.speak import SpeakInput
+from bridge.server.store import StoredSession, hash_token, new_token
 from bridge.text import Segment
 
 __all__ = ["ClientSession", "reject"]
@@ -63,6 +64,7 @@ _RATE_WHOSE = {
 }
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
+_STORE_TIMEOUT = 3.0  # seconds for one load or save of the conversation store
 _MAX_QUEUED = 4  # speak responses waiting behind the running one
 
 
@@ -115,6 +117,11 @@ class ClientSession:
         self._quotas = quotas if quotas is not None else ServerQuotas(backend.options.limits)
         self.client_key = client_key
         self.session_id = "sess_" + uuid.uuid4().hex[:16]
+        # The resume token is sent to this client only; the store knows it by its hash.
+        self._resume_token = new_token()
+        self._store_key = hash_token(self._resume_token)
+        self._save_wanted = anyio.Event()
+        self._unsaved = False  # changed since the last save
         limits = backend.options.limits
         self._limits = limits
         self._clock = backend.clock
@@ -192,9 +199,13 @@ class ClientSession:
                         tg.start_soon(self._reader)
                         tg.start_soon(self._worker)
                         tg.start_soon(self._watchdog)
+                        tg.start_soon(self._saver)
                 finally:
                     self._outbox.close()
                     outer.cancel_scope.deadline = anyio.current_time() + _WRITER_DRAIN
+                    if self._unsaved:  # the last response's history, even at a shutdown
+                        with anyio.CancelScope(shield=True):
+                            await self._save()
             if not self._peer_gone:
                 with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
                     await self.ws.close(self._close_code, self._close_reason)
@@ -210,7 +221,7 @@ class ClientSession:
     async def _writer(self) -> None:
         while (frame := await self._outbox.get()) is not None:
             try:
-                await self.ws.send(frame.data)
+                await self.ws.send(frame)
             except ConnectionClosed:
                 self._peer_gone = True
                 self._end(CloseCode.NORMAL, "")
@@ -245,7 +256,10 @@ class ClientSession:
                     max_bytes=limits.max_message_bytes,
                     max_text_chars=limits.max_text_chars,
                 )
-                self._dispatch(message, now)
+                if isinstance(message, p.SessionResume):
+                    await self._resume(message.resume_token)
+                else:
+                    self._dispatch(message, now)
             except ClientProtocolError as exc:
                 self._outbox.put(p.error_event(exc.code, exc.message))
 
@@ -275,7 +289,7 @@ class ClientSession:
                 self._open.close()
                 self._open = None
                 self._last_activity = now
-        else:
+        elif isinstance(message, p.SessionConfigure):
             self._configure(message)
 
     def _refuse_turn(self, now: float) -> bool:
@@ -375,6 +389,12 @@ class ClientSession:
                 ErrorCode.INVALID_CONFIG,
                 f"the speech model does not accept this {exc.field or 'setting'}",
             ) from None
+        self._apply(settings)
+        self._want_save()
+        self._outbox.put(self._ready_event())
+
+    def _apply(self, settings: SessionSettings) -> None:
+        target = self.backend.target_for(settings)
         self._settings = settings
         self._target = target
         if self._assistant is not None:
@@ -383,9 +403,106 @@ class ClientSession:
         self._options = self.backend.pipeline_for(settings)
         if self._assistant is not None:
             self._assistant.options = self._options
-        self._outbox.put(self._ready_event())
 
-    def _ready_event(self) -> dict[str, Any]:
+    # --- resumable conversations (see bridge.server.store) -------------------------------
+
+    async def _resume(self, token: str) -> None:
+        """``session.resume``: take over the stored conversation and settings of ``token``."""
+        if self.responses or self._queue or self._running is not None:
+            raise ClientProtocolError(
+                ErrorCode.RESUME_TOO_LATE,
+                "session.resume must come before this session's first response",
+            )
+        store = self.backend.store
+        key = hash_token(token)
+        stored = None
+        if store is not None:
+            try:
+                with anyio.fail_after(_STORE_TIMEOUT):
+                    data = await store.load(key)
+                stored = StoredSession.from_json(data) if data is not None else None
+            except (StoreError, TimeoutError) as exc:
+                log.warning("store.load_failed", error=type(exc).__name__)
+                raise ClientProtocolError(
+                    ErrorCode.STORE_ERROR,
+                    "the conversation store failed; this session starts a new conversation",
+                ) from None
+        if stored is None:
+            raise ClientProtocolError(
+                ErrorCode.RESUME_NOT_FOUND,
+                "no conversation for this resume_token (unknown or expired); this session "
+                "starts a new one",
+            )
+        saved = {k: v for k, v in stored.settings.items() if isinstance(v, str | int)}
+        try:
+            settings = apply_configure(
+                self._settings,
+                p.SessionConfigure(
+                    voice=saved.get("voice"),  # type: ignore[arg-type]
+                    prompt=saved.get("prompt"),  # type: ignore[arg-type]
+                    language=saved.get("language"),  # type: ignore[arg-type]
+                    sample_rate=saved.get("sample_rate"),  # type: ignore[arg-type]
+                    lexicon=saved.get("lexicon"),  # type: ignore[arg-type]
+                ),
+                voices=self._voices,
+                prompts=self._prompt_names,
+                lexicons=self.backend.lexicon_names(),
+            )
+            self.backend.target_for(settings).config.validate(self.backend.tts.model)
+            self._apply(settings)
+        except (ClientProtocolError, ConfigError):
+            log.info("session.resume_settings_dropped")  # this server offers other choices
+        self._conversation.reset()
+        for turn in stored.turns:
+            if turn.role == "user":
+                self._conversation.add_user(turn.text)
+            else:
+                self._conversation.add_assistant(turn.text, interrupted=turn.interrupted)
+        self._resume_token, self._store_key = token, key
+        log.info("session.resumed", turns=len(stored.turns))
+        history = [
+            {"role": t.role, "text": t.text, "interrupted": t.interrupted}
+            for t in self._conversation.turns
+        ]
+        self._outbox.put(self._ready_event(history=history))
+        self._want_save()  # renews the expiry
+
+    def _want_save(self) -> None:
+        self._unsaved = True
+        self._save_wanted.set()
+
+    async def _saver(self) -> None:
+        while True:
+            await self._save_wanted.wait()
+            self._save_wanted = anyio.Event()
+            await self._save()
+
+    async def _save(self) -> None:
+        store = self.backend.store
+        if store is None:
+            return
+        s = self._settings
+        snapshot = StoredSession(
+            {
+                "voice": s.voice,
+                "prompt": s.prompt,
+                "language": s.language,
+                "sample_rate": s.sample_rate,
+                "lexicon": s.lexicon,
+            },
+            self._conversation.turns,
+        )
+        self._unsaved = False
+        try:
+            with anyio.fail_after(_STORE_TIMEOUT):
+                await store.save(
+                    self._store_key, snapshot.to_json(), self.backend.options.history_ttl
+                )
+        except (StoreError, TimeoutError) as exc:
+            self._unsaved = True
+            log.warning("store.save_failed", error=type(exc).__name__)
+
+    def _ready_event(self, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         s: SessionSettings = self._settings
         return p.session_ready(
             session_id=self.session_id,
@@ -402,6 +519,8 @@ class ClientSession:
             lexicon=s.lexicon,
             lexicons=self.backend.lexicon_names(),
             chat=self._assistant is not None,
+            resume_token=self._resume_token if self.backend.store is not None else None,
+            history=history,
         )
 
     # --- worker ----------------------------------------------------------------------------
@@ -418,6 +537,8 @@ class ClientSession:
                 await self._respond(
                     request.text, cancelled=request.cancelled, traceparent=request.traceparent
                 )
+                if isinstance(request.text, str):
+                    self._want_save()  # the conversation has a new turn
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -462,7 +583,7 @@ class ClientSession:
             assert self._assistant is not None
 
             def on_text(delta: str) -> None:
-                outbox.put(p.text_delta(rid, delta))
+                outbox.put_text(rid, delta)
 
             turn = self._assistant.reply(
                 request,
