@@ -143,3 +143,40 @@ async def test_demo_page_speaks_pasted_text_on_a_server_without_a_chat_model() -
     assert shown == text
     assert state["samplesReceived"] > 0 and state["errors"] == []
     assert stack.fake.requests == []
+
+
+async def test_demo_page_resumes_its_conversation_after_a_reconnect() -> None:
+    reply = FakeReply(tokens_for("Nice to meet you."), delay=0.005)
+    async with running([reply]) as stack, chromium() as cdp:
+        await cdp.open_page(stack.server.http_url)
+        await cdp.wait_for(
+            "window.bridgeDemo && bridgeDemo.state === 'ready'", timeout=15, what="session.ready"
+        )
+        await cdp.evaluate("document.getElementById('text').focus()")
+        await cdp.call("Input.insertText", {"text": "My name is Ada."})
+        await cdp.evaluate("document.getElementById('send').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[0]?.result !== undefined",
+            timeout=15,
+            what="the first reply",
+        )
+        for session in list(stack.server.sessions):  # the connection drops
+            await session.ws.close()
+        await cdp.wait_for("bridgeDemo.state === 'closed'", timeout=10, what="the close")
+        await cdp.evaluate("document.getElementById('reconnect').click()", gesture=True)
+        await cdp.wait_for("bridgeDemo.resumed === 2", timeout=10, what="the history back")
+        shown = await cdp.evaluate(
+            "[...document.querySelectorAll('.msg .text')].map((e) => e.textContent)"
+        )
+        await cdp.evaluate("document.getElementById('text').focus()")
+        await cdp.call("Input.insertText", {"text": "What is my name?"})
+        await cdp.evaluate("document.getElementById('send').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[1]?.result !== undefined",
+            timeout=15,
+            what="the next reply",
+        )
+        with_history = stack.fake.requests[-1]["messages"]
+    assert shown == ["My name is Ada.", "Nice to meet you."]
+    users = [m["content"] for m in with_history if m["role"] == "user"]
+    assert users == ["My name is Ada.", "What is my name?"]

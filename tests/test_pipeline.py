@@ -178,7 +178,7 @@ async def test_tts_drop_without_reconnect_reports_the_error() -> None:
             scripted(REPLY, rate=200), NullSink(), target=target(emu.url), options=options
         ).run()
     assert result.error is not None
-    assert result.error["type"] == "TTSClosedError"
+    assert result.error.type == "TTSClosedError"
     assert result.text.startswith(result.spoken_text)
     assert result.audio_ms == pytest.approx(5 * 100, abs=1)
 
@@ -188,7 +188,7 @@ async def test_model_failure_mid_turn_still_speaks_what_arrived() -> None:
         result = await Turn(
             scripted(REPLY, fail_after=12, rate=200), NullSink(), target=target(emu.url)
         ).run()
-    assert result.error is not None and result.error["type"] == "LLMError"
+    assert result.error is not None and result.error.type == "LLMError"
     assert result.text == " ".join(REPLY.split(" ")[:12])
     assert result.spoken_text == result.text
     assert result.audio_ms > 0
@@ -227,8 +227,8 @@ async def test_interrupt_before_run_and_auth_failure() -> None:
         early = await turn.run()
         bad = await Turn(scripted("Hello there."), NullSink(), target=target(emu.url)).run()
     assert early.interrupted and early.audio_ms == 0
-    assert bad.error is not None and bad.error["type"] == "TTSAuthError"
-    assert "sk-k" not in bad.error["message"]
+    assert bad.error is not None and bad.error.type == "TTSAuthError"
+    assert "sk-k" not in bad.error.message
 
 
 def _words(texts: Sequence[str]) -> list[str]:

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.core import errors
+from bridge.core.result import TurnError, TurnResult
 from bridge.qwen.client import AudioChunk
 from bridge.server import protocol as p
 from bridge.server.limits import ServerLimits, TokenBucket, check_access, is_loopback_host
@@ -129,18 +131,48 @@ def test_server_events_are_compact_json_with_the_documented_fields() -> None:
 
 
 def test_turn_errors_reach_clients_only_as_fixed_messages() -> None:
-    result = {"turn_id": "t", "error": {"type": "LLMConnectionError", "message": "http://10.0.0.5"}}
+    leak = errors.LLMConnectionError("cannot reach http://10.0.0.5 with sk-secret")
+    result = TurnResult(turn_id="t", error=TurnError.of(leak))
     public = p.public_result(result)
     assert public["error"] == {
         "type": "LLMConnectionError",
         "code": "llm_error",
         "message": "the chat model failed; the reply may be incomplete",
     }
-    assert p.client_error_for("TTSAuthError")[0] is ErrorCode.TTS_ERROR
-    assert p.client_error_for("TTSClosedError")[0] is ErrorCode.TTS_ERROR
-    assert p.client_error_for("ConfigError")[0] is ErrorCode.INTERNAL_ERROR
-    assert p.client_error_for("NotAnError")[0] is ErrorCode.INTERNAL_ERROR
-    assert p.public_result({"error": None}) == {"error": None}
+    assert "10.0.0.5" not in json.dumps(public) and "sk-secret" not in json.dumps(public)
+    assert result.to_dict()["error"] == {"type": "LLMConnectionError", "message": str(leak)}
+    assert p.public_result(TurnResult(turn_id="t"))["error"] is None
+
+
+class MadeUpError(errors.TTSError):
+    """A subclass the mapping has never heard of: mapped by its class, not its name."""
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.TTSAuthError("no"), ErrorCode.TTS_ERROR),
+        (errors.TTSClosedError("gone"), ErrorCode.TTS_ERROR),
+        (MadeUpError("new"), ErrorCode.TTS_ERROR),
+        (errors.LLMRateLimitError("slow"), ErrorCode.LLM_ERROR),
+        (errors.ConfigError("bad"), ErrorCode.INTERNAL_ERROR),
+        (RuntimeError("a bug"), ErrorCode.INTERNAL_ERROR),
+        (None, ErrorCode.INTERNAL_ERROR),
+    ],
+)
+def test_one_mapping_from_the_error_tree_to_client_codes(
+    exc: BaseException | None, code: ErrorCode
+) -> None:
+    assert p.client_error_for(exc)[0] is code
+    if exc is not None:
+        assert p.client_error_for(TurnError.of(exc))[0] is code
+
+
+def test_a_name_alone_maps_to_nothing() -> None:
+    # Errors are never looked up by name: a TurnError whose exception is a bug stays internal
+    # even when its type name is that of one of our errors.
+    forged = TurnError("TTSAuthError", "forged", RuntimeError("forged"))
+    assert p.client_error_for(forged)[0] is ErrorCode.INTERNAL_ERROR
 
 
 def test_token_bucket_refills_at_its_rate() -> None:

@@ -17,6 +17,7 @@ FRAGMENTS = [
     "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
     "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
     "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word", "**", "__", "*",
+    "[^1]: ", "    ", "\t", "## ", " ##",
 ]  # fmt: skip
 
 
@@ -69,6 +70,14 @@ def test_footnote_references_are_not_spoken_and_do_not_block_a_sentence_end() ->
 def test_footnote_definition_lines_are_dropped() -> None:
     text = "Claim one[^1] and two[^b].\n\n[^1]: A source, https://x.org/a.\n  [^b]: Another.\nEnd."
     assert scrub(text) == "Claim one and two.\n\nEnd."
+
+
+def test_indented_lines_of_a_footnote_definition_are_dropped_with_it() -> None:
+    text = (
+        "Text.[^1]\n\n[^1]: Note one\n    continued.\n\n    Its second paragraph.\n"
+        "[^2]: Note two\n\tmore.\nBack to the reply.\n\n  Indented, but no note.\n"
+    )
+    assert scrub(text) == "Text.\n\nBack to the reply.\n\nIndented, but no note.\n"
 
 
 def test_brackets_that_are_not_footnotes_stay() -> None:

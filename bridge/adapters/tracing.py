@@ -136,7 +136,7 @@ class TurnTrace:
                 )
         span.set_attributes(_attributes(result))
         if result.error:
-            span.set_status(Status(StatusCode.ERROR, str(result.error.get("type", ""))))
+            span.set_status(Status(StatusCode.ERROR, result.error.type))
         span.end(end_time=self._ns(result.done_ms) if result.done_ms is not None else None)
 
 
@@ -162,5 +162,5 @@ def _attributes(result: TurnResult) -> dict[str, Any]:
         values["bridge.cost.billed"] = result.cost.billed
         values["bridge.cost.wasted"] = result.cost.wasted
     if result.error:
-        values["bridge.error.type"] = str(result.error.get("type", ""))
+        values["bridge.error.type"] = result.error.type
     return values

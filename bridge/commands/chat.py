@@ -219,12 +219,12 @@ class ChatSession:
         if captions.shown or result.interrupted:
             self.console.line()
         if result.error is not None:
-            self.console.error(f"error: {result.error['message']}")
+            self.console.error(f"error: {result.error.message}")
         elif (silent := nothing_spoken(result, "the reply")).error is not None:
             # e.g. only a code block: show it, and say why nothing was heard.
             if "".join(raw).strip():
                 self.console.line("".join(raw).strip())
-            self.console.quiet(silent.error["message"])
+            self.console.quiet(silent.error.message)
             self.last = (result, sink)
             return result
         self.console.quiet(quiet_summary(result))

@@ -281,9 +281,9 @@ class SpeechListener:
             log.info("speech.client_gone")
             return
         if outcome.error is not None:
-            code, message = client_error_for(str(outcome.error.get("type", "")))
+            code, message = client_error_for(outcome.error)
             if not started:
-                status = 504 if "Timeout" in str(outcome.error.get("type")) else 502
+                status = 504 if isinstance(outcome.error.exception, TimeoutError) else 502
                 raise SpeechError(status, message, type="server_error", code=code.value)
             return  # the body stays incomplete: no final chunk
         if not started:

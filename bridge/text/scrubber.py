@@ -2,8 +2,8 @@
 
 Markdown markup (headings with their closing ``#``s, emphasis, inline code markers, fenced
 code, tables, block quotes, rules, images, links, list markers, footnote references ``[^3]``
-and ``[^3]: ...`` definition lines), bare URLs (replaced by their host name), emoji, HTML/XML
-tags and ``<think>`` reasoning blocks.
+and ``[^3]: ...`` definition lines with their indented lines), bare URLs (replaced by their
+host name), emoji, HTML/XML tags and ``<think>`` reasoning blocks.
 
 Math is dropped, never spoken raw and never read out: ``$...$`` (pandoc's rule: a non-space
 inside each dollar, the closer not followed by a digit or letter, so ``$5 or $6`` and
@@ -125,6 +125,9 @@ class Scrubber:
         self._body = 0  # input offset where the text of the current line starts
         self._bold_line = False  # the line's text opened with "**" or "__"
         self._bold_end = False  # ... which has closed, with only spaces after it so far
+        # inside a footnote definition, whose indented lines are dropped with it (a line that
+        # is not indented ends it: no lazy continuation, so no text of the reply is lost)
+        self._footnote = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -406,9 +409,20 @@ class Scrubber:
             self._line_start = False
             self._skip_line = True
             return i
+        if self._footnote:
+            blank = not head.strip()
+            if (len(head) < 2 or blank) and not complete and len(head) < HEAD_LIMIT:
+                return None
+            if not (blank and complete) and (head[0] == "\t" or head.startswith("  ")):
+                # an indented line of the definition (blank lines do not end it)
+                self._line_start = False
+                self._skip_line = True
+                return i
         h = classify_head(head, complete)
         if h is None:
             return None
+        if head.strip() and h.kind is not HeadKind.FOOTNOTE:
+            self._footnote = False  # the definition has ended
         self._line_start = False
         self._body = self._consumed + i + h.skip
         kind = h.kind
@@ -422,6 +436,8 @@ class Scrubber:
             self._out.paragraph()
             return i + h.skip
         if kind is HeadKind.RULE or kind is HeadKind.FOOTNOTE:
+            if kind is HeadKind.FOOTNOTE:
+                self._footnote = True
             self._out.paragraph()
             self._skip_line = True
             return i

@@ -28,6 +28,7 @@
     (token ? "?token=" + encodeURIComponent(token) : "");
 
   const demo = {
+    resumed: null, // turns of history a session.resume brought back
     state: "connecting",
     session: null,
     closeCode: null,
@@ -411,6 +412,8 @@
         onDone(ev);
         break;
       case "error":
+        // expired: this session is a new conversation, with its own token
+        if (ev.code === "resume_not_found" && demo.session) resumeToken = demo.session.resume_token;
         demo.errors.push(ev.code);
         addMessage("error", ev.code + ": " + ev.message);
         break;
@@ -420,7 +423,26 @@
     updateButtons();
   }
 
+  // Reconnecting: the first session.ready of the new connection is answered with
+  // session.resume (the token of the conversation we had), and the history it sends back is
+  // shown again. The token is kept in memory only.
+  let resumeToken = null;
+  let resuming = false;
+
   function onReady(ev) {
+    if (resuming && resumeToken && ev.resume_token !== resumeToken && !ev.history) {
+      resuming = false;
+      send({ type: "session.resume", resume_token: resumeToken });
+    }
+    if (ev.history) {
+      $("log").replaceChildren();
+      for (const turn of ev.history) {
+        const shown = addMessage(turn.role, turn.text);
+        if (turn.interrupted) shown.el.classList.add("interrupted");
+      }
+      demo.resumed = ev.history.length;
+    }
+    if (ev.resume_token) resumeToken = ev.resume_token;
     demo.session = ev;
     demo.state = "ready";
     setStatus("connected · " + ev.model, "ok");
@@ -563,7 +585,10 @@
   });
   $("voice").addEventListener("change", () => send({ type: "session.configure", voice: $("voice").value }));
   $("prompt").addEventListener("change", () => send({ type: "session.configure", prompt: $("prompt").value }));
-  $("reconnect").addEventListener("click", connect);
+  $("reconnect").addEventListener("click", () => {
+    resuming = true;
+    connect();
+  });
 
   connect();
 })();
