@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from _serve import Client, client, running
 
@@ -81,6 +82,10 @@ async def test_a_server_without_a_chat_model_speaks_the_clients_text_exactly() -
         started = await c.until("response.started")
         rid = started["response_id"]
         frames, done = await response_frames(c, rid)
+        async with httpx.AsyncClient(timeout=10) as http:
+            ready = await http.get(stack.server.http_url + "readyz")
+    assert ready.status_code == 200  # ready without a chat model
+    assert ready.json() == {"status": "ready", "tts": "ok", "llm": "not_configured"}
     assert heard(frames) == squash(TEXT)
     result = done["result"]
     assert result["spoken_text"] == TEXT and result["text"] == TEXT
