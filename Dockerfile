@@ -17,7 +17,7 @@ FROM uv AS bridge-build
 COPY pyproject.toml uv.lock README.md LICENSE ./
 COPY prompts ./prompts
 COPY bridge ./bridge
-RUN uv sync --frozen --no-dev --extra local --no-editable
+RUN uv sync --frozen --no-dev --extra local --extra redis --no-editable
 
 FROM ${PYTHON} AS bridge
 RUN useradd --create-home --uid 10001 bridge

@@ -1,8 +1,11 @@
 """Figures for the Qwen-TTS client and the local emulator (prints numbers; not a test).
 
-1. Client overhead per audio delta: parse JSON + base64-decode + build the typed event and
-   the AudioChunk, for a 100 ms delta at 24 kHz (microseconds, median of runs).
-2. End-to-end client cost per delta over loopback (emulator with the tone engine, no pacing).
+1. Client overhead per audio delta: parse JSON + base64-decode + the AudioChunk, for a 100 ms
+   delta at 24 kHz (microseconds, median of runs), on the fast path (``recv_chunk``: no typed
+   event) and on the typed one (``parse_server_event``). ``benchmarks/hot_paths.py`` compares
+   the whole receive with the way it was before.
+2. End-to-end client cost per delta over loopback (emulator with the tone engine, no pacing),
+   receiving with ``recv_chunk``.
 3. Concurrent emulator sessions one core sustains at real time: the emulator runs in its own
    process pinned to CPU 0 (``taskset``) with the tone engine paced at real time (rtf 1.0);
    the clients run here, pinned to CPU 1. For N sessions at once, each speaks ~4 s of audio;
@@ -26,12 +29,13 @@ import time
 
 import anyio
 
+from bridge.core import codec
 from bridge.local import EmulatorOptions, serve_emulator
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts, connect
 from bridge.qwen import events as ev
 
 
-def parse_overhead(runs: int = 7, n: int = 20000) -> float:
+def parse_overhead(runs: int = 7, n: int = 20000, *, typed: bool = False) -> float:
     audio = bytes(range(256)) * (4800 // 256) + bytes(4800 % 256)
     frame = json.dumps(
         {
@@ -47,10 +51,15 @@ def parse_overhead(runs: int = 7, n: int = 20000) -> float:
     medians = []
     for _ in range(runs):
         t0 = time.perf_counter()
-        for _ in range(n):
-            event = ev.parse_server_event(frame)
-            assert isinstance(event, ev.ResponseAudioDelta)
-            AudioChunk(event.audio, 24000, event.response_id)
+        if typed:
+            for _ in range(n):
+                event = ev.parse_server_event(frame)
+                assert isinstance(event, ev.ResponseAudioDelta)
+                AudioChunk(event.audio, 24000, event.response_id)
+        else:
+            for _ in range(n):
+                raw = ev.parse_frame(frame)
+                AudioChunk(ev.delta_audio(raw), 24000, raw["response_id"])
         medians.append((time.perf_counter() - t0) / n * 1e6)
     return statistics.median(medians)
 
@@ -66,8 +75,9 @@ async def loopback_per_delta(runs: int = 5) -> tuple[float, int]:
                 await tts.commit()
                 t0 = time.perf_counter()
                 deltas = 0
-                async for event in tts.events():
-                    if isinstance(event, ev.ResponseAudioDelta):
+                while True:
+                    event = await tts.recv_chunk()
+                    if isinstance(event, AudioChunk):
                         deltas += 1
                     elif isinstance(event, ev.ResponseDone):
                         break
@@ -127,12 +137,18 @@ def start_server_on_cpu0() -> tuple[subprocess.Popen[str], str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--client-only", action="store_true", help="figures 1 and 2 only")
     args = ap.parse_args()
     if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {1})
-    print(f"client parse+decode per 100 ms delta: {parse_overhead():.1f} µs (median of 7)")
+    print(
+        f"client parse+decode per 100 ms delta: {parse_overhead():.1f} µs fast path, "
+        f"{parse_overhead(typed=True):.1f} µs typed event (medians of 7; codecs {codec.BACKENDS})"
+    )
     per_delta, deltas = anyio.run(loopback_per_delta, backend="asyncio")
     print(f"client end-to-end per delta over loopback: {per_delta:.1f} µs ({deltas} deltas/run)")
+    if args.client_only:
+        return
     proc, url = start_server_on_cpu0()
     try:
         sizes = [25, 50, 100] if args.quick else [50, 100, 200, 400, 600, 800]

@@ -15,6 +15,7 @@ if _typing.TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink, IteratorSink, NullSink, PcmSink, WavSink
     from bridge.adapters.wav import WavWriter
     from bridge.core.conversation import Conversation, ConversationTurn
+    from bridge.core.cost import Price, PriceTable, TurnCost
     from bridge.core.errors import (
         BridgeError,
         ConfigError,
@@ -24,6 +25,7 @@ if _typing.TYPE_CHECKING:
         LLMRateLimitError,
         LLMServerError,
         LLMTimeoutError,
+        NothingToSpeak,
         StateError,
         TTSAuthError,
         TTSClosedError,
@@ -33,7 +35,7 @@ if _typing.TYPE_CHECKING:
         TTSServerError,
         TTSTimeoutError,
     )
-    from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
+    from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
     from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
     from bridge.pipeline.assistant import Assistant
@@ -49,9 +51,10 @@ if _typing.TYPE_CHECKING:
         TTSSession,
         connect,
     )
-    from bridge.text import Scrubber, Segment, Segmenter, split_speech
+    from bridge.text import Lexicon, Scrubber, Segment, Segmenter, split_speech
 
-__version__ = "0.1.0"
+if _typing.TYPE_CHECKING:
+    __version__: str  # the installed package's (its metadata), read on first access
 
 # Public name -> the module that defines it; imported by __getattr__ on first access.
 _LAZY: dict[str, str] = {
@@ -76,9 +79,12 @@ _LAZY: dict[str, str] = {
     "LLMServerError": "bridge.core.errors",
     "LLMTimeoutError": "bridge.core.errors",
     "LatencyModel": "bridge.local",
+    "Lexicon": "bridge.text",
     "NullSink": "bridge.adapters.sinks",
     "PcmSink": "bridge.adapters.sinks",
     "PipelineOptions": "bridge.pipeline",
+    "Price": "bridge.core.cost",
+    "PriceTable": "bridge.core.cost",
     "ReconnectPolicy": "bridge.pipeline",
     "ResponseStats": "bridge.qwen",
     "Scrubber": "bridge.text",
@@ -89,6 +95,7 @@ _LAZY: dict[str, str] = {
     "ServerEvent": "bridge.qwen",
     "SessionConfig": "bridge.qwen",
     "SessionState": "bridge.qwen",
+    "NothingToSpeak": "bridge.core.errors",
     "StateError": "bridge.core.errors",
     "TTSAuthError": "bridge.core.errors",
     "TTSClosedError": "bridge.core.errors",
@@ -101,6 +108,8 @@ _LAZY: dict[str, str] = {
     "TTSTimeoutError": "bridge.core.errors",
     "Timeouts": "bridge.qwen",
     "Turn": "bridge.pipeline",
+    "TurnCost": "bridge.core.cost",
+    "TurnFailure": "bridge.core.result",
     "TurnResult": "bridge.core.result",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
@@ -131,9 +140,13 @@ __all__ = [
     "LLMServerError",
     "LLMTimeoutError",
     "LatencyModel",
+    "Lexicon",
+    "NothingToSpeak",
     "NullSink",
     "PcmSink",
     "PipelineOptions",
+    "Price",
+    "PriceTable",
     "ReconnectPolicy",
     "ResponseStats",
     "Scrubber",
@@ -156,6 +169,8 @@ __all__ = [
     "TTSTimeoutError",
     "Timeouts",
     "Turn",
+    "TurnCost",
+    "TurnFailure",
     "TurnResult",
     "WavSink",
     "WavWriter",
@@ -167,6 +182,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> _typing.Any:
+    if name == "__version__":
+        from bridge.core.version import package_version
+
+        return package_version()
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'bridge' has no attribute {name!r}")

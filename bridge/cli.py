@@ -17,6 +17,7 @@ import structlog
 
 from bridge.commands import chat, say, serve, speak, tts_server, voices
 from bridge.commands.common import add_log_options, note, set_message_format
+from bridge.commands.eventloop import backend_options
 from bridge.commands.signals import until_exit_signal
 from bridge.core.errors import BridgeError, ConfigError
 from bridge.logs import LOG_LEVELS, configure_logging, redact
@@ -93,7 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logs(args)
         # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
         # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
-        return anyio.run(until_exit_signal, functools.partial(run, args), backend="asyncio")
+        # uvloop when installed (bridge.commands.eventloop; BRIDGE_UVLOOP=0 turns it off).
+        return anyio.run(
+            until_exit_signal,
+            functools.partial(run, args),
+            backend="asyncio",
+            backend_options=backend_options(),
+        )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -112,9 +119,6 @@ if __name__ == "__main__":  # pragma: no cover
 
 def _version() -> str:
     """The installed package's version (its metadata), for ``--version``."""
-    from importlib.metadata import PackageNotFoundError, version
+    from bridge.core.version import package_version
 
-    try:
-        return version("bridge")
-    except PackageNotFoundError:  # a source tree that was never installed
-        return "unknown"
+    return package_version()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -14,11 +14,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMConfig
-from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local import Emulator, EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.pipeline import TTSTarget
 from bridge.qwen import SessionConfig, Timeouts
 from bridge.server import BridgeServer, ServerOptions, serve_bridge
 from bridge.testing.fake_llm import FakeLLM, FakeReply, serve_fake_llm, tokens_for
+from bridge.text import Lexicon
 
 SHORT = "Sure. Here is a short answer."
 LONG = (
@@ -35,6 +36,7 @@ class Stack:
     server: BridgeServer
     fake: FakeLLM
     emulator_url: str
+    emulator: Emulator | None = None
 
     @property
     def url(self) -> str:
@@ -52,10 +54,14 @@ async def running(
     prompts: Mapping[str, str] | None = None,
     engine: str = "tone",
     mode: str = "server_commit",
+    model: str | None = None,
     faults: Faults | None = None,
+    chat: bool = True,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = "none",
 ) -> AsyncIterator[Stack]:
-    """A server on 127.0.0.1:0 with the emulator (the tone engine unless told) and the fake
-    model."""
+    """A server on 127.0.0.1:0 with the emulator (the tone engine unless told; ``faults``
+    injected) and the fake model (``chat=False``: a server without a chat model)."""
     replies = replies or [FakeReply(tokens_for(SHORT), delay=0.005)]
     emu_options = EmulatorOptions(
         engine=engine, latency=latency or LatencyModel(), faults=faults or Faults()
@@ -64,12 +70,23 @@ async def running(
         serve_fake_llm(replies, api_key=llm_key) as fake,
         serve_emulator(emu_options) as emu,
     ):
-        config = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        config: LLMConfig | None = llm or LLMConfig(base_url=fake.base_url, api_key="k", model="m")
+        if not chat:
+            config = None
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
-        async with serve_bridge(opts, llm=config, tts=tts, prompts=prompts) as srv:
-            yield Stack(srv, fake, emu.url)
+        if model is not None:
+            tts = replace(tts, model=model)
+        async with serve_bridge(
+            opts,
+            llm=config,
+            tts=tts,
+            prompts=prompts,
+            lexicons=lexicons,
+            default_lexicon=default_lexicon,
+        ) as srv:
+            yield Stack(srv, fake, emu.url, emu)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""System programs some tests drive (Debian's chromium, nginx, tmux), installed on demand.
+"""System programs some tests drive (Debian's chromium, nginx, tmux, curl, redis-server),
+installed on demand.
 
 `uv run pytest` must work on a fresh machine of ours, so when a program is missing and the
 tests run as root on Debian, it is installed here with apt-get (once per run, bounded). Anywhere
@@ -56,9 +57,10 @@ def require_program(name: str, package: str) -> str:
             _apt("update", "-qq", timeout=300)
             _UPDATED.append(True)
         result = _apt("install", "-y", "-qq", package, timeout=900)
-        if package.startswith("nginx"):
+        if package.startswith(("nginx", "redis")):
             # Debian starts the service on install; tests run their own instance.
-            subprocess.run(["service", "nginx", "stop"], capture_output=True, check=False)
+            service = "nginx" if package.startswith("nginx") else "redis-server"
+            subprocess.run(["service", service, "stop"], capture_output=True, check=False)
     found = _which(name)
     if not found:
         pytest.fail(f"{hint}\napt-get said: {result.stderr[-500:]}", pytrace=False)

@@ -116,3 +116,67 @@ def test_a_missing_program_without_root_fails_with_the_install_command(
     monkeypatch.setattr(_system.os, "geteuid", lambda: 1000)
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y no-such-pkg"):
         _system.require_program("no-such-program-xyz", "no-such-pkg")
+
+
+async def test_demo_page_speaks_pasted_text_on_a_server_without_a_chat_model() -> None:
+    text = "This text is spoken as it is. No chat model is asked."
+    async with running(chat=False) as stack, chromium() as cdp:
+        await cdp.open_page(stack.server.http_url)
+        await cdp.wait_for(
+            "window.bridgeDemo && bridgeDemo.state === 'ready'", timeout=15, what="session.ready"
+        )
+        # No chat model: the message box is off, the speak box is on.
+        assert await cdp.evaluate("document.getElementById('send').disabled") is True
+        await cdp.evaluate("document.getElementById('speak-text').focus()")
+        await cdp.call("Input.insertText", {"text": text})
+        await cdp.evaluate("document.getElementById('speak').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[0]?.result !== undefined",
+            timeout=15,
+            what="response.done of the speak response",
+        )
+        state = await cdp.evaluate("bridgeDemo")
+        shown = await cdp.evaluate("document.querySelector('.msg.spoken .caption')?.textContent")
+    response = next(iter(state["responses"].values()))
+    assert response["kind"] == "speak"
+    assert response["result"]["spoken_text"] == text
+    assert shown == text
+    assert state["samplesReceived"] > 0 and state["errors"] == []
+    assert stack.fake.requests == []
+
+
+async def test_demo_page_resumes_its_conversation_after_a_reconnect() -> None:
+    reply = FakeReply(tokens_for("Nice to meet you."), delay=0.005)
+    async with running([reply]) as stack, chromium() as cdp:
+        await cdp.open_page(stack.server.http_url)
+        await cdp.wait_for(
+            "window.bridgeDemo && bridgeDemo.state === 'ready'", timeout=15, what="session.ready"
+        )
+        await cdp.evaluate("document.getElementById('text').focus()")
+        await cdp.call("Input.insertText", {"text": "My name is Ada."})
+        await cdp.evaluate("document.getElementById('send').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[0]?.result !== undefined",
+            timeout=15,
+            what="the first reply",
+        )
+        for session in list(stack.server.sessions):  # the connection drops
+            await session.ws.close()
+        await cdp.wait_for("bridgeDemo.state === 'closed'", timeout=10, what="the close")
+        await cdp.evaluate("document.getElementById('reconnect').click()", gesture=True)
+        await cdp.wait_for("bridgeDemo.resumed === 2", timeout=10, what="the history back")
+        shown = await cdp.evaluate(
+            "[...document.querySelectorAll('.msg .text')].map((e) => e.textContent)"
+        )
+        await cdp.evaluate("document.getElementById('text').focus()")
+        await cdp.call("Input.insertText", {"text": "What is my name?"})
+        await cdp.evaluate("document.getElementById('send').click()", gesture=True)
+        await cdp.wait_for(
+            "Object.values(bridgeDemo.responses)[1]?.result !== undefined",
+            timeout=15,
+            what="the next reply",
+        )
+        with_history = stack.fake.requests[-1]["messages"]
+    assert shown == ["My name is Ada.", "Nice to meet you."]
+    users = [m["content"] for m in with_history if m["role"] == "user"]
+    assert users == ["My name is Ada.", "What is my name?"]

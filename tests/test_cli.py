@@ -13,6 +13,7 @@ import anyio
 import pytest
 from _procs import BRIDGE, clean_env, tts_server
 
+from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.qwen import SessionConfig, connect
 
 
@@ -216,3 +217,47 @@ def test_tts_server_fault_flags_reach_the_client() -> None:
             return -1
 
         assert anyio.run(use, backend="asyncio") == 2 * 4800
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"ELF header\x00\x00\x01 then text", "NUL bytes"),
+        (bytes(range(0x80, 0x100)) * 4 + b" a little text", "not UTF-8 text"),
+        (b"text, then control bytes: " + bytes(range(1, 9)) * 20, "not UTF-8 text"),
+    ],
+)
+def test_speak_refuses_binary_input_and_speaks_nothing(
+    tmp_path: Path, data: bytes, reason: str
+) -> None:
+    with tts_server("--engine", "tone") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--tts-url", url, "--out", "w.wav"],
+            capture_output=True,
+            timeout=60,
+            env=clean_env(),
+            cwd=tmp_path,
+            input=data,
+        )
+    stderr = out.stderr.decode()
+    assert out.returncode == 2, stderr
+    assert stderr.startswith("bridge: error: cannot speak stdin:") and reason in stderr
+    assert "Traceback" not in stderr
+    assert not (tmp_path / "w.wav").exists()
+
+
+def test_speak_sends_the_tts_text_without_control_characters(tmp_path: Path) -> None:
+    text = "Bell\x07 and\x1b[1m escape.\r\nNext line\x7f here."
+    with tts_server("--engine", "exact") as (_proc, url):
+        out = subprocess.run(
+            [*BRIDGE, "speak", "--tts-url", url, "--out", "-", "--sample-rate", "8000"],
+            capture_output=True,
+            timeout=60,
+            env=clean_env(),
+            cwd=tmp_path,
+            input=text.encode(),
+        )
+    assert out.returncode == 0, out.stderr.decode()
+    heard = decode_speech(out.stdout, run_length=samples_per_char(8000)).text
+    # (The emulator synthesizes sentence by sentence, without the white space between them.)
+    assert "".join(heard.split()) == "Belland[1mescape.Nextlinehere."

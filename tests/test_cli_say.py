@@ -77,6 +77,35 @@ def test_say_does_not_speak_reasoning_the_chat_template_opened(
     assert json.loads(proc.stdout)["text"] == "Hello there. Nice to meet you."
 
 
+def test_say_speaks_the_users_lexicon_from_the_flag_or_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "words.toml").write_text('[any_case]\nsure = "certainly"\n', encoding="utf-8")
+    config = tmp_path / "config.toml"
+    config.write_text('lexicon = "words.toml"\n', encoding="utf-8")  # next to the file
+    for args, env in (
+        (["--lexicon", str(tmp_path / "words.toml")], {}),
+        ([], {"BRIDGE_CONFIG": str(config)}),
+    ):
+        with fake_model(FakeReply(tokens_for(REPLY))) as base, tone_tts() as url:
+            proc = say(
+                "Hi", "--json", "--tts-url", url, "--llm-base-url", base, "--llm-model", "m",
+                *args, **env,
+            )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["text"].startswith("Certainly! Here is a short answer.")
+
+
+def test_a_bad_lexicon_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[exact]\nSQL = ""\n', encoding="utf-8")
+    for path, needle in ((bad, "replacement of 'SQL'"), (tmp_path / "no.toml", "not found")):
+        proc = say(
+            "Hi", "--llm-api-key", "k", "--tts-url", "ws://127.0.0.1:9", "--lexicon", str(path)
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert needle in proc.stderr and str(path) in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "env", "needle", "code"),
     [

@@ -305,14 +305,14 @@ async def test_error_event_fault_raises_typed_error() -> None:
             await tts.recv()
 
 
-async def test_stall_hits_the_idle_timeout() -> None:
-    timeouts = Timeouts(connect=5, update=5, first_audio=5, idle=0.3)
+async def test_a_stall_mid_response_hits_the_stall_timeout_not_the_idle_one() -> None:
+    timeouts = Timeouts(connect=5, update=5, first_audio=5, stall=0.3, idle=600)
     async with (
         emulator(faults=Faults(stall_after_deltas=1)) as emu,
         connect(url=emu.url, timeouts=timeouts) as tts,
     ):
         await tts.append("Hello world. ")
-        with pytest.raises(TTSTimeoutError, match=r"sent nothing for 0\.3 s"):
+        with pytest.raises(TTSTimeoutError, match=r"sent nothing for 0\.3 s .* response in flight"):
             async for _ in tts.events():
                 pass
 
@@ -373,3 +373,10 @@ async def test_workspace_header_and_region_urls() -> None:
         assert emu.last_headers is not None
         assert emu.last_headers["X-DashScope-WorkSpace"] == "ws-1"
         assert emu.last_headers["User-Agent"].startswith("bridge/")
+
+
+@pytest.mark.parametrize("name", ["connect", "update", "first_audio", "stall", "idle", "close"])
+@pytest.mark.parametrize("value", [0, -1.0, float("inf"), float("nan")])
+def test_timeouts_must_be_positive_and_finite(name: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"timeout {name} must be a positive"):
+        Timeouts(**{name: value})

@@ -57,7 +57,7 @@ async def test_finish_keeps_the_audio_before_a_fatal_error() -> None:
 
 
 async def test_finish_on_a_stall_closes_the_session_and_keeps_the_audio() -> None:
-    timeouts = Timeouts(connect=5, update=5, first_audio=5, idle=0.3, close=1)
+    timeouts = Timeouts(connect=5, update=5, first_audio=5, stall=0.3, close=1)
     async with (
         emulator(faults=Faults(stall_after_deltas=2)) as emu,
         connect(url=emu.url, timeouts=timeouts) as tts,
@@ -186,7 +186,7 @@ async def test_an_error_outside_the_commit_window_still_fails_the_turn() -> None
         result = await Turn(
             _words("Hello there."), NullSink(), target=target, options=options
         ).run()
-    assert result.error is not None and result.error["type"] == "TTSServerError"
+    assert result.error is not None and result.error.type == "TTSServerError"
 
 
 # --- the pairing rules of the sans-I/O machine ------------------------------------------

@@ -156,16 +156,18 @@ def test_every_key_has_its_environment_variable() -> None:
         "BRIDGE_VOICE": "Ethan",
         "BRIDGE_LANGUAGE": "English",
         "BRIDGE_SAMPLE_RATE": "16000",
+        "BRIDGE_TTS_STALL_MS": "2500",
         "BRIDGE_LOCAL": "yes",
         "BRIDGE_SERVE_WORKERS": "3",
         "BRIDGE_THINK_OPEN": "1",
         "BRIDGE_THINK_WINDOW": "500",
+        "BRIDGE_LEXICON": "words.toml",
     }
     s = merge_settings({}, env, {})
     assert {k.env for k in KEYS} == set(env)
     assert s.sample_rate == 16000 and s.local is True and s.llm_threads == 2
-    assert s.workers == 3
-    assert s.think_open is True and s.think_window == 500
+    assert s.workers == 3 and s.tts_stall_ms == 2500
+    assert s.think_open is True and s.think_window == 500 and s.lexicon == "words.toml"
     assert s.llm_api_key == "sk-o" and s.tts_api_key == "sk-d"
     assert set(s.sources.values()) == {"env"}
     assert "sk-o" not in repr(s) and "sk-d" not in repr(s)
@@ -324,3 +326,52 @@ def test_make_sink_prefers_the_speaker_and_says_once_when_there_is_none(
     assert isinstance(make_sink(_args("--out", "-"), 24000, notes.append), PcmSink)
     wav = make_sink(_args("--out", str(tmp_path / "a.wav")), 24000, notes.append)
     assert isinstance(wav, WavSink)
+
+
+def test_the_tts_stall_bound_comes_from_flag_env_or_file_and_is_checked(tmp_path: Path) -> None:
+    from bridge.cli import build_parser
+
+    async def stall_of(argv: list[str], env: dict[str, str]) -> float:
+        args = build_parser().parse_args(["speak", "--tts-url", "ws://127.0.0.1:9/x", *argv])
+        async with resolve_tts(args, {"HOME": str(tmp_path), **env}) as target:
+            return target.timeouts.stall
+
+    assert anyio.run(stall_of, [], {}) == 3.0
+    assert anyio.run(stall_of, ["--tts-stall-ms", "1500"], {}) == 1.5
+    assert anyio.run(stall_of, [], {"BRIDGE_TTS_STALL_MS": "700"}) == 0.7
+    with pytest.raises(ConfigError, match="tts_stall_ms must be at least 1, got 0"):
+        anyio.run(stall_of, ["--tts-stall-ms", "0"], {})
+
+
+def test_serve_offers_the_lexicon_dir_by_name_and_the_lexicon_file_as_the_default(
+    tmp_path: Path,
+) -> None:
+    from bridge.cli import build_parser
+    from bridge.commands.serve import _lexicons
+
+    folder = tmp_path / "lex"
+    folder.mkdir()
+    (folder / "tech.toml").write_text('[exact]\nSQL = "sequel"\n', encoding="utf-8")
+    own = tmp_path / "mine.toml"
+    own.write_text('[exact]\nQwen = "chwen"\n', encoding="utf-8")
+    env = {"HOME": str(tmp_path)}
+
+    def lexicons(*argv: str, **more: str) -> tuple[list[str], str]:
+        found, default = _lexicons(build_parser().parse_args(["serve", *argv]), {**env, **more})
+        return list(found), default
+
+    assert lexicons() == ([], "none")
+    assert lexicons("--lexicon-dir", str(folder)) == (["tech"], "none")
+    assert lexicons(BRIDGE_LEXICON_DIR=str(folder)) == (["tech"], "none")
+    assert lexicons("--lexicon-dir", str(folder), "--lexicon", str(own)) == (
+        ["tech", "mine"],
+        "mine",
+    )
+    assert lexicons("--lexicon-dir", str(folder), "--lexicon", str(folder / "tech.toml")) == (
+        ["tech"],
+        "tech",
+    )
+    clash = tmp_path / "tech.toml"
+    clash.write_text("", encoding="utf-8")
+    with pytest.raises(ConfigError, match="a name --lexicon-dir has too"):
+        lexicons("--lexicon-dir", str(folder), "--lexicon", str(clash))

@@ -31,7 +31,8 @@ from livekit.agents import (
     tts,
 )
 from livekit.agents.metrics import TTSMetrics
-from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities
+from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
+from livekit.agents.voice.io import AudioOutput, AudioOutputCapabilities, TimedString
 
 from bridge.core.errors import ConfigError
 from bridge.integrations.livekit import QwenTTS
@@ -247,12 +248,13 @@ async def test_server_error_is_an_api_error_and_not_retried_after_audio() -> Non
 
 
 async def test_stalled_server_is_a_timeout_error() -> None:
-    stall = Timeouts(connect=5, update=5, first_audio=5, idle=0.5, close=1)
+    stall = Timeouts(connect=5, update=5, first_audio=5, stall=0.5, idle=5, close=1)
     async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
         qwen = QwenTTS(url=emu.url, timeouts=stall)
         stream = qwen.stream(conn_options=NO_RETRY)
-        with pytest.raises(APITimeoutError):
+        with pytest.raises(APITimeoutError) as info:
             await collect(stream, "Hello there, this goes quiet.")
+    assert "Qwen-TTS timed out" in str(info.value) and "sent nothing for 0.5 s" in str(info.value)
 
 
 async def test_a_retry_replays_the_text_on_a_new_connection() -> None:
@@ -329,3 +331,74 @@ async def test_update_options_changes_the_next_reply(
         ("Ethan", "Chinese", 1.5),
     ]
     assert qwen.options.voice == "Ethan"  # the refused update changed nothing
+
+
+async def test_a_reply_with_nothing_speakable_is_silence_not_an_error() -> None:
+    # Only a code block, which bridge's scrubber drops: LiveKit must not see a failed
+    # request (it would retry it and report an error), just no speech.
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST)
+        errors: list[tts.TTSError] = []
+        qwen.on("error", errors.append)
+        options = APIConnectOptions(max_retry=2, retry_interval=0, timeout=5)
+        events = await collect(qwen.stream(conn_options=options), "```python\nprint(1)\n```\n")
+        chunked = await qwen.synthesize("```\ncode\n```", conn_options=options).collect()
+    assert not errors and emu.connections == 2  # one each, no retries
+    assert not any(any(e.frame.data) for e in events) and not any(chunked.data)
+
+
+async def test_livekits_fallback_adapter_moves_on_from_a_refused_key() -> None:
+    # LiveKit's own FallbackAdapter reads our errors: the refused key is final for that TTS,
+    # so it moves to the next one, which speaks the whole reply.
+    async with emulator(api_key="right") as emu:
+        wrong = QwenTTS(url=emu.url, api_key="wrong", timeouts=FAST)
+        right = QwenTTS(url=emu.url, api_key="right", timeouts=FAST)
+        errors: list[tts.TTSError] = []
+        wrong.on("error", errors.append)
+        fallback = tts.FallbackAdapter([wrong, right])
+        events = await collect(fallback.stream(), *REPLY)
+        await fallback.aclose()
+    # One attempt on the refused key (a status error is not retried), then the next TTS.
+    assert len(errors) == 1 and isinstance(errors[0].error, APIStatusError)
+    assert not errors[0].recoverable
+    assert emu.connections == 1
+    assert heard([e.frame for e in events], 24000) == squeeze(
+        "Hello there my good friend, how are you today? I am fine."
+    )
+
+
+async def test_words_come_timed_within_the_reply_audio() -> None:
+    # Qwen-TTS sends no timestamps: each finished response's words are placed in its audio
+    # (LiveKit's aligned transcript, TimedStrings on the frames after that audio).
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST, sample_rate=16000)
+        assert qwen.capabilities.aligned_transcript
+        events = await collect(qwen.stream(), *REPLY)
+    words: list[TimedString] = []
+    played = 0.0
+    for event in events:
+        timed = event.frame.userdata.get(USERDATA_TIMED_TRANSCRIPT) or []
+        # A word is handed over after its audio: never ahead of the frames pushed by more
+        # than LiveKit's emitter holds back (a part-filled 200 ms frame and a 10 ms tail).
+        assert all(w.end_time <= played + event.frame.duration + 0.21 for w in timed)
+        words += timed
+        played += event.frame.duration
+    assert "".join(words).strip() == "Hello there my good friend, how are you today? I am fine."
+    starts = [w.start_time for w in words]
+    assert starts[0] == 0.0 and starts == sorted(starts) and len(set(starts)) == len(starts)
+    assert all(w.start_time < w.end_time for w in words)
+    assert abs(words[-1].end_time - played) < 0.02  # the last word ends with the audio
+
+
+async def test_text_that_stalls_mid_sentence_is_cut_and_spoken() -> None:
+    # The model stops mid-sentence (no end of input yet): after stall_timeout bridge cuts at
+    # the last word and speaks what it has, instead of holding it for the rest.
+    async with emulator() as emu:
+        qwen = QwenTTS(url=emu.url, timeouts=FAST, stall_timeout=0.05)
+        async with qwen.stream() as stream:
+            stream.push_text("and then we walk")
+            first = await asyncio.wait_for(stream.__anext__(), timeout=10)
+            stream.push_text(" home.")
+            stream.end_input()
+            events = [first, *[ev async for ev in stream]]
+    assert heard([e.frame for e in events], 24000) == squeeze("and then we walk home.")

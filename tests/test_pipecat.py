@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -36,7 +37,7 @@ from pipecat.services.settings import TTSSettings
 from pipecat.tests.utils import run_test
 from pipecat.transcriptions.language import Language
 
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, TTSClosedError, TTSTimeoutError
 from bridge.integrations.pipecat import (
     BridgeTextAggregator,
     QwenTTSService,
@@ -116,6 +117,22 @@ async def test_streamed_text_becomes_audio_frames_segmented_by_bridge() -> None:
     # Pipecat reports a zero TTFB for every service at start; then one per reply.
     measured = [d for d in ttfb if d.model is not None]
     assert len(measured) == 1 and measured[0].value > 0
+    # Word timing: one TTSTextFrame per word, each after audio of its reply, in time order.
+    words = of(down, TTSTextFrame)
+    assert " ".join(w.text for w in words if isinstance(w, TTSTextFrame)) == (
+        "Hello there my good friend, how are you today? I am fine."
+    )
+    assert all(any(isinstance(f, TTSAudioRawFrame) for f in down[: down.index(w)]) for w in words)
+    times = [w.pts for w in words]
+    assert all(t is not None for t in times) and times == sorted(times)
+    assert len(set(times)) == len(times)
+
+
+def spoken_words(frames: Sequence[Frame], contexts: set[str | None]) -> str:
+    """The words Pipecat reported as spoken (TTSTextFrames) for these audio contexts."""
+    return " ".join(
+        f.text for f in frames if isinstance(f, TTSTextFrame) and f.context_id in contexts
+    )
 
 
 @dataclass
@@ -213,7 +230,12 @@ async def test_interruption_mid_reply_clears_and_the_next_reply_uses_a_new_conne
     assert len(old) == 1
     # No audio of the interrupted reply after the interruption: all of it is the new reply's.
     assert not [f for f in after if f.context_id in old]
-    assert len({f.context_id for f in after}) == 1
+    new = {f.context_id for f in after}
+    assert len(new) == 1
+    # None of the interrupted reply's words was reported as spoken (none of its responses
+    # finished playing); every word of the new reply was.
+    assert spoken_words(down, set(old)) == ""
+    assert spoken_words(down, set(new)) == "Second reply. All of it."
 
 
 async def test_interruption_with_a_flowing_server_leaks_no_stale_audio(
@@ -259,7 +281,36 @@ async def test_refused_key_becomes_an_error_frame() -> None:
     assert not of(down, TTSAudioRawFrame)
 
 
-async def test_settings_update_changes_voice_and_language_of_the_next_reply() -> None:
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, object]]:
+    """What bridge's client was asked to send: (method, argument)."""
+    calls: list[tuple[str, object]] = []
+    for name in ("append", "commit", "update"):
+        original = getattr(TTSSession, name)
+
+        def spy(original: Any = original, name: str = name) -> Any:
+            async def call(self: TTSSession, *args: Any) -> Any:
+                calls.append((name, args[0] if args else None))
+                return await original(self, *args)
+
+            return call
+
+        monkeypatch.setattr(TTSSession, name, spy())
+    return calls
+
+
+async def test_first_segment_is_committed_at_once(sent: list[tuple[str, object]]) -> None:
+    async with emulator() as emu:
+        tts = service(emu)
+        await run_test(tts, frames_to_send=reply("Well, this is it, ok. ", "Then more."))
+    texts = [(name, arg) for name, arg in sent if name != "update"]
+    assert texts[:2] == [("append", "Well, this is it, "), ("commit", None)]
+    assert [name for name, _ in texts].count("commit") == 1
+
+
+async def test_settings_update_changes_voice_and_language_of_the_next_reply(
+    sent: list[tuple[str, object]],
+) -> None:
     async with emulator() as emu:
         tts = service(emu, voice="Cherry", language=Language.EN_US)
         assert tts._session_config(24000).language_type == "English"
@@ -268,6 +319,11 @@ async def test_settings_update_changes_voice_and_language_of_the_next_reply() ->
         config = tts._session_config(24000)
     assert not of(up, ErrorFrame)
     assert config.voice == "Ethan" and config.language_type == "Chinese"
+    # ... and that is what the reply's session was configured with.
+    updates = [arg for name, arg in sent if name == "update"]
+    assert [(c.voice, c.language_type) for c in updates if isinstance(c, SessionConfig)] == [
+        ("Ethan", "Chinese")
+    ]
     assert of(down, TTSAudioRawFrame)
 
 
@@ -306,3 +362,22 @@ async def test_aggregator_uses_bridge_segmenter() -> None:
     assert out == ["Well, this is it,"]
     rest = await agg.flush()
     assert rest is not None and rest.text == "ok. Then more"
+
+
+async def test_stalled_server_becomes_a_timeout_error_frame() -> None:
+    stall = Timeouts(connect=5, update=5, first_audio=5, stall=0.5, idle=5, close=1)
+    async with emulator(faults=Faults(stall_after_deltas=1)) as emu:
+        tts = QwenTTSService(url=emu.url, timeouts=stall, sample_rate=24000)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this goes quiet."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "sent nothing for 0.5 s" in errors[0].error
+    assert isinstance(errors[0].exception, TTSTimeoutError)
+
+
+async def test_connection_dropped_mid_reply_becomes_an_error_frame() -> None:
+    async with emulator(faults=Faults(close_after_deltas=1)) as emu:
+        tts = service(emu)
+        _, up = await run_test(tts, frames_to_send=reply("Hello there, this breaks off."))
+    errors = [f for f in of(up, ErrorFrame) if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and isinstance(errors[0].exception, TTSClosedError)
+    assert "connection closed" in errors[0].error

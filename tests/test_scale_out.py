@@ -1,7 +1,9 @@
 """The scale-out shape without containers: Debian's nginx on loopback, with the project's nginx
-configuration, in front of two `bridge serve` processes (emulator + scripted model).
+configuration, in front of two `bridge serve` processes (emulator + scripted model) sharing a
+Redis conversation store, so a client moved to the other replica continues its conversation.
 
-nginx must be installed (`apt-get install nginx-light`; `.ci/run` does it on CI machines).
+nginx and redis-server must be installed (`apt-get install nginx-light redis-server`; `.ci/run`
+does it on CI machines); the test runs its own instance of each.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+from _redis import redis_server
 from _system import require_program
 from anyio.abc import Process
 from websockets.asyncio.client import ClientConnection, connect
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_DIR = ROOT / "deploy" / "nginx"
 CLIENTS = 20
+ANSWER = "Sure. Here is a short answer for you."
 
 
 def nginx_binary() -> str:
@@ -84,7 +88,9 @@ async def first_line(proc: Process, limit: float = 30) -> str:
 
 
 @asynccontextmanager
-async def serve_process(llm_url: str, tts_url: str) -> AsyncIterator[tuple[Process, str]]:
+async def serve_process(
+    llm_url: str, tts_url: str, store: str
+) -> AsyncIterator[tuple[Process, str]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BRIDGE_", "OPENAI_"))}
     env.pop("DASHSCOPE_API_KEY", None)
     proc = await anyio.open_process(
@@ -103,6 +109,8 @@ async def serve_process(llm_url: str, tts_url: str) -> AsyncIterator[tuple[Proce
             "m",
             "--shutdown-grace",
             "1",
+            "--store",
+            store,
             # nginx writes X-Forwarded-For; every test client is 127.0.0.1 behind it, so the
             # per-address limits are raised to the whole test's load.
             "--trust-proxy",
@@ -156,22 +164,36 @@ async def one_turn(ws: ClientConnection, text: str = "Hello?") -> int:
                 return audio
 
 
-async def open_client(url: str) -> ClientConnection:
+async def open_client(
+    url: str, tokens: dict[ClientConnection, str] | None = None
+) -> ClientConnection:
     ws = await connect(url, proxy=None, open_timeout=10)
     with anyio.fail_after(10):
         ready = json.loads(await ws.recv())
     assert ready["type"] == "session.ready"
+    if tokens is not None:
+        tokens[ws] = ready["resume_token"]
     return ws
+
+
+async def resume(ws: ClientConnection, token: str) -> list[str]:
+    """``session.resume`` with ``token``; the texts of the history it gives back."""
+    await ws.send(json.dumps({"type": "session.resume", "resume_token": token}))
+    with anyio.fail_after(10):
+        ready = json.loads(await ws.recv())
+    assert ready["type"] == "session.ready", ready
+    return [turn["text"] for turn in ready["history"]]
 
 
 async def test_clients_spread_over_two_replicas_and_survive_losing_one(tmp_path: Path) -> None:
     nginx = nginx_binary()
-    reply = FakeReply(tokens_for("Sure. Here is a short answer for you."), delay=0.005)
+    reply = FakeReply(tokens_for(ANSWER), delay=0.005)
     async with (
+        redis_server(tmp_path) as store,
         serve_fake_llm([reply]) as fake,
         serve_emulator(EmulatorOptions(engine="tone")) as emu,
-        serve_process(fake.base_url, emu.url) as (proc_a, url_a),
-        serve_process(fake.base_url, emu.url) as (_proc_b, url_b),
+        serve_process(fake.base_url, emu.url, store) as (proc_a, url_a),
+        serve_process(fake.base_url, emu.url, store) as (_proc_b, url_b),
     ):
         ports = [int(u.split(":")[2].split("/")[0]) for u in (url_a, url_b)]
         listen = free_port()
@@ -184,16 +206,21 @@ async def test_clients_spread_over_two_replicas_and_survive_losing_one(tmp_path:
             await wait_port(listen)
             url = f"ws://127.0.0.1:{listen}/ws"
             clients: list[ClientConnection] = []
+            tokens: dict[ClientConnection, str] = {}
             for _ in range(CLIENTS):  # held open at once: least_conn spreads them
-                clients.append(await open_client(url))
+                clients.append(await open_client(url, tokens))
             audio: list[int] = []
+            names = {ws: f"client {i}" for i, ws in enumerate(clients)}
 
-            async def talk(ws: ClientConnection) -> None:
-                audio.append(await one_turn(ws))
+            async def talk(ws: ClientConnection, text: str = "Hello?") -> None:
+                audio.append(await one_turn(ws, text))
+
+            async def introduce(ws: ClientConnection) -> None:
+                await talk(ws, f"I am {names[ws]}.")
 
             async with anyio.create_task_group() as tg:
                 for ws in clients:
-                    tg.start_soon(talk, ws)
+                    tg.start_soon(introduce, ws)
             assert len(audio) == CLIENTS and all(a > 0 for a in audio)
 
             # Stop replica A mid-session: its clients get a clean close (1001, going away).
@@ -216,13 +243,29 @@ async def test_clients_spread_over_two_replicas_and_survive_losing_one(tmp_path:
             with anyio.fail_after(10):
                 await proc_a.wait()
 
-            # They reconnect through the proxy, to the other replica, and carry on.
+            # They reconnect through the proxy, to the other replica, resume their sessions
+            # (the conversation comes back from Redis) and carry on.
             survivors = [ws for ws in clients if ws not in closed]
-            again = [await open_client(url) for _ in closed]
+            again = []
+            for old in closed:
+                ws = await open_client(url)
+                assert await resume(ws, tokens[old]) == [f"I am {names[old]}.", ANSWER]
+                names[ws] = names[old]
+                again.append(ws)
+
+            async def follow_up(ws: ClientConnection) -> None:
+                await talk(ws, f"Who am I, {names[ws]}?")
+
             async with anyio.create_task_group() as tg:
                 for ws in survivors + again:
-                    tg.start_soon(talk, ws)
+                    tg.start_soon(follow_up, ws)
             assert len(audio) == CLIENTS * 2
+            # The model saw each moved client's first turn, answered by the other replica.
+            for ws in again:
+                asked = f"Who am I, {names[ws]}?"
+                request = next(r for r in fake.requests if r["messages"][-1]["content"] == asked)
+                said = [m["content"] for m in request["messages"] if m["role"] == "user"]
+                assert said == [f"I am {names[ws]}.", asked]
             for ws in survivors + again:
                 await ws.close()
         finally:

@@ -13,6 +13,7 @@ from bridge.local import LatencyModel
 from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.server import ServerOptions
 from bridge.testing.fake_llm import FakeReply, tokens_for
+from bridge.text import Lexicon
 
 pytestmark = pytest.mark.anyio
 
@@ -163,6 +164,43 @@ async def test_session_configure_changes_voice_and_prompt_and_rejects_unknown_va
             assert error["code"] == "invalid_config", bad
     assert start["sample_rate"] == 16000
     assert system == {"role": "system", "content": load_prompt("concise")}
+
+
+async def test_session_configure_chooses_a_lexicon_by_name_only() -> None:
+    lexicons = {"tech": Lexicon.build(exact={"short": "brief"}), "other": Lexicon.build()}
+    replies = [FakeReply(tokens_for(SHORT))] * 3
+    async with running(replies, lexicons=lexicons) as stack, client(stack.url) as c:
+        ready = c.events[0]
+        assert (ready["lexicon"], ready["lexicons"]) == ("none", ["none", "tech", "other"])
+        await c.send(type="session.configure", lexicon="tech")
+        assert (await c.until("session.ready"))["lexicon"] == "tech"
+        await c.send(type="user.message", text="Hi")
+        await c.until("response.done")
+        assert [s["text"] for s in c.of("segment")] == ["Sure.", "Here is a brief answer."]
+        for bad in ("missing", "/etc/passwd", "tech.toml"):
+            await c.send(type="session.configure", lexicon=bad)
+            error = await c.until("error")
+            assert error["code"] == "invalid_config"
+            assert error["message"] == "unknown lexicon; choose one of: none, tech, other"
+            c.events.clear()
+        await c.send(type="session.configure", lexicon="none")
+        assert (await c.until("session.ready"))["lexicon"] == "none"
+        c.events.clear()
+        await c.send(type="user.message", text="Hi")
+        await c.until("response.done")
+        assert [s["text"] for s in c.of("segment")] == ["Sure.", "Here is a short answer."]
+
+
+async def test_a_default_lexicon_applies_from_the_first_turn() -> None:
+    lexicons = {"tech": Lexicon.build(any_case={"sure": "certainly"})}
+    async with (
+        running(lexicons=lexicons, default_lexicon="tech") as stack,
+        client(stack.url) as c,
+    ):
+        assert c.events[0]["lexicon"] == "tech"
+        await c.send(type="user.message", text="Hi")
+        await c.until("response.done")
+        assert c.of("segment")[0]["text"] == "Certainly."
 
 
 async def test_health_ready_and_static_routes() -> None:

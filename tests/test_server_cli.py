@@ -87,6 +87,42 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
     assert "Traceback" not in proc.stderr
 
 
+async def test_serve_without_a_chat_model_serves_speak_responses() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        argv = [*BRIDGE, "serve", "--port", "0", "--tts-url", emu.url, "--audio-lead-ms", "0"]
+        argv += ["--speech-port", "0"]
+        async with await anyio.open_process(argv, env=clean_env()) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            with anyio.fail_after(30):
+                first = ""
+                async for chunk in TextReceiveStream(proc.stdout):
+                    first += chunk
+                    if "\n" in first:
+                        break
+            async with connect(first.splitlines()[0], open_timeout=10) as ws:
+                with anyio.fail_after(20):
+                    ready = json.loads(await ws.recv())
+                    await ws.send(json.dumps({"type": "text.append", "text": "Hello there."}))
+                    await ws.send(json.dumps({"type": "text.done"}))
+                    kinds = []
+                    async for msg in ws:
+                        if isinstance(msg, bytes):
+                            kinds.append("audio")
+                        elif (kind := json.loads(msg)["type"]) == "response.done":
+                            break
+                        else:
+                            kinds.append(kind)
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                code = await proc.wait()
+            stderr = (await proc.stderr.receive(65536)).decode()
+    assert ready["chat"] is False
+    assert "audio" in kinds and "segment" in kinds
+    assert code == 0, stderr
+    assert "no chat model configured: serving speak responses only" in stderr
+    assert "OpenAI-compatible speech: POST http://127.0.0.1:" in stderr
+
+
 MODEL = ["--llm-model", "m"]
 
 

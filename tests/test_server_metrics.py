@@ -3,12 +3,17 @@ parsed with prometheus_client's own parser."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 import httpx
 import pytest
 from _serve import LONG, RATE, SHORT, client, running, samples
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.core.cost import Price, PriceTable
 from bridge.local import Faults
+from bridge.pipeline import PipelineOptions
+from bridge.qwen.models import DEFAULT_MODEL
 from bridge.server import ServerLimits, ServerOptions
 from bridge.server.metrics import ACK_STAGE, STAGES
 from bridge.testing.fake_llm import FakeReply, tokens_for
@@ -68,7 +73,12 @@ async def test_a_turn_moves_the_counters_and_every_stage_histogram_once() -> Non
     # Billed: what the TTS service's usage said (appends carry a separating space each).
     billed = _delta(before, after, "bridge_chars_billed_total")
     assert billed == result["chars_billed"] >= result["chars_appended"]
-    assert _delta(before, after, "bridge_chars_heard_total") == len(SHORT)
+    # Played to the end: every billed character was heard, none wasted.
+    assert _delta(before, after, "bridge_chars_heard_total") == result["chars_heard"] == billed
+    assert _delta(before, after, "bridge_chars_wasted_total") == 0
+    assert result["wasted_share"] == 0
+    assert result["cost"] is None  # no price table
+    assert not any(name.startswith("bridge_cost_") for name, _ in after)
     sent = _delta(before, after, "bridge_audio_sent_seconds_total")
     assert sent == pytest.approx(samples(c.frames) / RATE) and sent > 1
     assert _delta(before, after, "bridge_barge_in_seconds_count") == 0
@@ -78,7 +88,9 @@ async def test_a_turn_moves_the_counters_and_every_stage_histogram_once() -> Non
 
 async def test_a_barge_in_counts_an_interrupted_turn_and_only_the_heard_part() -> None:
     replies = [FakeReply(tokens_for(LONG), delay=0.002)]
-    options = ServerOptions(port=0, audio_lead=0.3)
+    price = Price(per_10k_chars=0.8, currency="CNY")
+    prices = PipelineOptions(prices=PriceTable(MappingProxyType({DEFAULT_MODEL: price})))
+    options = ServerOptions(port=0, audio_lead=0.3, pipeline=prices)
     async with running(replies, options=options) as stack, client(stack.url) as c:
         url = stack.server.http_url + "metrics"
         before = await _scrape(url)
@@ -96,7 +108,30 @@ async def test_a_barge_in_counts_an_interrupted_turn_and_only_the_heard_part() -
     assert _delta(before, after, "bridge_turns_total", outcome="interrupted") == 1
     assert _delta(before, after, "bridge_turns_total", outcome="done") == 0
     assert _delta(before, after, "bridge_barge_in_seconds_count") == 1
-    assert _delta(before, after, "bridge_chars_heard_total") == len(heard)
+    done = c.of("response.done")[-1]["result"]
+    heard_chars = done["chars_heard"]
+    assert _delta(before, after, "bridge_chars_heard_total") == heard_chars
+    # The heard text less the spaces that join its segments (they are not billed).
+    joins = len(c.of("segment")) - 1
+    assert len(heard) - joins <= heard_chars <= len(heard)
+    # The response running at the cancel never reported its usage: what was appended past
+    # the reported part counts as unreported (its upper bound).
+    billed, unreported = done["chars_billed"], done["chars_unreported"]
+    assert _delta(before, after, "bridge_chars_billed_total") == billed
+    assert _delta(before, after, "bridge_chars_unreported_total") == unreported > 0
+    assert billed + unreported == done["chars_appended"]  # the whole reply was appended
+    wasted = _delta(before, after, "bridge_chars_wasted_total")
+    assert wasted == done["chars_wasted"] == billed + unreported - heard_chars > 0
+    assert done["wasted_share"] == pytest.approx(wasted / (billed + unreported), abs=1e-4)
+    # In money, with the price table.
+    cost = done["cost"]
+    assert cost["currency"] == "CNY"
+    assert cost["billed"] == pytest.approx(price.of(billed + unreported))
+    assert cost["wasted"] == pytest.approx(price.of(int(wasted)))
+    billed_money = _delta(before, after, "bridge_cost_billed_total", currency="CNY")
+    assert billed_money == pytest.approx(cost["billed"])
+    wasted_money = _delta(before, after, "bridge_cost_wasted_total", currency="CNY")
+    assert wasted_money == pytest.approx(cost["wasted"]) and wasted_money > 0
     assert _delta(before, after, "bridge_audio_played_seconds_total") == pytest.approx(1.0)
     sent = _delta(before, after, "bridge_audio_sent_seconds_total")
     assert sent == pytest.approx(samples(c.frames) / RATE)
@@ -166,7 +201,7 @@ async def test_a_tts_reconnect_is_counted_and_the_turn_still_counts_once() -> No
     assert _delta(before, after, "bridge_turns_total", outcome="done") == 1
     assert _delta(before, after, "bridge_turns_total", outcome="error") == 0
     assert _delta(before, after, "bridge_turn_duration_seconds_count") == 1
-    assert _delta(before, after, "bridge_chars_heard_total") == len(SHORT)
+    assert _delta(before, after, "bridge_chars_heard_total") == result["chars_heard"] > 0
     # Billed: the usage of the responses that completed (the dropped one reported none).
     assert _delta(before, after, "bridge_chars_billed_total") == result["chars_billed"] > 0
     sent = _delta(before, after, "bridge_audio_sent_seconds_total")

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.core import errors
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.qwen.client import AudioChunk
 from bridge.server import protocol as p
 from bridge.server.limits import ServerLimits, TokenBucket, check_access, is_loopback_host
@@ -40,6 +42,10 @@ def test_client_messages_parse_into_typed_values() -> None:
     assert parse(
         '{"type":"session.configure","voice":"Ethan","sample_rate":16000,"extra":1}'
     ) == p.SessionConfigure(voice="Ethan", sample_rate=16000)
+    # text.append pieces are kept as sent, white space included (the session sanitises them)
+    assert parse('{"type":"text.append","text":" Hi"}') == p.TextAppend(text=" Hi")
+    assert parse('{"type":"text.append","text":""}') == p.TextAppend(text="")
+    assert parse('{"type":"text.done"}') == p.TextDone()
 
 
 @pytest.mark.parametrize(
@@ -59,6 +65,9 @@ def test_client_messages_parse_into_typed_values() -> None:
         ('{"type":"playback.ack","samples":1e400}', ErrorCode.INVALID_MESSAGE),
         ('{"type":"session.configure","voice":""}', ErrorCode.INVALID_MESSAGE),
         ('{"type":"session.configure","sample_rate":"24000"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append"}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append","text":5}', ErrorCode.INVALID_MESSAGE),
+        ('{"type":"text.append","text":"' + "a" * 101 + '"}', ErrorCode.MESSAGE_TOO_LARGE),
         ('{"type":"response.create"}', ErrorCode.UNKNOWN_TYPE),
         (b'{"type":"user.message","text":"hi"}', ErrorCode.UNEXPECTED_BINARY),
         ("x" * 1025, ErrorCode.MESSAGE_TOO_LARGE),
@@ -88,7 +97,14 @@ def test_any_frame_parses_or_raises_a_protocol_error(data: str | bytes) -> None:
         assert len(failure.message) < 300
     else:
         assert isinstance(
-            message, p.UserMessage | p.ResponseCancel | p.PlaybackAck | p.SessionConfigure
+            message,
+            p.UserMessage
+            | p.TextAppend
+            | p.TextDone
+            | p.ResponseCancel
+            | p.PlaybackAck
+            | p.SessionConfigure
+            | p.SessionResume,
         )
 
 
@@ -115,18 +131,48 @@ def test_server_events_are_compact_json_with_the_documented_fields() -> None:
 
 
 def test_turn_errors_reach_clients_only_as_fixed_messages() -> None:
-    result = {"turn_id": "t", "error": {"type": "LLMConnectionError", "message": "http://10.0.0.5"}}
+    leak = errors.LLMConnectionError("cannot reach http://10.0.0.5 with sk-secret")
+    result = TurnResult(turn_id="t", error=TurnFailure.of(leak))
     public = p.public_result(result)
     assert public["error"] == {
         "type": "LLMConnectionError",
         "code": "llm_error",
         "message": "the chat model failed; the reply may be incomplete",
     }
-    assert p.client_error_for("TTSAuthError")[0] is ErrorCode.TTS_ERROR
-    assert p.client_error_for("TTSClosedError")[0] is ErrorCode.TTS_ERROR
-    assert p.client_error_for("ConfigError")[0] is ErrorCode.INTERNAL_ERROR
-    assert p.client_error_for("NotAnError")[0] is ErrorCode.INTERNAL_ERROR
-    assert p.public_result({"error": None}) == {"error": None}
+    assert "10.0.0.5" not in json.dumps(public) and "sk-secret" not in json.dumps(public)
+    assert result.to_dict()["error"] == {"type": "LLMConnectionError", "message": str(leak)}
+    assert p.public_result(TurnResult(turn_id="t"))["error"] is None
+
+
+class MadeUpError(errors.TTSError):
+    """A subclass the mapping has never heard of: mapped by its class, not its name."""
+
+
+@pytest.mark.parametrize(
+    ("exc", "code"),
+    [
+        (errors.TTSAuthError("no"), ErrorCode.TTS_ERROR),
+        (errors.TTSClosedError("gone"), ErrorCode.TTS_ERROR),
+        (MadeUpError("new"), ErrorCode.TTS_ERROR),
+        (errors.LLMRateLimitError("slow"), ErrorCode.LLM_ERROR),
+        (errors.ConfigError("bad"), ErrorCode.INTERNAL_ERROR),
+        (RuntimeError("a bug"), ErrorCode.INTERNAL_ERROR),
+        (None, ErrorCode.INTERNAL_ERROR),
+    ],
+)
+def test_one_mapping_from_the_error_tree_to_client_codes(
+    exc: BaseException | None, code: ErrorCode
+) -> None:
+    assert p.client_error_for(exc)[0] is code
+    if exc is not None:
+        assert p.client_error_for(TurnFailure.of(exc))[0] is code
+
+
+def test_a_name_alone_maps_to_nothing() -> None:
+    # Errors are never looked up by name: a TurnFailure whose exception is a bug stays internal
+    # even when its type name is that of one of our errors.
+    forged = TurnFailure("TTSAuthError", "forged", RuntimeError("forged"))
+    assert p.client_error_for(forged)[0] is ErrorCode.INTERNAL_ERROR
 
 
 def test_token_bucket_refills_at_its_rate() -> None:
@@ -255,7 +301,7 @@ async def test_outbox_keeps_order_bounds_audio_and_drops_a_cancelled_response() 
     box.close()
     got = []
     while (frame := await box.get()) is not None:
-        got.append(frame.data)
+        got.append(frame)
     assert got == ['{"type":"a"}', '{"type":"b"}', b"\x04\x00"]
     box.put({"type": "late"})
     assert await box.get() is None
@@ -288,7 +334,7 @@ async def test_sink_counts_acknowledged_samples_clamped_to_what_was_sent() -> No
     box.close()
     while (frame := await box.get()) is not None:
         frames.append(frame)
-    assert json.loads(frames[0].data) == {
+    assert json.loads(frames[0]) == {
         "type": "audio.start",
         "response_id": "r1",
         "sample_rate": 100,

@@ -13,6 +13,7 @@ from pathlib import Path
 import anyio
 from _procs import clean_env
 
+import bridge
 from bridge.qwen import SessionConfig, connect
 
 # `python -m bridge ARGS`, with openai made unimportable (a None entry in sys.modules).
@@ -44,6 +45,26 @@ def test_import_bridge_loads_no_openai_until_a_model_name_is_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_every_public_name_imports_from_bridge_in_a_fresh_interpreter() -> None:
+    code = (
+        "import bridge\n"
+        "names = [n for n in bridge.__all__ if n != '__version__']\n"
+        "assert set(names) == set(bridge._LAZY), set(names) ^ set(bridge._LAZY)\n"
+        "for name in names:\n"
+        "    exec(f'from bridge import {name} as value', {}, scope := {})\n"
+        "    value = scope['value']\n"
+        "    home = getattr(value, '__module__', None) or bridge._LAZY[name]\n"
+        "    assert home.startswith('bridge.'), (name, home)\n"
+        "from bridge import __version__\n"
+        "print(len(names))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == len(bridge.__all__) - 1
 
 
 def test_speak_local_runs_without_openai(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ FRAGMENTS = [
     "word", " ", "  ", ".", "!", ",", "$", "$$", "$x$", "\\(", "\\)", "\\[", "\\]", "\\frac",
     "{a}", "[^1]", "[^", "]", ":", "\n", "</think>", "<think>", "🎉", "©\ufe0f", "`", "«", " »",
     "„", "“", "5", "\u200d", "↔", "✅ ", "2\ufe0f\u20e3", "A", "Word", "**", "__", "*",
+    "[^1]: ", "    ", "\t", "## ", " ##",
 ]  # fmt: skip
 
 
@@ -69,6 +70,14 @@ def test_footnote_references_are_not_spoken_and_do_not_block_a_sentence_end() ->
 def test_footnote_definition_lines_are_dropped() -> None:
     text = "Claim one[^1] and two[^b].\n\n[^1]: A source, https://x.org/a.\n  [^b]: Another.\nEnd."
     assert scrub(text) == "Claim one and two.\n\nEnd."
+
+
+def test_indented_lines_of_a_footnote_definition_are_dropped_with_it() -> None:
+    text = (
+        "Text.[^1]\n\n[^1]: Note one\n    continued.\n\n    Its second paragraph.\n"
+        "[^2]: Note two\n\tmore.\nBack to the reply.\n\n  Indented, but no note.\n"
+    )
+    assert scrub(text) == "Text.\n\nBack to the reply.\n\nIndented, but no note.\n"
 
 
 def test_brackets_that_are_not_footnotes_stay() -> None:
@@ -273,6 +282,8 @@ SENTENCES_AFTER_ABBREVIATIONS = [
     ("Das steht in Nr. 7 der Reihe.", 1),
     ("Sie wohnt in der Bahnhofstr. 3 in Köln.", 1),
     ("Siehe Abs. 2 und Kap. 3 im Text.", 1),
+    ("Wie Abb. 4 zeigt, steigt es. Siehe Anm. 2.", 2),
+    ("Véase el párr. 3 del texto. Luego sigue.", 2),
     ("It was 2019. 3 people came.", 2),
     # ordinals: before a month name, after a German article or preposition
     ("Der Kurs beginnt am 3. Oktober um neun. Bitte pünktlich sein.", 2),
@@ -446,3 +457,32 @@ def test_a_forced_cut_in_chinese_or_japanese_lands_after_a_particle_when_one_is_
     text = "今日は天気がとても良いので公園へ散歩に行きたいと思いますが友達も一緒に来る予定です" * 3
     for forced in _forced(text, first_clause=False, max_chars=40, min_chars=0):
         assert forced[-1] in "はがをにでともへやのからまで", forced
+
+
+def test_spaces_after_an_emoji_bullet_do_not_depend_on_the_split() -> None:
+    # found by hypothesis: the bullet's spaces arrived one by one and one was kept
+    assert scrub("✅  ") == ""
+    assert scrub("Tasks:\n✅   Done\n👉  Next") == "Tasks:\n\nDone\n\nNext"
+
+
+def test_a_headings_closing_hashes_are_dropped_other_hashes_stay() -> None:
+    # found by the markdown-it-py oracle (tests/test_text_oracle.py)
+    text = "## Setup ##\n# Learn C#\n### Done #  \nIssue #4 ## here"
+    assert scrub(text) == "Setup\n\nLearn C#\n\nDone\n\nIssue #4 ## here"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # found by hypothesis: the spaces after a removed item arrived one by one or at once
+        (".$x$  ", ". "),
+        ("a 🎉  b", "a b"),
+        ("a![i](u)  b, c", "a b, c"),
+        ("x [^1]   y", "x y"),
+        ("Done 🎉  !", "Done!"),
+    ],
+)
+def test_the_spaces_after_a_removed_item_collapse_whatever_the_split(
+    text: str, expected: str
+) -> None:
+    assert scrub(text) == expected

@@ -5,7 +5,15 @@ text that may be spoken: reasoning deltas (``reasoning_content``/``reasoning``),
 and ``<think>…</think>`` blocks inside the content never come out. Every wait is bounded
 (``first_token_timeout`` for the first token, ``token_timeout`` for each next chunk) and every
 failure of the SDK or its HTTP stack is mapped to one of the ``LLMError`` subclasses at this
-boundary, with a one-line message that says what to do and never contains the API key.
+boundary (``adapters/openai_client.py``), with a one-line message that says what to do and never
+contains the API key.
+
+The token path is lean: the SDK sends the request and maps its errors, but the reply is read
+from its streaming response as raw bytes, cut into server-sent events by ``SSEDecoder`` and
+parsed with ``orjson``, taking only the content, refusal, reasoning and tool-call markers, the
+finish reason and the usage (the SDK would build a pydantic object per chunk). The JSON body
+is passed as ``extra_body``, past the SDK's per-call transform of typed parameters.
+``benchmarks/llm_stream_speed.py`` measures both paths.
 
 ``Conversation`` keeps the system prompt and the turns as they were heard.
 
@@ -22,16 +30,17 @@ Decisions:
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import anyio
 import openai
+import orjson
 import structlog
-from openai.types.chat import ChatCompletionChunk
 
 from bridge.adapters.openai_client import (
     DEFAULT_BASE_URL,
@@ -40,6 +49,7 @@ from bridge.adapters.openai_client import (
     client_for,
     is_transport_error,
 )
+from bridge.adapters.sse import SSEDecoder
 from bridge.core.errors import ConfigError, LLMServerError, LLMTimeoutError
 from bridge.core.sanitize import TextSanitizer
 
@@ -55,6 +65,10 @@ log = structlog.get_logger("bridge.adapters.llm")
 
 _RESERVED = frozenset({"model", "messages", "stream"})
 _REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Options of the SDK call itself rather than of the JSON body.
+_SDK_OPTIONS = frozenset({"extra_headers", "extra_query", "timeout"})
+_loads = orjson.loads
+_DRAIN_TIMEOUT = 0.1  # seconds to read the rest of a body after [DONE]
 _OPEN, _CLOSE = "<think>", "</think>"
 
 
@@ -64,8 +78,9 @@ class LLMConfig:
 
     ``think_open``/``think_window`` are for models whose chat template pre-fills ``<think>``
     (see ``ThinkFilter``). ``extra`` holds further request options (``temperature``,
-    ``max_tokens``, or server-specific ones such as ``top_k``); options the SDK does not know
-    are sent in the JSON body. ``stream_options`` in ``extra`` replaces ours
+    ``max_tokens``, or server-specific ones such as ``top_k``), sent in the JSON body as they
+    are, with the items of ``extra_body`` merged over them; ``extra_headers``, ``extra_query``
+    and ``timeout`` go to the SDK call. ``stream_options`` in ``extra`` replaces ours
     (``{"include_usage": True}``).
     """
 
@@ -210,10 +225,15 @@ class ThinkFilter:
 
 def _partial_tag(text: str, tags: tuple[str, ...]) -> str:
     """The longest end of ``text`` that could be the start of one of ``tags``."""
-    for size in range(min(len(text), max(map(len, tags)) - 1), 0, -1):
-        tail = text[-size:]
+    # Called once per delta: look only where a tag's first character occurs near the end.
+    start = max(0, len(text) - max(map(len, tags)) + 1)
+    firsts = {tag[0] for tag in tags}
+    at = min((i for i in (text.find(c, start) for c in firsts) if i >= 0), default=-1)
+    while 0 <= at < len(text):
+        tail = text[at:]
         if any(tag.startswith(tail) for tag in tags):
             return tail
+        at += 1
     return ""
 
 
@@ -236,7 +256,6 @@ class LLMClient:
             connect_timeout=config.connect_timeout,
         )
         self._base_url = self._endpoint.url
-        self._sdk_params = _create_parameters(self._client)
         self.last_usage: LLMUsage | None = None
         self.last_finish_reason: str | None = None
 
@@ -258,20 +277,26 @@ class LLMClient:
                 await self._client.close()
 
     def _request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
+        """The keyword arguments of ``create``: the whole JSON body goes in ``extra_body``.
+
+        The SDK's per-call transform of typed parameters costs milliseconds per request with a
+        long history (it walks every message), so only ``model`` and an empty ``messages`` go
+        through it; ``extra_body`` is merged over them as it is.
+        """
+        body: dict[str, Any] = {
             "model": self.config.model,
             "messages": [dict(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        body: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"model": self.config.model, "messages": (), "stream": True}
         for key, value in self.config.extra.items():
-            if key in self._sdk_params:
+            if key in _SDK_OPTIONS:
                 kwargs[key] = value
-            else:
+            elif key != "extra_body":
                 body[key] = value
-        if body:
-            kwargs["extra_body"] = {**body, **dict(kwargs.get("extra_body") or {})}
+        body.update(self.config.extra.get("extra_body") or {})
+        kwargs["extra_body"] = body
         return kwargs
 
     async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
@@ -288,62 +313,70 @@ class LLMClient:
         cfg = self.config
         deadline = anyio.current_time() + cfg.first_token_timeout
         log.debug("llm.request", model=cfg.model, base_url=self._base_url, messages=len(messages))
+        opened = self._client.chat.completions.with_streaming_response.create(
+            **self._request(messages)
+        )
         try:
             with anyio.fail_after(cfg.first_token_timeout):
-                created = await self._client.chat.completions.create(**self._request(messages))
+                response = await opened.__aenter__()
         except TimeoutError as exc:
             raise self._first_token_timeout() from exc
         except openai.APIError as exc:
             mapped = self._endpoint.error(exc)
             raise mapped from chain(mapped, exc)
-        response = cast("openai.AsyncStream[ChatCompletionChunk]", created)
         thinking = ThinkFilter(start_inside=cfg.think_open, window=cfg.think_window)
         clean = TextSanitizer()  # model text is sanitised here, once
+        events = SSEDecoder()
+        received = aiter(response.iter_bytes())
         chunks = 0
         started = False
         chars = 0
+        done = finished = False  # finished: the server sent [DONE]
         try:
-            while True:
-                wait = deadline - anyio.current_time() if not started else cfg.token_timeout
+            while not done:
+                # One bounded wait per network read (a read may hold many chunks): the first
+                # token's deadline, then token_timeout from the last chunk on.
                 try:
-                    with anyio.fail_after(max(wait, 0.0)):
-                        chunk = await response.__anext__()
+                    with anyio.CancelScope(deadline=deadline) as wait:
+                        data = await anext(received)
                 except StopAsyncIteration:
-                    break
-                except TimeoutError as exc:
-                    if not started:
-                        raise self._first_token_timeout() from exc
-                    raise LLMTimeoutError(
-                        f"model {cfg.model!r} stalled: no chunk for {cfg.token_timeout:g} s after "
-                        f"{chunks} chunks (token_timeout); the reply is incomplete",
-                        what="token",
-                    ) from exc
+                    payloads, done = events.flush(), True
                 except openai.APIError as exc:
                     mapped = self._endpoint.error(exc, chunks=chunks)
                     raise mapped from chain(mapped, exc)
-                except ValueError as exc:  # a chunk that is not JSON
-                    raise LLMServerError(
-                        f"the LLM endpoint {self._base_url} sent a malformed stream event "
-                        f"({self._endpoint.detail(str(exc))}); is it OpenAI-compatible?"
-                    ) from exc
                 except Exception as exc:
                     if not is_transport_error(exc):
                         raise
                     raise self._endpoint.broken(exc, chunks) from exc
-                chunks += 1
-                for text, is_token in self._read_chunk(chunk):
+                else:
+                    if wait.cancelled_caught:
+                        raise self._stalled(started, chunks)
+                    payloads = events.feed(data)
+                for payload in payloads:
+                    if payload.startswith(b"[DONE]"):
+                        done = finished = True
+                        break
+                    chunks += 1
+                    text, is_token = self._read_chunk(payload)
                     started = started or is_token
                     speak = thinking.feed(clean.feed(text)) if text else ""
                     if speak:
                         chars += len(speak)
                         yield speak
+                if started and payloads:
+                    deadline = anyio.current_time() + cfg.token_timeout
             rest = thinking.feed(clean.flush()) + thinking.flush()
             if rest:
                 chars += len(rest)
                 yield rest
+            if finished:  # the text is out: now let the connection go back to the pool
+                await _drain(received, response.http_response.http_version)
         finally:
             with anyio.move_on_after(2, shield=True):
-                await response.close()
+                close = getattr(received, "aclose", None)
+                if close is not None:
+                    await close()
+                await opened.__aexit__(None, None, None)
         log.debug(
             "llm.done",
             model=cfg.model,
@@ -353,29 +386,59 @@ class LLMClient:
             usage=None if self.last_usage is None else asdict(self.last_usage),
         )
 
-    def _read_chunk(self, chunk: ChatCompletionChunk) -> Iterator[tuple[str, bool]]:
-        """Record usage and finish reason; yield (speakable text, counts as a token) pairs."""
-        usage = getattr(chunk, "usage", None)
-        if usage is not None:
+    def _read_chunk(self, payload: bytes) -> tuple[str, bool]:
+        """Record usage and finish reason of one ``chat.completion.chunk``; return its
+        speakable text and whether it counts as a token (text, reasoning or a tool call)."""
+        try:
+            chunk = _loads(payload)
+        except ValueError:  # orjson's and json's decode errors are ValueErrors
+            try:  # orjson refuses a lone surrogate escape (half an emoji); json keeps it
+                chunk = json.loads(payload)
+            except ValueError as exc:
+                raise self._malformed(str(exc)) from exc
+        if not isinstance(chunk, dict):
+            raise self._malformed(f"a JSON {type(chunk).__name__}, not an object")
+        if chunk.get("error"):
+            raise self._endpoint.stream_error(chunk["error"])
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
             self.last_usage = LLMUsage(
-                prompt_tokens=getattr(usage, "prompt_tokens", None),
-                completion_tokens=getattr(usage, "completion_tokens", None),
-                total_tokens=getattr(usage, "total_tokens", None),
+                prompt_tokens=_int(usage.get("prompt_tokens")),
+                completion_tokens=_int(usage.get("completion_tokens")),
+                total_tokens=_int(usage.get("total_tokens")),
             )
-        for choice in chunk.choices or ():
-            if choice.index != 0:
+        text, token = "", False
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                 continue
-            if choice.finish_reason is not None:
-                self.last_finish_reason = str(choice.finish_reason)
-            delta = choice.delta
-            if delta is None:
+            finish = choice.get("finish_reason")
+            if finish is not None:
+                self.last_finish_reason = str(finish)
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
                 continue
-            hidden = any(_extra_text(delta, name) for name in _REASONING_FIELDS)
-            hidden = hidden or bool(getattr(delta, "tool_calls", None))
-            hidden = hidden or getattr(delta, "function_call", None) is not None
-            text = (delta.content or "") + (getattr(delta, "refusal", None) or "")
-            if text or hidden:
-                yield text, True
+            said = _text(delta, "content") + _text(delta, "refusal")
+            hidden = any(_text(delta, name) for name in _REASONING_FIELDS)
+            hidden = hidden or bool(delta.get("tool_calls"))
+            hidden = hidden or delta.get("function_call") is not None
+            text += said
+            token = token or bool(said) or hidden
+        return text, token
+
+    def _stalled(self, started: bool, chunks: int) -> LLMTimeoutError:
+        if not started:
+            return self._first_token_timeout()
+        return LLMTimeoutError(
+            f"model {self.config.model!r} stalled: no chunk for {self.config.token_timeout:g} s "
+            f"after {chunks} chunks (token_timeout); the reply is incomplete",
+            what="token",
+        )
+
+    def _malformed(self, why: str) -> LLMServerError:
+        return LLMServerError(
+            f"the LLM endpoint {self._base_url} sent a malformed stream event "
+            f"({self._endpoint.detail(why)}); is it OpenAI-compatible?"
+        )
 
     def _first_token_timeout(self) -> LLMTimeoutError:
         return LLMTimeoutError(
@@ -386,17 +449,20 @@ class LLMClient:
         )
 
 
-def _create_parameters(client: openai.AsyncOpenAI) -> frozenset[str]:
-    """The keyword names ``chat.completions.create`` accepts in this SDK version."""
-    create = client.chat.completions.create
-    names = set(inspect.signature(create).parameters) - {"self"}
-    return frozenset(names | {"extra_headers", "extra_query", "extra_body", "timeout"})
+async def _drain(received: AsyncIterator[bytes], http_version: str) -> None:
+    """Read what follows ``[DONE]`` (the end of the chunked body), so that an HTTP/1.1
+    connection goes back to the pool instead of being closed (HTTP/2 streams close alone)."""
+    if http_version != "HTTP/1.1":
+        return
+    with anyio.move_on_after(_DRAIN_TIMEOUT), suppress(Exception):
+        async for _ in received:
+            pass
 
 
-def _extra_text(delta: Any, name: str) -> str:
-    """A text field of a delta that may be declared or only present as a pydantic extra."""
-    value = getattr(delta, name, None)
-    if value is None:
-        extra = getattr(delta, "model_extra", None) or {}
-        value = extra.get(name)
+def _text(delta: dict[str, Any], name: str) -> str:
+    value = delta.get(name)
     return value if isinstance(value, str) else ""
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

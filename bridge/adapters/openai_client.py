@@ -29,6 +29,7 @@ from bridge.core.errors import (
     LLMRateLimitError,
     LLMServerError,
 )
+from bridge.core.version import user_agent
 from bridge.logs import redact
 
 __all__ = [
@@ -62,6 +63,8 @@ def make_client(
         api_key=api_key or NO_KEY,
         timeout=openai.Timeout(read, connect=connect_timeout),
         max_retries=max_retries,
+        # bridge first, then what openai calls itself (its own default User-Agent).
+        default_headers={"User-Agent": f"{user_agent()} AsyncOpenAI/Python {openai.__version__}"},
     )
 
 
@@ -187,6 +190,11 @@ class Endpoint:
             message = f"the LLM endpoint {url} rejected the request {said}; {hint}"
         return LLMServerError(message, status=status)
 
+    def stream_error(self, body: object) -> LLMServerError:
+        """An ``{"error": ...}`` event inside a stream (the server failed mid-reply)."""
+        said = _body_message(body) or "An error occurred during streaming"
+        return LLMServerError(f"the LLM endpoint {self.url} reported an error: {self.detail(said)}")
+
 
 def chain(error: LLMError, exc: BaseException) -> BaseException | None:
     """The exception to chain to ``error``: none for auth errors, as servers quote the key
@@ -196,7 +204,10 @@ def chain(error: LLMError, exc: BaseException) -> BaseException | None:
 
 def error_message(exc: openai.APIError) -> str:
     """The server's own message inside an error answer, else the SDK's."""
-    body = exc.body
+    return _body_message(exc.body) or exc.message or type(exc).__name__
+
+
+def _body_message(body: object) -> str | None:
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
@@ -205,7 +216,7 @@ def error_message(exc: openai.APIError) -> str:
             return str(body["message"])
     if isinstance(body, str) and body.strip():
         return body
-    return exc.message or type(exc).__name__
+    return None
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

@@ -33,6 +33,7 @@ from bridge.commands.common import (
     check_speech_settings,
     load_settings,
     nothing_spoken,
+    pipeline_options,
     resolve_tts,
 )
 from bridge.commands.repl import (
@@ -218,12 +219,12 @@ class ChatSession:
         if captions.shown or result.interrupted:
             self.console.line()
         if result.error is not None:
-            self.console.error(f"error: {result.error['message']}")
+            self.console.error(f"error: {result.error.message}")
         elif (silent := nothing_spoken(result, "the reply")).error is not None:
             # e.g. only a code block: show it, and say why nothing was heard.
             if "".join(raw).strip():
                 self.console.line("".join(raw).strip())
-            self.console.quiet(silent.error["message"])
+            self.console.quiet(silent.error.message)
             self.last = (result, sink)
             return result
         self.console.quiet(quiet_summary(result))
@@ -388,6 +389,7 @@ async def run(args: argparse.Namespace) -> int:
     settings = load_settings(args, env)
     prompt_name = settings.prompt or "assistant"
     prompt = load_prompt(prompt_name)
+    options = pipeline_options(args, env)
     console = Console(color=sys.stdout.isatty() and "NO_COLOR" not in env)
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     check_speech_settings(args, env)  # a bad voice or URL is refused before the model starts
@@ -406,7 +408,7 @@ async def run(args: argparse.Namespace) -> int:
         playback = Playback(target.config.sample_rate)
         async with LLMClient(llm_config) as llm:
             history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
-            assistant = Assistant(llm=llm, tts=target, conversation=history)
+            assistant = Assistant(llm=llm, tts=target, conversation=history, options=options)
             reader = LineReader(history=history_path(env, home))
             session = ChatSession(
                 assistant=assistant,

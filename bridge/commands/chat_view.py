@@ -189,6 +189,11 @@ def quiet_summary(result: TurnResult) -> str:
     return " · ".join(parts)
 
 
+def _money(amount: float) -> str:
+    """Small amounts with enough digits to show (a turn costs fractions of a cent)."""
+    return f"{amount:.6f}".rstrip("0").rstrip(".") if amount else "0"
+
+
 def format_stats(result: TurnResult) -> str:
     """The last turn's timeline, for ``/stats``."""
     status = "interrupted" if result.interrupted else "error" if result.error else "complete"
@@ -209,11 +214,28 @@ def format_stats(result: TurnResult) -> str:
         f"{plural(result.chars_appended, 'character')} sent{billed} · "
         f"{plural(result.reconnects, 'reconnect')}"
     )
+    if result.chars_billed is not None:
+        wasted = result.wasted_share or 0.0
+        billed_all = result.chars_billed + result.chars_unreported
+        more = (
+            f" (at most; {result.chars_unreported} unreported)" if result.chars_unreported else ""
+        )
+        line = (
+            f"  heard {result.chars_heard} of {billed_all} billed characters{more} "
+            f"· {wasted:.0%} wasted"
+        )
+        cost = result.cost
+        if cost is not None:
+            line += (
+                f" · cost {_money(cost.billed)} {cost.currency}, "
+                f"{_money(cost.wasted)} {cost.currency} of it unheard"
+            )
+        lines.append(line)
     for i, seg in enumerate(result.segments, 1):
         text = seg.text if len(seg.text) <= 48 else seg.text[:47] + "…"
         lines.append(
             f"  {i:>2}. ready {_ms(seg.ready_ms):>9}  sent {_ms(seg.appended_ms):>9}  {text}"
         )
     if result.error:
-        lines.append(f"  error: {result.error['type']}: {result.error['message']}")
+        lines.append(f"  error: {result.error.type}: {result.error.message}")
     return "\n".join(lines)

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import sys
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -21,7 +22,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, NothingToSpeak
+from bridge.core.result import TurnFailure
+from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
 from bridge.qwen.regions import (
@@ -35,8 +38,8 @@ from bridge.qwen.regions import (
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
     from bridge.core.result import TurnResult
-    from bridge.pipeline import TTSTarget
-    from bridge.qwen.client import AudioChunk
+    from bridge.pipeline import PipelineOptions, TTSTarget
+    from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
     "NO_PLAYBACK",
@@ -46,12 +49,14 @@ __all__ = [
     "check_output",
     "check_speech_settings",
     "exit_code",
+    "lexicon_path",
     "load_settings",
     "log_level",
     "make_sink",
     "non_negative_int",
     "note",
     "nothing_spoken",
+    "pipeline_options",
     "plural",
     "positive_float",
     "positive_int",
@@ -203,6 +208,19 @@ def add_tts_options(p: argparse.ArgumentParser) -> None:
         choices=SAMPLE_RATES,
         help="Hz ($BRIDGE_SAMPLE_RATE; default 24000)",
     )
+    g.add_argument(
+        "--tts-stall-ms",
+        type=int,
+        metavar="MS",
+        help="silence of the speech service while it owes audio after which the connection "
+        "counts as dropped: reconnect and re-send ($BRIDGE_TTS_STALL_MS; default 3000)",
+    )
+    g.add_argument(
+        "--lexicon",
+        metavar="FILE",
+        help="word replacements for the speech, a TOML file with [exact] and [any_case] "
+        'tables of word = "spoken as" ($BRIDGE_LEXICON)',
+    )
 
 
 def add_output_options(p: argparse.ArgumentParser) -> None:
@@ -219,6 +237,29 @@ def load_settings(args: argparse.Namespace, env: Env) -> Settings:
     return merge_settings(flags, env, file_values, config_path=path)
 
 
+def lexicon_path(s: Settings) -> Path | None:
+    """The lexicon file the settings name: a relative path in the configuration file is
+    relative to that file's folder, elsewhere to the working directory."""
+    if not s.lexicon:
+        return None
+    path = Path(s.lexicon).expanduser()
+    if s.source("lexicon") == "file" and not path.is_absolute() and s.config_file is not None:
+        path = s.config_file.parent / path
+    return path
+
+
+def pipeline_options(args: argparse.Namespace, env: Env) -> PipelineOptions:
+    """The turn options the user's settings give (the lexicon, read now; the prices)."""
+    from bridge.adapters.lexicon_file import read_lexicon
+    from bridge.pipeline import PipelineOptions
+
+    s = load_settings(args, env)
+    path = lexicon_path(s)
+    return PipelineOptions(
+        lexicon=read_lexicon(path) if path is not None else None, prices=s.prices
+    )
+
+
 def shown_path(path: Path | None, env: Env) -> str:
     """``path`` for a message, with the home directory written as ``~``."""
     if path is None:
@@ -227,6 +268,20 @@ def shown_path(path: Path | None, env: Env) -> str:
     if home and path.is_relative_to(home):
         return "~/" + str(path.relative_to(home))
     return str(path)
+
+
+def _timeouts(s: Settings) -> Timeouts:
+    from bridge.qwen.client import Timeouts
+
+    if s.tts_stall_ms is None:
+        return Timeouts()
+    if s.tts_stall_ms < 1:
+        raise ConfigError(
+            f"tts_stall_ms must be at least 1, got {s.tts_stall_ms} "
+            f"(from {s.source('tts_stall_ms')})",
+            field="tts_stall_ms",
+        )
+    return Timeouts(stall=s.tts_stall_ms / 1000)
 
 
 def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
@@ -239,6 +294,7 @@ def _speech_settings(s: Settings) -> tuple[str, SessionConfig, str, str | None]:
     config.validate(model)
     region = resolve_region(s.region or DEFAULT_REGION).id
     workspace = check_workspace(s.workspace) if s.workspace else None
+    _timeouts(s)
     if s.tts_url is not None:
         from bridge.qwen.client import build_url
 
@@ -266,7 +322,7 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
         from bridge.local import EmulatorOptions, serve_emulator
 
         async with serve_emulator(EmulatorOptions(engine="espeak")) as emu:
-            yield TTSTarget(url=emu.url, model=model, config=config)
+            yield TTSTarget(url=emu.url, model=model, config=config, timeouts=_timeouts(s))
         return
     if url is None and key is None:
         raise ConfigError(
@@ -276,7 +332,13 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
             "  or try --local for the embedded offline engine"
         )
     yield TTSTarget(
-        url=url, region=region, model=model, api_key=key, workspace=workspace, config=config
+        url=url,
+        region=region,
+        model=model,
+        api_key=key,
+        workspace=workspace,
+        config=config,
+        timeouts=_timeouts(s),
     )
 
 
@@ -352,14 +414,14 @@ def nothing_spoken(result: TurnResult, what: str) -> TurnResult:
             f"{what} had no speakable text (only code, markup or symbols, which are not "
             "read aloud); nothing was spoken"
         )
-    return replace(result, error={"type": "NothingToSpeak", "message": message})
+    return replace(result, error=TurnFailure.of(NothingToSpeak(message)))
 
 
 def report_failure(result: TurnResult, sink: AudioSink) -> None:
     """The error of a failed turn, and where the audio spoken before it went (if anywhere)."""
     if result.error is None:
         return
-    note(f"error: {result.error['message']}")
+    note(f"error: {result.error.message}")
     path = getattr(sink, "path", None)
     if getattr(sink, "written", False) and path is not None:
         note(f"{result.audio_ms / 1000:.1f} s spoken before the error are in {path}")
@@ -369,12 +431,34 @@ def exit_code(result: TurnResult) -> int:
     """0 for a turn without error; 2 when the input was refused; 1 for any other failure."""
     if result.error is None:
         return 0
-    return 2 if result.error.get("type") == "ConfigError" else 1
+    return 2 if isinstance(result.error.exception, ConfigError) else 1
+
+
+# A read is refused as binary when it holds a NUL byte, or when more than this share of its
+# characters are undecodable bytes (U+FFFD) or control characters other than white space.
+_BINARY_SHARE = 0.1
+_WHITE = frozenset("\t\n\r\f\v")
+
+
+def binary_reason(data: bytes, text: str) -> str | None:
+    """Why a read from a text source looks binary (``None`` when it looks like text)."""
+    if b"\x00" in data:
+        return "it holds NUL bytes"
+    odd = sum(
+        1 for c in text if c == "\ufffd" or (unicodedata.category(c) == "Cc" and c not in _WHITE)
+    )
+    if text and odd > _BINARY_SHARE * len(text):
+        return "it is not UTF-8 text"
+    return None
 
 
 async def text_source(source: str) -> AsyncIterator[str]:
-    """Text from stdin (``-``) or a file as it arrives, decoded incrementally as UTF-8."""
+    """Text from stdin (``-``) or a file as it arrives, decoded incrementally as UTF-8 and
+    sanitised (``bridge.core.sanitize``: control characters removed, surrogates repaired).
+    Binary data (see ``binary_reason``) is refused with a ``ConfigError``, never spoken."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    clean = TextSanitizer()
+    name = "stdin" if source == "-" else source
     if source == "-":
         fd = sys.stdin.fileno()
         close = False
@@ -390,9 +474,17 @@ async def text_source(source: str) -> AsyncIterator[str]:
             if not data:
                 break
             text = decoder.decode(data)
+            reason = binary_reason(data, text)
+            if reason is not None:
+                raise ConfigError(
+                    f"cannot speak {name}: {reason}, it looks like binary data; "
+                    "bridge speak reads UTF-8 text",
+                    field="input",
+                )
+            text = clean.feed(text)
             if text:
                 yield text
-        tail = decoder.decode(b"", final=True)
+        tail = clean.feed(decoder.decode(b"", final=True)) + clean.flush()
         if tail:
             yield tail
     finally:

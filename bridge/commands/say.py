@@ -23,6 +23,7 @@ from bridge.commands.common import (
     non_negative_int,
     note,
     nothing_spoken,
+    pipeline_options,
     positive_int,
     report_failure,
     resolve_tts,
@@ -186,6 +187,7 @@ async def run(args: argparse.Namespace) -> int:
     check_output(args.out)
     check_speech_settings(args, os.environ)  # refused before the chat model starts
     prompt = load_prompt(load_settings(args, os.environ).prompt or "assistant")
+    options = pipeline_options(args, os.environ)
     show_text = not args.json and args.out != "-"
     shown: list[str] = []
     raw: list[str] = []
@@ -202,7 +204,7 @@ async def run(args: argparse.Namespace) -> int:
     ):
         sink = make_sink(args, target.config.sample_rate, note)
         history = Conversation(prompt, max_turns=HISTORY_MAX_TURNS, max_chars=HISTORY_MAX_CHARS)
-        assistant = Assistant(llm=llm, tts=target, conversation=history)
+        assistant = Assistant(llm=llm, tts=target, conversation=history, options=options)
         turn = assistant.reply(args.question, sink, on_segment=on_segment, on_text=raw.append)
         result = await turn.run()
     if shown:

@@ -5,22 +5,30 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from bridge.commands.common import (
     add_tts_options,
     check_speech_settings,
+    load_settings,
     non_negative_int,
     note,
     positive_float,
     positive_int,
     resolve_tts,
 )
-from bridge.commands.say import add_llm_options, resolve_llm
+from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
 from bridge.commands.workers import WORKER_FLAG, check_workers, run_workers, watch_parent
 from bridge.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.adapters.llm import LLMConfig
+    from bridge.text import Lexicon
 
 __all__ = ["add_parser", "run"]
 
@@ -52,6 +60,27 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "(repeatable; '*' allows any; $BRIDGE_SERVE_ORIGINS, comma-separated)",
     )
     p.add_argument(
+        "--speech-port",
+        type=non_negative_int,
+        metavar="PORT",
+        help="also serve the OpenAI-compatible POST /v1/audio/speech on this port (an HTTP "
+        "listener of its own; 0 picks a free one; default: not served)",
+    )
+    p.add_argument(
+        "--store",
+        metavar="URL",
+        help="where conversations wait for a reconnect (session.resume): memory (default, this "
+        "process) or redis://HOST:PORT/DB, shared by replicas (extra: redis; "
+        "$BRIDGE_SERVE_STORE)",
+    )
+    p.add_argument(
+        "--history-ttl",
+        type=positive_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long a stored conversation is kept after its last change (default 3600)",
+    )
+    p.add_argument(
         "--trust-proxy",
         action="append",
         metavar="NETWORK",
@@ -71,6 +100,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--max-sessions", type=positive_int, default=100, help="open sessions (default 100)"
     )
     lim.add_argument("--max-message-bytes", type=positive_int, default=16 * 1024)
+    lim.add_argument(
+        "--max-speak-chars",
+        type=positive_int,
+        default=20_000,
+        help="characters of one speak response, all its text.append together (default 20000)",
+    )
     lim.add_argument(
         "--max-sessions-per-address",
         type=positive_int,
@@ -123,6 +158,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="audio sent ahead of the client's playback (default 1000; 0: no pacing)",
     )
     p.add_argument(
+        "--lexicon-dir",
+        metavar="DIR",
+        help="lexicons clients may choose by name in session.configure: every NAME.toml in "
+        "DIR ($BRIDGE_LEXICON_DIR; --lexicon FILE is a new session's, offered by its name)",
+    )
+    p.add_argument(
         "--workers",
         type=positive_int,
         help="processes serving the port, each with its own event loop (default 1; "
@@ -156,7 +197,6 @@ def _listed(flags: list[str] | None, env_value: str) -> tuple[str, ...]:
 
 def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
     from bridge.adapters.prompts import list_prompts, load_prompt
-    from bridge.commands.common import load_settings
     from bridge.server import builtin_prompts
 
     chosen = load_settings(args, env).prompt or "assistant"
@@ -166,8 +206,51 @@ def _prompts(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
     return builtin_prompts("custom", load_prompt(chosen))
 
 
+def _lexicons(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[dict[str, Lexicon], str]:
+    """The lexicons clients may choose (by name) and a new session's (``none`` when unset)."""
+    from bridge.adapters.lexicon_file import NO_LEXICON, read_lexicon, read_lexicon_dir
+    from bridge.commands.common import lexicon_path, load_settings
+
+    folder = args.lexicon_dir or env.get("BRIDGE_LEXICON_DIR")
+    lexicons = read_lexicon_dir(Path(folder).expanduser()) if folder else {}
+    path = lexicon_path(load_settings(args, env))
+    if path is None:
+        return lexicons, NO_LEXICON
+    name = path.name.removesuffix(".toml")
+    in_dir = Path(folder).expanduser() / path.name if folder else None
+    if name in lexicons and not (in_dir is not None and in_dir.resolve() == path.resolve()):
+        raise ConfigError(
+            f"the lexicon {path} would be offered as {name!r}, a name --lexicon-dir has too; "
+            "rename one of them",
+            field="lexicon",
+        )
+    if name == NO_LEXICON:
+        raise ConfigError(f"a lexicon file may not be named {NO_LEXICON}.toml", field="lexicon")
+    lexicons.setdefault(name, read_lexicon(path))
+    return lexicons, name
+
+
+@asynccontextmanager
+async def _chat_model(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> AsyncIterator[LLMConfig | None]:
+    """The chat endpoint as ``resolve_llm`` finds it, or ``None`` when none is configured at
+    all: the server then speaks its clients' own text only (``text.append``)."""
+    s = load_settings(args, env)
+    if not (s.llm_base_url or s.llm_api_key or s.tts_api_key or uses_embedded_llm(s)):
+        note(
+            "no chat model configured: serving speak responses only (clients send their own "
+            "text with text.append). For conversations set OPENAI_API_KEY, OPENAI_BASE_URL "
+            "and BRIDGE_LLM_MODEL, or DASHSCOPE_API_KEY; or pass --local"
+        )
+        yield None
+        return
+    async with resolve_llm(args, env) as config:
+        yield config
+
+
 async def run(args: argparse.Namespace) -> int:
-    from bridge.commands.common import load_settings
+    from bridge.pipeline import PipelineOptions
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
 
     env = os.environ
@@ -185,6 +268,7 @@ async def run(args: argparse.Namespace) -> int:
             limits=ServerLimits(
                 max_sessions=args.max_sessions,
                 max_message_bytes=args.max_message_bytes,
+                max_speak_chars=args.max_speak_chars,
                 max_frame_bytes=max(4 * args.max_message_bytes, 64 * 1024),
                 turns_per_minute=args.turns_per_minute,
                 address_turns_per_minute=args.address_turns_per_minute,
@@ -196,25 +280,44 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
+            pipeline=PipelineOptions(prices=settings.prices),
             reuse_port=worker,
+            speech_port=args.speech_port,
+            store=args.store or env.get("BRIDGE_SERVE_STORE") or None,
+            history_ttl=args.history_ttl,
         )
     except ValueError as exc:  # ConfigError included
         raise ConfigError(str(exc)) from None
+    if workers > 1 and args.speech_port == 0:
+        raise ConfigError(
+            "--speech-port 0 with --workers: give a fixed port, which the workers share",
+            field="speech_port",
+        )
     prompts = _prompts(args, env)
+    lexicons, default_lexicon = _lexicons(args, env)  # checked before workers start
     check_speech_settings(args, env)  # refused before the chat model starts
     if workers > 1 and not worker:
         return await run_workers(
             args, host=options.host, port=options.port, count=workers, grace=args.shutdown_grace
         )
     async with (
-        resolve_llm(args, env) as llm_config,
+        _chat_model(args, env) as llm_config,
         resolve_tts(args, env) as target,
-        serve_bridge(options, llm=llm_config, tts=target, prompts=prompts) as server,
+        serve_bridge(
+            options,
+            llm=llm_config,
+            tts=target,
+            prompts=prompts,
+            lexicons=lexicons,
+            default_lexicon=default_lexicon,
+        ) as server,
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             print(server.url, flush=True)
             if not worker:  # the parent of the workers says it once for all
                 note(f"demo page: {server.http_url}")
+                if server.speech_url is not None:
+                    note(f"OpenAI-compatible speech: POST {server.speech_url}/audio/speech")
             async with anyio.create_task_group() as watching:
                 if worker:
                     watching.start_soon(watch_parent)

@@ -16,8 +16,14 @@ the flags (``llm_base_url`` or ``llm-base-url`` for ``--llm-base-url``)::
     voice = "Ethan"
     prompt = "concise"
     sample_rate = 24000
+    lexicon = "lexicon.toml"    # word replacements (relative to this file's folder)
     think_open = true           # the model's chat template pre-fills <think>
     think_window = 2000         # or: drop what comes before a </think> this early
+
+    [prices.qwen3-tts-flash-realtime]   # optional: your price per 10,000 billed characters
+    per_10k_chars = 0.8                 # (none is built in: prices change)
+    currency = "CNY"
+    as_of = "2026-11-01"                # optional: when you read it
 
 An unknown key, a value of the wrong type or a file that is not TOML is a ``ConfigError`` that
 names the file, so a typo is never silently ignored.
@@ -32,6 +38,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from bridge.core.cost import PriceTable
 from bridge.core.errors import ConfigError
 
 __all__ = [
@@ -46,6 +53,9 @@ __all__ = [
 ]
 
 Kind = Literal["str", "int", "bool"]
+# A value of the file: a setting, or the price table (the ``[prices]`` tables).
+FileValue = str | int | bool | PriceTable
+PRICES = "prices"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +86,9 @@ KEYS: tuple[ConfigKey, ...] = (
     ConfigKey("voice", "BRIDGE_VOICE"),
     ConfigKey("language", "BRIDGE_LANGUAGE"),
     ConfigKey("sample_rate", "BRIDGE_SAMPLE_RATE", "int"),
+    ConfigKey("tts_stall_ms", "BRIDGE_TTS_STALL_MS", "int"),
     ConfigKey("local", "BRIDGE_LOCAL", "bool"),
+    ConfigKey("lexicon", "BRIDGE_LEXICON"),
     ConfigKey("workers", "BRIDGE_SERVE_WORKERS", "int"),
     ConfigKey("think_open", "BRIDGE_THINK_OPEN", "bool"),
     ConfigKey("think_window", "BRIDGE_THINK_WINDOW", "int"),
@@ -108,10 +120,13 @@ class Settings:
     voice: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    tts_stall_ms: int | None = None  # silence of a TTS owing audio taken as a drop
     local: bool = False
+    lexicon: str | None = None  # a lexicon file's path (relative: to the config file's folder)
     workers: int | None = None  # bridge serve's processes; None: one
     think_open: bool = False  # the reply starts inside a <think> block
     think_window: int | None = None  # characters in which a lone </think> drops what came before
+    prices: PriceTable | None = None  # the file's [prices] tables
     sources: Mapping[str, Source] = field(default_factory=dict)
     config_path: Path | None = None  # where the configuration file is looked for
     config_file: Path | None = None  # the file that was read, when there was one
@@ -159,18 +174,21 @@ def _check_type(key: ConfigKey, value: Any, where: str) -> str | int | bool:
     return checked
 
 
-def parse_config(text: str, *, source: str) -> dict[str, str | int | bool]:
+def parse_config(text: str, *, source: str) -> dict[str, FileValue]:
     """Parse the TOML ``text`` of a configuration file (``source`` names it in errors)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source} is not valid TOML: {exc}", field="config") from None
-    out: dict[str, str | int | bool] = {}
+    out: dict[str, FileValue] = {}
     for raw_key, value in data.items():
         name = raw_key.replace("-", "_")
+        if name == PRICES:
+            out[PRICES] = PriceTable.parse(value, source=source)
+            continue
         key = _BY_NAME.get(name)
         if key is None:
-            known = ", ".join(k.name for k in KEYS)
+            known = ", ".join([*(k.name for k in KEYS), PRICES])
             raise ConfigError(
                 f"{source}: unknown key {raw_key!r}; known keys: {known}", field="config"
             )
@@ -180,7 +198,7 @@ def parse_config(text: str, *, source: str) -> dict[str, str | int | bool]:
     return out
 
 
-def read_config(path: Path, *, explicit: bool = False) -> dict[str, str | int | bool]:
+def read_config(path: Path, *, explicit: bool = False) -> dict[str, FileValue]:
     """Read and parse the configuration file at ``path``. A missing file is an empty
     configuration, unless it was named explicitly."""
     try:
@@ -222,7 +240,7 @@ def _from_env(key: ConfigKey, value: str) -> str | int | bool | None:
 def merge_settings(
     flags: Mapping[str, Any],
     env: Mapping[str, str],
-    file_values: Mapping[str, str | int | bool],
+    file_values: Mapping[str, FileValue],
     *,
     config_path: Path | None = None,
 ) -> Settings:
@@ -244,6 +262,8 @@ def merge_settings(
             value = file_values[key.name]
             if value != "" and value is not False:
                 values[key.name], sources[key.name] = value, "file"
+    if isinstance(prices := file_values.get(PRICES), PriceTable):
+        values[PRICES], sources[PRICES] = prices, "file"
     return Settings(
         **values,
         sources=MappingProxyType(sources),

@@ -16,6 +16,7 @@ from bridge.commands.common import (
     make_sink,
     note,
     nothing_spoken,
+    pipeline_options,
     plural,
     report_failure,
     resolve_tts,
@@ -47,9 +48,10 @@ async def run(args: argparse.Namespace) -> int:
     check_output(args.out)
     if args.source != "-" and not await anyio.Path(args.source).is_file():
         raise ConfigError(f"cannot read {args.source}: no such file")
+    options = pipeline_options(args, os.environ)
     async with resolve_tts(args, os.environ) as target:
         sink = make_sink(args, target.config.sample_rate, note)
-        result = await Turn(text_source(args.source), sink, target=target).run()
+        result = await Turn(text_source(args.source), sink, target=target, options=options).run()
     result = nothing_spoken(result, "the input")
     report_failure(result, sink)
     if args.json and args.out != "-":

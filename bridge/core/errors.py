@@ -5,12 +5,14 @@
     BridgeError
     ├── ConfigError              bad options or parameters, found before anything is sent
     ├── StateError               our own misuse: a call that is illegal in the current state
+    ├── NothingToSpeak           a turn ended normally with nothing speakable (the CLI's verdict)
     ├── LLMError                 the chat-model side
     │   ├── LLMAuthError         the endpoint refused the API key (HTTP 401/403)
     │   ├── LLMRateLimitError    the endpoint is rate limiting (HTTP 429)
     │   ├── LLMConnectionError   could not connect, or the stream broke mid-reply
     │   ├── LLMTimeoutError      no first token, or no next chunk, in time
     │   └── LLMServerError       any other error answer (status), e.g. an unknown model
+    ├── StoreError               the conversation store (bridge serve --store) failed
     └── TTSError                 the speech side
         ├── TTSConnectionError   could not connect, or the connection broke
         │   ├── TTSAuthError     the handshake was refused (HTTP 401/403)
@@ -36,7 +38,9 @@ __all__ = [
     "LLMRateLimitError",
     "LLMServerError",
     "LLMTimeoutError",
+    "NothingToSpeak",
     "StateError",
+    "StoreError",
     "TTSAuthError",
     "TTSClosedError",
     "TTSConnectionError",
@@ -49,6 +53,10 @@ __all__ = [
 
 class BridgeError(Exception):
     """Base class of every error bridge raises on purpose."""
+
+
+class StoreError(BridgeError):
+    """The conversation store (in-process or Redis) could not load or save a conversation."""
 
 
 class ConfigError(BridgeError, ValueError):
@@ -64,6 +72,10 @@ class ConfigError(BridgeError, ValueError):
 
 class StateError(BridgeError, RuntimeError):
     """A method was called in a state where it is not allowed (our own misuse)."""
+
+
+class NothingToSpeak(BridgeError):  # noqa: N818 - its name is the JSON "type" of such turns
+    """The text (a reply, an input) was empty or only code and markup: nothing was spoken."""
 
 
 class LLMError(BridgeError):

@@ -258,6 +258,14 @@ class HeardTracker:
             break
         return speakable_join(parts)
 
+    def response_text(self, rid: str) -> str:
+        """The text a finished response spoke (``""`` for one not known or not done)."""
+        resp = self._by_id.get(rid)
+        if resp is None or not resp.done or resp.end is None:
+            return ""
+        before = self._text_upto(resp.start)
+        return self._text_upto(resp.end)[len(before) :].strip()
+
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
         left = samples_played

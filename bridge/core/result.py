@@ -5,7 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SegmentRecord", "SegmentTiming", "TurnResult"]
+from bridge.core.cost import TurnCost, wasted_characters, wasted_share
+
+__all__ = ["SegmentRecord", "SegmentTiming", "TurnFailure", "TurnResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailure:
+    """Why a turn failed: the exception (one of ``bridge.core.errors``, or a bug) with its
+    type's name and message. ``to_dict()`` is its JSON form. Errors stay exceptions up to here;
+    where they meet a client (the server) they are mapped by their class, never by name."""
+
+    type: str
+    message: str
+    exception: BaseException = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TurnFailure:
+        return cls(type(exc).__name__, str(exc), exc)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,11 +71,24 @@ class TurnResult:
     spoken_text: str = ""  # what the listener heard
     interrupted: bool = False
     chars_appended: int = 0
-    chars_billed: int | None = None
+    chars_billed: int | None = None  # reported by the TTS service (usage)
+    chars_unreported: int = 0  # appended past the usage reported when cut short (an estimate)
+    chars_heard: int = 0  # of spoken_text, counted as billed (see bridge.core.cost)
+    cost: TurnCost | None = None  # with a price for the model (PipelineOptions.prices)
     segments: tuple[SegmentRecord, ...] = ()
     reconnects: int = 0
-    error: dict[str, str] | None = None
+    error: TurnFailure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chars_wasted(self) -> int | None:
+        """Characters billed (reported or not) nobody heard (None: no usage reported)."""
+        return wasted_characters(self.chars_billed, self.chars_heard, self.chars_unreported)
+
+    @property
+    def wasted_share(self) -> float | None:
+        """The share of the billed characters nobody heard (None: no usage reported)."""
+        return wasted_share(self.chars_billed, self.chars_heard, self.chars_unreported)
 
     def log_fields(self) -> dict[str, Any]:
         """The turn for an INFO log line: the timeline, ids and sizes, no text of the user's
@@ -67,7 +100,7 @@ class TurnResult:
             text_chars=len(self.text),
             spoken_chars=len(self.spoken_text),
             segments=len(self.segments),
-            error=None if self.error is None else self.error.get("type"),
+            error=None if self.error is None else self.error.type,
         )
         return data
 
@@ -90,6 +123,11 @@ class TurnResult:
             "interrupted": self.interrupted,
             "chars_appended": self.chars_appended,
             "chars_billed": self.chars_billed,
+            "chars_unreported": self.chars_unreported,
+            "chars_heard": self.chars_heard,
+            "chars_wasted": self.chars_wasted,
+            "wasted_share": None if (w := self.wasted_share) is None else round(w, 4),
+            "cost": None if self.cost is None else self.cost.to_dict(),
             "segments": [
                 {
                     "text": s.text,
@@ -103,6 +141,6 @@ class TurnResult:
                 for s in self.segments
             ],
             "reconnects": self.reconnects,
-            "error": self.error,
+            "error": None if self.error is None else self.error.to_dict(),
             **self.extra,
         }

@@ -10,7 +10,7 @@ from collections.abc import Collection
 from bridge.core.errors import TTSServerError
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import ModelFamily, model_info
-from bridge.text._chars import is_spaceless
+from bridge.text._chars import join_space
 
 __all__ = ["answers_commit", "for_tts", "qwen_language", "qwen_rate"]
 
@@ -49,9 +49,10 @@ def qwen_rate(rate: int, model: str) -> int:
 
 
 def for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
+    """Segments are stripped; keep a space after text written with spaces (Latin, Korean,
+    Thai, ...) so appends do not glue words; none after Chinese or Japanese."""
     text = text.strip()
-    return text if not text or is_spaceless(text[-1]) else text + " "
+    return text + join_space(text[-1:], "a")
 
 
 def answers_commit(exc: TTSServerError, commit_ids: Collection[str]) -> bool:

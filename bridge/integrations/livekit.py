@@ -22,6 +22,9 @@ How it speaks a reply (one ``SynthesizeStream`` = one agent reply = one Qwen-TTS
   the connection; the next reply is a new stream on a new connection, so no audio of the old
   reply can reach it;
 - ``synthesize(text)`` speaks one text the same way (a ``ChunkedStream``);
+- word timing: Qwen-TTS sends none, so each finished response's words are placed in its
+  audio by their estimated speaking length and pushed as LiveKit TimedStrings after it
+  (``aligned_transcript``; ``AgentSession(use_tts_aligned_transcript=True)`` uses them);
 - bridge's errors become LiveKit's: a refused key ``APIStatusError`` (401/403, not retried),
   timeouts ``APITimeoutError``, broken connections ``APIConnectionError``, server ``error``
   events ``APIError`` (retried by LiveKit only when no audio was delivered yet);
@@ -53,6 +56,7 @@ from livekit.agents import (
 )
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS
 from livekit.agents.utils import aio
+from livekit.agents.voice.io import TimedString
 
 from bridge.core.errors import (
     BridgeError,
@@ -63,12 +67,13 @@ from bridge.core.errors import (
     TTSTimeoutError,
 )
 from bridge.integrations._common import answers_commit, for_tts, qwen_language, qwen_rate
+from bridge.integrations._words import ReplyTiming
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
-from bridge.qwen.events import ResponseAudioDelta, SessionFinished
+from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.regions import DEFAULT_REGION
 from bridge.text import Scrubber, ScrubberOptions, Segment, Segmenter, SegmenterOptions
 
-__all__ = ["ChunkedStream", "QwenTTS", "SynthesizeStream", "api_error"]
+__all__ = ["ChunkedStream", "QwenTTS", "QwenTTSOptions", "SynthesizeStream", "api_error"]
 
 log = structlog.get_logger("bridge.livekit")
 
@@ -77,14 +82,16 @@ MAX_SAMPLE_RATE = 48000
 
 
 def api_error(exc: BridgeError) -> APIError:
-    """LiveKit's error type for one of bridge's (the message carries no secret)."""
+    """LiveKit's error type for one of bridge's (the message carries no secret); raise it
+    ``from`` the bridge error."""
     message = f"Qwen-TTS: {exc}"
     if isinstance(exc, TTSAuthError):
         return APIStatusError(message, status_code=exc.status or 401, retryable=False)
+    # LiveKit's connection errors name their cause (``raise ... from exc``) in str().
     if isinstance(exc, TTSTimeoutError):
-        return APITimeoutError(message)
+        return APITimeoutError("Qwen-TTS timed out")
     if isinstance(exc, TTSConnectionError):
-        return APIConnectionError(message)
+        return APIConnectionError("Qwen-TTS connection failed")
     if isinstance(exc, TTSServerError):
         # Qwen's realtime APIs: an invalid request stays invalid; a server error may pass.
         invalid = exc.error_type == "invalid_request_error" or exc.code.startswith("invalid")
@@ -112,8 +119,9 @@ def _language(language: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _Options:
-    """Everything one reply is spoken with (a snapshot: ``update_options`` makes a new one)."""
+class QwenTTSOptions:
+    """Everything one reply is spoken with (``QwenTTS.options``; a snapshot: each stream
+    keeps the one of its start, ``update_options`` makes a new one)."""
 
     model: str
     voice: str
@@ -136,7 +144,7 @@ class _Options:
             changes["language_type"] = self.language
         return self.session.with_changes(**changes)
 
-    def validated(self) -> _Options:
+    def validated(self) -> QwenTTSOptions:
         rate = self.sample_rate
         if isinstance(rate, bool) or not isinstance(rate, int):
             raise ConfigError(f"sample_rate must be an integer, not {rate!r}", field="sample_rate")
@@ -180,7 +188,7 @@ class QwenTTS(tts.TTS[Any]):
         clear_timeout: float = 0.5,
         timeouts: Timeouts | None = None,
     ) -> None:
-        opts = _Options(
+        opts = QwenTTSOptions(
             model=model,
             voice=voice,
             language=_language(language),
@@ -195,7 +203,7 @@ class QwenTTS(tts.TTS[Any]):
             clear_timeout=clear_timeout,
         ).validated()
         super().__init__(
-            capabilities=tts.TTSCapabilities(streaming=True),
+            capabilities=tts.TTSCapabilities(streaming=True, aligned_transcript=True),
             sample_rate=sample_rate,
             num_channels=1,
         )
@@ -215,7 +223,7 @@ class QwenTTS(tts.TTS[Any]):
         return "qwen-tts-realtime"
 
     @property
-    def options(self) -> _Options:
+    def options(self) -> QwenTTSOptions:
         return self._opts
 
     def update_options(
@@ -250,7 +258,9 @@ class QwenTTS(tts.TTS[Any]):
         return SynthesizeStream(tts=self, conn_options=conn_options)
 
     @asynccontextmanager
-    async def _session(self, opts: _Options, conn: APIConnectOptions) -> AsyncIterator[TTSSession]:
+    async def _session(
+        self, opts: QwenTTSOptions, conn: APIConnectOptions
+    ) -> AsyncIterator[TTSSession]:
         timeouts = replace(self._timeouts, connect=conn.timeout)
         async with connect(
             url=self._url,
@@ -289,24 +299,28 @@ class _Resampler:
 
 async def _speak(
     session: TTSSession,
-    opts: _Options,
+    opts: QwenTTSOptions,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
-    emit: Callable[[bytes], None],
+    emitter: tts.AudioEmitter,
     on_first_text: Callable[[], None],
 ) -> None:
     """Append each segment ``produce`` sends to ``session``, finish at the end of the input,
-    emit the audio up to ``session.finished``. Cancelled (an interruption): clear the
-    server's buffer and drop the connection, without a closing handshake behind audio nobody
-    will read. Raises the first of bridge's errors (a later one is a symptom)."""
+    push the audio up to ``session.finished`` to ``emitter``, and with it each finished
+    response's words, timed (``TimedString``s, seconds from the reply's first audio).
+    Cancelled (an interruption): clear the server's buffer and drop the connection, without
+    a closing handshake behind audio nobody will read. Raises the first of bridge's errors
+    (a later one is a symptom)."""
     commits: set[str] = set()
     out, segments = anyio.create_memory_object_stream[str](math.inf)
     resampler = _Resampler(opts.qwen_rate, opts.sample_rate)
+    timing = ReplyTiming(opts.qwen_rate)
     failure: list[BridgeError] = []
 
     async def send() -> None:
         first = True
         async with segments:
             async for text in segments:
+                timing.appended(text)
                 await session.append(for_tts(text))
                 if first:
                     on_first_text()
@@ -328,12 +342,23 @@ async def _speak(
                 if session.machine.busy:
                     raise
                 continue  # nothing owed: the LLM is just slow
-            if isinstance(event, ResponseAudioDelta) and event.audio:
+            if isinstance(event, ResponseCreated):
+                timing.response_started(event.response_id)
+            elif isinstance(event, ResponseAudioDelta) and event.audio:
+                timing.audio(event.response_id, event.audio)
                 for pcm in resampler.push(event.audio):
-                    emit(pcm)
+                    emitter.push(pcm)
+            elif isinstance(event, ResponseDone):
+                words = timing.response_done(event.response_id, event.usage.characters)
+                emitter.push_timed_transcript(
+                    [
+                        TimedString(word, start_time=start, end_time=end)
+                        for word, start, end in words
+                    ]
+                )
             elif isinstance(event, SessionFinished):
                 for pcm in resampler.flush():
-                    emit(pcm)
+                    emitter.push(pcm)
                 return
 
     try:
@@ -363,7 +388,7 @@ class _Text:
     """bridge's scrubber and segmenter for one reply; ``pending`` says whether text waits
     past the last segment (what the stall timer cuts)."""
 
-    def __init__(self, opts: _Options) -> None:
+    def __init__(self, opts: QwenTTSOptions) -> None:
         self._scrubber = Scrubber(**asdict(opts.scrubber))
         self._segmenter = Segmenter(**asdict(opts.segmenter))
         self._fed = 0
@@ -400,19 +425,37 @@ class _Text:
 
 async def _run_speech(
     tts_: QwenTTS,
-    opts: _Options,
+    opts: QwenTTSOptions,
     conn: APIConnectOptions,
     produce: Callable[[MemoryObjectSendStream[str]], Coroutine[Any, Any, None]],
-    emit: Callable[[bytes], None],
+    emitter: tts.AudioEmitter,
     on_first_text: Callable[[], None],
-) -> None:
-    """Connect, then speak what ``produce`` sends; bridge's errors become LiveKit's."""
+) -> bool:
+    """Connect, then speak what ``produce`` sends; bridge's errors become LiveKit's.
+    Returns whether any text was spoken (``produce`` may find nothing speakable)."""
+    spoke = False
+
+    def first_text() -> None:
+        nonlocal spoke
+        spoke = True
+        on_first_text()
+
     try:
         async with tts_._session(opts, conn) as session:
-            await _speak(session, opts, produce, emit, on_first_text)
+            await _speak(session, opts, produce, emitter, first_text)
     except BridgeError as exc:
         log.info("livekit.tts_error", error=type(exc).__name__)
         raise api_error(exc) from exc
+    return spoke
+
+
+def _silence(rate: int) -> bytes:
+    """10 ms of silence: the answer to text with nothing speakable in it (only a code block,
+    say, which the scrubber drops). LiveKit takes a request that pushed text and got no
+    audio for a failure, and would retry it and report an error for a reply that is simply
+    silent."""
+    log.debug("livekit.nothing_speakable")
+    return b"\0\0" * (rate // 100)
 
 
 class ChunkedStream(tts.ChunkedStream):
@@ -438,9 +481,11 @@ class ChunkedStream(tts.ChunkedStream):
                 for segment in text.feed(self._input_text) + text.flush():
                     await out.send(segment)
 
-        await _run_speech(
-            self._qwen, opts, self._conn_options, produce, output_emitter.push, lambda: None
+        spoke = await _run_speech(
+            self._qwen, opts, self._conn_options, produce, output_emitter, lambda: None
         )
+        if not spoke and self._input_text.strip():
+            output_emitter.push(_silence(opts.sample_rate))
         # No flush(): LiveKit's emitter ends the request on its last frame (a flush first
         # would end it on 10 ms of added silence).
 
@@ -486,7 +531,9 @@ class SynthesizeStream(tts.SynthesizeStream):
                 for segment in text.flush():
                     await out.send(segment)
 
-        await _run_speech(
-            self._qwen, opts, self._conn_options, produce, output_emitter.push, self._mark_started
+        spoke = await _run_speech(
+            self._qwen, opts, self._conn_options, produce, output_emitter, self._mark_started
         )
+        if not spoke and self._pushed_text.strip():
+            output_emitter.push(_silence(opts.sample_rate))
         output_emitter.end_segment()

@@ -17,6 +17,10 @@ How it speaks a reply (one Pipecat turn = one Qwen-TTS session):
 - an interruption sends ``input_text_buffer.clear`` and drops that connection; the next
   reply opens a new one, so no audio of the old reply can reach it;
 - TTFB is measured by Pipecat's metrics (first text handed over -> first audio frame);
+- word timing: Qwen-TTS sends none, so when a response ends its words are placed in its audio
+  by their estimated speaking length and handed to Pipecat as word timestamps; Pipecat then
+  pushes each word's ``TTSTextFrame`` in step with the audio, and an interrupted reply's
+  unspoken words are not reported as spoken;
 - voice, language and model follow ``TTSUpdateSettingsFrame`` from the next reply on;
 - bridge's typed errors (``TTSAuthError``, ``TTSTimeoutError``, ``TTSServerError``, ...)
   become Pipecat ``ErrorFrame``\\ s pushed upstream; the reply ends without more audio.
@@ -47,36 +51,23 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
 
 from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
+from bridge.integrations import _common
+from bridge.integrations._common import answers_commit, for_tts
+from bridge.integrations._words import ReplyTiming
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
-from bridge.qwen.config import SAMPLE_RATES
-from bridge.qwen.events import ResponseAudioDelta, SessionFinished
+from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
 from bridge.text import Scrubber, ScrubberOptions, Segmenter, SegmenterOptions
-from bridge.text._chars import join_space
 
 __all__ = ["BridgeTextAggregator", "QwenTTSService", "qwen_language"]
 
 log = structlog.get_logger("bridge.pipecat")
-
-# Pipecat language codes (by their primary subtag) -> Qwen-TTS ``language_type``.
-_LANGUAGES: dict[str, str] = {
-    "zh": "Chinese",
-    "en": "English",
-    "de": "German",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "es": "Spanish",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "fr": "French",
-    "ru": "Russian",
-}
 
 
 def qwen_language(language: Language | str) -> str | None:
     """Qwen-TTS's ``language_type`` for a Pipecat language (``Language.EN_US`` -> ``English``),
     or ``None`` when Qwen-TTS does not list it."""
     code = str(language.value if isinstance(language, Language) else language)
-    return _LANGUAGES.get(code.split("-")[0].split("_")[0].lower())
+    return _common.qwen_language(code)
 
 
 class BridgeTextAggregator(BaseTextAggregator):
@@ -131,12 +122,6 @@ class BridgeTextAggregator(BaseTextAggregator):
         self._new()
 
 
-def _for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after Latin text so appends do not glue words."""
-    text = text.strip()
-    return text + join_space(text[-1:], "a")
-
-
 @dataclass(eq=False)
 class _Reply:
     """One Pipecat audio context being spoken over its own Qwen-TTS session."""
@@ -146,6 +131,7 @@ class _Reply:
     receive: MemoryObjectReceiveStream[str]
     task: asyncio.Task[None] | None = None
     commit_ids: set[str] = field(default_factory=set)
+    timing: ReplyTiming | None = None  # word timing, at the session's sample rate
 
 
 class QwenTTSService(TTSService):
@@ -155,7 +141,7 @@ class QwenTTSService(TTSService):
     ``session`` carries further Qwen-TTS parameters (speech rate, instructions, ...); voice,
     language, model and the sample rate come from this service's settings and the pipeline.
     The pipeline's output sample rate is requested from Qwen-TTS when it offers it
-    (8, 16, 24 or 48 kHz); other rates are resampled from 24 kHz.
+    (8, 16, 24 or 48 kHz); other rates are resampled from the next offered rate above them.
     """
 
     def __init__(
@@ -179,6 +165,7 @@ class QwenTTSService(TTSService):
         super().__init__(
             push_start_frame=True,
             push_stop_frames=True,
+            push_text_frames=False,  # spoken text comes as word timestamps, with the audio
             sample_rate=sample_rate,
             settings=TTSSettings(model=model, voice=voice, language=language),
             **kwargs,
@@ -210,7 +197,7 @@ class QwenTTSService(TTSService):
     # --- configuration --------------------------------------------------------------------
 
     def _qwen_rate(self) -> int:
-        return self.sample_rate if self.sample_rate in SAMPLE_RATES else 24000
+        return _common.qwen_rate(self.sample_rate, self._model())
 
     def _session_config(self, rate: int) -> SessionConfig:
         settings = self._settings
@@ -234,7 +221,7 @@ class QwenTTSService(TTSService):
         if reply is None:
             reply = self._open_reply(context_id)
         with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            reply.send.send_nowait(_for_tts(text))
+            reply.send.send_nowait(text)
         yield None
 
     async def flush_audio(self, context_id: str | None = None) -> None:
@@ -282,6 +269,7 @@ class QwenTTSService(TTSService):
 
     async def _speak(self, reply: _Reply) -> None:
         rate = self._qwen_rate()
+        reply.timing = ReplyTiming(rate)
         try:
             config = self._session_config(rate)
             async with connect(
@@ -328,36 +316,39 @@ class QwenTTSService(TTSService):
 
     async def _send_texts(self, tts: TTSSession, reply: _Reply) -> None:
         first = True
-        async for text in reply.receive:
+        async for segment in reply.receive:
+            text = for_tts(segment)
             if not text:
                 continue
+            if reply.timing is not None:
+                reply.timing.appended(text)
             await tts.append(text)
             if first and self._commit_first:
                 reply.commit_ids.add(await tts.commit())
             first = False
         await tts.send_finish()
 
-    def _tolerable(self, exc: TTSServerError, reply: _Reply) -> bool:
-        """A commit that found the buffer already taken by the server is harmless."""
-        if exc.event_id is not None and exc.event_id in reply.commit_ids:
-            return True
-        return exc.code == "invalid_value" and "empty" in str(exc).lower()
-
     async def _receive_audio(self, tts: TTSSession, reply: _Reply, rate: int) -> None:
         idle = tts.timeouts.idle
+        timing = reply.timing or ReplyTiming(rate)
         while True:
             try:
                 event = await tts.recv(timeout=None if tts.machine.busy else idle)
             except TTSServerError as exc:
-                if self._tolerable(exc, reply):
+                if answers_commit(exc, reply.commit_ids):
                     continue
                 raise
             except TTSTimeoutError:
                 if tts.machine.busy:
                     raise
                 continue  # nothing owed: the LLM is just slow
-            if isinstance(event, ResponseAudioDelta) and event.audio:
+            if isinstance(event, ResponseCreated):
+                timing.response_started(event.response_id)
+            elif isinstance(event, ResponseDone):
+                await self._time_words(reply, timing, event)
+            elif isinstance(event, ResponseAudioDelta) and event.audio:
                 audio = event.audio
+                timing.audio(event.response_id, audio)
                 if rate != self.sample_rate:
                     audio = await self._resampler.resample(audio, rate, self.sample_rate)
                 frame = TTSAudioRawFrame(
@@ -369,3 +360,14 @@ class QwenTTSService(TTSService):
                 await self.append_to_audio_context(reply.context_id, frame)
             elif isinstance(event, SessionFinished):
                 return
+
+    async def _time_words(self, reply: _Reply, timing: ReplyTiming, done: ResponseDone) -> None:
+        """A response ended: its words, placed in its audio, become Pipecat word timestamps
+        (seconds from the reply's first audio, as Pipecat counts them)."""
+        words = timing.response_done(done.response_id, done.usage.characters)
+        if words:
+            await self.add_word_timestamps(
+                [(word, start) for word, start, _ in words],
+                reply.context_id,
+                includes_inter_frame_spaces=True,
+            )

@@ -19,7 +19,6 @@ Decisions where the vendor docs are silent (also listed in the README):
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections import deque
@@ -31,6 +30,7 @@ import structlog
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from bridge.core.codec import dumps, loads
 from bridge.core.errors import ConfigError
 from bridge.core.wav import wav_header
 from bridge.local.engines import Synthesizer
@@ -86,7 +86,7 @@ class EmulatedSession:
     cancel_generation: int = 0
 
     async def send(self, event: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(event, ensure_ascii=False))
+        await self.ws.send(dumps(event))
 
     async def run(self) -> None:
         session_id = new_id("sess")
@@ -129,8 +129,8 @@ class EmulatedSession:
                 )
                 continue
             try:
-                event = json.loads(frame)
-            except ValueError:
+                event = loads(frame)
+            except (ValueError, RecursionError):
                 await self.send(self.wire.error("invalid_json", "the message is not valid JSON"))
                 continue
             if not isinstance(event, dict) or not isinstance(event.get("type"), str):

@@ -41,8 +41,10 @@ class Assistant:
         on_segment: Callable[[Segment], None] | None = None,
         on_text: Callable[[str], None] | None = None,
         on_timing: Callable[[SegmentTiming], None] | None = None,
+        traceparent: str | None = None,
     ) -> Turn:
-        """A turn that answers ``user_text``; run it with ``await turn.run()``."""
+        """A turn that answers ``user_text``; run it with ``await turn.run()``.
+        ``traceparent``: the parent of its trace span (W3C Trace Context)."""
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
 
@@ -63,6 +65,7 @@ class Assistant:
             on_text=on_text,
             on_timing=on_timing,
             request_text=user_text,
+            traceparent=traceparent,
         )
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:

@@ -38,6 +38,8 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.adapters.sinks import AudioSink
+from bridge.adapters.tracing import TurnTrace
+from bridge.core.cost import PriceTable, TurnCost, heard_characters
 from bridge.core.errors import (
     BridgeError,
     ConfigError,
@@ -47,13 +49,13 @@ from bridge.core.errors import (
     TTSTimeoutError,
 )
 from bridge.core.heard import HeardTracker, speakable_join
-from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
+from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
 from bridge.logs import text_logging
 from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
-from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
+from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
 from bridge.qwen.models import DEFAULT_MODEL
-from bridge.text import Scrubber, Segment, Segmenter, SegmenterOptions
+from bridge.text import Lexicon, Scrubber, Segment, Segmenter, SegmenterOptions
 from bridge.text._chars import join_space
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn", "speakable_join"]
@@ -108,7 +110,11 @@ class PipelineOptions:
     - ``stall_timeout``: seconds with text pending and no boundary before the segmenter is told
       to cut, so the listener is not left in silence;
     - ``keep_full_text``: record the whole reply in the history even when interrupted;
-    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in.
+    - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
+    - ``prices``: the user's price table; with a price for the turn's model the result carries
+      its ``cost``.
+    - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
+      segmented (see ``bridge.text.Lexicon``).
     """
 
     commit_first: bool = True
@@ -118,6 +124,8 @@ class PipelineOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
+    prices: PriceTable | None = None
+    lexicon: Lexicon | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
@@ -146,7 +154,8 @@ class Turn:
     ``on_segment`` sees each segment as it is cut, ``on_text`` each delta of the text as it
     arrives (before scrubbing), ``on_timing`` where a segment's audio lies in the turn's audio
     as soon as that is known, and again whenever it changes (an estimate confirmed, a
-    segment re-sent after a dropped connection), ``on_result`` the result.
+    segment re-sent after a dropped connection), ``on_result`` the result. ``traceparent``
+    (W3C) is the parent of the turn's OpenTelemetry span (``bridge.adapters.tracing``).
     """
 
     def __init__(
@@ -163,8 +172,11 @@ class Turn:
         clock: Callable[[], float] = anyio.current_time,
         turn_id: str | None = None,
         request_text: str | None = None,
+        traceparent: str | None = None,
     ) -> None:
         self.target = target
+        # OpenTelemetry (the otel extra): the turn's span, a child of ``traceparent``.
+        self._trace = TurnTrace(traceparent=traceparent, model=target.model)
         # What the turn answers (the user's message), for the logs only.
         self._request_text = request_text
         self.options = options or PipelineOptions()
@@ -233,6 +245,7 @@ class Turn:
             raise BridgeError("a Turn runs once")
         self._started = True
         self._t0 = self._clock()
+        self._trace.start()
         deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
         segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
         audio_send, audio_recv = self._audio_out, self._audio_in
@@ -285,7 +298,17 @@ class Turn:
             spoken = text
         error = None
         if self._error is not None:
-            error = {"type": type(self._error).__name__, "message": str(self._error)}
+            error = TurnFailure.of(self._error)
+        heard = heard_characters(self._clean_segments(), spoken)
+        billed, unreported = self._billed, 0
+        if billed is not None and (self._interrupted or self._error is not None):
+            # Cut short: the running response never reported its usage.
+            unreported = max(0, int(self._tracker.total) - billed)
+        prices = self.options.prices
+        price = None if prices is None else prices.for_model(self.target.model)
+        cost = None
+        if price is not None and billed is not None:
+            cost = TurnCost.of(price, billed=billed + unreported, heard=heard)
         m = self._marks
         result = TurnResult(
             turn_id=self.turn_id,
@@ -302,6 +325,9 @@ class Turn:
             interrupted=self._interrupted,
             chars_appended=sum(len(r["text"]) for r in self._records if r["appended"] is not None),
             chars_billed=self._billed,
+            chars_unreported=unreported,
+            chars_heard=heard,
+            cost=cost,
             segments=tuple(
                 SegmentRecord(
                     text=r["text"],
@@ -316,6 +342,9 @@ class Turn:
             error=error,
         )
         self._result = result
+        if "interrupted" in m:
+            self._trace.barge_in(m["interrupted"])
+        self._trace.finish(result)
         request = self._request_text
         sizes = {} if request is None else {"request_chars": len(request)}
         log.info("turn", **result.log_fields(), **sizes)
@@ -364,6 +393,7 @@ class Turn:
     ) -> None:
         scrubber = Scrubber(code_placeholder=self.options.code_placeholder)
         segmenter = Segmenter(**asdict(self.options.segmenter))
+        words = (self.options.lexicon or Lexicon.build()).stream()
         tail = ""  # text fed since the end of the last segment
         fed = 0
         pending_since: float | None = None
@@ -412,8 +442,8 @@ class Turn:
                     if pending_since is not None and self._clock() - pending_since >= stall:
                         pending_since = self._clock()  # nothing to cut yet: wait again
                     continue
-                await emit(feed(scrubber.feed(delta)))
-            rest = scrubber.flush()
+                await emit(feed(words.feed(scrubber.feed(delta))))
+            rest = words.feed(scrubber.flush()) + words.flush()
             await emit(feed(rest) if rest else [])
             await emit(segmenter.flush())
 
@@ -438,6 +468,11 @@ class Turn:
                         self._resend = self._tracker.undelivered()
                         log.warning(
                             "turn.tts_reconnect",
+                            error=type(exc).__name__,
+                            resend=len(self._resend),
+                        )
+                        self._trace.reconnect(
+                            (self._clock() - self._t0) * 1000,
                             error=type(exc).__name__,
                             resend=len(self._resend),
                         )
@@ -548,7 +583,7 @@ class Turn:
         idle = tts.timeouts.idle
         while True:
             try:
-                event = await tts.recv(timeout=None if tts.machine.busy else idle)
+                event = await tts.recv_chunk(timeout=None if tts.machine.busy else idle)
             except TTSServerError as exc:
                 if self._tolerable(exc):
                     continue
@@ -557,11 +592,11 @@ class Turn:
                 if tts.machine.busy:
                     raise
                 continue  # nothing owed: the text source is just slow
-            if isinstance(event, ResponseAudioDelta):
+            if isinstance(event, AudioChunk):
                 self._mark("first_audio")
-                if self._interrupted or not event.audio:
+                if self._interrupted or not event.data:
                     continue  # stale audio after a barge-in is dropped
-                chunk = tts.chunk(event)
+                chunk = event
                 try:
                     # No checkpoint while there is room: a cancellation (the connection
                     # failed) cannot fall between handing a chunk on and counting it.
@@ -571,7 +606,7 @@ class Turn:
                         await self._audio_out.send(chunk)
                 except anyio.BrokenResourceError:
                     continue  # the player has stopped (a barge-in): stale audio is dropped
-                self._tracker.audio(event.response_id, chunk.samples)
+                self._tracker.audio(chunk.response_id, chunk.samples)
                 if event.response_id not in self._heard_from:
                     self._heard_from.add(event.response_id)
                     self._report_timings()
@@ -592,5 +627,5 @@ def _texts(result: TurnResult) -> dict[str, Any]:
         "text": result.text,
         "spoken_text": result.spoken_text,
         "segments": [s.text for s in result.segments],
-        "error_message": None if result.error is None else result.error.get("message"),
+        "error_message": None if result.error is None else result.error.message,
     }

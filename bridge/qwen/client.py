@@ -16,6 +16,8 @@ Decisions where the vendor docs are silent (see the README's protocol notes):
 
 from __future__ import annotations
 
+import asyncio
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -35,6 +37,7 @@ from websockets.exceptions import (
     InvalidStatus,
     InvalidURI,
 )
+from websockets.version import version as websockets_version
 
 from bridge.core.errors import (
     ConfigError,
@@ -47,7 +50,9 @@ from bridge.core.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
+from bridge.core.version import user_agent
 from bridge.qwen.config import SessionConfig
+from bridge.qwen.deadline import Deadline
 from bridge.qwen.events import (
     ErrorEvent,
     ResponseAudioDelta,
@@ -58,7 +63,9 @@ from bridge.qwen.events import (
     SessionFinished,
     SessionInfo,
     SessionUpdated,
-    parse_server_event,
+    delta_audio,
+    event_from_object,
+    parse_frame,
 )
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.qwen.protocol import (
@@ -79,18 +86,40 @@ __all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url",
 
 log = structlog.get_logger("bridge.qwen")
 
+_AUDIO_DELTA = "response.audio.delta"
+
 _MAX_DRAIN_ERRORS = 32  # finish() stops draining a server that sends nothing but errors
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Timeouts:
-    """Upper bounds, in seconds, for every wait of the client."""
+    """Upper bounds, in seconds, for every wait of the client.
+
+    ``first_audio``, ``stall`` and ``idle`` (and ``update``/``connect`` while those wait for
+    their event)
+    bound each single wait of a receive for the server's next event: the clock runs only while
+    a receive waits, and restarts with every event. They are kept by one deadline per
+    connection (``bridge.qwen.deadline``), not by a timer per receive. A receive that times out
+    raises ``TTSTimeoutError`` and leaves the connection usable. ``connect`` also bounds the
+    whole handshake, ``update`` the whole wait for ``session.updated`` (however many other
+    events come meanwhile), and ``close`` the closing handshake.
+    """
 
     connect: float = 10.0  # TCP + TLS + WebSocket handshake + session.created
     update: float = 10.0  # session.update -> session.updated
     first_audio: float = 15.0  # text sent -> first event of its response
-    idle: float = 30.0  # longest silence between two events
+    # Longest silence while the server owes audio: a response in flight (created, not done)
+    # or the end of the session after finish. Past it the server is taken to have stalled
+    # (a TTSTimeoutError, which a turn treats as a dropped connection: reconnect and resend).
+    stall: float = 3.0
+    idle: float = 30.0  # longest silence between two events when nothing is owed
     close: float = 2.0  # closing handshake
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "update", "first_audio", "stall", "idle", "close"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 < value < math.inf):
+                raise ConfigError(f"timeout {name} must be a positive number of seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +211,7 @@ class TTSSession:
     _appends: deque[list[float]] = field(default_factory=deque, repr=False)  # [time, chars]
     _receiving: bool = field(default=False, repr=False)
     _finished: anyio.Event = field(default_factory=anyio.Event, repr=False)
+    _deadline: Deadline | None = field(default=None, repr=False)
 
     # --- properties -----------------------------------------------------------------------
 
@@ -285,7 +315,7 @@ class TTSSession:
         errors = 0
         while self.machine.state is not SessionState.CLOSED:
             try:
-                event = await self.recv()
+                event = await self.recv_chunk()
             except TTSServerError as exc:
                 failure = failure or exc
                 errors += 1
@@ -295,8 +325,8 @@ class TTSSession:
             except TTSError as exc:
                 failure = failure or exc
                 break
-            if isinstance(event, ResponseAudioDelta) and event.audio:
-                chunks.append(self.chunk(event))
+            if isinstance(event, AudioChunk) and event.data:
+                chunks.append(event)
         if self.machine.state is not SessionState.CLOSED:
             self.abort()  # no session.finished will come: do not leave it FINISHING
         if failure is not None:
@@ -324,48 +354,74 @@ class TTSSession:
 
     def _default_timeout(self) -> tuple[float, str]:
         m = self.machine
-        if m.pending_chars > 0 and not m.in_flight:
+        if m.in_flight:
+            return self.timeouts.stall, "the rest of a response in flight"
+        if m.pending_chars > 0:
             return self.timeouts.first_audio, "the first audio of the text sent"
+        if m.state is SessionState.FINISHING:
+            return self.timeouts.stall, "the end of the session"
         return self.timeouts.idle, "the next event"
 
-    async def _recv_raw(self, timeout: float | None = None) -> ServerEvent:
+    async def _frame(self, timeout: float | None) -> dict[str, Any]:
+        """The next frame's JSON object, waiting at most ``timeout`` (default: see
+        ``_default_timeout``) under the connection's one deadline."""
         if self.machine.state is SessionState.CLOSED:
             raise StateError("the session is closed")
         limit, what = (timeout, "an event") if timeout is not None else self._default_timeout()
+        deadline = self._deadline
+        if deadline is None:
+            deadline = self._deadline = Deadline()
+        elif deadline.waiting:
+            raise StateError("another task is already receiving from this session")
+        deadline.arm(limit)
         try:
-            with anyio.fail_after(limit):
-                frame = await self._ws.recv()
-        except TimeoutError:
-            raise TTSTimeoutError(
-                f"the TTS server sent nothing for {limit:g} s while waiting for {what}",
-                what="idle",
-            ) from None
+            frame = await self._ws.recv()
+        except asyncio.CancelledError:
+            if deadline.expired():
+                raise TTSTimeoutError(
+                    f"the TTS server sent nothing for {limit:g} s while waiting for {what}",
+                    what="idle",
+                ) from None
+            raise
         except ConnectionClosed as exc:
             self.machine.on_closed()
             raise self._closed_error(exc, "receiving") from exc
         except ConcurrencyError as exc:
             raise StateError("another task is already receiving from this session") from exc
+        finally:
+            deadline.disarm()
         if isinstance(frame, bytes):
             raise TTSProtocolError("the TTS server sent a binary frame; audio must be base64 JSON")
-        event = parse_server_event(frame)
+        return parse_frame(frame)
+
+    def _event(self, raw: dict[str, Any]) -> ServerEvent:
+        event = event_from_object(raw)
         self._observe(event)
         if isinstance(event, ErrorEvent):
             log.debug("tts.server_error", code=event.code, message=event.message, param=event.param)
             raise event.to_exception(answers_commit=self.machine.last_error_commit)
         return event
 
+    async def _recv_raw(self, timeout: float | None = None) -> ServerEvent:
+        return self._event(await self._frame(timeout))
+
+    def _on_audio(self, response_id: str, size: int) -> None:
+        self.machine.on_audio(size)
+        rec = self._open.get(response_id)
+        if rec is not None:
+            if rec.first_audio_at is None:
+                rec.first_audio_at = self.clock()
+            rec.audio_bytes += size
+
     def _observe(self, event: ServerEvent) -> None:
+        if isinstance(event, ResponseAudioDelta):
+            self._on_audio(event.response_id, len(event.audio))
+            return
         self.machine.on_receive(event)
         now = self.clock()
         if isinstance(event, ResponseCreated):
             sent_at = self._appends[0][0] if self._appends else None
             self._open[event.response_id] = _Open(sent_at, now)
-        elif isinstance(event, ResponseAudioDelta):
-            rec = self._open.get(event.response_id)
-            if rec is not None:
-                if rec.first_audio_at is None:
-                    rec.first_audio_at = now
-                rec.audio_bytes += len(event.audio)
         elif isinstance(event, ResponseDone):
             rec = self._open.pop(event.response_id, None) or _Open(None, now)
             self._consume_appends(event.usage.characters)
@@ -405,11 +461,28 @@ class TTSSession:
     async def recv(self, timeout: float | None = None) -> ServerEvent:
         """The next server event. Raises ``TTSServerError`` for an ``error`` event,
         ``TTSClosedError`` when the connection closed, ``TTSTimeoutError`` when nothing came
-        within ``timeout`` (default: ``first_audio`` while text awaits its response, else
-        ``idle``)."""
+        within ``timeout`` (default: ``stall`` while a response is in flight or the session
+        finishes, ``first_audio`` while text awaits its response, else ``idle``)."""
         self._receiving = True
         try:
             return await self._recv_raw(timeout)
+        finally:
+            self._receiving = False
+
+    async def recv_chunk(self, timeout: float | None = None) -> AudioChunk | ServerEvent:
+        """Like ``recv``, but an audio delta comes back as its decoded ``AudioChunk`` and no
+        ``ResponseAudioDelta`` is built for it (the fast path for audio; every other event, the
+        bookkeeping and the errors are those of ``recv``). A delta's chunk may be empty."""
+        self._receiving = True
+        try:
+            raw = await self._frame(timeout)
+            if raw["type"] == _AUDIO_DELTA:
+                rid = raw.get("response_id", "")
+                if type(rid) is str:
+                    audio = delta_audio(raw)
+                    self._on_audio(rid, len(audio))
+                    return AudioChunk(audio, self.sample_rate, rid, self.response_format)
+            return self._event(raw)
         finally:
             self._receiving = False
 
@@ -421,9 +494,10 @@ class TTSSession:
 
     async def audio(self) -> AsyncIterator[AudioChunk]:
         """Decoded audio chunks up to ``session.finished``."""
-        async for event in self.events():
-            if isinstance(event, ResponseAudioDelta) and event.audio:
-                yield self.chunk(event)
+        while self.machine.state is not SessionState.CLOSED:
+            event = await self.recv_chunk()
+            if isinstance(event, AudioChunk) and event.data:
+                yield event
 
     def chunk(self, event: ResponseAudioDelta) -> AudioChunk:
         return AudioChunk(event.audio, self.sample_rate, event.response_id, self.response_format)
@@ -448,7 +522,7 @@ class TTSSession:
         rid: str | None = None
         while True:
             try:
-                event = await self.recv()
+                event = await self.recv_chunk()
             except TTSServerError as exc:
                 if exc.answers_commit is not None and exc.answers_commit != mine:
                     continue  # the answer to an earlier commit, not to ours
@@ -456,8 +530,8 @@ class TTSSession:
             if isinstance(event, ResponseCreated) and rid is None:
                 if self.machine.commit_of(event.response_id) == mine:
                     rid = event.response_id
-            elif isinstance(event, ResponseAudioDelta) and event.response_id == rid:
-                out += event.audio
+            elif isinstance(event, AudioChunk) and event.response_id == rid:
+                out += event.data
             elif isinstance(event, ResponseDone) and event.response_id == rid:
                 return bytes(out)
 
@@ -469,6 +543,8 @@ class TTSSession:
             transport.abort()
         self.machine.on_closed()
         self._finished.set()
+        if self._deadline is not None:
+            self._deadline.close()
 
     async def aclose(self) -> None:
         """Close the connection (closing handshake bounded by ``timeouts.close``)."""
@@ -476,6 +552,8 @@ class TTSSession:
             await self._ws.close()
         self.machine.on_closed()
         self._finished.set()
+        if self._deadline is not None:
+            self._deadline.close()
 
 
 def _auth_message(status: int, *, url: str | None, region: str, workspace: str | None) -> str:
@@ -533,7 +611,7 @@ async def connect(
             ws = await ws_connect(
                 target,
                 additional_headers=extra,
-                user_agent_header="bridge/0.1 (python; websockets)",
+                user_agent_header=user_agent("websockets " + websockets_version),
                 open_timeout=None,
                 max_size=16 * 1024 * 1024,
                 max_queue=max_queue,

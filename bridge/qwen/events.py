@@ -4,17 +4,21 @@ Pure: no I/O. ``parse_server_event`` turns any text frame into a frozen dataclas
 ``type`` becomes ``UnknownEvent`` (kept, never dropped); something that is not a JSON object
 with a string ``type`` raises ``TTSProtocolError``. Field access is defensive: the docs show
 some fields only in some versions, so missing optional fields get neutral defaults.
+
+The parse is in two steps for the client's fast audio path: ``parse_frame`` (JSON, checked to
+be an object with a ``type``) and ``event_from_object``; ``delta_audio`` decodes an audio
+delta's base64 alone, without building a ``ResponseAudioDelta``. JSON and base64 go through
+``bridge.core.codec`` (orjson and pybase64 when installed).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.core.codec import b64decode, loads
 from bridge.core.errors import TTSProtocolError, TTSServerError
 
 __all__ = [
@@ -36,6 +40,9 @@ __all__ = [
     "SessionUpdated",
     "UnknownEvent",
     "Usage",
+    "delta_audio",
+    "event_from_object",
+    "parse_frame",
     "parse_server_event",
 ]
 
@@ -237,12 +244,14 @@ def _usage(response: Mapping[str, Any]) -> Usage:
     )
 
 
-def _audio(raw: Mapping[str, Any]) -> bytes:
+def delta_audio(raw: Mapping[str, Any]) -> bytes:
+    """The decoded audio of a ``response.audio.delta`` object (``TTSProtocolError`` if its
+    ``delta`` is not a base64 string)."""
     delta = raw.get("delta", "")
     if not isinstance(delta, str):
         raise TTSProtocolError("response.audio.delta without a base64 string in 'delta'")
     try:
-        return base64.b64decode(delta, validate=True)
+        return b64decode(delta)
     except (binascii.Error, ValueError) as exc:
         raise TTSProtocolError("response.audio.delta carries invalid base64 audio") from exc
 
@@ -279,7 +288,7 @@ _BUILDERS: dict[str, _Builder] = {
         **c, **_scoped(r), content_index=_int(r, "content_index")
     ),
     "response.audio.delta": lambda r, c: ResponseAudioDelta(
-        **c, **_scoped(r), content_index=_int(r, "content_index"), audio=_audio(r)
+        **c, **_scoped(r), content_index=_int(r, "content_index"), audio=delta_audio(r)
     ),
     "response.audio.done": lambda r, c: ResponseAudioDone(
         **c, **_scoped(r), content_index=_int(r, "content_index")
@@ -303,17 +312,22 @@ _BUILDERS: dict[str, _Builder] = {
 SERVER_EVENT_TYPES: tuple[str, ...] = tuple(_BUILDERS)
 
 
-def parse_server_event(data: str | bytes | Mapping[str, Any]) -> ServerEvent:
-    """Parse one server message (a JSON text frame, or an already decoded object)."""
-    if isinstance(data, Mapping):
-        raw: Any = data
-    else:
-        try:
-            raw = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise TTSProtocolError("the TTS server sent a frame that is not valid JSON") from exc
-    if not isinstance(raw, Mapping):
+def parse_frame(data: str | bytes) -> dict[str, Any]:
+    """One text frame's JSON object, checked to carry a non-empty string ``type``."""
+    try:
+        raw = loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise TTSProtocolError("the TTS server sent a frame that is not valid JSON") from exc
+    if not isinstance(raw, dict):
         raise TTSProtocolError("the TTS server sent JSON that is not an object")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not kind:
+        raise TTSProtocolError("the TTS server sent an event without a 'type'")
+    return raw
+
+
+def event_from_object(raw: Mapping[str, Any]) -> ServerEvent:
+    """The typed event of a decoded server message (``TTSProtocolError`` without a ``type``)."""
     kind = raw.get("type")
     if not isinstance(kind, str) or not kind:
         raise TTSProtocolError("the TTS server sent an event without a 'type'")
@@ -322,3 +336,10 @@ def parse_server_event(data: str | bytes | Mapping[str, Any]) -> ServerEvent:
     if builder is None:
         return UnknownEvent(**common)
     return builder(raw, common)
+
+
+def parse_server_event(data: str | bytes | Mapping[str, Any]) -> ServerEvent:
+    """Parse one server message (a JSON text frame, or an already decoded object)."""
+    if isinstance(data, Mapping):
+        return event_from_object(data)
+    return event_from_object(parse_frame(data))

@@ -33,12 +33,12 @@ In ``commit`` mode the machine also pairs every response with the commit that as
 from __future__ import annotations
 
 import enum
-import json
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.core.codec import dumps
 from bridge.core.errors import StateError
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import (
@@ -126,7 +126,7 @@ def cancel_event() -> dict[str, Any]:
 
 
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return dumps(event)
 
 
 class SessionState(enum.Enum):
@@ -213,6 +213,10 @@ class SessionMachine:
         elif kind == FINISH:
             self.state = SessionState.FINISHING
 
+    def on_audio(self, size: int) -> None:
+        """``size`` bytes of audio arrived (a ``response.audio.delta``, typed or not)."""
+        self.audio_bytes += size
+
     def on_receive(self, event: ServerEvent) -> None:
         if isinstance(event, SessionCreated):
             if self.state is SessionState.CONNECTING:
@@ -241,7 +245,7 @@ class SessionMachine:
                 # The server took some (we cannot know how much) of the buffer.
                 self.pending_chars = 0
         elif isinstance(event, ResponseAudioDelta):
-            self.audio_bytes += len(event.audio)
+            self.on_audio(len(event.audio))
         elif isinstance(event, ResponseDone):
             self.in_flight.discard(event.response_id)
             self._response_commit.pop(event.response_id, None)

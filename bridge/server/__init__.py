@@ -11,6 +11,9 @@ streams the reply's text and its speech (binary PCM frames) back, with barge-in
 - ``quotas``: the turn rates per client address and per server, sessions per address (pure);
 - ``options``: server options, per-session settings, shared resources;
 - ``outbox``/``sink``: the ordered send queue and the paced audio sink of a response;
+- ``speak``: the text a client appends for a speak response (``text.append``);
+- ``speech_api``/``speech_http``: OpenAI-compatible ``POST /v1/audio/speech`` (the request,
+  pure; its h11 listener on ``--speech-port``);
 - ``session``: one connection; ``http``: plain HTTP routes; ``app``: the server's lifetime.
 """
 

@@ -2,8 +2,10 @@
 
 ``serve_bridge(options, llm=LLMConfig, tts=TTSTarget)`` is an async context manager yielding a
 running ``BridgeServer``; ``url`` is the WebSocket URL (``ws://host:port/ws``) and
-``http_url`` the demo page. One websockets asyncio server answers plain HTTP (the page,
-``/healthz``, ``/readyz``, static files) and WebSocket handshakes on ``/ws`` on the same port.
+``http_url`` the demo page, ``speech_url`` the OpenAI-compatible base URL when
+``options.speech_port`` is set (``bridge.server.speech_http``, a listener of its own). One
+websockets asyncio server answers plain HTTP (the page, ``/healthz``, ``/readyz``, static
+files) and WebSocket handshakes on ``/ws`` on the same port.
 
 Graceful shutdown (``await server.shutdown()``, done by the command on SIGTERM or SIGINT): the
 listening socket is closed at once (no new connections), ``/readyz`` and new handshakes answer
@@ -24,6 +26,7 @@ import structlog
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from bridge.adapters.lexicon_file import NO_LEXICON
 from bridge.adapters.llm import LLMConfig
 from bridge.adapters.openai_client import client_for
 from bridge.adapters.prompts import list_prompts, load_prompt
@@ -46,6 +49,10 @@ from bridge.server.protocol import CloseCode, ErrorCode
 from bridge.server.quotas import ServerQuotas
 from bridge.server.request import BadRequestError, ParsedRequest, parse_request
 from bridge.server.session import ClientSession, reject
+from bridge.server.speech_api import SPEECH_PATH
+from bridge.server.speech_http import SpeechListener
+from bridge.server.store import open_store
+from bridge.text import Lexicon
 
 __all__ = ["BridgeServer", "builtin_prompts", "serve_bridge"]
 
@@ -87,6 +94,7 @@ class BridgeServer:
         self.port = self.options.port
         self.draining = False
         self._server: Server | None = None
+        self.speech: SpeechListener | None = None  # POST /v1/audio/speech, when served
         self._idle = anyio.Event()
 
     @property
@@ -102,6 +110,15 @@ class BridgeServer:
     @property
     def http_url(self) -> str:
         return f"http://{self._authority}/"
+
+    @property
+    def speech_url(self) -> str | None:
+        """The OpenAI-compatible base URL (``http://host:port/v1``), when it is served."""
+        if self.speech is None:
+            return None
+        host = self.options.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.speech.port}{SPEECH_PATH.removesuffix('/audio/speech')}"
 
     # --- HTTP and the handshake --------------------------------------------------------------
 
@@ -139,7 +156,7 @@ class BridgeServer:
         if self.draining:
             return json_response(http.HTTPStatus.SERVICE_UNAVAILABLE, {"status": "shutting_down"})
         checks = await self.readiness.check()
-        ready = all(v == "ok" for v in checks.values())
+        ready = all(v in ("ok", "not_configured") for v in checks.values())
         status = http.HTTPStatus.OK if ready else http.HTTPStatus.SERVICE_UNAVAILABLE
         return json_response(status, {"status": "ready" if ready else "not_ready", **checks})
 
@@ -250,6 +267,7 @@ class BridgeServer:
             log.info("server.draining", sessions=len(self.sessions), grace=grace)
             if self._server is not None:
                 self._server.close(close_connections=False)
+
         deadline = self.backend.clock() + grace
         for session in list(self.sessions):
             session.drain(deadline)
@@ -257,6 +275,9 @@ class BridgeServer:
             # Sessions close themselves by the deadline; allow for their closing handshakes.
             with anyio.move_on_after(grace + 5):
                 await self._idle.wait()
+        # Speech being streamed (POST /v1/audio/speech) may finish by the deadline too.
+        while self.speech is not None and self.speech.active and self.backend.clock() < deadline:
+            await anyio.sleep(0.05)
         log.info("server.drained", left=len(self.sessions))
 
 
@@ -264,27 +285,38 @@ class BridgeServer:
 async def serve_bridge(
     options: ServerOptions,
     *,
-    llm: LLMConfig,
+    llm: LLMConfig | None,
     tts: TTSTarget,
     prompts: Mapping[str, str] | None = None,
+    lexicons: Mapping[str, Lexicon] | None = None,
+    default_lexicon: str = NO_LEXICON,
 ) -> AsyncIterator[BridgeServer]:
     """Run ``bridge serve`` for the block's duration (``options.port=0`` picks a free port).
 
     ``prompts`` maps names clients may choose to prompt texts, the default first (default:
-    ``builtin_prompts()``). Raises ``ConfigError`` when the port cannot be bound."""
+    ``builtin_prompts()``); ``lexicons`` maps names clients may choose to lexicons (besides
+    ``"none"``), ``default_lexicon`` is a new session's. ``llm=None``: no chat model; sessions
+    speak their clients' own text (``text.append``) and ``user.message`` is refused with
+    ``no_chat_model``. Raises ``ConfigError`` when the port cannot be bound."""
     tts.config.validate(tts.model)
     # A barge-in closes the turn's TTS connection before the result (and so
     # response.interrupted) exists. With audio paced to the client, that connection's unread
     # audio holds the close frame back until the close timeout: keep it short here.
     timeouts = replace(tts.timeouts, close=min(tts.timeouts.close, _TTS_CLOSE_TIMEOUT))
     tts = replace(tts, timeouts=timeouts)
-    client = client_for(llm)  # one connection pool shared by all sessions
+    # Conversations kept for a reconnect (session.resume): checked before anything else opens.
+    store = await open_store(options.store, clock=anyio.current_time)
+    # one connection pool shared by all sessions
+    client = client_for(llm) if llm is not None else None
     backend = Backend(
         llm_config=llm,
         openai_client=client,
         tts=tts,
         prompts=prompts if prompts is not None else builtin_prompts(),
         options=options,
+        lexicons=lexicons or {},
+        default_lexicon=default_lexicon,
+        store=store,
     )
     app = BridgeServer(backend, load_static())
     limits = options.limits
@@ -304,15 +336,25 @@ async def serve_bridge(
             reuse_port=options.reuse_port or None,
         )
     except OSError as exc:
-        await client.close()
+        if client is not None:
+            await client.close()
+        await store.aclose()
         raise ConfigError(
             f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
         ) from None
     app._server = server
     app.port = next(iter(server.sockets)).getsockname()[1]
-    log.info("server.listening", url=app.url, max_sessions=limits.max_sessions)
     try:
-        yield app
+        async with anyio.create_task_group() as tg:
+            if options.speech_port is not None:
+                app.speech = await _speech_listener(app, options)
+                tg.start_soon(app.speech.serve)
+                log.info("server.speech_listening", url=app.speech_url)
+            log.info("server.listening", url=app.url, max_sessions=limits.max_sessions)
+            try:
+                yield app
+            finally:
+                tg.cancel_scope.cancel()  # requests still streaming speech end here
     finally:
         with anyio.CancelScope(shield=True):
             if not app.draining:
@@ -320,4 +362,21 @@ async def serve_bridge(
             server.close()
             with anyio.move_on_after(5):
                 await server.wait_closed()
-            await client.close()
+            if client is not None:
+                await client.close()
+            with anyio.move_on_after(2):
+                await store.aclose()
+
+
+async def _speech_listener(app: BridgeServer, options: ServerOptions) -> SpeechListener:
+    port = options.speech_port
+    assert port is not None
+    try:
+        listener = await anyio.create_tcp_listener(
+            local_host=options.host, local_port=port, reuse_port=options.reuse_port
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {options.host}:{port} (--speech-port): {exc.strerror or exc}"
+        ) from None
+    return SpeechListener(app, listener)

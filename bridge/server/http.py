@@ -163,6 +163,8 @@ class Readiness:
 
     async def _llm(self) -> str:
         client = self._backend.openai_client
+        if client is None:
+            return "not_configured"  # a speak-only server: ready without one
         try:
             await client.models.list()
         except openai.APIError as exc:

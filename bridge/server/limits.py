@@ -45,7 +45,8 @@ class ServerLimits:
 
     - ``max_message_bytes``: a larger text message gets ``error message_too_large`` (kept open);
     - ``max_frame_bytes``: a larger frame closes the connection with 1009 (websockets does it);
-    - ``max_text_chars``: the longest ``user.message`` text;
+    - ``max_text_chars``: the longest ``user.message`` text, and ``text.append`` piece;
+    - ``max_speak_chars``: the text of one speak response, all its ``text.append`` together;
     - ``turns_per_minute``/``turn_burst``: ``user.message`` rate per session
       (``error rate_limited`` past it, kept open);
     - ``address_turns_per_minute``/``address_turn_burst``: the same for all sessions of one
@@ -66,6 +67,7 @@ class ServerLimits:
     max_message_bytes: int = 16 * 1024
     max_frame_bytes: int = 64 * 1024
     max_text_chars: int = 4000
+    max_speak_chars: int = 20_000
     turns_per_minute: float = 20.0
     turn_burst: int = 5
     address_turns_per_minute: float = 60.0
@@ -83,6 +85,7 @@ class ServerLimits:
             "max_sessions",
             "max_message_bytes",
             "max_text_chars",
+            "max_speak_chars",
             "turn_burst",
             "address_turn_burst",
             "server_turn_burst",
@@ -113,6 +116,7 @@ class ServerLimits:
         return {
             "max_message_bytes": self.max_message_bytes,
             "max_text_chars": self.max_text_chars,
+            "max_speak_chars": self.max_speak_chars,
             "turns_per_minute": self.turns_per_minute,
             "address_turns_per_minute": self.address_turns_per_minute,
             "server_turns_per_minute": self.server_turns_per_minute,

@@ -128,7 +128,32 @@ class ServerMetrics:
             "bridge_chars_billed", "Characters the TTS service reported as billed", registry=r
         )
         self.chars_heard = Counter(
-            "bridge_chars_heard", "Characters of replies the listener heard", registry=r
+            "bridge_chars_heard",
+            "Characters of replies the listener heard (counted as billed)",
+            registry=r,
+        )
+        self.chars_unreported = Counter(
+            "bridge_chars_unreported",
+            "Characters appended past the usage reported in turns cut short (an upper bound "
+            "of what the TTS service billed besides)",
+            registry=r,
+        )
+        self.chars_wasted = Counter(
+            "bridge_chars_wasted",
+            "Characters billed (reported or not) that the listener did not hear",
+            registry=r,
+        )
+        self.cost_billed = Counter(
+            "bridge_cost_billed",
+            "Money billed for speech, by currency (with a price table)",
+            ["currency"],
+            registry=r,
+        )
+        self.cost_wasted = Counter(
+            "bridge_cost_wasted",
+            "Money billed for speech nobody heard, by currency (with a price table)",
+            ["currency"],
+            registry=r,
         )
         self.audio_sent = Counter(
             "bridge_audio_sent_seconds", "Seconds of audio sent to clients", registry=r
@@ -164,7 +189,7 @@ class ServerMetrics:
             return
         if result.error:
             self.turns.labels("error").inc()
-            code, _message = client_error_for(str(result.error.get("type", "")))
+            code, _message = client_error_for(result.error)
             self.turn_errors.labels(code.value).inc()
         else:
             self.turns.labels("interrupted" if result.interrupted else "done").inc()
@@ -178,7 +203,12 @@ class ServerMetrics:
         self.chars_appended.inc(result.chars_appended)
         if result.chars_billed is not None:
             self.chars_billed.inc(result.chars_billed)
-        self.chars_heard.inc(len(result.spoken_text))
+            self.chars_unreported.inc(result.chars_unreported)
+            self.chars_wasted.inc(result.chars_wasted or 0)
+        self.chars_heard.inc(result.chars_heard)
+        if result.cost is not None:
+            self.cost_billed.labels(result.cost.currency).inc(result.cost.billed)
+            self.cost_wasted.labels(result.cost.currency).inc(result.cost.wasted)
         self.audio_played.inc(result.audio_ms / 1000)
 
     def render(self) -> bytes:

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import anyio
 import openai
 
+from bridge.adapters.lexicon_file import NO_LEXICON
 from bridge.adapters.llm import LLMConfig
 from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS
 from bridge.core.errors import ConfigError
@@ -20,6 +21,8 @@ from bridge.qwen.models import model_info
 from bridge.server.clients import ProxyTrust
 from bridge.server.limits import ServerLimits, is_loopback_host
 from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
+from bridge.server.store import ConversationStore
+from bridge.text import Lexicon
 
 __all__ = ["Backend", "ServerOptions", "SessionSettings", "apply_configure"]
 
@@ -45,7 +48,14 @@ class ServerOptions:
       per-address limits; from any other peer the header is ignored (see
       ``bridge.server.clients``);
     - ``reuse_port``: listen with ``SO_REUSEPORT``, so several processes (``bridge serve
-      --workers N``) share the port and the kernel spreads new connections over them.
+      --workers N``) share the port and the kernel spreads new connections over them;
+    - ``speech_port``: where the OpenAI-compatible ``POST /v1/audio/speech`` listens (its own
+      HTTP listener, see ``bridge.server.speech_http``; ``0`` picks a free port); ``None``:
+      not served;
+    - ``store``: where conversations wait for a reconnect (``session.resume``): ``None`` or
+      ``"memory"`` in this process, or a ``redis://`` URL shared by replicas
+      (``bridge.server.store``); ``history_ttl``: seconds a stored conversation is kept after
+      its last change.
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +73,9 @@ class ServerOptions:
     trust_proxy: tuple[str, ...] = ()
     forwarded_header: str = "x-forwarded-for"
     reuse_port: bool = False
+    speech_port: int | None = None
+    store: str | None = None
+    history_ttl: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.token is not None and not self.token.strip():
@@ -75,6 +88,12 @@ class ServerOptions:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError("port must be in 0..65535", field="port")
+        if not (self.history_ttl > 0 and math.isfinite(self.history_ttl)):
+            raise ConfigError(
+                "history_ttl must be a positive number of seconds", field="history_ttl"
+            )
+        if self.speech_port is not None and not 0 <= self.speech_port <= 65535:
+            raise ConfigError("speech_port must be in 0..65535", field="speech_port")
         if self.audio_lead is not None and not (
             self.audio_lead > 0 and math.isfinite(self.audio_lead)
         ):
@@ -99,24 +118,44 @@ class SessionSettings:
     prompt: str
     language: str
     sample_rate: int
+    lexicon: str = NO_LEXICON
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Backend:
-    """What every session shares: the chat endpoint (one HTTP client, one connection pool),
-    the speech target, the prompts a client may pick, and the clock."""
+    """What every session shares: the chat endpoint (one HTTP client, one connection pool;
+    ``None`` on a server without a chat model, which serves speak responses only), the speech
+    target, the prompts and lexicons a client may pick, and the clock."""
 
-    llm_config: LLMConfig
-    openai_client: openai.AsyncOpenAI
+    llm_config: LLMConfig | None
+    openai_client: openai.AsyncOpenAI | None
     tts: TTSTarget
     prompts: Mapping[str, str]  # name -> text; the first entry is the default
     options: ServerOptions
     clock: Callable[[], float] = anyio.current_time
+    lexicons: Mapping[str, Lexicon] = field(default_factory=dict)  # name -> lexicon
+    default_lexicon: str = NO_LEXICON
+    store: ConversationStore | None = None  # None: sessions cannot be resumed
 
     def __post_init__(self) -> None:
         if not self.prompts:
             raise ConfigError("at least one prompt is needed", field="prompts")
         object.__setattr__(self, "prompts", MappingProxyType(dict(self.prompts)))
+        if NO_LEXICON in self.lexicons:
+            raise ConfigError(f"{NO_LEXICON!r} cannot name a lexicon", field="lexicons")
+        object.__setattr__(self, "lexicons", MappingProxyType(dict(self.lexicons)))
+        if self.default_lexicon not in self.lexicon_names():
+            raise ConfigError(
+                f"unknown default lexicon {self.default_lexicon!r}", field="default_lexicon"
+            )
+
+    def lexicon_names(self) -> list[str]:
+        """What a client may choose: ``"none"`` (no replacements), then the lexicons."""
+        return [NO_LEXICON, *self.lexicons]
+
+    def pipeline_for(self, settings: SessionSettings) -> PipelineOptions:
+        """The turn options of a session: the server's, with the session's lexicon."""
+        return replace(self.options.pipeline, lexicon=self.lexicons.get(settings.lexicon))
 
     @property
     def default_prompt(self) -> str:
@@ -136,6 +175,7 @@ class Backend:
             prompt=self.default_prompt,
             language=cfg.language_type or "Auto",
             sample_rate=cfg.sample_rate,
+            lexicon=self.default_lexicon,
         )
 
     def target_for(self, settings: SessionSettings) -> TTSTarget:
@@ -153,9 +193,16 @@ def apply_configure(
     *,
     voices: list[str],
     prompts: list[str],
+    lexicons: list[str] | None = None,
 ) -> SessionSettings:
     """The settings after ``msg``, or ``ClientProtocolError(invalid_config)`` naming the field
-    and the allowed values. Prompts are chosen by name only: a client never names a file."""
+    and the allowed values. Prompts and lexicons are chosen by name only: a client never
+    names a file."""
+    lexicons = lexicons if lexicons is not None else [NO_LEXICON]
+    if msg.lexicon is not None and msg.lexicon not in lexicons:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG, f"unknown lexicon; choose one of: {', '.join(lexicons)}"
+        )
     if msg.voice is not None and msg.voice not in voices:
         raise ClientProtocolError(
             ErrorCode.INVALID_CONFIG, f"unknown voice; choose one of: {', '.join(voices)}"
@@ -183,4 +230,5 @@ def apply_configure(
         prompt=msg.prompt or current.prompt,
         language=language or current.language,
         sample_rate=msg.sample_rate or current.sample_rate,
+        lexicon=msg.lexicon or current.lexicon,
     )

@@ -8,56 +8,105 @@ slow client slows the speech stage down instead of growing memory.
 
 Barge-in: ``drop_audio(response_id)`` removes that response's queued frames and refuses any
 later ones, so after ``response.cancel`` no audio frame of the response leaves the server.
+
+Reply text is coalesced (``put_text``): the model's deltas are joined into one ``text.delta``
+that goes out when any other control event is queued (a ``segment``, ``audio.start``,
+``response.done``, ...: so it always precedes them), when the outbox closes, or at the latest
+``text_window`` seconds (0.1) after its first character was queued. The frames' texts
+concatenated are exactly the deltas' texts concatenated; none is held past the response's
+``response.done``.
+
+The hot path allocates no frame objects and no wake-up events per frame: the queue holds the
+frames themselves (with a parallel queue of their response ids), and an ``anyio.Event`` is
+made only when a task really has to wait (the writer on an empty queue, a producer on a full
+audio queue).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
-from bridge.server.protocol import encode
+from bridge.server.protocol import encode, text_delta
 
-__all__ = ["Frame", "Outbox"]
+__all__ = ["TEXT_WINDOW", "Outbox"]
 
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One WebSocket message to send; ``response_id`` is set on audio frames."""
-
-    data: str | bytes
-    response_id: str | None = None
+TEXT_WINDOW = 0.1  # seconds a text.delta may collect more of the reply text
 
 
 class Outbox:
-    def __init__(self, *, max_audio_frames: int = 16) -> None:
+    def __init__(self, *, max_audio_frames: int = 16, text_window: float = TEXT_WINDOW) -> None:
         if max_audio_frames < 1:
             raise ValueError("max_audio_frames must be at least 1")
-        self._items: deque[Frame] = deque()
+        if text_window < 0:
+            raise ValueError("text_window must not be negative")
+        self._data: deque[str | bytes] = deque()
+        self._rids: deque[str | None] = deque()  # the response id of each audio frame
         self._audio = 0
         self._max_audio = max_audio_frames
         self._refused: set[str] = set()
         self._closed = False
-        self._changed = anyio.Event()
+        self._reader: anyio.Event | None = None  # set when the writer waits for a frame
+        self._space: anyio.Event | None = None  # set when producers wait for audio room
+        self._window = text_window
+        self._text: list[str] = []
+        self._text_rid = ""
+        self._text_due = 0.0
         self.sent_frames = 0
         self.sent_audio_bytes = 0
+        self.text_frames = 0  # text.delta frames queued (each carrying one or more deltas)
 
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = anyio.Event()
+    def _wake_reader(self) -> None:
+        event = self._reader
+        if event is not None:
+            self._reader = None
+            event.set()
+
+    def _wake_producers(self) -> None:
+        event = self._space
+        if event is not None:
+            self._space = None
+            event.set()
 
     @property
     def closed(self) -> bool:
         return self._closed
 
     def put(self, event: dict[str, Any]) -> None:
-        """Queue a JSON control event (never blocks; dropped once closed)."""
+        """Queue a JSON control event (never blocks; dropped once closed). Reply text still
+        collecting goes out first."""
         if self._closed:
             return
-        self._items.append(Frame(encode(event)))
-        self._notify()
+        if self._text:
+            self._flush_text()
+        self._data.append(encode(event))
+        self._rids.append(None)
+        self._wake_reader()
+
+    def put_text(self, response_id: str, text: str) -> None:
+        """Queue reply text for a coalesced ``text.delta`` (never blocks; dropped once closed)."""
+        if self._closed or not text:
+            return
+        if self._text and response_id != self._text_rid:
+            self._flush_text()
+        if not self._text:
+            self._text_rid = response_id
+            self._text_due = anyio.current_time() + self._window
+            self._text.append(text)
+            if self._window == 0:
+                self._flush_text()
+            self._wake_reader()  # a waiting writer now waits until the window's end
+            return
+        self._text.append(text)
+
+    def _flush_text(self) -> None:
+        text = self._text[0] if len(self._text) == 1 else "".join(self._text)
+        self._text.clear()
+        self._data.append(encode(text_delta(self._text_rid, text)))
+        self._rids.append(None)
+        self.text_frames += 1
 
     async def put_audio(self, response_id: str, data: bytes) -> bool:
         """Queue an audio frame, waiting while the audio queue is full. Returns whether the
@@ -65,40 +114,65 @@ class Outbox:
         while self._audio >= self._max_audio and not self._closed:
             if response_id in self._refused:
                 return False
-            await self._changed.wait()
+            if self._space is None:
+                self._space = anyio.Event()
+            await self._space.wait()
         if self._closed or response_id in self._refused:
             return False
-        self._items.append(Frame(data, response_id))
+        self._data.append(data)
+        self._rids.append(response_id)
         self._audio += 1
-        self._notify()
+        self._wake_reader()
         return True
 
     def drop_audio(self, response_id: str) -> int:
         """Remove queued frames of ``response_id`` and refuse its later ones; return how many
         frames were removed."""
         self._refused.add(response_id)
-        before = len(self._items)
-        kept = deque(f for f in self._items if f.response_id != response_id)
-        dropped = before - len(kept)
-        self._items = kept
+        if response_id not in self._rids:
+            self._wake_producers()
+            return 0
+        data: deque[str | bytes] = deque()
+        rids: deque[str | None] = deque()
+        for frame, rid in zip(self._data, self._rids, strict=True):
+            if rid != response_id:
+                data.append(frame)
+                rids.append(rid)
+        dropped = len(self._data) - len(data)
+        self._data, self._rids = data, rids
         self._audio -= dropped
-        self._notify()
+        self._wake_producers()
         return dropped
 
     def close(self) -> None:
-        """No more frames; ``get`` returns what is queued, then ``None``."""
+        """No more frames; ``get`` returns what is queued (collected text too), then ``None``."""
+        if not self._closed and self._text:
+            self._flush_text()
         self._closed = True
-        self._notify()
+        self._wake_reader()
+        self._wake_producers()
 
-    async def get(self) -> Frame | None:
-        while not self._items:
+    async def get(self) -> str | bytes | None:
+        """The next frame (``str``: a JSON text frame; ``bytes``: audio), or ``None`` once
+        closed and empty."""
+        while not self._data:
             if self._closed:
                 return None
-            await self._changed.wait()
-        frame = self._items.popleft()
-        if frame.response_id is not None:
+            if self._text:
+                left = self._text_due - anyio.current_time()
+                if left <= 0:
+                    self._flush_text()
+                    break
+                event = self._reader = anyio.Event()
+                with anyio.move_on_after(left):
+                    await event.wait()
+            else:
+                event = self._reader = anyio.Event()
+                await event.wait()
+        frame = self._data.popleft()
+        if self._rids.popleft() is not None:
             self._audio -= 1
-            self.sent_audio_bytes += len(frame.data)
-            self._notify()
+            self.sent_audio_bytes += len(frame)
+            self._wake_producers()
         self.sent_frames += 1
         return frame

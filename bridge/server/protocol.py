@@ -5,10 +5,10 @@ frames, each with a ``type``; audio goes to the client in binary frames (PCM s16
 the session's sample rate), announced per response by ``audio.start``. ``docs/protocol.md``
 is the reference for client authors; this module is what the server actually enforces.
 
-Client → server: ``session.configure``, ``user.message``, ``response.cancel``,
-``playback.ack``. Server → client: ``session.ready``, ``response.started``, ``text.delta``,
-``segment``, ``audio.start`` (+ binary frames), ``response.interrupted``, ``response.done``,
-``error``.
+Client → server: ``session.configure``, ``session.resume``, ``user.message``,
+``text.append``, ``text.done``, ``response.cancel``, ``playback.ack``. Server → client:
+``session.ready``, ``response.started``, ``text.delta``, ``segment``, ``audio.start``
+(+ binary frames), ``response.interrupted``, ``response.done``, ``error``.
 
 Decisions:
 - unknown fields are ignored (the protocol may grow); unknown ``type`` values are an error;
@@ -21,12 +21,11 @@ Decisions:
 from __future__ import annotations
 
 import enum
-import json
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.core import errors
+from bridge.core import codec
 from bridge.core.errors import (
     BridgeError,
     LLMAuthError,
@@ -37,6 +36,7 @@ from bridge.core.errors import (
     TTSError,
     TTSTimeoutError,
 )
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.core.sanitize import sanitize
 
 __all__ = [
@@ -47,6 +47,9 @@ __all__ = [
     "PlaybackAck",
     "ResponseCancel",
     "SessionConfigure",
+    "SessionResume",
+    "TextAppend",
+    "TextDone",
     "UserMessage",
     "audio_start",
     "client_error_for",
@@ -80,6 +83,11 @@ class ErrorCode(enum.StrEnum):
     SERVER_FULL = "server_full"  # max sessions reached; closed with 1013
     TOO_MANY_SESSIONS = "too_many_sessions"  # max sessions of one address; closed with 1013
     IDLE_TIMEOUT = "idle_timeout"  # nothing happened for too long; closed with 4000
+    NO_CHAT_MODEL = "no_chat_model"  # user.message on a server without a chat model
+    QUEUE_FULL = "queue_full"  # too many speak responses waiting for their turn
+    RESUME_NOT_FOUND = "resume_not_found"  # session.resume: no conversation for the token
+    RESUME_TOO_LATE = "resume_too_late"  # session.resume after the session's first response
+    STORE_ERROR = "store_error"  # the conversation store failed (load or save)
     LLM_ERROR = "llm_error"  # the chat model failed during a response
     TTS_ERROR = "tts_error"  # the speech service failed during a response
     INTERNAL_ERROR = "internal_error"  # a bug on our side; closed with 1011
@@ -120,11 +128,35 @@ class SessionConfigure:
     prompt: str | None = None
     language: str | None = None
     sample_rate: int | None = None
+    lexicon: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionResume:
+    """Continue the conversation of an earlier session: its ``resume_token``."""
+
+    resume_token: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserMessage:
     text: str
+    traceparent: str | None = None  # W3C Trace Context of the client's span
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextAppend:
+    """A piece of text for the server to speak (a speak response: the client's own text).
+
+    ``text`` is as received: the session sanitises the pieces of one response together
+    (``TextSanitizer``), so a surrogate pair split over two pieces comes out whole."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TextDone:
+    """The end of the text of the speak response being appended to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,10 +174,20 @@ class PlaybackAck:
     response_id: str | None = None
 
 
-ClientMessage = SessionConfigure | UserMessage | ResponseCancel | PlaybackAck
+ClientMessage = (
+    SessionConfigure
+    | SessionResume
+    | UserMessage
+    | TextAppend
+    | TextDone
+    | ResponseCancel
+    | PlaybackAck
+)
 
 _MAX_NAME = 64
+_MAX_TOKEN = 128
 _MAX_SAMPLES = 2**40
+_MAX_TRACEPARENT = 128
 
 
 def _optional_str(obj: dict[str, Any], name: str, *, max_len: int = _MAX_NAME) -> str | None:
@@ -190,7 +232,7 @@ def parse_client_message(
             ErrorCode.MESSAGE_TOO_LARGE, f"messages are limited to {max_bytes} bytes"
         )
     try:
-        obj = json.loads(data)
+        obj = codec.loads(data)
     except (ValueError, RecursionError):
         raise ClientProtocolError(ErrorCode.INVALID_JSON, "the message is not valid JSON") from None
     if not isinstance(obj, dict):
@@ -211,25 +253,57 @@ def parse_client_message(
                 ErrorCode.MESSAGE_TOO_LARGE,
                 f"user.message: text is limited to {max_text_chars} characters",
             )
-        return UserMessage(text=text)
+        traceparent = obj.get("traceparent")
+        if traceparent is not None and (
+            not isinstance(traceparent, str) or len(traceparent) > _MAX_TRACEPARENT
+        ):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"user.message: traceparent must be a W3C traceparent string (at most "
+                f"{_MAX_TRACEPARENT} characters)",
+            )
+        return UserMessage(text=text, traceparent=traceparent)
+    if kind == "text.append":
+        piece = obj.get("text")
+        if not isinstance(piece, str):
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE, "text.append: text must be a string"
+            )
+        if len(piece) > max_text_chars:
+            raise ClientProtocolError(
+                ErrorCode.MESSAGE_TOO_LARGE,
+                f"text.append: text is limited to {max_text_chars} characters a message",
+            )
+        return TextAppend(text=piece)
+    if kind == "text.done":
+        return TextDone()
     if kind == "playback.ack":
         samples = _int(obj, "samples", required=True)
         assert samples is not None
         return PlaybackAck(samples=samples, response_id=_optional_str(obj, "response_id"))
     if kind == "response.cancel":
         return ResponseCancel(response_id=_optional_str(obj, "response_id"))
+    if kind == "session.resume":
+        token = obj.get("resume_token")
+        if not isinstance(token, str) or not 0 < len(token) <= _MAX_TOKEN:
+            raise ClientProtocolError(
+                ErrorCode.INVALID_MESSAGE,
+                f"session.resume: resume_token must be a string of 1 to {_MAX_TOKEN} characters",
+            )
+        return SessionResume(resume_token=token)
     if kind == "session.configure":
         return SessionConfigure(
             voice=_optional_str(obj, "voice"),
             prompt=_optional_str(obj, "prompt"),
             language=_optional_str(obj, "language"),
             sample_rate=_int(obj, "sample_rate", required=False),
+            lexicon=_optional_str(obj, "lexicon"),
         )
     shown = kind if len(kind) <= _MAX_NAME else kind[:_MAX_NAME] + "..."
     raise ClientProtocolError(
         ErrorCode.UNKNOWN_TYPE,
-        f"unknown message type {shown!r}; expected session.configure, user.message, "
-        "response.cancel or playback.ack",
+        f"unknown message type {shown!r}; expected session.configure, session.resume, "
+        "user.message, text.append, text.done, response.cancel or playback.ack",
     )
 
 
@@ -237,7 +311,8 @@ def parse_client_message(
 
 
 def encode(event: dict[str, Any]) -> str:
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    """Compact JSON text of a server event (orjson when installed; see ``bridge.core.codec``)."""
+    return codec.dumps(event)
 
 
 def session_ready(
@@ -253,7 +328,14 @@ def session_ready(
     sample_rate: int,
     sample_rates: list[int],
     limits: dict[str, Any],
+    lexicon: str = "none",
+    lexicons: list[str] | None = None,
+    chat: bool = True,
+    resume_token: str | None = None,
+    history: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    """``history`` (the conversation, oldest first) is sent only in answer to
+    ``session.resume``."""
     return {
         "type": "session.ready",
         "session_id": session_id,
@@ -266,7 +348,12 @@ def session_ready(
         "languages": languages,
         "sample_rate": sample_rate,
         "sample_rates": sample_rates,
+        "lexicon": lexicon,
+        "lexicons": lexicons if lexicons is not None else [lexicon],
         "limits": limits,
+        "chat": chat,
+        **({"resume_token": resume_token} if resume_token is not None else {}),
+        **({"history": history} if history is not None else {}),
     }
 
 
@@ -310,7 +397,7 @@ def response_done(response_id: str, result: dict[str, Any]) -> dict[str, Any]:
 def failed_result(response_id: str) -> dict[str, Any]:
     """The ``result`` of a response that failed on the server before it had a turn result:
     nothing was heard, the error is ``internal_error`` with its fixed message."""
-    code, message = client_error_for("")
+    code, message = client_error_for(None)
     return {
         "turn_id": response_id,
         "text": "",
@@ -354,25 +441,25 @@ _TTS_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def client_error_for(error_type: str) -> tuple[ErrorCode, str]:
-    """The code and a fixed, secret-free message for an error type name of a turn result."""
-    cls = getattr(errors, error_type, None)
-    if isinstance(cls, type) and issubclass(cls, BridgeError):
-        for table, code in (
-            (_LLM_MESSAGES, ErrorCode.LLM_ERROR),
-            (_TTS_MESSAGES, ErrorCode.TTS_ERROR),
-        ):
-            for base, message in table:
-                if issubclass(cls, base):
-                    return code, message
+def client_error_for(error: TurnFailure | BaseException | None) -> tuple[ErrorCode, str]:
+    """The one mapping from our error tree to what a client is told: the code and a fixed,
+    secret-free message, chosen by the exception's class (anything else, a bug included, is
+    ``internal_error``)."""
+    exc = error.exception if isinstance(error, TurnFailure) else error
+    for table, code in (
+        (_LLM_MESSAGES, ErrorCode.LLM_ERROR),
+        (_TTS_MESSAGES, ErrorCode.TTS_ERROR),
+    ):
+        for base, message in table:
+            if isinstance(exc, base):
+                return code, message
     return ErrorCode.INTERNAL_ERROR, "the response failed on the server"
 
 
-def public_result(result: dict[str, Any]) -> dict[str, Any]:
+def public_result(result: TurnResult) -> dict[str, Any]:
     """A turn result as clients may see it: the error's text replaced by a fixed message."""
-    error = result.get("error")
-    if not error:
-        return result
-    error_type = str(error.get("type", ""))
-    code, message = client_error_for(error_type)
-    return {**result, "error": {"type": error_type, "code": code.value, "message": message}}
+    data = result.to_dict()
+    if result.error is None:
+        return data
+    code, message = client_error_for(result.error)
+    return {**data, "error": {"type": result.error.type, "code": code.value, "message": message}}

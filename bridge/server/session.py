@@ -4,9 +4,13 @@ Four tasks in one anyio task group per connection:
 
 - the reader parses client frames (``protocol.parse_client_message``), enforces the message
   rate, and acts: ``user.message`` interrupts the running response and queues the text,
-  ``response.cancel`` stops the running response at once, ``playback.ack`` feeds the sink;
-- the worker answers queued texts one after another (a response's history is recorded before
-  the next one starts, so the model always sees the turns in order);
+  ``text.append`` feeds the open speak response (opening one, queued behind the running
+  response, when none is open), ``text.done`` closes its text, ``response.cancel`` stops the
+  running response at once, ``playback.ack`` feeds the sink;
+- the worker answers queued requests one after another (a response's history is recorded
+  before the next one starts, so the model always sees the turns in order); a speak response
+  speaks the client's text through the same ``Turn`` without a chat model and is not part of
+  the conversation's history;
 - the watchdog closes an idle connection and carries out a graceful drain;
 - the writer (in an outer group) sends the ``Outbox`` in order and drains it before the close.
 
@@ -18,6 +22,7 @@ newest is answered. Nothing a client sends can end the server: bad input is answ
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +34,9 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, StoreError
 from bridge.core.result import SegmentTiming, TurnResult
+from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.server import protocol as p
@@ -41,6 +47,8 @@ from bridge.server.outbox import Outbox
 from bridge.server.protocol import ClientProtocolError, CloseCode, ErrorCode
 from bridge.server.quotas import ServerQuotas
 from bridge.server.sink import WebSocketSink
+from bridge.server.speak import SpeakInput
+from bridge.server.store import StoredSession, hash_token, new_token
 from bridge.text import Segment
 
 __all__ = ["ClientSession", "reject"]
@@ -56,6 +64,22 @@ _RATE_WHOSE = {
 }
 _WRITER_DRAIN = 2.0  # seconds the writer may take to flush before the close
 _CLOSE_TIMEOUT = 2.0
+_STORE_TIMEOUT = 3.0  # seconds for one load or save of the conversation store
+_MAX_QUEUED = 4  # speak responses waiting behind the running one
+
+
+@dataclass(eq=False, slots=True)
+class _Request:
+    """A response waiting for its turn: a user message's text, or a speak response's input."""
+
+    text: str | SpeakInput
+    cancelled: bool = False  # response.cancel came before its response.started
+    traceparent: str | None = None  # the client's trace context for this response
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if isinstance(self.text, SpeakInput):
+            self.text.close()  # a later text.append starts a new response
 
 
 @dataclass(eq=False, slots=True)
@@ -65,6 +89,7 @@ class _Running:
     cancel: Callable[[], None]
     cancelled: bool = False
     cancelled_at: float | None = None
+    speak: SpeakInput | None = None
 
 
 class ClientSession:
@@ -82,11 +107,21 @@ class ClientSession:
         """``quotas`` are shared by all sessions of the server (the turn rates per client
         address and per server); ``client_key`` is this connection's client address key."""
         self.ws = ws
+        # The handshake's W3C traceparent header: the parent of the session's turns' spans
+        # unless a user.message brings its own.
+        request = getattr(ws, "request", None)
+        header = None if request is None else request.headers.get("traceparent")
+        self._traceparent: str | None = header if header and len(header) <= 128 else None
         self.backend = backend
         self.metrics = metrics if metrics is not None else ServerMetrics()
         self._quotas = quotas if quotas is not None else ServerQuotas(backend.options.limits)
         self.client_key = client_key
         self.session_id = "sess_" + uuid.uuid4().hex[:16]
+        # The resume token is sent to this client only; the store knows it by its hash.
+        self._resume_token = new_token()
+        self._store_key = hash_token(self._resume_token)
+        self._save_wanted = anyio.Event()
+        self._unsaved = False  # changed since the last save
         limits = backend.options.limits
         self._limits = limits
         self._clock = backend.clock
@@ -94,22 +129,27 @@ class ClientSession:
         self._settings = backend.default_settings()
         self._voices = backend.voices()
         self._prompt_names = list(backend.prompts)
-        self._llm = LLMClient(backend.llm_config, client=backend.openai_client)
-        self._assistant = Assistant(
-            llm=self._llm,
-            tts=backend.target_for(self._settings),
-            conversation=Conversation(
-                backend.prompts[self._settings.prompt],
-                max_turns=backend.options.max_history_turns,
-                max_chars=backend.options.max_history_chars,
-            ),
-            options=backend.options.pipeline,
+        self._target = backend.target_for(self._settings)
+        self._conversation = Conversation(
+            backend.prompts[self._settings.prompt],
+            max_turns=backend.options.max_history_turns,
+            max_chars=backend.options.max_history_chars,
         )
+        self._options = backend.pipeline_for(self._settings)  # with the session's lexicon
+        self._assistant: Assistant | None = None
+        if backend.llm_config is not None and backend.openai_client is not None:
+            self._assistant = Assistant(
+                llm=LLMClient(backend.llm_config, client=backend.openai_client),
+                tts=self._target,
+                conversation=self._conversation,
+                options=self._options,
+            )
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
-        self._pending: str | None = None
-        self._pending_cancelled = False  # response.cancel came before its response.started
+        self._queue: deque[_Request] = deque()  # responses waiting, in order
+        self._open: SpeakInput | None = None  # the speak response text.append feeds
+        self._refused_text = False  # its first text.append was refused: drop until text.done
         self._work = anyio.Event()
         self._drain = anyio.Event()
         self._drain_deadline = 0.0
@@ -125,7 +165,12 @@ class ClientSession:
 
     @property
     def busy(self) -> bool:
-        return self._running is not None or self._pending is not None
+        """A response runs or waits, and none waits for its client's text: a speak response
+        whose text is still open is idle (the client may go quiet) from its last piece."""
+        running, open_ = self._running, self._open
+        if running is not None and (running.speak is None or running.speak is not open_):
+            return True
+        return any(r.text is not open_ for r in self._queue)
 
     def drain(self, deadline: float) -> None:
         """Graceful shutdown: no new responses; close with 1001 once the running one ended
@@ -154,9 +199,13 @@ class ClientSession:
                         tg.start_soon(self._reader)
                         tg.start_soon(self._worker)
                         tg.start_soon(self._watchdog)
+                        tg.start_soon(self._saver)
                 finally:
                     self._outbox.close()
                     outer.cancel_scope.deadline = anyio.current_time() + _WRITER_DRAIN
+                    if self._unsaved:  # the last response's history, even at a shutdown
+                        with anyio.CancelScope(shield=True):
+                            await self._save()
             if not self._peer_gone:
                 with anyio.move_on_after(_CLOSE_TIMEOUT, shield=True):
                     await self.ws.close(self._close_code, self._close_reason)
@@ -172,7 +221,7 @@ class ClientSession:
     async def _writer(self) -> None:
         while (frame := await self._outbox.get()) is not None:
             try:
-                await self.ws.send(frame.data)
+                await self.ws.send(frame)
             except ConnectionClosed:
                 self._peer_gone = True
                 self._end(CloseCode.NORMAL, "")
@@ -207,7 +256,10 @@ class ClientSession:
                     max_bytes=limits.max_message_bytes,
                     max_text_chars=limits.max_text_chars,
                 )
-                self._dispatch(message, now)
+                if isinstance(message, p.SessionResume):
+                    await self._resume(message.resume_token)
+                else:
+                    self._dispatch(message, now)
             except ClientProtocolError as exc:
                 self._outbox.put(p.error_event(exc.code, exc.message))
 
@@ -221,36 +273,91 @@ class ClientSession:
             running = self._running
             if running is not None and message.response_id in (None, running.response_id):
                 self._cancel_running()
-            if message.response_id is None and self._pending is not None:
-                # Its response has not started yet: it starts interrupted, so the client
-                # still gets response.started, response.interrupted and response.done.
-                self._pending_cancelled = True
+            if message.response_id is None:
+                # Responses not started yet start interrupted, so the client still gets
+                # response.started, response.interrupted and response.done for each.
+                for waiting in self._queue:
+                    waiting.cancel()
+                self._open = None
         elif isinstance(message, p.UserMessage):
-            self._user_message(message.text, now)
-        else:
+            self._user_message(message.text, now, message.traceparent)
+        elif isinstance(message, p.TextAppend):
+            self._text_append(message.text, now)
+        elif isinstance(message, p.TextDone):
+            self._refused_text = False
+            if self._open is not None:
+                self._open.close()
+                self._open = None
+                self._last_activity = now
+        elif isinstance(message, p.SessionConfigure):
             self._configure(message)
 
-    def _user_message(self, text: str, now: float) -> None:
+    def _refuse_turn(self, now: float) -> bool:
+        """Take a turn from the rate limits; when refused, tell the client and say so."""
+        refused = self._quotas.take_turn(self._turns, self.client_key, now)
+        if refused is None:
+            return False
+        self.metrics.rate_limited.labels(_RATE_LABELS[refused.scope]).inc()
+        self._outbox.put(
+            p.error_event(
+                ErrorCode.RATE_LIMITED,
+                f"at most {refused.per_minute:g} messages per minute" + _RATE_WHOSE[refused.scope],
+                retry_after=refused.retry_after,
+                limit=refused.scope,
+            )
+        )
+        return True
+
+    def _text_append(self, text: str, now: float) -> None:
+        speak = self._open
+        if speak is None and self._refused_text:
+            return  # the rest of a refused response (its error was sent)
+        if speak is None:
+            # The first piece of a new speak response: a turn like user.message, queued
+            # behind the running response (responses never overlap). When it is refused,
+            # so is the rest of its text, up to text.done: no reply is spoken in part.
+            self._refused_text = True
+            if self._drain.is_set():
+                raise ClientProtocolError(
+                    ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
+                )
+            if len(self._queue) >= _MAX_QUEUED:
+                raise ClientProtocolError(
+                    ErrorCode.QUEUE_FULL,
+                    f"{_MAX_QUEUED} responses are waiting already; wait for "
+                    "response.done or send response.cancel",
+                )
+            if self._refuse_turn(now):
+                return
+            self._refused_text = False
+            speak = self._open = SpeakInput(self._limits.max_speak_chars)
+            self._queue.append(_Request(speak, traceparent=self._traceparent))
+            self._work.set()
+        self._last_activity = now
+        speak.append(text)
+
+    def _user_message(self, text: str, now: float, traceparent: str | None = None) -> None:
         if self._drain.is_set():
             raise ClientProtocolError(
                 ErrorCode.SHUTTING_DOWN, "the server is shutting down; reconnect later"
             )
-        refused = self._quotas.take_turn(self._turns, self.client_key, now)
-        if refused is not None:
-            self.metrics.rate_limited.labels(_RATE_LABELS[refused.scope]).inc()
-            self._outbox.put(
-                p.error_event(
-                    ErrorCode.RATE_LIMITED,
-                    f"at most {refused.per_minute:g} messages per minute"
-                    + _RATE_WHOSE[refused.scope],
-                    retry_after=refused.retry_after,
-                    limit=refused.scope,
-                )
+        if self._assistant is None:
+            raise ClientProtocolError(
+                ErrorCode.NO_CHAT_MODEL,
+                "this server has no chat model; send your own text with text.append",
             )
+        if self._refuse_turn(now):
             return
         self._last_activity = now  # only an accepted turn keeps a session alive
         self._cancel_running()
-        self._pending, self._pending_cancelled = text, False
+        # Messages waiting behind the running response are replaced (only the newest is
+        # answered); speak responses waiting start interrupted, so each still reports.
+        kept = deque(r for r in self._queue if isinstance(r.text, SpeakInput))
+        for waiting in kept:
+            waiting.cancel()
+        self._queue = kept
+        self._queue.append(_Request(text, traceparent=traceparent or self._traceparent))
+        self._open = None
         self._work.set()
 
     def _cancel_running(self) -> None:
@@ -261,10 +368,18 @@ class ClientSession:
         running.cancelled_at = self._clock()
         running.sink.cancel()  # no audio frame of it is sent from now on
         running.cancel()
+        if running.speak is not None:
+            running.speak.close()  # a later text.append starts a new response
+            if self._open is running.speak:
+                self._open = None
 
     def _configure(self, message: p.SessionConfigure) -> None:
         settings = apply_configure(
-            self._settings, message, voices=self._voices, prompts=self._prompt_names
+            self._settings,
+            message,
+            voices=self._voices,
+            prompts=self._prompt_names,
+            lexicons=self.backend.lexicon_names(),
         )
         target = self.backend.target_for(settings)
         try:
@@ -274,12 +389,120 @@ class ClientSession:
                 ErrorCode.INVALID_CONFIG,
                 f"the speech model does not accept this {exc.field or 'setting'}",
             ) from None
-        self._settings = settings
-        self._assistant.tts = target
-        self._assistant.conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._apply(settings)
+        self._want_save()
         self._outbox.put(self._ready_event())
 
-    def _ready_event(self) -> dict[str, Any]:
+    def _apply(self, settings: SessionSettings) -> None:
+        target = self.backend.target_for(settings)
+        self._settings = settings
+        self._target = target
+        if self._assistant is not None:
+            self._assistant.tts = target
+        self._conversation.system_prompt = self.backend.prompts[settings.prompt]
+        self._options = self.backend.pipeline_for(settings)
+        if self._assistant is not None:
+            self._assistant.options = self._options
+
+    # --- resumable conversations (see bridge.server.store) -------------------------------
+
+    async def _resume(self, token: str) -> None:
+        """``session.resume``: take over the stored conversation and settings of ``token``."""
+        if self.responses or self._queue or self._running is not None:
+            raise ClientProtocolError(
+                ErrorCode.RESUME_TOO_LATE,
+                "session.resume must come before this session's first response",
+            )
+        store = self.backend.store
+        key = hash_token(token)
+        stored = None
+        if store is not None:
+            try:
+                with anyio.fail_after(_STORE_TIMEOUT):
+                    data = await store.load(key)
+                stored = StoredSession.from_json(data) if data is not None else None
+            except (StoreError, TimeoutError) as exc:
+                log.warning("store.load_failed", error=type(exc).__name__)
+                raise ClientProtocolError(
+                    ErrorCode.STORE_ERROR,
+                    "the conversation store failed; this session starts a new conversation",
+                ) from None
+        if stored is None:
+            raise ClientProtocolError(
+                ErrorCode.RESUME_NOT_FOUND,
+                "no conversation for this resume_token (unknown or expired); this session "
+                "starts a new one",
+            )
+        saved = {k: v for k, v in stored.settings.items() if isinstance(v, str | int)}
+        try:
+            settings = apply_configure(
+                self._settings,
+                p.SessionConfigure(
+                    voice=saved.get("voice"),  # type: ignore[arg-type]
+                    prompt=saved.get("prompt"),  # type: ignore[arg-type]
+                    language=saved.get("language"),  # type: ignore[arg-type]
+                    sample_rate=saved.get("sample_rate"),  # type: ignore[arg-type]
+                    lexicon=saved.get("lexicon"),  # type: ignore[arg-type]
+                ),
+                voices=self._voices,
+                prompts=self._prompt_names,
+                lexicons=self.backend.lexicon_names(),
+            )
+            self.backend.target_for(settings).config.validate(self.backend.tts.model)
+            self._apply(settings)
+        except (ClientProtocolError, ConfigError):
+            log.info("session.resume_settings_dropped")  # this server offers other choices
+        self._conversation.reset()
+        for turn in stored.turns:
+            if turn.role == "user":
+                self._conversation.add_user(turn.text)
+            else:
+                self._conversation.add_assistant(turn.text, interrupted=turn.interrupted)
+        self._resume_token, self._store_key = token, key
+        log.info("session.resumed", turns=len(stored.turns))
+        history = [
+            {"role": t.role, "text": t.text, "interrupted": t.interrupted}
+            for t in self._conversation.turns
+        ]
+        self._outbox.put(self._ready_event(history=history))
+        self._want_save()  # renews the expiry
+
+    def _want_save(self) -> None:
+        self._unsaved = True
+        self._save_wanted.set()
+
+    async def _saver(self) -> None:
+        while True:
+            await self._save_wanted.wait()
+            self._save_wanted = anyio.Event()
+            await self._save()
+
+    async def _save(self) -> None:
+        store = self.backend.store
+        if store is None:
+            return
+        s = self._settings
+        snapshot = StoredSession(
+            {
+                "voice": s.voice,
+                "prompt": s.prompt,
+                "language": s.language,
+                "sample_rate": s.sample_rate,
+                "lexicon": s.lexicon,
+            },
+            self._conversation.turns,
+        )
+        self._unsaved = False
+        try:
+            with anyio.fail_after(_STORE_TIMEOUT):
+                await store.save(
+                    self._store_key, snapshot.to_json(), self.backend.options.history_ttl
+                )
+        except (StoreError, TimeoutError) as exc:
+            self._unsaved = True
+            log.warning("store.save_failed", error=type(exc).__name__)
+
+    def _ready_event(self, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         s: SessionSettings = self._settings
         return p.session_ready(
             session_id=self.session_id,
@@ -293,21 +516,29 @@ class ClientSession:
             sample_rate=s.sample_rate,
             sample_rates=list(SAMPLE_RATES),
             limits=self._limits.to_public(),
+            lexicon=s.lexicon,
+            lexicons=self.backend.lexicon_names(),
+            chat=self._assistant is not None,
+            resume_token=self._resume_token if self.backend.store is not None else None,
+            history=history,
         )
 
     # --- worker ----------------------------------------------------------------------------
 
     async def _worker(self) -> None:
         while True:
-            while self._pending is None:
+            while not self._queue:
                 if self._drain.is_set():
                     return
                 await self._work.wait()
                 self._work = anyio.Event()
-            text, cancelled = self._pending, self._pending_cancelled
-            self._pending, self._pending_cancelled = None, False
+            request = self._queue.popleft()
             try:
-                await self._respond(text, cancelled=cancelled)
+                await self._respond(
+                    request.text, cancelled=request.cancelled, traceparent=request.traceparent
+                )
+                if isinstance(request.text, str):
+                    self._want_save()  # the conversation has a new turn
             except Exception:  # a bug must end this connection only, and be logged
                 log.exception("session.response_failed")
                 self._outbox.put(
@@ -316,7 +547,14 @@ class ClientSession:
                 self._end(CloseCode.INTERNAL_ERROR, "internal error")
                 return
 
-    async def _respond(self, text: str, *, cancelled: bool = False) -> None:
+    async def _respond(
+        self,
+        request: str | SpeakInput,
+        *,
+        cancelled: bool = False,
+        traceparent: str | None = None,
+    ) -> None:
+        """Answer a user.message (``str``) or speak a speak response's text."""
         outbox = self._outbox
         sink = WebSocketSink(
             outbox,
@@ -333,9 +571,6 @@ class ClientSession:
             outbox.put(p.segment_event(rid, index, segment.text.strip()))
             index += 1
 
-        def on_text(delta: str) -> None:
-            outbox.put(p.text_delta(rid, delta))
-
         def on_timing(timing: SegmentTiming) -> None:
             outbox.put(
                 p.segment_timing(
@@ -343,11 +578,34 @@ class ClientSession:
                 )
             )
 
-        turn = self._assistant.reply(
-            text, sink, on_segment=on_segment, on_text=on_text, on_timing=on_timing
-        )
+        speak: SpeakInput | None = None
+        if isinstance(request, str):
+            assert self._assistant is not None
+
+            def on_text(delta: str) -> None:
+                outbox.put_text(rid, delta)
+
+            turn = self._assistant.reply(
+                request,
+                sink,
+                on_segment=on_segment,
+                on_text=on_text,
+                on_timing=on_timing,
+                traceparent=traceparent,
+            )
+        else:
+            speak = request
+            turn = Turn(
+                speak,
+                sink,
+                target=self._target,
+                options=self._options,
+                on_segment=on_segment,
+                on_timing=on_timing,
+                traceparent=traceparent,
+            )
         rid = sink.response_id = turn.turn_id
-        self._running = running = _Running(rid, sink, turn.interrupt)
+        self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)
         self.responses += 1
         outbox.put(p.response_started(rid))
         self.metrics.running_turns.inc()
@@ -358,6 +616,11 @@ class ClientSession:
             await turn.run()
         finally:
             self._running = None
+            if speak is not None:
+                # Its text ends with it: a later text.append starts a new response.
+                speak.close()
+                if self._open is speak:
+                    self._open = None
             self.metrics.running_turns.dec()
             if turn.result is not None:
                 self._report(rid, turn.result)
@@ -376,13 +639,10 @@ class ClientSession:
     def _report(self, rid: str, result: TurnResult) -> None:
         if result.interrupted:
             self._outbox.put(p.response_interrupted(rid, result.spoken_text))
-        data = p.public_result(result.to_dict())
-        if data.get("error"):
-            error = data["error"]
-            self._outbox.put(
-                p.error_event(ErrorCode(error["code"]), error["message"], response_id=rid)
-            )
-        self._outbox.put(p.response_done(rid, data))
+        if result.error is not None:
+            code, message = p.client_error_for(result.error)
+            self._outbox.put(p.error_event(code, message, response_id=rid))
+        self._outbox.put(p.response_done(rid, p.public_result(result)))
 
     # --- watchdog: idle timeout and graceful drain ---------------------------------------
 

@@ -14,6 +14,7 @@ No I/O, no async, no clock: feed strings in, get strings and ``Segment`` values 
 
 from __future__ import annotations
 
+from bridge.text.lexicon import Lexicon, LexiconStream
 from bridge.text.model import (
     ScrubberOptions,
     Segment,
@@ -26,6 +27,8 @@ from bridge.text.segmenter import Segmenter
 from bridge.text.speech import split_speech
 
 __all__ = [
+    "Lexicon",
+    "LexiconStream",
     "Scrubber",
     "ScrubberOptions",
     "Segment",

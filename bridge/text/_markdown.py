@@ -165,6 +165,8 @@ def classify_head(head: str, complete: bool) -> Head | None:
         return None
     m = _EMOJI_ITEM.match(rest)
     if m is not None:
+        if m.end() == len(rest) and not enough:
+            return None  # more spaces may follow
         return Head(HeadKind.ITEM, skip + m.end())  # "1️⃣ Buy milk", "✅ Done", "👉 Next"
     if not enough and _EMOJI_ITEM_PARTIAL.fullmatch(rest):
         return None

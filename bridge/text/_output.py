@@ -73,17 +73,18 @@ class Output:
         self._dropped = True
 
     def _after_drop(self, text: str) -> str:
+        """The spaces after a removed item collapse to at most one, however they arrive."""
         rest = text.lstrip(" \t")
         tail = self.tail()[-1:]
         if not rest:
-            return "" if not self.visible or not tail or tail.isspace() else text
+            return "" if not self.visible or not tail or tail.isspace() else text[:1]
         self._dropped = False
         if rest[0] in _NO_SPACE_BEFORE:
             self._trim_spaces()
             return rest
         if not self.visible or not tail or tail.isspace():
             return rest
-        return text
+        return text[:1] + rest if len(rest) < len(text) else text
 
     def _trim_spaces(self) -> None:
         """Remove the spaces at the end of the output (they are never returned yet)."""

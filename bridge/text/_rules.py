@@ -59,7 +59,9 @@ _NEVER = frozenset(
 _NUMERIC = frozenset(
     (
         "no nos nr n° p pp fig figs vol vols ch chap sec sect art para eq eqs ref refs op pt "
-        "pts tab ex ed ver v núm pág págs cap abs bd kap tel tlf hnr av avda bd"
+        "pts tab ex ed ver v núm pág págs cap abs bd kap tel tlf hnr av avda bd "
+        # German, Spanish and French references before a number: "Abb. 3", "párr. 2"
+        "abb anm aufl hrsg jg lfd ziff abschn bsp tz núms párr fasc éd"
     ).split()
 )
 _AMBIGUOUS = frozenset(

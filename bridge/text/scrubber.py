@@ -1,9 +1,9 @@
 """Streaming scrubber: removes from a chat-model reply what must not be read aloud.
 
-Markdown markup (headings, emphasis, inline code markers, fenced code, tables, block quotes,
-rules, images, links, list markers, footnote references ``[^3]`` and ``[^3]: ...`` definition
-lines), bare URLs (replaced by their host name), emoji, HTML/XML tags and ``<think>``
-reasoning blocks.
+Markdown markup (headings with their closing ``#``s, emphasis, inline code markers, fenced
+code, tables, block quotes, rules, images, links, list markers, footnote references ``[^3]``
+and ``[^3]: ...`` definition lines with their indented lines), bare URLs (replaced by their
+host name), emoji, HTML/XML tags and ``<think>`` reasoning blocks.
 
 Math is dropped, never spoken raw and never read out: ``$...$`` (pandoc's rule: a non-space
 inside each dollar, the closer not followed by a digit or letter, so ``$5 or $6`` and
@@ -125,6 +125,9 @@ class Scrubber:
         self._body = 0  # input offset where the text of the current line starts
         self._bold_line = False  # the line's text opened with "**" or "__"
         self._bold_end = False  # ... which has closed, with only spaces after it so far
+        # inside a footnote definition, whose indented lines are dropped with it (a line that
+        # is not indented ends it: no lazy continuation, so no text of the reply is lost)
+        self._footnote = False
 
     # -- public API -------------------------------------------------------------------------
 
@@ -231,6 +234,8 @@ class Scrubber:
                     self._out.put(ch)
                     return j + 2
                 return self._emoji(j, eof)
+            if ch == "#" and self._line_kind == _HEADING:
+                return self._closing_hashes(j, eof)
             if ch != "*":
                 self._out.put(ch)
                 return j + 1
@@ -272,6 +277,25 @@ class Scrubber:
         if ch in "hwHW":
             return self._url_start(j, eof)
         return self._emoji(j, eof)
+
+    def _closing_hashes(self, i: int, eof: bool) -> int | None:
+        """A heading's optional closing sequence (``## Title ##``): a run of ``#`` after a
+        space with only spaces after it on the line is dropped; any other ``#`` is text."""
+        src = self._src
+        n = len(src)
+        j = i
+        while j < n and src[j] == "#" and j - i < HEAD_LIMIT:
+            j += 1
+        k = j
+        while k < n and src[k] in " \t\r" and k - i < HEAD_LIMIT:
+            k += 1
+        if k == n and not eof and k - i < HEAD_LIMIT:
+            return None
+        if self._char_before(i) in " \t" and (k == n or src[k] == "\n"):
+            self._out.dropped()  # no space is left before the line's end
+            return k
+        self._out.put(src[i:j])
+        return j
 
     # -- math -----------------------------------------------------------------------------
 
@@ -385,9 +409,20 @@ class Scrubber:
             self._line_start = False
             self._skip_line = True
             return i
+        if self._footnote:
+            blank = not head.strip()
+            if (len(head) < 2 or blank) and not complete and len(head) < HEAD_LIMIT:
+                return None
+            if not (blank and complete) and (head[0] == "\t" or head.startswith("  ")):
+                # an indented line of the definition (blank lines do not end it)
+                self._line_start = False
+                self._skip_line = True
+                return i
         h = classify_head(head, complete)
         if h is None:
             return None
+        if head.strip() and h.kind is not HeadKind.FOOTNOTE:
+            self._footnote = False  # the definition has ended
         self._line_start = False
         self._body = self._consumed + i + h.skip
         kind = h.kind
@@ -401,6 +436,8 @@ class Scrubber:
             self._out.paragraph()
             return i + h.skip
         if kind is HeadKind.RULE or kind is HeadKind.FOOTNOTE:
+            if kind is HeadKind.FOOTNOTE:
+                self._footnote = True
             self._out.paragraph()
             self._skip_line = True
             return i

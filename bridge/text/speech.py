@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bridge.text.lexicon import Lexicon
 from bridge.text.model import ScrubberOptions
 from bridge.text.scrubber import Scrubber
 from bridge.text.segmenter import Segmenter
@@ -21,11 +22,13 @@ def split_speech(
     first_min_words: int = 3,
     first_max_words: int = 12,
     cjk_weight: int = 4,
+    lexicon: Lexicon | None = None,
 ) -> list[str]:
     """Scrub and segment a reply given as deltas; return the segment texts in order.
 
     The keyword options are those of ``Segmenter``; ``scrubber`` optionally sets the
-    scrubber's options (defaults: code dropped, tables read).
+    scrubber's options (defaults: code dropped, tables read); ``lexicon`` replaces words in
+    the scrubbed text before it is segmented.
     """
     segmenter = Segmenter(
         first_clause=first_clause,
@@ -42,9 +45,10 @@ def split_speech(
         think_open=opts.think_open,
         think_window=opts.think_window,
     )
+    words = (lexicon or Lexicon.build()).stream()
     texts: list[str] = []
     for delta in deltas:
-        texts.extend(s.text for s in segmenter.feed(scrub.feed(delta)))
-    texts.extend(s.text for s in segmenter.feed(scrub.flush()))
+        texts.extend(s.text for s in segmenter.feed(words.feed(scrub.feed(delta))))
+    texts.extend(s.text for s in segmenter.feed(words.feed(scrub.flush()) + words.flush()))
     texts.extend(s.text for s in segmenter.flush())
     return texts

@@ -1,6 +1,8 @@
 // The bridge demo page: one conversation over the bridge serve WebSocket protocol
 // (docs/protocol.md). Text goes up as user.message; the reply's text streams back as
-// text.delta and its speech as binary PCM16 frames, played gaplessly with the Web Audio API
+// text.delta and its speech as binary PCM16 frames. "Speak this text" sends the page's own
+// text instead (text.append pieces, then text.done: a speak response, no chat model); its
+// text is shown from the segment events. Audio is played gaplessly with the Web Audio API
 // (an AudioWorklet; precisely scheduled buffers where worklets are unavailable). What has
 // really been played is acknowledged with playback.ack, so the server's history holds what
 // the listener heard. The caption under a reply highlights the sentence being spoken, from
@@ -26,6 +28,7 @@
     (token ? "?token=" + encodeURIComponent(token) : "");
 
   const demo = {
+    resumed: null, // turns of history a session.resume brought back
     state: "connecting",
     session: null,
     closeCode: null,
@@ -254,8 +257,11 @@
 
   function updateButtons() {
     const ready = demo.state === "ready";
-    $("text").disabled = !ready;
-    $("send").disabled = !ready;
+    const chat = ready && demo.session.chat !== false;
+    $("text").disabled = !chat;
+    $("send").disabled = !chat;
+    $("speak-text").disabled = !ready;
+    $("speak").disabled = !ready;
     $("stop").disabled = !(ready && (current !== null || queued > 0));
   }
 
@@ -352,6 +358,7 @@
         current = {
           rid: ev.response_id,
           text: "",
+          deltas: 0,
           captionEl: null,
           segmentEls: {},
           ...addMessage("assistant", ""),
@@ -368,6 +375,7 @@
         break;
       case "text.delta":
         if (current && current.rid === ev.response_id) {
+          current.deltas += 1;
           current.text += ev.text;
           current.textEl.textContent = current.text;
           demo.responses[ev.response_id].text = current.text;
@@ -376,6 +384,14 @@
         break;
       case "segment":
         addSegment(ev);
+        if (current && current.rid === ev.response_id && current.deltas === 0) {
+          // A speak response: no text.delta; its text is its segments (the captions).
+          current.el.querySelector(".who").textContent = "Spoken";
+          current.el.classList.add("spoken");
+          current.text += (current.text ? " " : "") + ev.text;
+          demo.responses[ev.response_id].kind = "speak";
+          demo.responses[ev.response_id].text = current.text;
+        }
         break;
       case "segment.timing":
         if (demo.responses[ev.response_id]) {
@@ -396,6 +412,8 @@
         onDone(ev);
         break;
       case "error":
+        // expired: this session is a new conversation, with its own token
+        if (ev.code === "resume_not_found" && demo.session) resumeToken = demo.session.resume_token;
         demo.errors.push(ev.code);
         addMessage("error", ev.code + ": " + ev.message);
         break;
@@ -405,7 +423,26 @@
     updateButtons();
   }
 
+  // Reconnecting: the first session.ready of the new connection is answered with
+  // session.resume (the token of the conversation we had), and the history it sends back is
+  // shown again. The token is kept in memory only.
+  let resumeToken = null;
+  let resuming = false;
+
   function onReady(ev) {
+    if (resuming && resumeToken && ev.resume_token !== resumeToken && !ev.history) {
+      resuming = false;
+      send({ type: "session.resume", resume_token: resumeToken });
+    }
+    if (ev.history) {
+      $("log").replaceChildren();
+      for (const turn of ev.history) {
+        const shown = addMessage(turn.role, turn.text);
+        if (turn.interrupted) shown.el.classList.add("interrupted");
+      }
+      demo.resumed = ev.history.length;
+    }
+    if (ev.resume_token) resumeToken = ev.resume_token;
     demo.session = ev;
     demo.state = "ready";
     setStatus("connected · " + ev.model, "ok");
@@ -527,13 +564,31 @@
     addMessage("user", text);
     updateButtons();
   });
+  $("speak-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = $("speak-text").value;
+    if (!text.trim() || demo.state !== "ready") return;
+    $("speak-text").value = "";
+    await ensurePlayer(demo.session.sample_rate);
+    if (current || queued > 0) stopSpeaking(); // the new text replaces what is playing
+    const size = demo.session.limits.max_text_chars;
+    for (let i = 0; i < text.length; i += size) {
+      send({ type: "text.append", text: text.slice(i, i + size) });
+    }
+    send({ type: "text.done" });
+    sentAt = performance.now();
+    updateButtons();
+  });
   $("stop").addEventListener("click", () => {
     stopSpeaking();
     updateButtons();
   });
   $("voice").addEventListener("change", () => send({ type: "session.configure", voice: $("voice").value }));
   $("prompt").addEventListener("change", () => send({ type: "session.configure", prompt: $("prompt").value }));
-  $("reconnect").addEventListener("click", connect);
+  $("reconnect").addEventListener("click", () => {
+    resuming = true;
+    connect();
+  });
 
   connect();
 })();
