@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bridge.commands.chat_view import Captions
 from bridge.core.heard import estimate_prefix, speakable_join
-from bridge.integrations.pipecat import _for_tts as pipecat_for_tts
+from bridge.integrations._common import for_tts as integrations_for_tts
 from bridge.local.engines.scripts import guess_language
 from bridge.pipeline.turn import _for_tts
 from bridge.qwen.protocol import billable_characters
@@ -38,7 +38,7 @@ def test_korean_and_thai_sentences_are_joined_with_a_space() -> None:
 def test_every_user_of_the_predicate_spaces_korean_like_latin() -> None:
     # The text appended to the speech service keeps its trailing space after Korean text
     # (else the server reads "안녕하세요.반갑습니다."), none after Chinese.
-    for for_tts in (_for_tts, pipecat_for_tts):
+    for for_tts in (_for_tts, integrations_for_tts):
         assert for_tts(" 안녕하세요. ") == "안녕하세요. "
         assert for_tts("Hello there.") == "Hello there. "
         assert for_tts("你好。") == "你好。"

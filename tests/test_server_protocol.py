@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.core import errors
-from bridge.core.result import TurnError, TurnResult
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.qwen.client import AudioChunk
 from bridge.server import protocol as p
 from bridge.server.limits import ServerLimits, TokenBucket, check_access, is_loopback_host
@@ -132,7 +132,7 @@ def test_server_events_are_compact_json_with_the_documented_fields() -> None:
 
 def test_turn_errors_reach_clients_only_as_fixed_messages() -> None:
     leak = errors.LLMConnectionError("cannot reach http://10.0.0.5 with sk-secret")
-    result = TurnResult(turn_id="t", error=TurnError.of(leak))
+    result = TurnResult(turn_id="t", error=TurnFailure.of(leak))
     public = p.public_result(result)
     assert public["error"] == {
         "type": "LLMConnectionError",
@@ -165,13 +165,13 @@ def test_one_mapping_from_the_error_tree_to_client_codes(
 ) -> None:
     assert p.client_error_for(exc)[0] is code
     if exc is not None:
-        assert p.client_error_for(TurnError.of(exc))[0] is code
+        assert p.client_error_for(TurnFailure.of(exc))[0] is code
 
 
 def test_a_name_alone_maps_to_nothing() -> None:
-    # Errors are never looked up by name: a TurnError whose exception is a bug stays internal
+    # Errors are never looked up by name: a TurnFailure whose exception is a bug stays internal
     # even when its type name is that of one of our errors.
-    forged = TurnError("TTSAuthError", "forged", RuntimeError("forged"))
+    forged = TurnFailure("TTSAuthError", "forged", RuntimeError("forged"))
     assert p.client_error_for(forged)[0] is ErrorCode.INTERNAL_ERROR
 
 

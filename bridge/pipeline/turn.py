@@ -45,7 +45,7 @@ from bridge.core.errors import (
     TTSTimeoutError,
 )
 from bridge.core.heard import HeardTracker, speakable_join
-from bridge.core.result import SegmentRecord, SegmentTiming, TurnError, TurnResult
+from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
 from bridge.logs import text_logging
 from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
@@ -278,7 +278,7 @@ class Turn:
             spoken = text
         error = None
         if self._error is not None:
-            error = TurnError.of(self._error)
+            error = TurnFailure.of(self._error)
         heard = heard_characters(self._clean_segments(), spoken)
         billed, unreported = self._billed, 0
         if billed is not None and (self._interrupted or self._error is not None):
