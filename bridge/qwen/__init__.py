@@ -6,12 +6,13 @@ from bridge.qwen.client import AudioChunk, ResponseStats, Timeouts, TTSSession, 
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ServerEvent, parse_server_event
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, ModelFamily, known_models, model_info
-from bridge.qwen.protocol import SessionMachine, SessionState
+from bridge.qwen.protocol import Connection, SessionMachine, SessionState
 
 __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
     "AudioChunk",
+    "Connection",
     "ModelFamily",
     "ResponseStats",
     "ServerEvent",
