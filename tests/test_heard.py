@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.core.heard import HeardTracker, estimate_prefix, speakable_join
+from bridge.core.heard import HeardTracker, estimate_prefix, estimate_seconds, speakable_join
 from bridge.text._chars import is_spaceless, is_wide
 
 RATE = 1000  # 1000 samples per second keeps the arithmetic readable
@@ -17,6 +17,16 @@ def test_estimate_prefix_cuts_at_word_boundaries() -> None:
     assert estimate_prefix(text, 0.5) == "The quick"  # "brown" was not fully heard
     assert estimate_prefix(text, 0.05) == ""
     assert estimate_prefix("今天天气很好", 0.5) == "今天天"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "Plain ASCII, with: punctuation!", "mixed 你好 text", "한국어 문장", "café"]
+)
+def test_estimate_seconds_is_the_per_character_sum(text: str) -> None:
+    # ASCII takes a fast path; the figure is the same sum as character by character.
+    expected = sum(0.22 if is_wide(c) else 0.065 for c in text)
+    assert estimate_seconds(text) == expected
+    assert estimate_seconds(text + "abc") > estimate_seconds(text)
 
 
 def test_server_commit_maps_responses_by_billed_characters() -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from bridge.core.result import SegmentTiming
 from bridge.qwen.protocol import billable_characters
@@ -40,6 +41,8 @@ _CJK_SECONDS_PER_CHAR = 0.22
 
 
 def estimate_seconds(text: str) -> float:
+    if text.isascii():  # no wide character: the same sum, without a match per character
+        return sum(repeat(_LATIN_SECONDS_PER_CHAR, len(text)))
     return sum(_CJK_SECONDS_PER_CHAR if is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
 
 

@@ -51,6 +51,7 @@ from bridge.core.errors import (
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
 from bridge.logs import text_logging
+from bridge.pipeline.handoff import put, take
 from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
@@ -372,7 +373,7 @@ class Turn:
                     self._mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    await out.send(delta)
+                    await put(out, delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
                 self._error = exc
@@ -415,7 +416,7 @@ class Turn:
                 )
                 if self._on_segment is not None:
                     self._on_segment(seg)
-                await out.send(seg)
+                await put(out, seg)
             if segments:
                 keep = fed - segments[-1].end
                 tail = tail[len(tail) - keep :] if keep > 0 else ""
@@ -432,6 +433,17 @@ class Turn:
         async with inp, out:
             while True:
                 wait = math.inf if pending_since is None else pending_since + stall - self._clock()
+                if wait > 0:
+                    # A delta already waiting is taken without a scope and an event-loop pass.
+                    try:
+                        ready: str | None = inp.receive_nowait()
+                    except anyio.WouldBlock:
+                        ready = None
+                    except anyio.EndOfStream:
+                        break
+                    if ready is not None:
+                        await emit(feed(words.feed(scrubber.feed(ready))))
+                        continue
                 with anyio.move_on_after(max(0.0, wait)) as scope:
                     try:
                         delta = await inp.receive()
@@ -534,7 +546,7 @@ class Turn:
         self._resend = []
         while True:
             try:
-                seg = await segs.receive()
+                seg = await take(segs)
             except anyio.EndOfStream:
                 break
             text = seg.text.strip()
