@@ -25,6 +25,7 @@ if _typing.TYPE_CHECKING:
         LLMRateLimitError,
         LLMServerError,
         LLMTimeoutError,
+        NothingToSpeak,
         StateError,
         TTSAuthError,
         TTSClosedError,
@@ -34,7 +35,7 @@ if _typing.TYPE_CHECKING:
         TTSServerError,
         TTSTimeoutError,
     )
-    from bridge.core.result import SegmentRecord, SegmentTiming, TurnResult
+    from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
     from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
     from bridge.pipeline.assistant import Assistant
@@ -94,6 +95,7 @@ _LAZY: dict[str, str] = {
     "ServerEvent": "bridge.qwen",
     "SessionConfig": "bridge.qwen",
     "SessionState": "bridge.qwen",
+    "NothingToSpeak": "bridge.core.errors",
     "StateError": "bridge.core.errors",
     "TTSAuthError": "bridge.core.errors",
     "TTSClosedError": "bridge.core.errors",
@@ -107,6 +109,7 @@ _LAZY: dict[str, str] = {
     "Timeouts": "bridge.qwen",
     "Turn": "bridge.pipeline",
     "TurnCost": "bridge.core.cost",
+    "TurnFailure": "bridge.core.result",
     "TurnResult": "bridge.core.result",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
@@ -138,6 +141,7 @@ __all__ = [
     "LLMTimeoutError",
     "LatencyModel",
     "Lexicon",
+    "NothingToSpeak",
     "NullSink",
     "PcmSink",
     "PipelineOptions",
@@ -166,6 +170,7 @@ __all__ = [
     "Timeouts",
     "Turn",
     "TurnCost",
+    "TurnFailure",
     "TurnResult",
     "WavSink",
     "WavWriter",

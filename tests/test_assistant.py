@@ -108,6 +108,6 @@ async def test_model_failure_mid_reply_is_reported_and_spoken_so_far() -> None:
     ):
         assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST))
         result = await assistant.say("Go", NullSink())
-    assert result.error is not None and result.error["type"] == "LLMConnectionError"
+    assert result.error is not None and result.error.type == "LLMConnectionError"
     assert result.text.startswith("The first sentence arrives.")
     assert result.audio_ms > 0

@@ -186,7 +186,7 @@ async def test_an_error_outside_the_commit_window_still_fails_the_turn() -> None
         result = await Turn(
             _words("Hello there."), NullSink(), target=target, options=options
         ).run()
-    assert result.error is not None and result.error["type"] == "TTSServerError"
+    assert result.error is not None and result.error.type == "TTSServerError"
 
 
 # --- the pairing rules of the sans-I/O machine ------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import pytest
 
 from bridge.core.errors import TTSProtocolError, TTSTimeoutError
@@ -81,6 +82,11 @@ async def test_invalid_base64_on_the_fast_path_is_a_protocol_error() -> None:
     assert ev.delta_audio({"delta": "AAEC"}) == b"\x00\x01\x02"
 
 
+@pytest.mark.parametrize(
+    "anyio_backend",
+    [("asyncio", {}), ("asyncio", {"use_uvloop": True})],
+    ids=["asyncio", "uvloop"],
+)
 async def test_a_timed_out_receive_leaves_the_connection_usable() -> None:
     async with emulator() as emu, connect(url=emu.url, timeouts=FAST) as tts:
         with pytest.raises(TTSTimeoutError, match=r"sent nothing for 0\.05 s"):
@@ -116,3 +122,23 @@ async def test_one_timer_per_connection_not_one_per_receive(
     # connect's session.created (connect bound) arms it; a later wait that asks for a bound
     # ending earlier may re-arm it once; nothing else re-arms it within the 5 s bounds.
     assert 1 <= len(armed) <= 2, armed
+
+
+LOOPS = pytest.mark.parametrize(
+    "anyio_backend",
+    [("asyncio", {}), ("asyncio", {"use_uvloop": True})],
+    ids=["asyncio", "uvloop"],
+)
+
+
+@LOOPS
+async def test_an_outer_cancel_scope_still_cancels_a_waiting_receive() -> None:
+    async with emulator() as emu, connect(url=emu.url, timeouts=FAST) as tts:
+        with anyio.move_on_after(0.05) as scope:
+            await tts.recv_chunk(timeout=5)  # the scope's cancel, not the deadline's
+        assert scope.cancelled_caught
+        with pytest.raises(TTSTimeoutError):
+            await tts.recv_chunk(timeout=0.05)  # then the deadline's own
+        await tts.append(TEXT)
+        chunks = await tts.finish()
+    assert sum(len(c.data) for c in chunks) > 0

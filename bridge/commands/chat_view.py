@@ -237,5 +237,5 @@ def format_stats(result: TurnResult) -> str:
             f"  {i:>2}. ready {_ms(seg.ready_ms):>9}  sent {_ms(seg.appended_ms):>9}  {text}"
         )
     if result.error:
-        lines.append(f"  error: {result.error['type']}: {result.error['message']}")
+        lines.append(f"  error: {result.error.type}: {result.error.message}")
     return "\n".join(lines)

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
-from bridge.core.errors import ConfigError
+from bridge.core.errors import ConfigError, NothingToSpeak
+from bridge.core.result import TurnFailure
 from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
@@ -413,14 +414,14 @@ def nothing_spoken(result: TurnResult, what: str) -> TurnResult:
             f"{what} had no speakable text (only code, markup or symbols, which are not "
             "read aloud); nothing was spoken"
         )
-    return replace(result, error={"type": "NothingToSpeak", "message": message})
+    return replace(result, error=TurnFailure.of(NothingToSpeak(message)))
 
 
 def report_failure(result: TurnResult, sink: AudioSink) -> None:
     """The error of a failed turn, and where the audio spoken before it went (if anywhere)."""
     if result.error is None:
         return
-    note(f"error: {result.error['message']}")
+    note(f"error: {result.error.message}")
     path = getattr(sink, "path", None)
     if getattr(sink, "written", False) and path is not None:
         note(f"{result.audio_ms / 1000:.1f} s spoken before the error are in {path}")
@@ -430,7 +431,7 @@ def exit_code(result: TurnResult) -> int:
     """0 for a turn without error; 2 when the input was refused; 1 for any other failure."""
     if result.error is None:
         return 0
-    return 2 if result.error.get("type") == "ConfigError" else 1
+    return 2 if isinstance(result.error.exception, ConfigError) else 1
 
 
 # A read is refused as binary when it holds a NUL byte, or when more than this share of its

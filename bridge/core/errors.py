@@ -5,6 +5,7 @@
     BridgeError
     ├── ConfigError              bad options or parameters, found before anything is sent
     ├── StateError               our own misuse: a call that is illegal in the current state
+    ├── NothingToSpeak           a turn ended normally with nothing speakable (the CLI's verdict)
     ├── LLMError                 the chat-model side
     │   ├── LLMAuthError         the endpoint refused the API key (HTTP 401/403)
     │   ├── LLMRateLimitError    the endpoint is rate limiting (HTTP 429)
@@ -37,6 +38,7 @@ __all__ = [
     "LLMRateLimitError",
     "LLMServerError",
     "LLMTimeoutError",
+    "NothingToSpeak",
     "StateError",
     "StoreError",
     "TTSAuthError",
@@ -70,6 +72,10 @@ class ConfigError(BridgeError, ValueError):
 
 class StateError(BridgeError, RuntimeError):
     """A method was called in a state where it is not allowed (our own misuse)."""
+
+
+class NothingToSpeak(BridgeError):  # noqa: N818 - its name is the JSON "type" of such turns
+    """The text (a reply, an input) was empty or only code and markup: nothing was spoken."""
 
 
 class LLMError(BridgeError):

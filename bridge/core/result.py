@@ -7,7 +7,25 @@ from typing import Any
 
 from bridge.core.cost import TurnCost, wasted_characters, wasted_share
 
-__all__ = ["SegmentRecord", "SegmentTiming", "TurnResult"]
+__all__ = ["SegmentRecord", "SegmentTiming", "TurnFailure", "TurnResult"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFailure:
+    """Why a turn failed: the exception (one of ``bridge.core.errors``, or a bug) with its
+    type's name and message. ``to_dict()`` is its JSON form. Errors stay exceptions up to here;
+    where they meet a client (the server) they are mapped by their class, never by name."""
+
+    type: str
+    message: str
+    exception: BaseException = field(repr=False, compare=False)
+
+    @classmethod
+    def of(cls, exc: BaseException) -> TurnFailure:
+        return cls(type(exc).__name__, str(exc), exc)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "message": self.message}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +77,7 @@ class TurnResult:
     cost: TurnCost | None = None  # with a price for the model (PipelineOptions.prices)
     segments: tuple[SegmentRecord, ...] = ()
     reconnects: int = 0
-    error: dict[str, str] | None = None
+    error: TurnFailure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -82,7 +100,7 @@ class TurnResult:
             text_chars=len(self.text),
             spoken_chars=len(self.spoken_text),
             segments=len(self.segments),
-            error=None if self.error is None else self.error.get("type"),
+            error=None if self.error is None else self.error.type,
         )
         return data
 
@@ -123,6 +141,6 @@ class TurnResult:
                 for s in self.segments
             ],
             "reconnects": self.reconnects,
-            "error": self.error,
+            "error": None if self.error is None else self.error.to_dict(),
             **self.extra,
         }

@@ -189,7 +189,7 @@ class ServerMetrics:
             return
         if result.error:
             self.turns.labels("error").inc()
-            code, _message = client_error_for(str(result.error.get("type", "")))
+            code, _message = client_error_for(result.error)
             self.turn_errors.labels(code.value).inc()
         else:
             self.turns.labels("interrupted" if result.interrupted else "done").inc()

@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.core import codec, errors
+from bridge.core import codec
 from bridge.core.errors import (
     BridgeError,
     LLMAuthError,
@@ -36,6 +36,7 @@ from bridge.core.errors import (
     TTSError,
     TTSTimeoutError,
 )
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.core.sanitize import sanitize
 
 __all__ = [
@@ -396,7 +397,7 @@ def response_done(response_id: str, result: dict[str, Any]) -> dict[str, Any]:
 def failed_result(response_id: str) -> dict[str, Any]:
     """The ``result`` of a response that failed on the server before it had a turn result:
     nothing was heard, the error is ``internal_error`` with its fixed message."""
-    code, message = client_error_for("")
+    code, message = client_error_for(None)
     return {
         "turn_id": response_id,
         "text": "",
@@ -440,25 +441,25 @@ _TTS_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def client_error_for(error_type: str) -> tuple[ErrorCode, str]:
-    """The code and a fixed, secret-free message for an error type name of a turn result."""
-    cls = getattr(errors, error_type, None)
-    if isinstance(cls, type) and issubclass(cls, BridgeError):
-        for table, code in (
-            (_LLM_MESSAGES, ErrorCode.LLM_ERROR),
-            (_TTS_MESSAGES, ErrorCode.TTS_ERROR),
-        ):
-            for base, message in table:
-                if issubclass(cls, base):
-                    return code, message
+def client_error_for(error: TurnFailure | BaseException | None) -> tuple[ErrorCode, str]:
+    """The one mapping from our error tree to what a client is told: the code and a fixed,
+    secret-free message, chosen by the exception's class (anything else, a bug included, is
+    ``internal_error``)."""
+    exc = error.exception if isinstance(error, TurnFailure) else error
+    for table, code in (
+        (_LLM_MESSAGES, ErrorCode.LLM_ERROR),
+        (_TTS_MESSAGES, ErrorCode.TTS_ERROR),
+    ):
+        for base, message in table:
+            if isinstance(exc, base):
+                return code, message
     return ErrorCode.INTERNAL_ERROR, "the response failed on the server"
 
 
-def public_result(result: dict[str, Any]) -> dict[str, Any]:
+def public_result(result: TurnResult) -> dict[str, Any]:
     """A turn result as clients may see it: the error's text replaced by a fixed message."""
-    error = result.get("error")
-    if not error:
-        return result
-    error_type = str(error.get("type", ""))
-    code, message = client_error_for(error_type)
-    return {**result, "error": {"type": error_type, "code": code.value, "message": message}}
+    data = result.to_dict()
+    if result.error is None:
+        return data
+    code, message = client_error_for(result.error)
+    return {**data, "error": {"type": result.error.type, "code": code.value, "message": message}}

@@ -639,13 +639,10 @@ class ClientSession:
     def _report(self, rid: str, result: TurnResult) -> None:
         if result.interrupted:
             self._outbox.put(p.response_interrupted(rid, result.spoken_text))
-        data = p.public_result(result.to_dict())
-        if data.get("error"):
-            error = data["error"]
-            self._outbox.put(
-                p.error_event(ErrorCode(error["code"]), error["message"], response_id=rid)
-            )
-        self._outbox.put(p.response_done(rid, data))
+        if result.error is not None:
+            code, message = p.client_error_for(result.error)
+            self._outbox.put(p.error_event(code, message, response_id=rid))
+        self._outbox.put(p.response_done(rid, p.public_result(result)))
 
     # --- watchdog: idle timeout and graceful drain ---------------------------------------
 

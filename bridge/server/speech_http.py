@@ -118,6 +118,10 @@ class SpeechListener:
                 except h11.RemoteProtocolError:
                     raise SpeechError(400, "malformed HTTP request") from None
                 if event is h11.NEED_DATA:
+                    if conn.they_are_waiting_for_100_continue:  # "Expect: 100-continue"
+                        await stream.send(
+                            conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                        )
                     try:
                         data = await stream.receive(65536)
                     except anyio.EndOfStream:
@@ -281,9 +285,9 @@ class SpeechListener:
             log.info("speech.client_gone")
             return
         if outcome.error is not None:
-            code, message = client_error_for(str(outcome.error.get("type", "")))
+            code, message = client_error_for(outcome.error)
             if not started:
-                status = 504 if "Timeout" in str(outcome.error.get("type")) else 502
+                status = 504 if isinstance(outcome.error.exception, TimeoutError) else 502
                 raise SpeechError(status, message, type="server_error", code=code.value)
             return  # the body stays incomplete: no final chunk
         if not started:
