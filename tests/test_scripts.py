@@ -72,9 +72,14 @@ def test_word_cuts_by_script() -> None:
         "안녕",
         "하세요",
         "สวัสดี",
-        "ครับ!",
+        "ครับ",
     ]
     assert count_words("Hello there. 你好。") == 4
+    # A word is whole before its silent marks; not inside a number or an abbreviation.
+    assert estimate_prefix("Hello there. How", 11.5 / 16) == "Hello there"
+    assert estimate_prefix('Hello there!?" How', 12 / 18) == "Hello there"
+    assert estimate_prefix("It costs 3.5 now", 10.5 / 16) == "It costs"
+    assert estimate_prefix("In the U.S. now", 8.5 / 15) == "In the"
     assert count_words(" . 。 ") == 0
     assert join_space("", "a") == "" and join_space("a", "") == ""
 

@@ -4,6 +4,10 @@ One anyio task group per turn with three stages joined by small bounded streams:
 
     read text (LLM or any async iterable) ─▶ scrub + segment (stall guard) ─▶ speech
                                                                               (append / receive)
+                                                                                ─▶ play (sink)
+
+The speech stage reads the server's events ahead of the sink (up to ``_READ_AHEAD`` chunks),
+so the heard-text bookkeeping learns where each response ends while its audio still plays.
 
 The speech stage opens its TTS session as soon as the turn starts, so the connection and its
 ``session.update`` happen while the model is still thinking (prewarm). Each turn has its own
@@ -47,6 +51,7 @@ from bridge.core.errors import (
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
 from bridge.logs import text_logging
+from bridge.pipeline.handoff import put, take
 from bridge.qwen.client import AudioChunk, Timeouts, TTSSession, build_url, connect
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
@@ -130,6 +135,11 @@ class PipelineOptions:
             raise ConfigError("reconnect attempts must not be negative")
 
 
+# Audio chunks received but not yet taken by the sink: about 13 s at the default 100 ms
+# deltas, more than a sentence's response, so its response.done is read while it still plays.
+_READ_AHEAD = 128
+
+
 def _for_tts(text: str) -> str:
     """Segments are stripped; keep a space after Latin (Korean, Thai) text so appends do not
     glue words: the space that ``speakable_join`` would put before a following word."""
@@ -182,7 +192,9 @@ class Turn:
         self._heard_from: set[str] = set()  # responses whose audio has started
         self._clock = clock
         self._commit_mode = target.config.mode == "commit"
-        self._tracker = HeardTracker(commit_mode=self._commit_mode)
+        self._tracker = HeardTracker(
+            commit_mode=self._commit_mode, speech_rate=target.config.speech_rate or 1.0
+        )
         self._t0 = 0.0
         self._marks: dict[str, float] = {}
         self._records: list[dict[str, Any]] = []
@@ -197,6 +209,8 @@ class Turn:
         self._billed: int | None = None
         self._reconnects = 0
         self._samples_written = 0
+        # Received audio on its way to the sink (see ``_play``).
+        self._audio_out, self._audio_in = anyio.create_memory_object_stream[AudioChunk](_READ_AHEAD)
         self._result: TurnResult | None = None
 
     # --- control ------------------------------------------------------------------------
@@ -235,15 +249,22 @@ class Turn:
         self._trace.start()
         deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
         segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
+        audio_send, audio_recv = self._audio_out, self._audio_in
         self._scope = anyio.CancelScope()
         if self._interrupted:
             self._scope.cancel()
         try:
             with self._scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._read_text, deltas_send)
-                    tg.start_soon(self._segment, deltas_recv, segs_send)
-                    tg.start_soon(self._speech, segs_recv, tg.cancel_scope)
+                async with anyio.create_task_group() as outer:
+                    # The sink plays on while a failed speech stage ends the other stages.
+                    outer.start_soon(self._play, audio_recv)
+                    try:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._read_text, deltas_send)
+                            tg.start_soon(self._segment, deltas_recv, segs_send)
+                            tg.start_soon(self._speech, segs_recv, tg.cancel_scope)
+                    finally:
+                        audio_send.close()
         except anyio.get_cancelled_exc_class():
             # Cancelling the turn's enclosing scope is a barge-in too.
             self._interrupted = True
@@ -352,7 +373,7 @@ class Turn:
                     self._mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    await out.send(delta)
+                    await put(out, delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
                 self._error = exc
@@ -395,7 +416,7 @@ class Turn:
                 )
                 if self._on_segment is not None:
                     self._on_segment(seg)
-                await out.send(seg)
+                await put(out, seg)
             if segments:
                 keep = fed - segments[-1].end
                 tail = tail[len(tail) - keep :] if keep > 0 else ""
@@ -412,6 +433,17 @@ class Turn:
         async with inp, out:
             while True:
                 wait = math.inf if pending_since is None else pending_since + stall - self._clock()
+                if wait > 0:
+                    # A delta already waiting is taken without a scope and an event-loop pass.
+                    try:
+                        ready: str | None = inp.receive_nowait()
+                    except anyio.WouldBlock:
+                        ready = None
+                    except anyio.EndOfStream:
+                        break
+                    if ready is not None:
+                        await emit(feed(words.feed(scrubber.feed(ready))))
+                        continue
                 with anyio.move_on_after(max(0.0, wait)) as scope:
                     try:
                         delta = await inp.receive()
@@ -514,17 +546,30 @@ class Turn:
         self._resend = []
         while True:
             try:
-                seg = await segs.receive()
+                seg = await take(segs)
             except anyio.EndOfStream:
                 break
             text = seg.text.strip()
-            index = self._tracker.appended(text)
+            index = self._tracker.appended(text, _for_tts(text))
             first = index == 0
             await self._append(tts, index, text, first=first)
             self._mark("first_append")
             # Segments reach this stage in the order they were recorded: same index.
             self._records[index]["appended"] = (self._clock() - self._t0) * 1000
         await tts.send_finish()
+
+    async def _play(self, audio: MemoryObjectReceiveStream[AudioChunk]) -> None:
+        """Hand the received audio to the sink at the sink's pace. The speech stage reads
+        the server's events meanwhile (up to ``_READ_AHEAD`` chunks ahead), so the
+        bookkeeping learns where a response ends before its audio has played: a barge-in
+        inside it is then measured against its real length, not an estimate."""
+        async with audio:
+            async for chunk in audio:
+                if self._interrupted:
+                    return
+                self._mark("first_play")
+                await self.sink.write(chunk)
+                self._samples_written += chunk.samples
 
     def _report_timings(self) -> None:
         """Tell ``on_timing`` of each segment whose timing is new or changed."""
@@ -564,10 +609,16 @@ class Turn:
                 if self._interrupted or not event.data:
                     continue  # stale audio after a barge-in is dropped
                 chunk = event
+                try:
+                    # No checkpoint while there is room: a cancellation (the connection
+                    # failed) cannot fall between handing a chunk on and counting it.
+                    try:
+                        self._audio_out.send_nowait(chunk)
+                    except anyio.WouldBlock:
+                        await self._audio_out.send(chunk)
+                except anyio.BrokenResourceError:
+                    continue  # the player has stopped (a barge-in): stale audio is dropped
                 self._tracker.audio(chunk.response_id, chunk.samples)
-                self._mark("first_play")
-                await self.sink.write(chunk)
-                self._samples_written += chunk.samples
                 if event.response_id not in self._heard_from:
                     self._heard_from.add(event.response_id)
                     self._report_timings()
