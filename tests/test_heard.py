@@ -361,3 +361,28 @@ def test_a_drop_after_everything_arrived_leaves_nothing_to_resend() -> None:
     t.response_started("late")
     assert t.responses[-1].start == t.total == 9.0
     assert t.heard_text(90, RATE) == "Only one."
+
+
+def test_segments_are_numbered_from_zero_in_the_order_appended() -> None:
+    t = HeardTracker()
+    assert [t.appended(text) for text in ("One.", "Two.", "Three.")] == [0, 1, 2]
+
+
+def test_a_response_without_audio_claims_nothing() -> None:
+    # A response that ended without a sample (a blank piece) was not heard, however done.
+    t = HeardTracker()
+    t.appended("Hello.")
+    t.response_started("r")
+    t.response_done("r", 6)
+    assert t.heard_text(0, RATE) == ""
+    assert t.heard_text(1000, RATE) == ""
+
+
+def test_an_unconfirmed_one_unit_segment_is_not_claimed() -> None:
+    t = HeardTracker(commit_mode=True)
+    t.appended("I")
+    t.response_started("r")
+    t.audio("r", 1000)  # far more than one character's worth, but its end never came
+    assert t.heard_text(1000, RATE) == ""
+    t.response_done("r", None)
+    assert t.heard_text(1000, RATE) == "I"
