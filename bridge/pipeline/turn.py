@@ -437,10 +437,8 @@ class Turn:
                     # A delta already waiting is taken without a scope and an event-loop pass.
                     try:
                         ready: str | None = inp.receive_nowait()
-                    except anyio.WouldBlock:
-                        ready = None
-                    except anyio.EndOfStream:
-                        break
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        ready = None  # the end too goes through receive() (cancellation first)
                     if ready is not None:
                         await emit(feed(words.feed(scrubber.feed(ready))))
                         continue
