@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -54,6 +54,7 @@ async def running(
     prompts: Mapping[str, str] | None = None,
     engine: str = "tone",
     mode: str = "server_commit",
+    model: str | None = None,
     faults: Faults | None = None,
     chat: bool = True,
     lexicons: Mapping[str, Lexicon] | None = None,
@@ -75,6 +76,8 @@ async def running(
         opts = options or ServerOptions(port=0, audio_lead=None)
         tts_config = SessionConfig(mode=mode)  # type: ignore[arg-type]
         tts = TTSTarget(url=emu.url, timeouts=FAST, config=tts_config)
+        if model is not None:
+            tts = replace(tts, model=model)
         async with serve_bridge(
             opts,
             llm=config,

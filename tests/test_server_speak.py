@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 from _serve import Client, client, running
 
@@ -81,6 +82,10 @@ async def test_a_server_without_a_chat_model_speaks_the_clients_text_exactly() -
         started = await c.until("response.started")
         rid = started["response_id"]
         frames, done = await response_frames(c, rid)
+        async with httpx.AsyncClient(timeout=10) as http:
+            ready = await http.get(stack.server.http_url + "readyz")
+    assert ready.status_code == 200  # ready without a chat model
+    assert ready.json() == {"status": "ready", "tts": "ok", "llm": "not_configured"}
     assert heard(frames) == squash(TEXT)
     result = done["result"]
     assert result["spoken_text"] == TEXT and result["text"] == TEXT
@@ -199,3 +204,18 @@ async def test_a_user_message_interrupts_an_open_speak_response() -> None:
     # the speak response is not part of the conversation sent to the model
     sent = stack.fake.requests[-1]["messages"]
     assert all(LONG[:20] not in str(m.get("content")) for m in sent)
+
+
+async def test_a_speak_response_left_open_without_text_is_closed_as_idle() -> None:
+    limits = ServerLimits(idle_timeout=0.3)
+    options = ServerOptions(port=0, audio_lead=None, limits=limits)
+    async with (
+        running(engine="exact", chat=False, options=options) as stack,
+        client(stack.url) as c,
+    ):
+        await c.send(type="text.append", text="Hello there. ")  # then nothing: no text.done
+        rid = (await c.until("response.started"))["response_id"]
+        code, _reason = await c.closed(timeout=10)
+    assert code == 4000
+    assert c.of("error")[-1]["code"] == "idle_timeout"
+    assert c.of("response.done")[-1]["response_id"] == rid  # it still ended properly

@@ -171,6 +171,25 @@ async def test_the_servers_default_lexicon_is_spoken() -> None:
     assert said(pcm) == squash("Sequel is old, MySQL too.")
 
 
+async def test_instructions_reach_an_instruct_model() -> None:
+    instruct = "qwen3-tts-instruct-flash-realtime"
+    async with running(engine="exact", chat=False, options=options(), model=instruct) as stack:
+        client = sdk(stack)
+        async with client.audio.speech.with_streaming_response.create(
+            model=instruct,
+            voice="Cherry",
+            input="Slowly now.",
+            response_format="pcm",
+            instructions="Speak slowly and warmly.",
+        ) as response:
+            pcm = await response.read()
+        await client.close()
+        assert stack.emulator is not None
+        settings = stack.emulator.last_session
+    assert said(pcm) == squash("Slowly now.")
+    assert settings is not None and settings["instructions"] == "Speak slowly and warmly."
+
+
 async def test_curl_streams_the_same_speech() -> None:
     curl = require_program("curl", "curl")
     async with running(engine="exact", chat=False, options=options()) as stack:

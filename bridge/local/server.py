@@ -11,6 +11,7 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -62,6 +63,7 @@ class Emulator:
     _faults_by_conn: dict[int, Faults] = field(default_factory=dict)
     server: Server | None = None
     last_headers: Headers | None = None  # of the last accepted handshake (for tests)
+    last_session: dict[str, Any] | None = None  # the last ended session's settings (for tests)
 
     @property
     def url(self) -> str:
@@ -101,6 +103,7 @@ class Emulator:
         faults = self._faults_by_conn.pop(id(conn), Faults())
         self.connections += 1
         self.active += 1
+        session: EmulatedSession | None = None
         try:
             session = EmulatedSession(
                 ws=conn,
@@ -114,6 +117,8 @@ class Emulator:
             pass  # the client left while we answered (a barge-in closes at once): normal
         finally:
             self.active -= 1
+            if session is not None:
+                self.last_session = dict(session.config)
 
 
 @asynccontextmanager
