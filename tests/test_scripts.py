@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bridge.commands.chat_view import Captions
 from bridge.core.heard import estimate_prefix, speakable_join
-from bridge.integrations.pipecat import _for_tts as pipecat_for_tts
+from bridge.integrations._common import for_tts as pipecat_for_tts
 from bridge.local.engines.scripts import guess_language
 from bridge.pipeline.speech_stage import _for_tts
 from bridge.qwen.protocol import billable_characters
