@@ -35,7 +35,7 @@ if _typing.TYPE_CHECKING:
         TTSServerError,
         TTSTimeoutError,
     )
-    from bridge.core.result import SegmentRecord, SegmentTiming, TurnError, TurnResult
+    from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
     from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
     from bridge.pipeline.assistant import Assistant
@@ -109,7 +109,7 @@ _LAZY: dict[str, str] = {
     "Timeouts": "bridge.qwen",
     "Turn": "bridge.pipeline",
     "TurnCost": "bridge.core.cost",
-    "TurnError": "bridge.core.result",
+    "TurnFailure": "bridge.core.result",
     "TurnResult": "bridge.core.result",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
@@ -170,7 +170,7 @@ __all__ = [
     "Timeouts",
     "Turn",
     "TurnCost",
-    "TurnError",
+    "TurnFailure",
     "TurnResult",
     "WavSink",
     "WavWriter",

@@ -13,9 +13,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
-import structlog
 
-from bridge.commands import chat, say, serve, speak, tts_server, voices
+from bridge.commands import chat_parser, say, serve, speak, tts_server, voices
 from bridge.commands.common import add_log_options, note, set_message_format
 from bridge.commands.eventloop import backend_options
 from bridge.commands.signals import until_exit_signal
@@ -35,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bridge {_version()}")
     add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chat.add_parser(sub)
+    chat_parser.add_parser(sub)
     say.add_parser(sub)
     serve.add_parser(sub)
     speak.add_parser(sub)
@@ -74,6 +73,8 @@ def _report(exc: BridgeError, args: argparse.Namespace) -> None:
     """The one line a failed command ends with (and its traceback with ``--debug``)."""
     if args.debug:
         if getattr(args, "log_json", False):  # the traceback inside a JSON record
+            import structlog
+
             structlog.get_logger("bridge").error("command.failed", exc_info=exc)
         else:
             traceback.print_exc()

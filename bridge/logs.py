@@ -1,7 +1,8 @@
 """structlog set-up for entry points, and the secret redaction every log line goes through.
 
 Library modules only call ``structlog.get_logger()``; ``configure_logging`` is called by the
-entry points (the CLI) and nowhere else.
+entry points (the CLI) and nowhere else. This module imports structlog only in
+``configure_logging`` (``redact`` is used everywhere and costs nothing to import).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
-from types import TracebackType
-from typing import Any, TextIO
+from types import ModuleType, TracebackType
+from typing import TYPE_CHECKING, Any, TextIO
 
-import structlog
+if TYPE_CHECKING:
+    pass
 
 __all__ = [
     "LOG_FORMATS",
@@ -129,6 +131,29 @@ def _last_resort(event: str, exc_type: type[BaseException] | None, exc: object) 
         pass
 
 
+def _structlog() -> ModuleType:
+    """structlog, imported (when no one has yet) without rich.
+
+    structlog (up to at least 26.1) imports rich at its own import whenever rich is installed
+    (for its rich traceback formatter and the locals' reprs), which is most of structlog's
+    import time (about 190 of 330 ms of CPU on a loaded 2-core machine). bridge never renders
+    with rich: tracebacks are ``plain_traceback`` on the console and ``format_exc_info`` in JSON
+    (rich's would print the frames' locals: keys, the user's text). So while structlog is
+    imported, rich is hidden; afterwards it is importable again for anyone who wants it.
+    """
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        import structlog as loaded
+
+        return loaded
+    sys.modules["rich"] = None  # type: ignore[assignment]  # "import rich" raises ImportError
+    try:
+        import structlog as loaded
+    finally:
+        if sys.modules.get("rich", ...) is None:
+            del sys.modules["rich"]
+    return loaded
+
+
 def _log_exception(
     event: str,
     exc_type: type[BaseException],
@@ -140,6 +165,7 @@ def _log_exception(
         info = (exc_type, exc, tb) if exc is not None else None
         if info is None:
             fields["exception"] = exc_type.__name__
+        structlog = _structlog()
         structlog.get_logger("bridge.errors").error(event, exc_info=info, **fields)
     except BaseException:
         _last_resort(event, exc_type, exc)
@@ -214,6 +240,7 @@ def configure_logging(
     ``sys.unraisablehook``, ``threading.excepthook`` and ``sys.excepthook`` log through
     structlog too. ``log_text`` lets the user's and the model's text into INFO lines.
     """
+    structlog = _structlog()
     out = stream if stream is not None else sys.stderr
     use_json = json if json is not None else resolve_format(log_format, out)
     _state.update(out=out, json=use_json, text=log_text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.core.heard import HeardTracker, estimate_prefix, speakable_join
+from bridge.core.heard import HeardTracker, estimate_prefix, estimate_seconds, speakable_join
 from bridge.text._chars import is_spaceless, is_wide
 
 RATE = 1000  # 1000 samples per second keeps the arithmetic readable
@@ -17,6 +17,16 @@ def test_estimate_prefix_cuts_at_word_boundaries() -> None:
     assert estimate_prefix(text, 0.5) == "The quick"  # "brown" was not fully heard
     assert estimate_prefix(text, 0.05) == ""
     assert estimate_prefix("今天天气很好", 0.5) == "今天天"
+
+
+@pytest.mark.parametrize(
+    "text", ["", "Plain ASCII, with: punctuation!", "mixed 你好 text", "한국어 문장", "café"]
+)
+def test_estimate_seconds_is_the_per_character_sum(text: str) -> None:
+    # ASCII takes a fast path; the figure is the same sum as character by character.
+    expected = sum(0.22 if is_wide(c) else 0.065 for c in text)
+    assert estimate_seconds(text) == expected
+    assert estimate_seconds(text + "abc") > estimate_seconds(text)
 
 
 def test_server_commit_maps_responses_by_billed_characters() -> None:
@@ -32,7 +42,9 @@ def test_server_commit_maps_responses_by_billed_characters() -> None:
     t.response_done("r2", 5)
     assert t.heard_text(2500, RATE) == "Hello there. How are you? Fine."
     assert t.heard_text(2000, RATE) == "Hello there. How are you?"
-    assert t.heard_text(1000, RATE) == "Hello there."  # half of r1's 25 characters
+    # Half of r1's 25 characters, less the unit that may be a leading space: 11.5, the
+    # word "there" whole but not its period.
+    assert t.heard_text(1000, RATE) == "Hello there"
     assert t.undelivered() == []
 
 
@@ -55,11 +67,11 @@ def test_unfinished_response_estimates_from_text_length() -> None:
     t = HeardTracker()
     t.appended("A rather long sentence that is still arriving from the server")
     t.response_started("r")
-    t.audio("r", 100)  # only 0.1 s received; the whole text takes ~4 s
-    # 0.1 s of ~4 s: only "A" was heard yet. Counting the 0.1 s as the whole response
+    t.audio("r", 200)  # only 0.2 s received; the whole text takes ~4 s
+    # 0.2 s of ~4 s: only "A" was heard yet. Counting the 0.2 s as the whole response
     # would claim the sentence.
-    assert t.heard_text(100, RATE) == "A"
-    t.audio("r", 1900)
+    assert t.heard_text(200, RATE) == "A"
+    t.audio("r", 1800)
     heard = t.heard_text(2000, RATE)  # about half of the estimated length
     assert heard and "A rather long sentence that is still arriving".startswith(heard)
     assert len(heard) < len(t.texts[0]) - 10
@@ -161,7 +173,24 @@ def test_leading_space_billed_by_the_server_snaps_back_to_each_segment() -> None
     t.response_done("r4", 28)
     assert t.responses[-1].end == t.total
     assert t.heard_text(300, RATE) == "Yes. No. Maybe."
-    assert t.heard_text(300 + 70, RATE) == "Yes. No. Maybe. I am a"  # 7 of the 27 characters
+    # 7 of r4's 28 units, less the one that may be its leading space: "I am ".
+    assert t.heard_text(300 + 70, RATE) == "Yes. No. Maybe. I am"
+
+
+def test_responses_billed_without_the_spaces_between_appends_snap_to_each_boundary() -> None:
+    # The pipeline appends "Hello there. ", "How are you? ", "Fine. "; a server that bills
+    # only the words (no space) ends every response one unit short of its boundary. Within
+    # the slack of one unit it is snapped there, so the shortfall does not pile up.
+    t = HeardTracker()
+    for text in ("Hello there.", "How are you?", "Fine."):
+        t.appended(text, text + " ")
+    for rid, chars in (("r1", 12), ("r2", 12), ("r3", 5)):
+        t.response_started(rid)
+        t.audio(rid, 100)
+        t.response_done(rid, chars)
+    assert [r.end for r in t.responses] == [13.0, 26.0, 32.0]
+    assert t.heard_text(200, RATE) == "Hello there. How are you?"
+    assert t.heard_text(300, RATE) == "Hello there. How are you? Fine."
 
 
 def test_a_response_ending_two_characters_short_of_a_boundary_is_not_snapped() -> None:
@@ -182,10 +211,10 @@ def _abandoned_second_segment() -> HeardTracker:
     for text in ("First sentence here.", "Second sentence here."):
         t.appended(text)
     t.response_started("r1")
-    t.audio("r1", 200)
+    t.audio("r1", 1300)  # 65 ms a character, as the estimate assumes
     t.response_done("r1", 20)
     t.response_started("r2")
-    t.audio("r2", 1000)  # most of r2's audio arrived, but not its response.done: then the drop
+    t.audio("r2", 900)  # most of r2's audio arrived, but not its response.done: then the drop
     t.forget_responses_after_drop()
     return t
 
@@ -193,18 +222,18 @@ def _abandoned_second_segment() -> HeardTracker:
 def test_an_abandoned_response_counts_only_as_far_as_it_was_played() -> None:
     t = _abandoned_second_segment()
     assert t.undelivered() == [1]
-    # r2's length is estimated from its text (" Second sentence here.", 1.43 s): 1 s of it
-    # is 70 % of its 21 units, 14.7 characters, inside "sentence": "Second" was heard.
-    assert t.heard_text(200 + 1000, RATE) == "First sentence here. Second"
-    assert t.heard_text(200 + 1000, RATE) == t.heard_text(200 + 999, RATE)
+    # r2's length is estimated at r1's pace (65 samples a unit): 900 of its 21 * 65 samples
+    # is 66 % of its units, 13.8 characters, inside "sentence": "Second" was heard.
+    assert t.heard_text(1300 + 900, RATE) == "First sentence here. Second"
+    assert t.heard_text(1300 + 900, RATE) == t.heard_text(1300 + 899, RATE)
     # The re-sent segment starts again at "Second": half of it adds nothing to what r2 gave,
     # 86 % of it adds "sentence", all of it the whole segment.
     t.response_started("r3")
-    t.audio("r3", 210)
+    t.audio("r3", 1430)
     t.response_done("r3", 22)
-    assert t.heard_text(200 + 1000 + 105, RATE) == "First sentence here. Second"
-    assert t.heard_text(200 + 1000 + 180, RATE) == "First sentence here. Second sentence"
-    assert t.heard_text(200 + 1000 + 210, RATE) == "First sentence here. Second sentence here."
+    assert t.heard_text(1300 + 900 + 715, RATE) == "First sentence here. Second"
+    assert t.heard_text(1300 + 900 + 1230, RATE) == "First sentence here. Second sentence"
+    assert t.heard_text(1300 + 900 + 1430, RATE) == "First sentence here. Second sentence here."
 
 
 def test_heard_text_never_shrinks_as_more_is_played() -> None:
@@ -212,10 +241,10 @@ def test_heard_text_never_shrinks_as_more_is_played() -> None:
     # abandoned response, while the pipeline waits for its reconnect.
     t = _abandoned_second_segment()
     t.response_started("r3")
-    t.audio("r3", 210)
+    t.audio("r3", 1430)
     t.response_done("r3", 22)
     previous = ""
-    for played in range(0, 1500, 5):
+    for played in range(0, 3700, 5):
         heard = t.heard_text(played, RATE)
         assert heard.startswith(previous), (played, previous, heard)
         previous = heard
@@ -241,3 +270,46 @@ def test_resume_after_a_drop_starts_at_the_first_undelivered_segment() -> None:
     # r1 whole, r2's 20 samples (repeated), then r3 whole: "Two." was heard, not "Three.".
     assert t.heard_text(40 + 20 + 50, RATE) == "One. Two."
     assert t.heard_text(40 + 20 + 100, RATE) == "One. Two. Three."
+
+
+def test_an_unfinished_server_commit_response_may_run_past_the_next_boundary() -> None:
+    # The server speaks two segments in one response whose end has not come yet: the part
+    # played is converted at the pace of the finished responses, past the first boundary.
+    t = HeardTracker()
+    for text in ("Yes.", "We walk to the lake,", "and then we rest."):
+        t.appended(text, text + " ")
+    t.response_started("r1")
+    t.audio("r1", 400)
+    # "Yes." billed 4 in 400 samples: 100 a unit (the pace counts the billed characters, not
+    # the span of 5 snapped to the boundary after the space)
+    t.response_done("r1", 4)
+    t.response_started("r2")
+    t.audio("r2", 3000)  # still streaming: 30 units at that pace
+    # 2600 of r2's samples: 26 units, less one (a leading space may open it): 25 units of
+    # "We walk to the lake, and then we rest." reach "and th".
+    assert t.heard_text(400 + 2600, RATE) == "Yes. We walk to the lake, and"
+    # The end of an unconfirmed response is never claimed on an estimate: its last unit
+    # and the one that may be a leading space stay out ("rest" is whole, not its period).
+    t.audio("r2", 2000)
+    assert t.heard_text(400 + 5000, RATE) == "Yes. We walk to the lake, and then we rest"
+    t.response_done("r2", 39)
+    assert t.heard_text(400 + 5000, RATE) == "Yes. We walk to the lake, and then we rest."
+
+
+def test_the_pace_of_finished_responses_sizes_an_unfinished_one_in_commit_mode() -> None:
+    t = HeardTracker(commit_mode=True, speech_rate=2.0)
+    for text in ("One two.", "Three four five six."):
+        t.appended(text, text + " ")
+    t.response_started("a")
+    t.audio("a", 450)
+    # Before any response ended: the text's estimate (65 ms a character) at speech rate 2,
+    # 28.9 samples a unit, but at least as slow as the 450 samples already received for its
+    # 9 units (50 a unit): 300 samples are 6 units, "two" not whole; all 450 are capped
+    # below its unconfirmed end.
+    assert t.heard_text(300, RATE) == "One"
+    assert t.heard_text(450, RATE) == "One two."
+    t.response_done("a", None)  # 9 units in 450 samples: 50 samples a unit
+    t.response_started("b")
+    t.audio("b", 500)  # b unfinished: its 21 units will take 1050 samples
+    assert t.heard_text(450 + 500, RATE) == "One two. Three four"  # 10 units
+    assert t.heard_text(450 + 449, RATE) == "One two. Three"  # 8.98 units: "four" not whole

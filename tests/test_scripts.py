@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bridge.commands.chat_view import Captions
 from bridge.core.heard import estimate_prefix, speakable_join
-from bridge.integrations._common import for_tts as pipecat_for_tts
+from bridge.integrations._common import for_tts as integrations_for_tts
 from bridge.local.engines.scripts import guess_language
 from bridge.pipeline.speech_stage import _for_tts
 from bridge.qwen.protocol import billable_characters
@@ -38,7 +38,7 @@ def test_korean_and_thai_sentences_are_joined_with_a_space() -> None:
 def test_every_user_of_the_predicate_spaces_korean_like_latin() -> None:
     # The text appended to the speech service keeps its trailing space after Korean text
     # (else the server reads "안녕하세요.반갑습니다."), none after Chinese.
-    for for_tts in (_for_tts, pipecat_for_tts):
+    for for_tts in (_for_tts, integrations_for_tts):
         assert for_tts(" 안녕하세요. ") == "안녕하세요. "
         assert for_tts("Hello there.") == "Hello there. "
         assert for_tts("你好。") == "你好。"
@@ -72,9 +72,14 @@ def test_word_cuts_by_script() -> None:
         "안녕",
         "하세요",
         "สวัสดี",
-        "ครับ!",
+        "ครับ",
     ]
     assert count_words("Hello there. 你好。") == 4
+    # A word is whole before its silent marks; not inside a number or an abbreviation.
+    assert estimate_prefix("Hello there. How", 11.5 / 16) == "Hello there"
+    assert estimate_prefix('Hello there!?" How', 12 / 18) == "Hello there"
+    assert estimate_prefix("It costs 3.5 now", 10.5 / 16) == "It costs"
+    assert estimate_prefix("In the U.S. now", 8.5 / 15) == "In the"
     assert count_words(" . 。 ") == 0
     assert join_space("", "a") == "" and join_space("a", "") == ""
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bridge.core import errors
-from bridge.core.result import TurnError, TurnResult
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.qwen.client import AudioChunk
 from bridge.server import protocol as p
 from bridge.server.limits import ServerLimits, TokenBucket, check_access, is_loopback_host
@@ -132,7 +132,7 @@ def test_server_events_are_compact_json_with_the_documented_fields() -> None:
 
 def test_turn_errors_reach_clients_only_as_fixed_messages() -> None:
     leak = errors.LLMConnectionError("cannot reach http://10.0.0.5 with sk-secret")
-    result = TurnResult(turn_id="t", error=TurnError.of(leak))
+    result = TurnResult(turn_id="t", error=TurnFailure.of(leak))
     public = p.public_result(result)
     assert public["error"] == {
         "type": "LLMConnectionError",
@@ -165,13 +165,13 @@ def test_one_mapping_from_the_error_tree_to_client_codes(
 ) -> None:
     assert p.client_error_for(exc)[0] is code
     if exc is not None:
-        assert p.client_error_for(TurnError.of(exc))[0] is code
+        assert p.client_error_for(TurnFailure.of(exc))[0] is code
 
 
 def test_a_name_alone_maps_to_nothing() -> None:
-    # Errors are never looked up by name: a TurnError whose exception is a bug stays internal
+    # Errors are never looked up by name: a TurnFailure whose exception is a bug stays internal
     # even when its type name is that of one of our errors.
-    forged = TurnError("TTSAuthError", "forged", RuntimeError("forged"))
+    forged = TurnFailure("TTSAuthError", "forged", RuntimeError("forged"))
     assert p.client_error_for(forged)[0] is ErrorCode.INTERNAL_ERROR
 
 
@@ -182,6 +182,15 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert not bucket.take(1.0)
     assert bucket.take(2.0)
     assert not bucket.take(100.0 - 100.0)  # time going backwards gives nothing
+
+
+def test_token_bucket_never_holds_more_than_its_capacity() -> None:
+    # However long it stood idle, a bucket of 3 gives a burst of 3, not one per idle second.
+    bucket = TokenBucket(3, 1.0)
+    assert all(bucket.take(0.0) for _ in range(3)) and not bucket.take(0.0)
+    assert [bucket.take(1000.0) for _ in range(5)] == [True, True, True, False, False]
+    assert bucket.tokens <= bucket.capacity
+    assert bucket.retry_after(1000.0) == pytest.approx(1.0)
 
 
 def test_limits_are_validated() -> None:
@@ -306,8 +315,12 @@ async def test_sink_counts_acknowledged_samples_clamped_to_what_was_sent() -> No
     await sink.write(AudioChunk(b"\x00\x00" * 50, 100, "x"))
     assert sink.samples_sent == 50
     assert sink.samples_played == 0  # no acks: modelled real-time playback from now
-    now[0] = 0.25
+    now[0] = 0.25  # ... starting NO_ACK_DELAY (0.25 s) later: none of it heard yet
+    assert sink.samples_played == 0
+    now[0] = 0.5
     assert sink.samples_played == 25
+    now[0] = 10.0
+    assert sink.samples_played == 50
     sink.ack(20)  # acks rule from the first one on
     assert sink.samples_played == 20
     sink.ack(10)  # acks never go back
@@ -327,3 +340,17 @@ async def test_sink_counts_acknowledged_samples_clamped_to_what_was_sent() -> No
         "sample_rate": 100,
     }
     assert len(frames) == 1  # the one frame was dropped by the cancel, before it was sent
+
+
+@pytest.mark.anyio
+async def test_without_acks_the_modelled_playback_stops_at_the_cancel() -> None:
+    # The heard text is computed after the turn has wound down: for a client that sends no
+    # acks, the model must not go on playing past the moment the server read the cancel.
+    now = [0.0]
+    sink = WebSocketSink(Outbox(), "r1", sample_rate=100, lead=None, clock=lambda: now[0])
+    await sink.write(AudioChunk(b"\x00\x00" * 100, 100, "x"))
+    now[0] = 0.75
+    assert sink.samples_played == 50  # played from NO_ACK_DELAY (0.25 s) after the send
+    sink.cancel()
+    now[0] = 5.0
+    assert sink.samples_played == 50

@@ -1,9 +1,15 @@
 """Instant commands: `import bridge`, `bridge speak --local` and `bridge tts-server` never import
 openai (most of the start-up time). Each check runs in a fresh interpreter where importing
-openai fails, so any import of it, however indirect, breaks the command."""
+openai fails, so any import of it, however indirect, breaks the command.
+
+The CLI builds its parser (every command's options) without the modules the commands run on:
+`bridge --help` and a command's `--help` load no websockets, structlog, rich, numpy or openai, and
+`bridge speak --local` / `bridge tts-server` load no rich (structlog would bring it) or openai.
+Each probe is a fresh interpreter that, at exit, lists the packages it loaded."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +17,7 @@ import wave
 from pathlib import Path
 
 import anyio
+import pytest
 from _procs import clean_env
 
 import bridge
@@ -23,6 +30,60 @@ NO_OPENAI = [
     "import sys, runpy; sys.modules['openai'] = None; sys.argv[0] = 'bridge'; "
     "runpy.run_module('bridge', run_name='__main__')",
 ]
+
+
+# `python -m bridge ARGS` that prints, at exit, the top-level packages it loaded (one JSON line).
+PROBE = [
+    sys.executable,
+    "-c",
+    "import atexit, json, runpy, sys\n"
+    "atexit.register(lambda: print('LOADED ' + json.dumps(sorted({name.split('.')[0] for name, "
+    "module in sys.modules.items() if module is not None})), file=sys.stderr, flush=True))\n"
+    "sys.argv[0] = 'bridge'\n"
+    "runpy.run_module('bridge', run_name='__main__')",
+]
+# What building the parser and printing help must not load.
+NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", "rich", "numpy"}
+NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich"}  # speech needs websockets
+
+
+def loaded(stderr: str) -> set[str]:
+    """The packages a PROBE run reported in its stderr."""
+    lines = [line for line in stderr.splitlines() if line.startswith("LOADED ")]
+    assert len(lines) == 1, stderr
+    return set(json.loads(lines[0].removeprefix("LOADED ")))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["speak", "--help"], ["tts-server", "--help"], ["chat", "--help"], []],
+    ids=["bridge", "speak", "tts-server", "chat", "no-command"],
+)
+def test_building_the_parser_loads_none_of_the_commands_modules(argv: list[str]) -> None:
+    out = subprocess.run(
+        [*PROBE, *argv], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode in (0, 2), out.stderr
+    assert "usage: bridge" in out.stdout + out.stderr
+    assert not loaded(out.stderr) & NOT_FOR_THE_PARSER
+
+
+def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None:
+    pytest.importorskip("rich")  # installed here (a dev dependency's): structlog would load it
+    wav = tmp_path / "speech.wav"
+    out = subprocess.run(
+        [*PROBE, "speak", "--local", "--out", str(wav), "--log-format", "console"],
+        input="Spoken without rich. Two sentences.",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    assert wav.stat().st_size > 44
+    modules = loaded(out.stderr)
+    assert {"structlog", "websockets"} <= modules  # it did log and speak through the emulator
+    assert not modules & NOT_FOR_LOCAL_SPEECH
 
 
 def test_import_bridge_loads_no_openai_until_a_model_name_is_used() -> None:
@@ -82,9 +143,10 @@ def test_speak_local_runs_without_openai(tmp_path: Path) -> None:
         assert w.getnframes() > 2400  # more than 0.1 s of speech at 24 kHz
 
 
-def test_tts_server_serves_without_openai() -> None:
+@pytest.mark.parametrize("probe", [NO_OPENAI, PROBE], ids=["no-openai", "loaded-packages"])
+def test_tts_server_serves_without_openai(probe: list[str]) -> None:
     proc = subprocess.Popen(
-        [*NO_OPENAI, "tts-server", "--api-key", "sk-startup"],
+        [*probe, "tts-server", "--api-key", "sk-startup"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -103,6 +165,11 @@ def test_tts_server_serves_without_openai() -> None:
         assert anyio.run(use, backend="asyncio") > 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+        if probe is PROBE:
+            assert proc.stderr is not None
+            modules = loaded(proc.stderr.read())
+            assert {"structlog", "websockets"} <= modules
+            assert not modules & NOT_FOR_LOCAL_SPEECH
     finally:
         if proc.poll() is None:
             proc.kill()

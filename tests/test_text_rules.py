@@ -170,6 +170,7 @@ def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts:
         ("他说：「好。」然后走了。", ["他说：「好。」", "然后走了。"]),
         ("她说：『走吧。』我们走了。", ["她说：『走吧。』", "我们走了。"]),
         ("彼は「はい。」と言った。次へ。", ["彼は「はい。」と言った。", "次へ。"]),
+        ("彼は「行くよ。」って言った。次へ。", ["彼は「行くよ。」って言った。", "次へ。"]),
         ('He said "Stop!" Then “Go.” Done.', ['He said "Stop!"', "Then “Go.”", "Done."]),
     ],
 )
@@ -297,6 +298,9 @@ SENTENCES_AFTER_ABBREVIATIONS = [
     ("I watched TV. Maria laughed.", 2),
     ("I am 30. Then I moved.", 2),
     ("She waited at the U.S. Embassy.", 1),
+    # the word after an ambiguous abbreviation is read whole: the longest sentence starter
+    ("He lives on Main St. Unfortunately it rains.", 2),
+    ("We met at 5 p.m. Unfortunately it rained.", 2),
 ]
 
 

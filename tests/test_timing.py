@@ -180,3 +180,15 @@ def test_commit_mode_timings_are_confirmed_by_response_done() -> None:
         SegmentTiming(index=0, start=0, end=1000, estimated=False),
         SegmentTiming(index=1, start=1000, end=1400, estimated=False),
     ]
+
+
+async def test_each_segment_records_its_own_append_time() -> None:
+    # Per-segment latency: ready (cut by the segmenter) no later than appended, both in order.
+    _, _, result = await speak("commit")
+    ready = [s.ready_ms for s in result.segments]
+    appended = [s.appended_ms for s in result.segments]
+    assert all(a is not None for a in appended) and all(r is not None for r in ready)
+    for r, a in zip(ready, appended, strict=True):
+        assert r is not None and a is not None and r <= a
+    assert appended == sorted(appended)  # type: ignore[type-var]
+    assert result.first_append_ms is not None and result.first_append_ms <= appended[0]

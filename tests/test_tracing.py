@@ -16,8 +16,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-from bridge.adapters.tracing import STAGE_SPANS
+from bridge.adapters.tracing import STAGE_SPANS, TurnTrace
 from bridge.core import errors
 from bridge.local import Faults
 from bridge.server import ServerOptions
@@ -174,6 +175,25 @@ async def test_a_tts_reconnect_is_an_event_and_a_bad_traceparent_starts_a_new_tr
     assert issubclass(error_type, errors.TTSConnectionError)
     assert event.attributes["bridge.segments.resent"] >= 1
     assert (turn.attributes or {})["bridge.reconnects"] == 1
+
+
+@pytest.mark.parametrize("configured", ["proxy", "no-op", "sampled out", "sdk"])
+def test_a_turn_starts_a_span_only_when_an_sdk_would_record_it(
+    configured: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    providers: dict[str, trace.TracerProvider] = {
+        "proxy": trace.ProxyTracerProvider(),
+        "no-op": trace.NoOpTracerProvider(),
+        "sampled out": TracerProvider(sampler=ALWAYS_OFF),
+        "sdk": TracerProvider(),
+    }
+    provider = providers[configured]
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    turn = TurnTrace(traceparent=TRACEPARENT, model="qwen3-tts-flash-realtime")
+    turn.start()
+    assert turn.recording is (configured == "sdk")
+    turn.barge_in(1.0)  # no-ops without a span
+    turn.reconnect(2.0, error="TTSConnectionError", resend=1)
 
 
 def test_bridge_runs_a_turn_without_opentelemetry_installed() -> None:

@@ -9,9 +9,11 @@ No attribute carries the user's or the model's text.
 
 The stage spans are written when the turn ends, with the times the turn measured (its clock
 gives the offsets, the wall clock at its start the origin), so the pipeline only reports
-moments and a result. Without ``opentelemetry-api`` installed every call is a no-op; with the
-API but no SDK configured the API's own no-op tracer is used. The application chooses the SDK
-and exporter (``opentelemetry-instrument``, or its own ``TracerProvider``).
+moments and a result. Without ``opentelemetry-api`` installed every call is a no-op, and so it
+is with the API but no SDK configured (the API's proxy or no-op provider) or when the sampler
+does not record the turn: then no span is started and the turn's end builds none (a turn of
+``bridge serve`` pays a type check, not six no-op spans). The application chooses the SDK and
+exporter (``opentelemetry-instrument``, or its own ``TracerProvider``).
 
 A parent context comes as a W3C ``traceparent`` string (``bridge serve`` takes it from the
 client, see docs/protocol.md); an invalid one is ignored (the turn starts a new trace).
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
 try:
     from opentelemetry import propagate, trace
-    from opentelemetry.trace import Status, StatusCode
+    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, Status, StatusCode
 except ImportError:  # the otel extra is not installed: no traces
     trace = None  # type: ignore[assignment]
 
@@ -69,21 +71,33 @@ class TurnTrace:
         self._span: Span | None = None
         self._origin_ns = 0  # wall clock at the start
 
+    @property
+    def recording(self) -> bool:
+        """Whether the turn's span is being recorded (started, sampled, not finished)."""
+        return self._span is not None
+
     def start(self) -> None:
         if trace is None:
+            return
+        provider = trace.get_tracer_provider()
+        if isinstance(provider, (ProxyTracerProvider, NoOpTracerProvider)):
+            # No SDK configured (the proxy only delegates once one is set): nothing would be
+            # recorded, so nothing is started.
             return
         self._origin_ns = time.time_ns()
         context = None
         parent = self._traceparent
         if parent and len(parent) <= _MAX_TRACEPARENT:
             context = propagate.extract({"traceparent": parent})
-        tracer: Tracer = trace.get_tracer(TRACER, _version())
+        tracer: Tracer = provider.get_tracer(TRACER, _version())
         attributes: dict[str, Any] = {}
         if self._model:
             attributes["bridge.tts.model"] = self._model
-        self._span = tracer.start_span(
+        span = tracer.start_span(
             "bridge.turn", context=context, start_time=self._origin_ns, attributes=attributes
         )
+        # Not sampled: its children, events and attributes would be dropped one by one.
+        self._span = span if span.is_recording() else None
 
     def _ns(self, ms: float) -> int:
         return self._origin_ns + int(ms * 1_000_000)
@@ -106,7 +120,7 @@ class TurnTrace:
             return
         self._span = None
         context = trace.set_span_in_context(span)
-        tracer: Tracer = trace.get_tracer(TRACER, _version())
+        tracer: Tracer = trace.get_tracer_provider().get_tracer(TRACER, _version())
         previous = 0.0
         for name, field in STAGE_SPANS.items():
             at: float | None = getattr(result, field)

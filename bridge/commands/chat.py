@@ -29,7 +29,6 @@ from bridge.adapters.prompts import list_prompts, load_prompt
 from bridge.adapters.wav import WavWriter
 from bridge.commands.chat_view import Captions, Playback, RecordingSink, format_stats, quiet_summary
 from bridge.commands.common import (
-    add_tts_options,
     check_speech_settings,
     load_settings,
     nothing_spoken,
@@ -44,7 +43,7 @@ from bridge.commands.repl import (
     help_text,
     parse_slash,
 )
-from bridge.commands.say import add_llm_options, resolve_llm, uses_embedded_llm
+from bridge.commands.say import resolve_llm, uses_embedded_llm
 from bridge.commands.settings import history_path
 from bridge.commands.voices import format_voices, voices_of
 from bridge.core.errors import (
@@ -64,28 +63,13 @@ if TYPE_CHECKING:
     from bridge.pipeline import TTSTarget, Turn
     from bridge.pipeline.assistant import Assistant
 
-__all__ = ["ChatSession", "add_parser", "check_llm", "check_tts", "run"]
+__all__ = ["ChatSession", "check_llm", "check_tts", "run"]
 
 _SLOW_NOTICE_S = 1.5
 NO_SPEAKER = (
     "no speaker playback on this machine, so replies are not played (it needs a sound device "
     "and the audio extra: uv sync --extra audio); /save FILE.wav keeps the last one"
 )
-
-
-def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "chat",
-        help="a spoken conversation with the chat model in the terminal",
-        description=(
-            "A spoken conversation: type a message, hear the reply from its first clause on. "
-            "Ctrl-C while it speaks stops the speech (the conversation goes on); Ctrl-C or "
-            "Ctrl-D at the prompt leaves; /help lists the slash commands."
-        ),
-    )
-    add_llm_options(p)
-    add_tts_options(p)
-    p.set_defaults(run=run)
 
 
 class Console:

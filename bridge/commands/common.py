@@ -23,7 +23,7 @@ import anyio
 
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError, NothingToSpeak
-from bridge.core.result import TurnError
+from bridge.core.result import TurnFailure
 from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
@@ -414,7 +414,7 @@ def nothing_spoken(result: TurnResult, what: str) -> TurnResult:
             f"{what} had no speakable text (only code, markup or symbols, which are not "
             "read aloud); nothing was spoken"
         )
-    return replace(result, error=TurnError.of(NothingToSpeak(message)))
+    return replace(result, error=TurnFailure.of(NothingToSpeak(message)))
 
 
 def report_failure(result: TurnResult, sink: AudioSink) -> None:

@@ -11,7 +11,8 @@ response in ``usage.characters``). Each response covers a contiguous range of th
   Without usage figures, one response covers one segment.
 
 Within the response where playback stopped, the heard position is estimated by the fraction
-of its audio that was played; the heard text is cut back to a word boundary (any character
+of its audio that was played (in ``server_commit`` mode less one unit: the response may start
+with the space between two appends); the heard text is cut back to a word boundary (any character
 for Chinese and Japanese; a space in Latin, Korean and Thai text, see ``bridge.text._chars``).
 Responses abandoned by a dropped connection count as heard only as far as they were played;
 their text is spoken again after the reconnect.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from itertools import repeat
 
 from bridge.core.result import SegmentTiming
 from bridge.qwen.protocol import billable_characters
@@ -39,6 +41,8 @@ _CJK_SECONDS_PER_CHAR = 0.22
 
 
 def estimate_seconds(text: str) -> float:
+    if text.isascii():  # no wide character: the same sum, without a match per character
+        return sum(repeat(_LATIN_SECONDS_PER_CHAR, len(text)))
     return sum(_CJK_SECONDS_PER_CHAR if is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
 
 
@@ -70,6 +74,7 @@ class _Response:
     samples: int = 0  # samples handed to the sink
     done: bool = False
     abandoned: bool = False  # its connection dropped before it finished
+    billed: int | None = None  # the characters the server billed for it
 
 
 @dataclass(slots=True)
@@ -77,6 +82,7 @@ class HeardTracker:
     """Bookkeeping of one turn's segments and responses (no I/O, no clock)."""
 
     commit_mode: bool = False
+    speech_rate: float = 1.0  # the session's: scales the text-based length estimate
     texts: list[str] = field(default_factory=list)
     bounds: list[float] = field(default_factory=lambda: [0.0])  # cumulative units per segment
     responses: list[_Response] = field(default_factory=list)
@@ -86,10 +92,11 @@ class HeardTracker:
 
     # --- recording ----------------------------------------------------------------------
 
-    def appended(self, text: str) -> int:
-        """Record a newly appended segment; returns its index."""
+    def appended(self, text: str, sent: str | None = None) -> int:
+        """Record a newly appended segment (``text``; ``sent``: as sent, with the space after
+        it, which the speech service speaks or bills with it); returns its index."""
         self.texts.append(text)
-        self.bounds.append(self.bounds[-1] + billable_characters(text))
+        self.bounds.append(self.bounds[-1] + billable_characters(text if sent is None else sent))
         return len(self.texts) - 1
 
     @property
@@ -117,6 +124,7 @@ class HeardTracker:
     def response_done(self, rid: str, characters: int | None) -> None:
         resp = self._response(rid)
         resp.done = True
+        resp.billed = characters
         if self.commit_mode or characters is None:
             end = self._next_boundary(resp.start)
         else:
@@ -155,6 +163,26 @@ class HeardTracker:
     def _span_seconds(self, start: float, end: float) -> float:
         return estimate_seconds(self._text_upto(end)[len(self._text_upto(start)) :])
 
+    def _pace(self, start: float, end: float, sample_rate: int) -> float:
+        """Samples per billed unit of the text from ``start`` to ``end``: the pace the voice
+        has kept in this turn's finished responses (over the characters billed for them, not
+        their spans snapped to segment boundaries, which may count a space they did not
+        speak), or, before one has finished, the text's estimated speaking time."""
+        units = samples = 0.0
+        for resp in self.responses:
+            if resp.done and not resp.abandoned and resp.end is not None and resp.samples > 0:
+                units += resp.billed if resp.billed else resp.end - resp.start
+                samples += resp.samples
+        if units > 0:
+            return samples / units
+        if end <= start:
+            return 1.0
+        return self._span_seconds(start, end) / self.speech_rate * sample_rate / (end - start)
+
+    def _expected_samples(self, start: float, end: float, sample_rate: int) -> int:
+        """How long the audio of units ``start`` to ``end`` will be (see ``_pace``)."""
+        return int((end - start) * self._pace(start, end, sample_rate))
+
     def timings(self, sample_rate: int) -> list[SegmentTiming | None]:
         """Where each segment's audio lies in the samples received so far (``None``: none of
         it has arrived). When a segment was spoken twice (re-sent after a dropped connection),
@@ -168,8 +196,7 @@ class HeardTracker:
                 confirmed = resp.done and not resp.abandoned
                 total = resp.samples
                 if not confirmed:
-                    guess = int(self._span_seconds(resp.start, end) * sample_rate)
-                    total = max(total, guess)
+                    total = max(total, self._expected_samples(resp.start, end, sample_rate))
                 spans.append((resp, offset, end, total, confirmed))
             offset += resp.samples
 
@@ -178,7 +205,7 @@ class HeardTracker:
             return off + (round((unit - resp.start) / width * total) if width > 0 else 0)
 
         out: list[SegmentTiming | None] = []
-        for index, text in enumerate(self.texts):
+        for index in range(len(self.texts)):
             lo, hi = self.bounds[index], self.bounds[index + 1]
             start: tuple[int, bool, int] | None = None  # sample, exact, span index
             for k in range(len(spans) - 1, -1, -1):
@@ -200,7 +227,7 @@ class HeardTracker:
                         finish = (sample, confirmed and abs(hi - end) < 1e-9)
                         break
             if finish is None:  # its end has not arrived: estimated from its text
-                guess = start[0] + int(estimate_seconds(text) * sample_rate)
+                guess = start[0] + self._expected_samples(lo, hi, sample_rate)
                 finish = (guess, False)
             out.append(
                 SegmentTiming(
@@ -254,15 +281,28 @@ class HeardTracker:
                 heard_to = max(heard_to, end)
                 left -= resp.samples
                 continue
-            # Playback stopped inside this response, or it was abandoned: its full length is
-            # unknown, so the part played is measured against its text's estimated length.
+            played = min(left, resp.samples)
             if resp.done and not resp.abandoned:
-                total = resp.samples
+                position = played / resp.samples * (end - resp.start)
             else:
-                guess = int(self._span_seconds(resp.start, end) * sample_rate)
-                total = max(resp.samples, guess)
-            fraction = min(left, resp.samples) / total if total else 0.0
-            heard_to = max(heard_to, resp.start + fraction * (end - resp.start))
+                # Playback stopped inside a response that never ended, or was abandoned: its
+                # length is unknown, so the part played is converted at the voice's pace. In
+                # server_commit mode it may go on past the next segment boundary (the server
+                # decides), up to all the text appended; and as its end was never confirmed,
+                # the last unit is not claimed on an estimate.
+                limit = end if self.commit_mode else max(end, self.total)
+                units = max(0.0, limit - resp.start)
+                # At least as slow as its audio so far: that much is known to be in it.
+                pace = self._pace(resp.start, limit, sample_rate)
+                if units > 0:
+                    pace = max(pace, resp.samples / units)
+                position = min(played / pace, max(0.0, units - 1)) if pace > 0 else 0.0
+            if not self.commit_mode:
+                # The server decides where the space between two appends is spoken: at the
+                # end of one response or the start of the next. Counted from the start, one
+                # unit of this response may be that space, not its first letter.
+                position -= 1
+            heard_to = max(heard_to, resp.start + max(0.0, position))
             if resp.abandoned and left >= resp.samples:
                 # Played whole; its text is spoken again after the reconnect, from the start
                 # of its segment: what the repeat adds is counted from there (the maximum).

@@ -7,11 +7,11 @@ from typing import Any
 
 from bridge.core.cost import TurnCost, wasted_characters, wasted_share
 
-__all__ = ["SegmentRecord", "SegmentTiming", "TurnError", "TurnResult"]
+__all__ = ["SegmentRecord", "SegmentTiming", "TurnFailure", "TurnResult"]
 
 
 @dataclass(frozen=True, slots=True)
-class TurnError:
+class TurnFailure:
     """Why a turn failed: the exception (one of ``bridge.core.errors``, or a bug) with its
     type's name and message. ``to_dict()`` is its JSON form. Errors stay exceptions up to here;
     where they meet a client (the server) they are mapped by their class, never by name."""
@@ -21,7 +21,7 @@ class TurnError:
     exception: BaseException = field(repr=False, compare=False)
 
     @classmethod
-    def of(cls, exc: BaseException) -> TurnError:
+    def of(cls, exc: BaseException) -> TurnFailure:
         return cls(type(exc).__name__, str(exc), exc)
 
     def to_dict(self) -> dict[str, str]:
@@ -77,7 +77,7 @@ class TurnResult:
     cost: TurnCost | None = None  # with a price for the model (PipelineOptions.prices)
     segments: tuple[SegmentRecord, ...] = ()
     reconnects: int = 0
-    error: TurnError | None = None
+    error: TurnFailure | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

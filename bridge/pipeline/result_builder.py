@@ -11,7 +11,7 @@ import structlog
 from bridge.core.cost import Price, TurnCost, heard_characters
 from bridge.core.errors import BridgeError
 from bridge.core.heard import HeardTracker, speakable_join
-from bridge.core.result import TurnError, TurnResult
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.logs import text_logging
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Moments
@@ -68,7 +68,7 @@ def build_result(
         cost=cost,
         segments=segments.records(tracker.timings(sample_rate)),
         reconnects=reconnects,
-        error=None if error is None else TurnError.of(error),
+        error=None if error is None else TurnFailure.of(error),
     )
 
 

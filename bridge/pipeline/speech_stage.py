@@ -1,5 +1,5 @@
 """The speech stage of a turn (stage 3): one Qwen-TTS session at a time, segments appended as
-they come, audio received into the sink, and the reconnect policy.
+they come, audio received and played into the sink, and the reconnect policy.
 
 The session opens as soon as the turn starts, so the connection and its ``session.update``
 happen while the model is still thinking (prewarm), and ends with ``session.finish``: the
@@ -9,6 +9,11 @@ When the connection drops mid-turn, the stage reconnects (``ReconnectPolicy``) a
 segments whose audio did not fully arrive; only the one partly heard segment repeats. When the
 session is cancelled (a barge-in), ``input_text_buffer.clear`` is sent and the connection is
 dropped, so no audio of the turn can reach the sink afterwards.
+
+``play`` hands the received audio to the sink at the sink's pace, in its own task: the stage
+reads the server's events ahead of the sink (up to ``_READ_AHEAD`` chunks), so the heard-text
+bookkeeping learns where each response ends while its audio still plays, and a barge-in
+inside it is measured against its real length, not an estimate.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from bridge.core.errors import (
 )
 from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming
+from bridge.pipeline.handoff import take
 from bridge.pipeline.options import PipelineOptions, TTSTarget
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Timeline
@@ -43,6 +49,10 @@ from bridge.text._chars import join_space
 __all__ = ["SpeechStage"]
 
 log = structlog.get_logger("bridge.pipeline")
+
+# Audio chunks received but not yet taken by the sink: about 13 s at the default 100 ms
+# deltas, more than a sentence's response, so its response.done is read while it still plays.
+_READ_AHEAD = 128
 
 
 def _for_tts(text: str) -> str:
@@ -89,6 +99,8 @@ class SpeechStage:
         self.billed: int | None = None
         self.samples_written = 0
         self.cancelled = False
+        # Received audio on its way to the sink (see ``play``).
+        self._audio_out, self._audio_in = anyio.create_memory_object_stream[AudioChunk](_READ_AHEAD)
 
     @property
     def interrupted(self) -> bool:
@@ -119,6 +131,20 @@ class SpeechStage:
                 log.warning("turn.tts_failed", error=type(self.error).__name__)
                 turn_scope.cancel()
                 return
+
+    async def play(self) -> None:
+        """Hand the received audio to the sink at the sink's pace (a task of its own)."""
+        async with self._audio_in as audio:
+            async for chunk in audio:
+                if self.interrupted:
+                    return
+                self._timeline.mark("first_play")
+                await self._sink.write(chunk)
+                self.samples_written += chunk.samples
+
+    def end_audio(self) -> None:
+        """No more audio will be received: ``play`` ends once the sink took what came."""
+        self._audio_out.close()
 
     def _reconnect(self, exc: BridgeError) -> None:
         """The connection dropped: the segments whose audio did not fully arrive go again."""
@@ -176,11 +202,11 @@ class SpeechStage:
         self._resend = []
         while True:
             try:
-                seg = await segs.receive()
+                seg = await take(segs)
             except anyio.EndOfStream:
                 break
             text = seg.text.strip()
-            index = self._tracker.appended(text)
+            index = self._tracker.appended(text, _for_tts(text))
             await self._append(tts, text, first=index == 0)
             self._timeline.mark("first_append")
             # Segments reach this stage in the order they were logged: same index.
@@ -224,10 +250,16 @@ class SpeechStage:
                 self._timeline.mark("first_audio")
                 if self.interrupted or not event.data:
                     continue  # stale audio after a barge-in is dropped
+                try:
+                    # No checkpoint while there is room: a cancellation (the connection
+                    # failed) cannot fall between handing a chunk on and counting it.
+                    try:
+                        self._audio_out.send_nowait(event)
+                    except anyio.WouldBlock:
+                        await self._audio_out.send(event)
+                except anyio.BrokenResourceError:
+                    continue  # the player has stopped (a barge-in): stale audio is dropped
                 self._tracker.audio(event.response_id, event.samples)
-                self._timeline.mark("first_play")
-                await self._sink.write(event)
-                self.samples_written += event.samples
                 if event.response_id not in self._heard_from:
                     self._heard_from.add(event.response_id)
                     self._report_timings()

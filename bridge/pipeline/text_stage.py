@@ -17,6 +17,7 @@ import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from bridge.core.errors import BridgeError
+from bridge.pipeline.handoff import put
 from bridge.pipeline.options import PipelineOptions
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Timeline
@@ -60,7 +61,7 @@ class TextStage:
                     self._timeline.mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    await out.send(delta)
+                    await put(out, delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
                 self.error = exc
@@ -97,7 +98,7 @@ class TextStage:
                 self._segments.cut(seg.text.strip(), seg.kind, ready_ms=self._timeline.now_ms())
                 if self._on_segment is not None:
                     self._on_segment(seg)
-                await out.send(seg)
+                await put(out, seg)
             if segments:
                 keep = fed - segments[-1].end
                 tail = tail[len(tail) - keep :] if keep > 0 else ""
@@ -114,6 +115,17 @@ class TextStage:
         async with inp, out:
             while True:
                 wait = math.inf if pending_since is None else pending_since + stall - clock()
+                if wait > 0:
+                    # A delta already waiting is taken without a scope and an event-loop pass.
+                    try:
+                        ready: str | None = inp.receive_nowait()
+                    except anyio.WouldBlock:
+                        ready = None
+                    except anyio.EndOfStream:
+                        break
+                    if ready is not None:
+                        await emit(feed(words.feed(scrubber.feed(ready))))
+                        continue
                 with anyio.move_on_after(max(0.0, wait)) as scope:
                     try:
                         delta = await inp.receive()

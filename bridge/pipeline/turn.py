@@ -3,7 +3,9 @@
 One anyio task group per turn with three stages joined by small bounded streams:
 
     read text (LLM or any async iterable) ─▶ scrub + segment (stall guard) ─▶ speech
-    (``text_stage``)                          (``text_stage``)               (``speech_stage``)
+    (``text_stage``)                          (``text_stage``)               (append / receive)
+                                                                              ─▶ play (sink)
+                                                                              (``speech_stage``)
 
 The stages share the turn's ``Timeline`` (its moments) and ``SegmentLog`` (its segments, as
 frozen records); ``result_builder`` makes the ``TurnResult`` from them once the turn ended.
@@ -83,7 +85,10 @@ class Turn:
         self._trace = TurnTrace(traceparent=traceparent, model=target.model)
         self._timeline = Timeline(clock)
         self._segments = SegmentLog()
-        self._tracker = HeardTracker(commit_mode=target.config.mode == "commit")
+        self._tracker = HeardTracker(
+            commit_mode=target.config.mode == "commit",
+            speech_rate=target.config.speech_rate or 1.0,
+        )
         self._text = TextStage(
             text,
             options=options,
@@ -146,10 +151,16 @@ class Turn:
             self._scope.cancel()
         try:
             with self._scope:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._text.read, deltas_send)
-                    tg.start_soon(self._text.cut, deltas_recv, segs_send)
-                    tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
+                async with anyio.create_task_group() as outer:
+                    # The sink plays on while a failed speech stage ends the other stages.
+                    outer.start_soon(self._speech.play)
+                    try:
+                        async with anyio.create_task_group() as tg:
+                            tg.start_soon(self._text.read, deltas_send)
+                            tg.start_soon(self._text.cut, deltas_recv, segs_send)
+                            tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
+                    finally:
+                        self._speech.end_audio()
         except anyio.get_cancelled_exc_class():
             # Cancelling the turn's enclosing scope is a barge-in too.
             self._interrupted = True

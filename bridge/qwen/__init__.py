@@ -1,12 +1,55 @@
-"""Qwen-TTS Realtime: the sans-I/O protocol core and the async client."""
+"""Qwen-TTS Realtime: the sans-I/O protocol core and the async client.
+
+The names are resolved on first use (PEP 562): importing a pure submodule (``bridge.qwen.config``,
+``bridge.qwen.models``, ``bridge.qwen.regions``) does not import the client, websockets or
+structlog, so a command can build its parser without them.
+"""
 
 from __future__ import annotations
 
-from bridge.qwen.client import AudioChunk, ResponseStats, Timeouts, TTSSession, build_url, connect
-from bridge.qwen.config import SessionConfig
-from bridge.qwen.events import ServerEvent, parse_server_event
-from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE, ModelFamily, known_models, model_info
-from bridge.qwen.protocol import SessionMachine, SessionState
+# Private aliases: every public name of this module is in __all__.
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from bridge.qwen.client import (
+        AudioChunk,
+        ResponseStats,
+        Timeouts,
+        TTSSession,
+        build_url,
+        connect,
+    )
+    from bridge.qwen.config import SessionConfig
+    from bridge.qwen.events import ServerEvent, parse_server_event
+    from bridge.qwen.models import (
+        DEFAULT_MODEL,
+        DEFAULT_VOICE,
+        ModelFamily,
+        known_models,
+        model_info,
+    )
+    from bridge.qwen.protocol import SessionMachine, SessionState
+
+# Public name -> the submodule that defines it; imported by __getattr__ on first access.
+_LAZY: dict[str, str] = {
+    "AudioChunk": "bridge.qwen.client",
+    "DEFAULT_MODEL": "bridge.qwen.models",
+    "DEFAULT_VOICE": "bridge.qwen.models",
+    "ModelFamily": "bridge.qwen.models",
+    "ResponseStats": "bridge.qwen.client",
+    "ServerEvent": "bridge.qwen.events",
+    "SessionConfig": "bridge.qwen.config",
+    "SessionMachine": "bridge.qwen.protocol",
+    "SessionState": "bridge.qwen.protocol",
+    "TTSSession": "bridge.qwen.client",
+    "Timeouts": "bridge.qwen.client",
+    "build_url": "bridge.qwen.client",
+    "connect": "bridge.qwen.client",
+    "known_models": "bridge.qwen.models",
+    "model_info": "bridge.qwen.models",
+    "parse_server_event": "bridge.qwen.events",
+}
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -26,3 +69,16 @@ __all__ = [
     "model_info",
     "parse_server_event",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge.qwen' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

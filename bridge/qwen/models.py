@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from bridge.qwen.regions import realtime_url, region_names
@@ -55,10 +55,11 @@ class ModelInfo:
     name: str
     family: ModelFamily
     voices: tuple[VoiceInfo, ...]  # empty for families that take custom voice ids only
+    # The names of ``voices``, made once (every session.update checks its voice against them).
+    voice_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def voice_names(self) -> tuple[str, ...]:
-        return tuple(v.name for v in self.voices)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "voice_names", tuple(v.name for v in self.voices))
 
     @property
     def takes_custom_voices(self) -> bool:

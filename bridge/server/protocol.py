@@ -36,7 +36,7 @@ from bridge.core.errors import (
     TTSError,
     TTSTimeoutError,
 )
-from bridge.core.result import TurnError, TurnResult
+from bridge.core.result import TurnFailure, TurnResult
 from bridge.core.sanitize import sanitize
 
 __all__ = [
@@ -441,11 +441,11 @@ _TTS_MESSAGES: tuple[tuple[type[BaseException], str], ...] = (
 )
 
 
-def client_error_for(error: TurnError | BaseException | None) -> tuple[ErrorCode, str]:
+def client_error_for(error: TurnFailure | BaseException | None) -> tuple[ErrorCode, str]:
     """The one mapping from our error tree to what a client is told: the code and a fixed,
     secret-free message, chosen by the exception's class (anything else, a bug included, is
     ``internal_error``)."""
-    exc = error.exception if isinstance(error, TurnError) else error
+    exc = error.exception if isinstance(error, TurnFailure) else error
     for table, code in (
         (_LLM_MESSAGES, ErrorCode.LLM_ERROR),
         (_TTS_MESSAGES, ErrorCode.TTS_ERROR),

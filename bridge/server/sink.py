@@ -4,7 +4,9 @@
 (PCM s16le mono), the first one announced by ``audio.start``. ``samples_played`` is what the
 client acknowledged with ``playback.ack`` (clamped to what was sent), so the conversation
 records what the listener really heard. A client that never sends an ack gets an estimate from
-the playback model instead (its audio is assumed to play in real time from its first frame).
+the playback model instead: its audio is assumed to play in real time from its first frame,
+``NO_ACK_DELAY`` (0.25 s) after it was sent (the network and the client's jitter buffer), so the
+estimate errs on the side of less heard, never more.
 
 Pacing: the TTS service usually produces audio faster than real time. Sending it all at once
 would pile seconds of audio up in the client, so a barge-in would leave the server believing
@@ -26,9 +28,10 @@ from bridge.qwen.client import AudioChunk
 from bridge.server.outbox import Outbox
 from bridge.server.protocol import audio_start
 
-__all__ = ["PlaybackClock", "WebSocketSink"]
+__all__ = ["NO_ACK_DELAY", "PlaybackClock", "WebSocketSink"]
 
 _ACK_SLACK = 1.0  # how much longer than modelled a client's acks may take to catch up
+NO_ACK_DELAY = 0.25  # a client without acks is assumed to start playing this long after a send
 
 
 @dataclass(slots=True)
@@ -80,6 +83,7 @@ class WebSocketSink:
         self._trust_acks = trust_acks
         self._started = False
         self._cancelled = False
+        self._cancelled_at: float | None = None  # the modelled playback stops there
         self._changed = anyio.Event()
         self.frames_sent = 0
         self.first_ack_at: float | None = None  # when an ack first reported played audio
@@ -98,7 +102,8 @@ class WebSocketSink:
     def samples_played(self) -> int:
         if self._trust_acks:
             return min(self._acked, self._model.sent)
-        return self._model.played(self._clock())
+        now = self._clock() if self._cancelled_at is None else self._cancelled_at
+        return self._model.played(now - NO_ACK_DELAY)
 
     @property
     def cancelled(self) -> bool:
@@ -119,6 +124,7 @@ class WebSocketSink:
         """Barge-in, at once: no frame of this response is sent from now on."""
         if not self._cancelled:
             self._cancelled = True
+            self._cancelled_at = self._clock()  # a client without acks stopped playing here
             self._outbox.drop_audio(self.response_id)
             self._wake()
 
@@ -149,15 +155,16 @@ class WebSocketSink:
 
     async def close(self) -> None:
         """End of the response: when paced, wait until the client has played what was sent
-        (its acks say so, or the model's end passes for a client that sends none; at most
-        ``_ACK_SLACK`` past the model's end), so a barge-in until then still counts what was
-        really heard. Unpaced, the response ends when its last frame is sent."""
+        (its acks say so, at most ``_ACK_SLACK`` past the model's end; for a client that sends
+        none, ``NO_ACK_DELAY`` past it), so a barge-in until then still counts what was really
+        heard. Unpaced, the response ends when its last frame is sent."""
         if self._model.lead is None or self._model.end is None:
             return
         while not self._cancelled:
             if self._trust_acks and self._acked >= self._model.sent:
                 return
-            slack = _ACK_SLACK if self._trust_acks else 0.0
+            # Without acks the client is modelled NO_ACK_DELAY behind: so is the end.
+            slack = _ACK_SLACK if self._trust_acks else NO_ACK_DELAY
             left = self._model.end + slack - self._clock()
             if left <= 0:
                 return

@@ -118,6 +118,10 @@ class SpeechListener:
                 except h11.RemoteProtocolError:
                     raise SpeechError(400, "malformed HTTP request") from None
                 if event is h11.NEED_DATA:
+                    if conn.they_are_waiting_for_100_continue:  # "Expect: 100-continue"
+                        await stream.send(
+                            conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                        )
                     try:
                         data = await stream.receive(65536)
                     except anyio.EndOfStream:

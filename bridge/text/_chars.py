@@ -138,18 +138,29 @@ def join_space(left: str, right: str) -> str:
 
 def is_word_boundary(text: str, i: int) -> bool:
     """True when ``text`` may be cut before index ``i`` without splitting a word: at either
-    end, next to white space, or next to a Chinese/Japanese character or CJK punctuation
-    (Korean, Thai and Latin words end only at white space)."""
+    end, next to white space, next to a Chinese/Japanese character or CJK punctuation, or
+    where only punctuation is left before the next white space (``there|.`` and ``end|?!"``:
+    the word is whole, its silent marks follow; not ``3|.5`` nor ``U|.S.``). Korean, Thai and
+    Latin words end only there."""
     if i <= 0 or i >= len(text):
         return True
     left, right = text[i - 1], text[i]
-    return left.isspace() or right.isspace() or is_spaceless(left) or is_spaceless(right)
+    if left.isspace() or right.isspace() or is_spaceless(left) or is_spaceless(right):
+        return True
+    if is_punct(left) or not is_punct(right):
+        return False
+    j = i
+    while j < len(text) and not text[j].isspace() and not is_spaceless(text[j]):
+        if not is_punct(text[j]):
+            return False
+        j += 1
+    return True
 
 
 def words(text: str) -> list[str]:
     """The words of ``text``: each Chinese or Japanese character alone, other runs between
-    white space whole (a Korean word, a Thai phrase); CJK punctuation and white space are
-    not words, nor is punctuation standing alone."""
+    white space whole (a Korean word, a Thai phrase) without the punctuation at their ends;
+    CJK punctuation, white space and punctuation standing alone are not words."""
     out: list[str] = []
     word = ""
     for ch in text:
@@ -163,7 +174,17 @@ def words(text: str) -> list[str]:
         word += ch
     if word:
         out.append(word)
-    return [w for w in out if not all(is_punct(c) for c in w)]
+    trimmed = (_strip_punct(w) for w in out)
+    return [w for w in trimmed if w]
+
+
+def _strip_punct(word: str) -> str:
+    start, end = 0, len(word)
+    while start < end and is_punct(word[start]):
+        start += 1
+    while end > start and is_punct(word[end - 1]):
+        end -= 1
+    return word[start:end]
 
 
 def count_words(text: str) -> int:

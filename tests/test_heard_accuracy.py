@@ -1,0 +1,55 @@
+"""A small, seeded run of ``benchmarks/heard_accuracy.py``: random barge-ins (``interrupt()``,
+``response.cancel``, a new ``user.message``; both modes; drops mixed in) measured against the
+``exact`` engine's decoded audio. Clients here send acks (the library's sink is exact), so the
+heard text must never claim a character that was not played, nor miss more than one word."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+pytestmark = pytest.mark.anyio
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "heard_accuracy.py"
+
+
+def _bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("heard_accuracy", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["heard_accuracy"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_truth_is_how_far_the_listener_got_also_across_a_repeat() -> None:
+    bench = _bench()
+    reply = "One two three. Four five six."
+    assert bench.furthest_heard("One two th", reply) == len("Onetwoth")
+    # A drop after "Four fi", then "Four five six." re-sent whole and heard to "si".
+    assert bench.furthest_heard("One two three.Four fiFour five si", reply) == len(
+        "Onetwothree.Fourfivesi"
+    )
+    assert bench.word_cut(reply, len("Onetwothree.Fourfi")) == "One two three. Four"
+    assert bench.word_cut(reply, len("Onetwothree")) == "One two three"
+    with pytest.raises(ValueError, match="not in the reply"):
+        bench.furthest_heard("Six", reply)
+
+
+async def test_random_barge_ins_never_over_claim_and_miss_at_most_a_word() -> None:
+    bench = _bench()
+    plans = [p for p in bench.make_plans(60, seed=11) if p.kind == "interrupt" or p.acks][:14]
+    assert {p.kind for p in plans} == set(bench.KINDS)
+    assert {p.mode for p in plans} == set(bench.MODES) and any(p.drop for p in plans)
+    outcomes = await bench.run_trials(plans, 7)
+    assert len(outcomes) == len(plans)
+    for o in outcomes:
+        assert o.prefix and not o.over, o
+        assert 0 <= o.word_error <= 1, o
+    # Most barge-ins are exact to the word (a miss needs the response's end unknown).
+    assert sum(o.exact for o in outcomes) >= len(outcomes) // 2
+    assert any(o.truth_words > 0 for o in outcomes)
