@@ -44,7 +44,7 @@ import anyio
 from bridge.core import codec
 from bridge.qwen import AudioChunk, TTSSession
 from bridge.qwen import events as ev
-from bridge.qwen.client import _Open
+from bridge.qwen.protocol import SessionState, _Open
 from bridge.server import protocol as p
 from bridge.server.outbox import Outbox
 
@@ -76,7 +76,8 @@ class _InstantWS:
 
 def _session() -> TTSSession:
     s = TTSSession(model="qwen3-tts-flash-realtime", url="ws://x", _ws=_InstantWS())  # type: ignore[arg-type]
-    s._open[RID] = _Open(None, 0.0)
+    s.machine.state = SessionState.SPEAKING
+    s.machine._open[RID] = _Open(None, 0.0)
     return s
 
 
@@ -100,6 +101,25 @@ def _old_parse(data: str) -> ev.ServerEvent:
     )
 
 
+_OLD_CHAIN = (
+    ev.SessionCreated,
+    ev.SessionUpdated,
+    ev.InputTextBufferCleared | ev.InputTextBufferCommitted,
+    ev.ErrorEvent,
+    ev.ResponseCreated,
+)
+
+
+def _old_machine(s: TTSSession, event: ev.ServerEvent) -> None:
+    """The previous state machine's ``on_receive`` for an audio delta: its isinstance chain,
+    then the byte count."""
+    for kind in _OLD_CHAIN:
+        if isinstance(event, kind):
+            return
+    if isinstance(event, ev.ResponseAudioDelta):
+        s.machine.audio_bytes += len(event.audio)
+
+
 async def _old_recv(s: TTSSession) -> AudioChunk:
     """The previous ``recv`` + ``chunk``: a cancel scope per receive, the typed event, the
     old bookkeeping (``_observe``'s isinstance chain and the machine's)."""
@@ -107,12 +127,12 @@ async def _old_recv(s: TTSSession) -> AudioChunk:
     with anyio.fail_after(limit):
         frame = await s._ws.recv()
     event = _old_parse(frame)
-    s.machine.on_receive(event)
+    _old_machine(s, event)
     now = s.clock()
     if isinstance(event, ev.ResponseCreated):
         pass
     elif isinstance(event, ev.ResponseAudioDelta):
-        rec = s._open.get(event.response_id)
+        rec = s.machine._open.get(event.response_id)
         if rec is not None:
             if rec.first_audio_at is None:
                 rec.first_audio_at = now

@@ -1,7 +1,7 @@
 """Start-up and local-speech speed of this tree against a baseline commit, in the same run.
 
 Prints figures; asserts nothing. Run: ``uv run python benchmarks/startup_speed.py
-[--baseline REV] [--runs N] [--big-kb K] [--big-runs M]``.
+[--baseline REV] [--runs N] [--big-kb K] [--big-runs M] [--no-bytecode-cache]``.
 
 The baseline (default ``HEAD~1``) is checked out with ``git worktree add --detach`` into a
 temporary folder (removed at the end). Both trees run on this interpreter and virtual
@@ -10,12 +10,21 @@ environment, each first on ``PYTHONPATH``, from a fresh process each time, inter
 
 - ``import bridge``: wall time of ``python -c "import bridge"`` (interpreter start included;
   ``python -c pass`` is shown as the floor);
+- ``bridge --help``: start to exit (the CLI's parser with every command's options);
 - first PCM byte: from starting ``python -m bridge speak --local --out -`` with one sentence on
-  stdin to the first byte of audio on its stdout;
+  stdin to the first byte of audio on its stdout, and the CPU time (user + system) of that run;
+- ``bridge tts-server``: from its start to its URL on stdout (ready to serve);
 - ``--big-kb`` KB of English text through ``bridge speak --local --out -``, start to exit.
 
 Each line shows the median and the spread (min-max) over the runs, and the 1/5/15-minute load
 averages are printed before and after.
+
+Bytecode: a real install runs from cached bytecode (pip compiles it at install; otherwise Python
+writes ``__pycache__`` on the first import). So by default every run here writes and reads its
+bytecode under a temporary ``PYTHONPYCACHEPREFIX`` (``PYTHONDONTWRITEBYTECODE`` removed), after one
+untimed warm-up run per tree; ``--no-bytecode-cache`` compiles every module from source in every
+run instead (what an environment with ``PYTHONDONTWRITEBYTECODE=1`` does: several hundred ms of CPU
+more per command).
 """
 
 from __future__ import annotations
@@ -40,6 +49,12 @@ PARAGRAPH = (
 )
 
 
+# Where the runs keep their bytecode (set by main; None: compile from source every run).
+PYCACHE: dict[str, Path | None] = {"prefix": None}
+# CPU seconds (user + system) of each first-PCM-byte run, per tree.
+CPU: dict[Path, list[float]] = {}
+
+
 def env_for(tree: Path) -> dict[str, str]:
     """This environment without keys, endpoints or bridge settings; ``tree`` first on the path."""
     env = {
@@ -48,7 +63,44 @@ def env_for(tree: Path) -> dict[str, str]:
         if k != "DASHSCOPE_API_KEY" and not k.startswith(("BRIDGE_", "OPENAI_"))
     }
     env["PYTHONPATH"] = str(tree)
+    prefix = PYCACHE["prefix"]
+    if prefix is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(prefix)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+def help_run(tree: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "bridge", "--help"],
+        stdout=subprocess.DEVNULL,
+        env=env_for(tree),
+        cwd=tree,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def tts_server_ready(tree: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "tts-server"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env_for(tree),
+        cwd=tree,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline()
+    elapsed = time.perf_counter() - start
+    proc.terminate()
+    proc.wait(30)
+    if not url.startswith(b"ws://"):
+        raise SystemExit(f"bridge tts-server failed in {tree}")
+    return elapsed
 
 
 def time_run(tree: Path, code: str) -> float:
@@ -73,8 +125,11 @@ def first_pcm_byte(tree: Path) -> float:
     first = proc.stdout.read(1)
     elapsed = time.perf_counter() - start
     proc.stdout.read()
-    if proc.wait(60) != 0 or not first:
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 or not first:
         raise SystemExit(f"bridge speak --local failed in {tree}")
+    CPU.setdefault(tree, []).append(usage.ru_utime + usage.ru_stime)
     return elapsed
 
 
@@ -97,6 +152,10 @@ def interleaved(
     trees: dict[str, Path], measure: Callable[[Path], float], runs: int
 ) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in trees}
+    if PYCACHE["prefix"] is not None:
+        for tree in trees.values():  # untimed: writes this tree's bytecode
+            measure(tree)
+        CPU.clear()
     for _ in range(runs):
         for name, tree in trees.items():
             times[name].append(measure(tree))
@@ -126,6 +185,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7, help="runs of the start-up measures")
     parser.add_argument("--big-kb", type=int, default=50, help="KB of text for the long run")
     parser.add_argument("--big-runs", type=int, default=2, help="runs of the long text (0: skip)")
+    parser.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="compile every module from source in every run (PYTHONDONTWRITEBYTECODE=1)",
+    )
     args = parser.parse_args()
 
     rev = subprocess.run(
@@ -141,6 +205,7 @@ def main() -> None:
         check=True,
     ).stdout.strip()
     tmp = Path(tempfile.mkdtemp(prefix="bridge-baseline-"))
+    PYCACHE["prefix"] = None if args.no_bytecode_cache else tmp / "pycache"
     base = tmp / "tree"
     subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(base), rev],
@@ -149,15 +214,26 @@ def main() -> None:
     try:
         trees = {f"base {rev}": base, f"this {here}": ROOT}
         print(f"python {sys.version.split()[0]}; this tree {ROOT} (HEAD {here}, with local edits)")
+        cache = "none (compiled every run)" if args.no_bytecode_cache else "cached (warm-up run)"
+        print(f"bytecode: {cache}; {args.runs} runs each, interleaved")
         print(f"load before: {load()}")
         show(
             "python -c pass (interpreter floor)",
             interleaved(trees, lambda t: time_run(t, "pass"), args.runs),
         )
         show("import bridge", interleaved(trees, lambda t: time_run(t, "import bridge"), args.runs))
+        show("bridge --help: start to exit", interleaved(trees, help_run, args.runs))
         show(
             "bridge speak --local: process start to first PCM byte",
             interleaved(trees, first_pcm_byte, args.runs),
+        )
+        show(
+            "bridge speak --local (one sentence): CPU time of the run, user + system",
+            {name: CPU[tree] for name, tree in trees.items()},
+        )
+        show(
+            "bridge tts-server: process start to its URL on stdout",
+            interleaved(trees, tts_server_ready, args.runs),
         )
         if args.big_runs > 0:
             text = tmp / "big.txt"

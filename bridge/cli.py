@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="bridge",
         description="Stream a chat model's reply into speech, starting after the first clause.",
     )
-    parser.add_argument("--version", action="version", version=f"bridge {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat_parser.add_parser(sub)
@@ -118,8 +118,18 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
 
 
-def _version() -> str:
-    """The installed package's version (its metadata), for ``--version``."""
-    from bridge.core.version import package_version
+class _VersionAction(argparse._VersionAction):
+    """``--version``, reading the installed package's version (its metadata, a scan of the
+    installed distributions) only when it is asked for, not whenever the parser is built."""
 
-    return package_version()
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from bridge.core.version import package_version
+
+        self.version = f"bridge {package_version()}"
+        super().__call__(parser, namespace, values, option_string)

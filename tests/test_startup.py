@@ -174,3 +174,25 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_loading_espeak_imports_the_resampler_in_the_background() -> None:
+    # The emulator's start (make_synthesizer) does not wait for numpy: soxr is imported in a
+    # thread of its own, and a first conversion meanwhile waits for that import.
+    code = (
+        "import sys, threading\n"
+        "from bridge.local.engines import make_synthesizer\n"
+        "from bridge.local.engines.resample import resample_pcm16\n"
+        "make_synthesizer('espeak')\n"
+        "loaders = [t for t in threading.enumerate() if t.name == 'bridge-soxr-import']\n"
+        "assert len(loaders) == 1, threading.enumerate()\n"
+        "assert len(resample_pcm16(bytes(2 * 2205), 22050, 24000)) == 2 * 2400\n"
+        "loaders[0].join(30)\n"
+        "assert 'soxr' in sys.modules and 'numpy' in sys.modules\n"
+        "make_synthesizer('espeak')\n"
+        "assert not [t for t in threading.enumerate() if t.name == 'bridge-soxr-import']\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr

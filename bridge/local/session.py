@@ -7,7 +7,9 @@ anyio task group per connection.
 
 Decisions where the vendor docs are silent (also listed in the README):
 - ``session.update`` is accepted until the first response starts, then rejected with the
-  documented "session already started" error;
+  documented "session already started" error (``bridge.qwen.protocol.check_client_event``:
+  the client and the emulator share the event names, the transition table and this
+  validation);
 - ``input_text_buffer.clear`` drops text not yet taken into a response; responses already
   queued or playing are not affected;
 - ``response.cancel`` (undocumented) stops the response being synthesized (it ends with
@@ -38,14 +40,33 @@ from bridge.local.options import EmulatorOptions, Faults
 from bridge.local.splitter import take_segments
 from bridge.local.wire import ServerWire, new_id
 from bridge.qwen.config import validate_session_dict
+from bridge.qwen.events import (
+    BUFFER_CLEARED,
+    BUFFER_COMMITTED,
+    CONTENT_PART_ADDED,
+    CONTENT_PART_DONE,
+    SESSION_CREATED,
+    SESSION_FINISHED,
+    SESSION_UPDATED,
+)
 from bridge.qwen.models import DEFAULT_VOICE, ModelFamily, model_info
-from bridge.qwen.protocol import billable_characters
+from bridge.qwen.protocol import (
+    APPEND,
+    CANCEL,
+    CLEAR,
+    COMMIT,
+    FINISH,
+    UPDATE,
+    SessionState,
+    billable_characters,
+    check_client_event,
+    next_state,
+)
 
 __all__ = ["EmulatedSession"]
 
 log = structlog.get_logger("bridge.local")
 
-_UPDATE_REJECTED = "Session update error: session already started or finished or failed."
 _FINISH = object()
 
 
@@ -64,6 +85,14 @@ def default_session(model: str, session_id: str) -> dict[str, Any]:
     }
 
 
+def _event_id(event: object) -> str | None:
+    """The client ``event_id`` an error should echo: that of an event with a string type."""
+    if isinstance(event, dict) and isinstance(event.get("type"), str):
+        eid = event.get("event_id")
+        return eid if isinstance(eid, str) else None
+    return None
+
+
 class _StallError(Exception):
     """Raised inside the worker when an injected stall begins."""
 
@@ -78,21 +107,28 @@ class EmulatedSession:
     wire: ServerWire = field(default_factory=ServerWire)
     config: dict[str, Any] = field(default_factory=dict)
     buffer: str = ""
-    started: bool = False
-    finishing: bool = False
+    # The session's state as the client sees it, kept by the protocol core's transition
+    # table (``bridge.qwen.protocol.TRANSITIONS``) from the events sent and received.
+    state: SessionState = SessionState.CONNECTING
     deltas_sent: int = 0
     queue: deque[object] = field(default_factory=deque)
     wakeup: anyio.Event = field(default_factory=anyio.Event)
     cancel_generation: int = 0
 
     async def send(self, event: dict[str, Any]) -> None:
+        self.state = next_state(self.state, event["type"])
         await self.ws.send(dumps(event))
+
+    @property
+    def finishing(self) -> bool:
+        """``session.finish`` arrived: nothing more is accepted."""
+        return self.state in (SessionState.FINISHING, SessionState.CLOSED)
 
     async def run(self) -> None:
         session_id = new_id("sess")
         self.config = default_session(self.model, session_id)
         info = model_info(self.model)
-        await self.send(self.wire.session("session.created", self._created_view()))
+        await self.send(self.wire.session(SESSION_CREATED, self._created_view()))
         if info is None and self.options.strict_models:
             # As measured on the hosted service: an unknown model gets session.created, then
             # the connection closes without an error event.
@@ -133,11 +169,18 @@ class EmulatedSession:
             except (ValueError, RecursionError):
                 await self.send(self.wire.error("invalid_json", "the message is not valid JSON"))
                 continue
-            if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+            problem = check_client_event(event, self.state)
+            if problem is not None:
                 await self.send(
-                    self.wire.error("invalid_event", "an event must be an object with a 'type'")
+                    self.wire.error(
+                        problem.code,
+                        problem.message,
+                        param=problem.param,
+                        client_event_id=_event_id(event),
+                    )
                 )
                 continue
+            self.state = next_state(self.state, event["type"])
             await self._handle(event)
             if self.finishing:
                 # Nothing more is accepted; keep reading only to notice the close.
@@ -155,77 +198,45 @@ class EmulatedSession:
             )
 
     async def _handle(self, event: dict[str, Any]) -> None:
+        """Act on a client event that ``check_client_event`` accepted."""
         kind = event["type"]
-        eid = event.get("event_id") if isinstance(event.get("event_id"), str) else None
-        if kind == "session.update":
-            await self._update(event, eid)
-        elif kind == "input_text_buffer.append":
-            text = event.get("text")
-            if not isinstance(text, str):
-                await self.send(
-                    self.wire.error(
-                        "invalid_value",
-                        "'text' must be a string",
-                        param="text",
-                        client_event_id=eid,
-                    )
-                )
-                return
-            self.buffer += text
+        if kind == UPDATE:
+            await self._update(event["session"], _event_id(event))
+        elif kind == APPEND:
+            self.buffer += event["text"]
             if self.config["mode"] == "server_commit":
                 segments, self.buffer = take_segments(
                     self.buffer, max_chars=self.options.server_commit_max_chars
                 )
                 for segment in segments:
                     self._enqueue(segment)
-        elif kind == "input_text_buffer.commit":
+        elif kind == COMMIT:
             if not self.buffer.strip():
                 await self.send(
                     self.wire.error(
                         "invalid_value",
                         "Error committing input text buffer: the buffer is empty.",
-                        client_event_id=eid,
+                        client_event_id=_event_id(event),
                     )
                 )
                 return
-            await self.send(self.wire.event("input_text_buffer.committed", item_id=""))
+            await self.send(self.wire.event(BUFFER_COMMITTED, item_id=""))
             self._enqueue(self.buffer)
             self.buffer = ""
-        elif kind == "input_text_buffer.clear":
+        elif kind == CLEAR:
             self.buffer = ""
-            await self.send(self.wire.event("input_text_buffer.cleared"))
-        elif kind == "response.cancel":
+            await self.send(self.wire.event(BUFFER_CLEARED))
+        elif kind == CANCEL:
             self.queue.clear()
             self.cancel_generation += 1
-        elif kind == "session.finish":
-            self.finishing = True
+        elif kind == FINISH:
             if self.buffer.strip():
                 self._enqueue(self.buffer)
             self.buffer = ""
             self.queue.append(_FINISH)
             self.wakeup.set()
-        else:
-            await self.send(
-                self.wire.error(
-                    "invalid_event", f"unknown event type {kind!r}", client_event_id=eid
-                )
-            )
 
-    async def _update(self, event: dict[str, Any], eid: str | None) -> None:
-        if self.started:
-            await self.send(self.wire.error("invalid_value", _UPDATE_REJECTED, client_event_id=eid))
-            return
-        session = event.get("session")
-        if not isinstance(session, dict):
-            await self.send(
-                self.wire.error(
-                    "invalid_value",
-                    "'session' must be an object",
-                    param="session",
-                    client_event_id=eid,
-                )
-            )
-            return
+    async def _update(self, session: dict[str, Any], eid: str | None) -> None:
         try:
             validate_session_dict(session, self.model)
         except ConfigError as exc:
@@ -246,7 +257,7 @@ class EmulatedSession:
             )
             return
         self.config.update({k: v for k, v in session.items() if k not in ("id", "model")})
-        await self.send(self.wire.session("session.updated", dict(self.config)))
+        await self.send(self.wire.session(SESSION_UPDATED, dict(self.config)))
 
     def _enqueue(self, text: str) -> None:
         self.queue.append(text)
@@ -262,7 +273,7 @@ class EmulatedSession:
                     await self.wakeup.wait()
                 item = self.queue.popleft()
                 if item is _FINISH:
-                    await self.send(self.wire.event("session.finished"))
+                    await self.send(self.wire.event(SESSION_FINISHED))
                     await self.ws.close(1000, "")
                     return
                 assert isinstance(item, str)
@@ -295,7 +306,6 @@ class EmulatedSession:
         return pcm
 
     async def _respond(self, text: str) -> None:
-        self.started = True
         generation = self.cancel_generation
         latency = self.options.latency
         voice = str(self.config["voice"])
@@ -304,7 +314,7 @@ class EmulatedSession:
         t0 = time.monotonic()
         await self.send(self.wire.response_created(rid, voice))
         await self.send(self.wire.item_added(rid, iid))
-        await self.send(self.wire.part("response.content_part.added", rid, iid))
+        await self.send(self.wire.part(CONTENT_PART_ADDED, rid, iid))
         audio = await self._synthesize(text)
         wait = latency.first_packet - (time.monotonic() - t0)
         if wait > 0:
@@ -326,7 +336,7 @@ class EmulatedSession:
                 due = start + latency.rtf * ((offset + len(piece)) / 2) / rate
                 await anyio.sleep(max(0.0, due - time.monotonic()))
         await self.send(self.wire.audio_done(rid, iid))
-        await self.send(self.wire.part("response.content_part.done", rid, iid))
+        await self.send(self.wire.part(CONTENT_PART_DONE, rid, iid))
         await self.send(self.wire.item_done(rid, iid, status))
         await self.send(
             self.wire.response_done(

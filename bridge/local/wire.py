@@ -1,4 +1,5 @@
-"""Server-side event builders of the emulator, in the shapes the vendor docs show."""
+"""Server-side event builders of the emulator, in the shapes the vendor docs show (event
+names from ``bridge.qwen.events``, the protocol core)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,15 @@ import string
 from typing import Any
 
 from bridge.core.codec import b64encode
+from bridge.qwen.events import (
+    AUDIO_DELTA,
+    AUDIO_DONE,
+    ERROR,
+    OUTPUT_ITEM_ADDED,
+    OUTPUT_ITEM_DONE,
+    RESPONSE_CREATED,
+    RESPONSE_DONE,
+)
 
 __all__ = ["ServerWire", "new_id"]
 
@@ -45,7 +55,7 @@ class ServerWire:
             err["param"] = param
         if client_event_id is not None:
             err["event_id"] = client_event_id
-        return self.event("error", error=err)
+        return self.event(ERROR, error=err)
 
     @staticmethod
     def _item(item_id: str, status: str, content: list[dict[str, Any]]) -> dict[str, Any]:
@@ -60,7 +70,7 @@ class ServerWire:
 
     def response_created(self, response_id: str, voice: str) -> dict[str, Any]:
         return self.event(
-            "response.created",
+            RESPONSE_CREATED,
             response={
                 "id": response_id,
                 "object": "realtime.response",
@@ -73,7 +83,7 @@ class ServerWire:
 
     def item_added(self, response_id: str, item_id: str) -> dict[str, Any]:
         return self.event(
-            "response.output_item.added",
+            OUTPUT_ITEM_ADDED,
             response_id=response_id,
             output_index=0,
             item=self._item(item_id, "in_progress", []),
@@ -91,7 +101,7 @@ class ServerWire:
 
     def audio_delta(self, response_id: str, item_id: str, audio: bytes) -> dict[str, Any]:
         return self.event(
-            "response.audio.delta",
+            AUDIO_DELTA,
             response_id=response_id,
             item_id=item_id,
             output_index=0,
@@ -101,7 +111,7 @@ class ServerWire:
 
     def audio_done(self, response_id: str, item_id: str) -> dict[str, Any]:
         return self.event(
-            "response.audio.done",
+            AUDIO_DONE,
             response_id=response_id,
             item_id=item_id,
             output_index=0,
@@ -110,7 +120,7 @@ class ServerWire:
 
     def item_done(self, response_id: str, item_id: str, status: str) -> dict[str, Any]:
         return self.event(
-            "response.output_item.done",
+            OUTPUT_ITEM_DONE,
             response_id=response_id,
             output_index=0,
             item=self._item(item_id, status, [{"type": "audio", "text": ""}]),
@@ -126,7 +136,7 @@ class ServerWire:
         usage: dict[str, Any],
     ) -> dict[str, Any]:
         return self.event(
-            "response.done",
+            RESPONSE_DONE,
             response={
                 "id": response_id,
                 "object": "realtime.response",

@@ -14,7 +14,6 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from bridge.qwen.client import (
         AudioChunk,
-        ResponseStats,
         Timeouts,
         TTSSession,
         build_url,
@@ -29,15 +28,16 @@ if _typing.TYPE_CHECKING:
         known_models,
         model_info,
     )
-    from bridge.qwen.protocol import SessionMachine, SessionState
+    from bridge.qwen.protocol import Connection, ResponseStats, SessionMachine, SessionState
 
 # Public name -> the submodule that defines it; imported by __getattr__ on first access.
 _LAZY: dict[str, str] = {
     "AudioChunk": "bridge.qwen.client",
+    "Connection": "bridge.qwen.protocol",
     "DEFAULT_MODEL": "bridge.qwen.models",
     "DEFAULT_VOICE": "bridge.qwen.models",
     "ModelFamily": "bridge.qwen.models",
-    "ResponseStats": "bridge.qwen.client",
+    "ResponseStats": "bridge.qwen.protocol",
     "ServerEvent": "bridge.qwen.events",
     "SessionConfig": "bridge.qwen.config",
     "SessionMachine": "bridge.qwen.protocol",
@@ -55,6 +55,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DEFAULT_VOICE",
     "AudioChunk",
+    "Connection",
     "ModelFamily",
     "ResponseStats",
     "ServerEvent",

@@ -1,4 +1,4 @@
-"""Async client for Qwen-TTS Realtime: websockets + anyio glue around ``bridge.qwen.protocol``.
+"""Async client for Qwen-TTS Realtime: websockets + anyio glue around ``protocol.Connection``.
 
 No threads and no callbacks: the caller pulls typed events (or decoded audio chunks) and sends
 text with plain awaits. Every wait is bounded by ``Timeouts``. Buffering is bounded too: the
@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -54,6 +53,7 @@ from bridge.core.version import user_agent
 from bridge.qwen.config import SessionConfig
 from bridge.qwen.deadline import Deadline
 from bridge.qwen.events import (
+    AUDIO_DELTA,
     ErrorEvent,
     ResponseAudioDelta,
     ResponseCreated,
@@ -64,19 +64,17 @@ from bridge.qwen.events import (
     SessionInfo,
     SessionUpdated,
     delta_audio,
-    event_from_object,
     parse_frame,
 )
 from bridge.qwen.models import DEFAULT_MODEL
 from bridge.qwen.protocol import (
-    SessionMachine,
+    Connection,
+    ResponseStats,
     SessionState,
     append_event,
-    billable_characters,
     cancel_event,
     clear_event,
     commit_event,
-    encode,
     finish_event,
     session_update_event,
 )
@@ -85,8 +83,6 @@ from bridge.qwen.regions import DEFAULT_REGION, check_workspace, realtime_url, r
 __all__ = ["AudioChunk", "ResponseStats", "TTSSession", "Timeouts", "build_url", "connect"]
 
 log = structlog.get_logger("bridge.qwen")
-
-_AUDIO_DELTA = "response.audio.delta"
 
 _MAX_DRAIN_ERRORS = 32  # finish() stops draining a server that sends nothing but errors
 
@@ -140,38 +136,6 @@ class AudioChunk:
         return self.samples / self.sample_rate if self.sample_rate else 0.0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ResponseStats:
-    """Timeline of one response, in seconds of the session's clock.
-
-    ``first_audio_latency`` is measured from the first text sent after the previous response
-    started (the vendor SDK measures it once per session; we measure every response).
-    """
-
-    response_id: str
-    text_sent_at: float | None
-    created_at: float
-    first_audio_at: float | None
-    done_at: float
-    audio_bytes: int
-    status: str
-    characters: int | None
-
-    @property
-    def first_audio_latency(self) -> float | None:
-        if self.text_sent_at is None or self.first_audio_at is None:
-            return None
-        return self.first_audio_at - self.text_sent_at
-
-
-@dataclass(slots=True)
-class _Open:
-    text_sent_at: float | None
-    created_at: float
-    first_audio_at: float | None = None
-    audio_bytes: int = 0
-
-
 def build_url(url: str | None, region: str, model: str, workspace: str | None = None) -> str:
     """The realtime URL with ``?model=``: ``url`` when given, else the gateway of ``region``
     (workspace-scoped when ``workspace`` is given; see ``bridge.qwen.regions``)."""
@@ -205,15 +169,17 @@ class TTSSession:
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     config: SessionConfig | None = None
     info: SessionInfo = field(default_factory=SessionInfo)
-    machine: SessionMachine = field(default_factory=SessionMachine)
-    responses: list[ResponseStats] = field(default_factory=list)
-    _open: dict[str, _Open] = field(default_factory=dict, repr=False)
-    _appends: deque[list[float]] = field(default_factory=deque, repr=False)  # [time, chars]
+    machine: Connection = field(default_factory=Connection)  # the sans-I/O protocol state
     _receiving: bool = field(default=False, repr=False)
     _finished: anyio.Event = field(default_factory=anyio.Event, repr=False)
     _deadline: Deadline | None = field(default=None, repr=False)
 
     # --- properties -----------------------------------------------------------------------
+
+    @property
+    def responses(self) -> list[ResponseStats]:
+        """Every finished response's timeline, in order (kept by ``machine``)."""
+        return self.machine.responses
 
     @property
     def state(self) -> SessionState:
@@ -238,13 +204,12 @@ class TTSSession:
     # --- sending --------------------------------------------------------------------------
 
     async def _send(self, event: dict[str, Any]) -> None:
-        self.machine.check_send(str(event["type"]))
+        frame = self.machine.send(event, now=self.clock())
         try:
-            await self._ws.send(encode(event))
+            await self._ws.send(frame)
         except ConnectionClosed as exc:
             self.machine.on_closed()
             raise self._closed_error(exc, f"sending {event['type']}") from exc
-        self.machine.on_send(event)
 
     async def update(self, config: SessionConfig) -> SessionInfo:
         """Send ``session.update`` and wait for ``session.updated``; raise the server's error."""
@@ -267,7 +232,6 @@ class TTSSession:
         if not text:
             return
         await self._send(append_event(text))
-        self._appends.append([self.clock(), float(billable_characters(text))])
 
     async def commit(self) -> str:
         """Ask the server to synthesize what is buffered now (errors if the buffer is empty).
@@ -280,7 +244,6 @@ class TTSSession:
     async def clear(self) -> None:
         """Drop text appended but not yet taken into a response."""
         await self._send(clear_event())
-        self._appends.clear()
 
     async def cancel_response(self) -> None:
         """Send the undocumented ``response.cancel`` (server support is unconfirmed)."""
@@ -395,68 +358,18 @@ class TTSSession:
         return parse_frame(frame)
 
     def _event(self, raw: dict[str, Any]) -> ServerEvent:
-        event = event_from_object(raw)
-        self._observe(event)
+        event = self.machine.receive(raw, now=self.clock())
         if isinstance(event, ErrorEvent):
             log.debug("tts.server_error", code=event.code, message=event.message, param=event.param)
             raise event.to_exception(answers_commit=self.machine.last_error_commit)
+        if isinstance(event, SessionFinished):
+            self._finished.set()
+        elif isinstance(event, SessionCreated):
+            self.info = event.session
         return event
 
     async def _recv_raw(self, timeout: float | None = None) -> ServerEvent:
         return self._event(await self._frame(timeout))
-
-    def _on_audio(self, response_id: str, size: int) -> None:
-        self.machine.on_audio(size)
-        rec = self._open.get(response_id)
-        if rec is not None:
-            if rec.first_audio_at is None:
-                rec.first_audio_at = self.clock()
-            rec.audio_bytes += size
-
-    def _observe(self, event: ServerEvent) -> None:
-        if isinstance(event, ResponseAudioDelta):
-            self._on_audio(event.response_id, len(event.audio))
-            return
-        self.machine.on_receive(event)
-        now = self.clock()
-        if isinstance(event, ResponseCreated):
-            sent_at = self._appends[0][0] if self._appends else None
-            self._open[event.response_id] = _Open(sent_at, now)
-        elif isinstance(event, ResponseDone):
-            rec = self._open.pop(event.response_id, None) or _Open(None, now)
-            self._consume_appends(event.usage.characters)
-            self.responses.append(
-                ResponseStats(
-                    response_id=event.response_id,
-                    text_sent_at=rec.text_sent_at,
-                    created_at=rec.created_at,
-                    first_audio_at=rec.first_audio_at,
-                    done_at=now,
-                    audio_bytes=rec.audio_bytes,
-                    status=event.status,
-                    characters=event.usage.characters,
-                )
-            )
-        elif isinstance(event, SessionFinished):
-            self._finished.set()
-        elif isinstance(event, SessionCreated):
-            self.info = event.session
-
-    def _consume_appends(self, characters: int | None) -> None:
-        """Forget the appends a finished response covered, so the next response's latency is
-        measured from its own text. The server reports billable characters per response;
-        without them, commit mode consumes everything and server_commit one append."""
-        if characters is None:
-            if self.machine.mode == "commit":
-                self._appends.clear()
-            elif self._appends:
-                self._appends.popleft()
-            return
-        left = float(characters)
-        while self._appends and self._appends[0][1] <= left + 1:
-            left -= self._appends.popleft()[1]
-        if self._appends and left > 0:
-            self._appends[0][1] -= left
 
     async def recv(self, timeout: float | None = None) -> ServerEvent:
         """The next server event. Raises ``TTSServerError`` for an ``error`` event,
@@ -476,11 +389,11 @@ class TTSSession:
         self._receiving = True
         try:
             raw = await self._frame(timeout)
-            if raw["type"] == _AUDIO_DELTA:
+            if raw["type"] == AUDIO_DELTA:
                 rid = raw.get("response_id", "")
                 if type(rid) is str:
                     audio = delta_audio(raw)
-                    self._on_audio(rid, len(audio))
+                    self.machine.receive_audio(rid, len(audio), now=self.clock())
                     return AudioChunk(audio, self.sample_rate, rid, self.response_format)
             return self._event(raw)
         finally:
@@ -509,7 +422,7 @@ class TTSSession:
         an empty buffer; there, ``append`` the text and ``finish()`` instead.
 
         The response is the one that answers this call's own commit (paired by order, see
-        ``SessionMachine.commit_of``): when earlier commits are still in flight, their
+        ``Connection.commit_of``): when earlier commits are still in flight, their
         responses (and an error answering one of them) are read past, not returned.
         """
         if self.machine.mode != "commit":

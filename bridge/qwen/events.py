@@ -22,6 +22,21 @@ from bridge.core.codec import b64decode, loads
 from bridge.core.errors import TTSProtocolError, TTSServerError
 
 __all__ = [
+    "AUDIO_DELTA",
+    "AUDIO_DONE",
+    "BUFFER_CLEARED",
+    "BUFFER_COMMITTED",
+    "CONTENT_PART_ADDED",
+    "CONTENT_PART_DONE",
+    "ERROR",
+    "OUTPUT_ITEM_ADDED",
+    "OUTPUT_ITEM_DONE",
+    "RESPONSE_CREATED",
+    "RESPONSE_DONE",
+    "SERVER_EVENT_TYPES",
+    "SESSION_CREATED",
+    "SESSION_FINISHED",
+    "SESSION_UPDATED",
     "ErrorEvent",
     "InputTextBufferCleared",
     "InputTextBufferCommitted",
@@ -45,6 +60,24 @@ __all__ = [
     "parse_frame",
     "parse_server_event",
 ]
+
+
+# --- event names (the server side; the client's are in bridge.qwen.protocol) ------------
+
+SESSION_CREATED = "session.created"
+SESSION_UPDATED = "session.updated"
+BUFFER_COMMITTED = "input_text_buffer.committed"
+BUFFER_CLEARED = "input_text_buffer.cleared"
+RESPONSE_CREATED = "response.created"
+OUTPUT_ITEM_ADDED = "response.output_item.added"
+CONTENT_PART_ADDED = "response.content_part.added"
+AUDIO_DELTA = "response.audio.delta"
+AUDIO_DONE = "response.audio.done"
+CONTENT_PART_DONE = "response.content_part.done"
+OUTPUT_ITEM_DONE = "response.output_item.done"
+RESPONSE_DONE = "response.done"
+SESSION_FINISHED = "session.finished"
+ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,42 +304,40 @@ def _error(raw: Mapping[str, Any], common: dict[str, Any]) -> ErrorEvent:
 _Builder = Callable[[Mapping[str, Any], dict[str, Any]], ServerEvent]
 
 _BUILDERS: dict[str, _Builder] = {
-    "session.created": lambda r, c: SessionCreated(**c, session=_session(r)),
-    "session.updated": lambda r, c: SessionUpdated(**c, session=_session(r)),
-    "input_text_buffer.committed": lambda r, c: InputTextBufferCommitted(
-        **c, item_id=_str(r, "item_id")
-    ),
-    "input_text_buffer.cleared": lambda r, c: InputTextBufferCleared(**c),
-    "response.created": lambda r, c: ResponseCreated(
+    SESSION_CREATED: lambda r, c: SessionCreated(**c, session=_session(r)),
+    SESSION_UPDATED: lambda r, c: SessionUpdated(**c, session=_session(r)),
+    BUFFER_COMMITTED: lambda r, c: InputTextBufferCommitted(**c, item_id=_str(r, "item_id")),
+    BUFFER_CLEARED: lambda r, c: InputTextBufferCleared(**c),
+    RESPONSE_CREATED: lambda r, c: ResponseCreated(
         **c,
         response_id=_str(_obj(r, "response"), "id"),
         status=_str(_obj(r, "response"), "status", "in_progress"),
         voice=_str(_obj(r, "response"), "voice"),
     ),
-    "response.output_item.added": lambda r, c: ResponseOutputItemAdded(**c, **_scoped(r)),
-    "response.content_part.added": lambda r, c: ResponseContentPartAdded(
+    OUTPUT_ITEM_ADDED: lambda r, c: ResponseOutputItemAdded(**c, **_scoped(r)),
+    CONTENT_PART_ADDED: lambda r, c: ResponseContentPartAdded(
         **c, **_scoped(r), content_index=_int(r, "content_index")
     ),
-    "response.audio.delta": lambda r, c: ResponseAudioDelta(
+    AUDIO_DELTA: lambda r, c: ResponseAudioDelta(
         **c, **_scoped(r), content_index=_int(r, "content_index"), audio=delta_audio(r)
     ),
-    "response.audio.done": lambda r, c: ResponseAudioDone(
+    AUDIO_DONE: lambda r, c: ResponseAudioDone(
         **c, **_scoped(r), content_index=_int(r, "content_index")
     ),
-    "response.content_part.done": lambda r, c: ResponseContentPartDone(
+    CONTENT_PART_DONE: lambda r, c: ResponseContentPartDone(
         **c, **_scoped(r), content_index=_int(r, "content_index")
     ),
-    "response.output_item.done": lambda r, c: ResponseOutputItemDone(
+    OUTPUT_ITEM_DONE: lambda r, c: ResponseOutputItemDone(
         **c, **_scoped(r), status=_str(_obj(r, "item"), "status", "completed")
     ),
-    "response.done": lambda r, c: ResponseDone(
+    RESPONSE_DONE: lambda r, c: ResponseDone(
         **c,
         response_id=_str(_obj(r, "response"), "id"),
         status=_str(_obj(r, "response"), "status", "completed"),
         usage=_usage(_obj(r, "response")),
     ),
-    "session.finished": lambda r, c: SessionFinished(**c),
-    "error": _error,
+    SESSION_FINISHED: lambda r, c: SessionFinished(**c),
+    ERROR: _error,
 }
 
 SERVER_EVENT_TYPES: tuple[str, ...] = tuple(_BUILDERS)

@@ -14,17 +14,37 @@ No I/O, no async, no clock: feed strings in, get strings and ``Segment`` values 
 
 from __future__ import annotations
 
-from bridge.text.lexicon import Lexicon, LexiconStream
-from bridge.text.model import (
-    ScrubberOptions,
-    Segment,
-    SegmenterOptions,
-    SegmentKind,
-    TablesMode,
-)
-from bridge.text.scrubber import Scrubber
-from bridge.text.segmenter import Segmenter
-from bridge.text.speech import split_speech
+# Private aliases: every public name of this module is in __all__.
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from bridge.text.lexicon import Lexicon, LexiconStream
+    from bridge.text.model import (
+        ScrubberOptions,
+        Segment,
+        SegmenterOptions,
+        SegmentKind,
+        TablesMode,
+    )
+    from bridge.text.scrubber import Scrubber
+    from bridge.text.segmenter import Segmenter
+    from bridge.text.speech import split_speech
+
+# Public name -> the submodule that defines it, imported on first access (PEP 562): a module
+# that needs one helper (``bridge.text._chars``) does not compile every scrubber pattern.
+_LAZY: dict[str, str] = {
+    "Lexicon": "bridge.text.lexicon",
+    "LexiconStream": "bridge.text.lexicon",
+    "ScrubberOptions": "bridge.text.model",
+    "Segment": "bridge.text.model",
+    "SegmentKind": "bridge.text.model",
+    "Segmenter": "bridge.text.segmenter",
+    "SegmenterOptions": "bridge.text.model",
+    "Scrubber": "bridge.text.scrubber",
+    "TablesMode": "bridge.text.model",
+    "split_speech": "bridge.text.speech",
+}
 
 __all__ = [
     "Lexicon",
@@ -38,3 +58,16 @@ __all__ = [
     "TablesMode",
     "split_speech",
 ]
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bridge.text' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

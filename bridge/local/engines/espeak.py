@@ -19,6 +19,7 @@ on the calling thread.
 from __future__ import annotations
 
 import ctypes
+import importlib.util
 import os
 import sys
 import threading
@@ -27,7 +28,7 @@ from typing import Final
 
 from bridge.core.errors import ConfigError, TTSError
 from bridge.local.engines.options import check_options
-from bridge.local.engines.resample import resample_pcm16
+from bridge.local.engines.resample import preload, resample_pcm16
 from bridge.local.engines.scripts import guess_language
 
 __all__ = [
@@ -250,13 +251,12 @@ def _open_engine() -> _Engine:
         raise ConfigError(
             f"the espeak engine needs the espeakng-loader package: {INSTALL_HINT}", field="engine"
         ) from exc
-    try:
-        import soxr  # type: ignore[import-untyped]  # noqa: F401 - the resampler's, checked here
-    except ImportError as exc:
+    if importlib.util.find_spec("soxr") is None:  # checked here, imported in the background
         raise ConfigError(
             f"the espeak engine needs the soxr package (its resampler): {INSTALL_HINT}",
             field="engine",
-        ) from exc
+        )
+    preload()
     try:
         library_path = str(espeakng_loader.get_library_path())
         data_path = str(espeakng_loader.get_data_path())

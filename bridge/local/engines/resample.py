@@ -3,8 +3,9 @@
 The conversion is ``soxr``'s (the ``local`` extra), at its default high quality: a steep low-pass
 just below the lower rate's Nyquist frequency, so downsampling attenuates what would alias far more
 than test speech needs and upsampling leaves no audible images. soxr (and numpy, which it
-needs) is imported when the espeak engine is loaded (which checks that it is installed) or on the
-first conversion between two different rates, not with the emulator.
+needs) is imported on the first conversion between two different rates, not with the emulator;
+``preload`` starts that import in a thread of its own (the espeak engine does when it is loaded),
+so that it overlaps the rest of a command's start-up instead of delaying its first audio.
 
 Each call converts one whole utterance, so the filter's start-up and flush are in the output;
 its length is cut or zero-padded to exactly ``output_length(n, src, dst) == n * dst // src``
@@ -14,13 +15,17 @@ here, without dither: the same input always gives the same output, and silence s
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
+import threading
 from array import array
 from collections.abc import Sequence
 
 __all__ = [
     "output_length",
     "pcm16_from_samples",
+    "preload",
     "resample",
     "resample_pcm16",
     "samples_from_pcm16",
@@ -66,6 +71,26 @@ def resample(samples: Sequence[int], src_rate: int, dst_rate: int) -> array[int]
     if src_rate == dst_rate:
         return array("h", samples)
     return _soxr(samples, src_rate, dst_rate, n_out)
+
+
+def preload() -> None:
+    """Import soxr and numpy in a background thread, once; a conversion that starts meanwhile
+    waits for that import (Python's import lock) rather than starting a second one. Not a
+    daemon thread: an interpreter never exits in the middle of importing numpy."""
+    with _PRELOAD_LOCK:
+        if _PRELOAD:
+            return
+        _PRELOAD.append(True)
+    threading.Thread(target=_import_soxr, name="bridge-soxr-import").start()
+
+
+_PRELOAD: list[bool] = []
+_PRELOAD_LOCK = threading.Lock()
+
+
+def _import_soxr() -> None:
+    with contextlib.suppress(ImportError):  # reported by the conversion that needs it
+        importlib.import_module("soxr")
 
 
 def _check_rates(src_rate: int, dst_rate: int) -> None:
