@@ -163,6 +163,10 @@ def test_new_rules_do_not_depend_on_the_split(text: str, sizes: list[int], opts:
     ("text", "expected"),
     [
         ("Er sagte: „Komm!“ Dann ging er.", ["Er sagte: „Komm!“", "Dann ging er."]),
+        (
+            "Er sagte »Ja.« Dann ging er. ›Gut!‹ Sie lief.",
+            ["Er sagte »Ja.«", "Dann ging er.", "›Gut!‹", "Sie lief."],
+        ),
         ("„Ja.“ Er nickte. ‚Halt!‘ Sie lief.", ["„Ja.“", "Er nickte.", "‚Halt!‘", "Sie lief."]),
         ("Il a dit : « Viens ! » Puis il partit.", ["Il a dit : « Viens ! »", "Puis il partit."]),
         ("« Bonjour. » Il part.", ["« Bonjour. »", "Il part."]),

@@ -317,3 +317,13 @@ def test_invalid_options_raise_config_error(options: dict[str, Any], field: str)
 def test_feed_rejects_non_strings() -> None:
     with pytest.raises(TypeError):
         Segmenter().feed(b"bytes")  # type: ignore[arg-type]
+
+
+@pytest.mark.timeout(20)
+def test_a_forced_cut_with_only_white_space_after_it_at_the_end_does_not_hang() -> None:
+    # found by hypothesis: the cut past the length limit reached a clause mark right before
+    # the final newline, where flush() takes no cut, and the scan forced it again forever
+    text = "x" * 30 + "2)3.14He...,「「\n"
+    seg = Segmenter(max_chars=40, min_chars=10, first_max_words=4)
+    segments = seg.feed(text) + seg.flush()
+    assert "".join(s.text for s in segments) == text.strip()

@@ -56,8 +56,9 @@ _HEAD_TEXT = re.compile(f"[^\\s{_B}]")
 _CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 _STRIP_TOKEN = OPENERS + BULLETS + "-*„‚"
 # After a terminator these close the sentence too: German „…“ and ‚…‘ close with the
-# marks English opens with, and vertical corner brackets.
-_END_CLOSERS = CLOSERS + "“‘﹂﹄"
+# marks English opens with, German »…« and ›…‹ with the guillemets French opens with, and
+# vertical corner brackets.
+_END_CLOSERS = CLOSERS + "“‘«‹﹂﹄"
 _GUILLEMETS = "»›"  # French closes « … » with a space inside: "« Viens ! » Puis…"
 _THIN_SPACES = " \u00a0\u202f"
 
@@ -192,8 +193,15 @@ class Segmenter:
                 over = limit + min(_MAX_OVERSHOOT, max_chars // 8)
                 if m is None or s > over:
                     if n > over or eof:
+                        seg = self._seg
                         self._force(limit, over)
-                        continue
+                        if self._seg != seg:
+                            continue
+                        # no cut was made (flushing: only white space after it); flush()
+                        # returns the rest as the final segment
+                        self._scan = n
+                        self._blocked = None
+                        return
                     self._scan = n
                     self._blocked = None
                     return  # a clause mark may come just past the limit
@@ -282,6 +290,10 @@ class Segmenter:
             if c in _END_CLOSERS:
                 e += 1
             elif c in _THIN_SPACES and e + 1 < n and buf[e + 1] in _GUILLEMETS:
+                if e + 2 == n and not eof:
+                    return None  # a letter next would make it German's opener: ". »Gut«"
+                if e + 2 < n and buf[e + 2].isalnum():
+                    break
                 e += 2
             elif c in _THIN_SPACES and e + 1 == n and not eof:
                 return None  # a guillemet may follow
