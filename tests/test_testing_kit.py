@@ -57,6 +57,15 @@ async def test_wrong_audio_is_caught(fake_llm, bridge_target):
     assert "The weather is bad." in heard_text(pcm)
 
 
+async def test_the_fake_checks_the_key_and_serves_its_models(fake_llm, bridge_target):
+    from bridge import LLMAuthError
+
+    fake = await fake_llm([FakeReply(["Hi."])], api_key="sk-right", models=["mine"])
+    result, pcm = await speak_answer(fake.base_url, bridge_target, "Hi")
+    assert isinstance(result.error.exception, LLMAuthError) and pcm == b""
+    assert fake.models == ("mine",) and fake.check_model
+
+
 async def test_the_tone_emulator_serves_audio_that_is_not_exact(fake_llm, bridge_emulator):
     from bridge import TTSTarget
 
@@ -98,7 +107,7 @@ async def test_an_injected_fault_reaches_the_app(bridge_target):
 def test_the_fixtures_test_a_users_app_and_catch_wrong_audio(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_app=APP_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=1)
+    result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["*FAILED test_app.py::test_wrong_audio_is_caught*"])
 
 
@@ -121,7 +130,7 @@ def test_the_emulator_options_fixture_can_be_overridden(pytester: pytest.Pyteste
 def test_the_plugin_is_loaded_through_its_entry_point(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_app=APP_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:bridge")
-    result.assert_outcomes(errors=3)
+    result.assert_outcomes(errors=4)
     result.stdout.fnmatch_lines(["*fixture 'fake_llm' not found*"])
 
 
