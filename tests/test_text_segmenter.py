@@ -327,3 +327,38 @@ def test_a_forced_cut_with_only_white_space_after_it_at_the_end_does_not_hang() 
     seg = Segmenter(max_chars=40, min_chars=10, first_max_words=4)
     segments = seg.feed(text) + seg.flush()
     assert "".join(s.text for s in segments) == text.strip()
+
+
+def test_options_have_one_form_and_one_set_of_defaults() -> None:
+    import dataclasses
+    import inspect
+    from typing import get_type_hints
+
+    from bridge.text import Scrubber, ScrubberOptions, SegmenterOptions, split_speech
+    from bridge.text.model import ScrubberFields, SegmenterFields
+
+    # The override types list exactly the fields of the options objects, with no defaults.
+    assert set(get_type_hints(SegmenterFields)) == {
+        f.name for f in dataclasses.fields(SegmenterOptions)
+    }
+    assert set(get_type_hints(ScrubberFields)) == {
+        f.name for f in dataclasses.fields(ScrubberOptions)
+    }
+    for fn in (Segmenter, Scrubber, split_speech):
+        defaults = [
+            p.name
+            for p in inspect.signature(fn).parameters.values()
+            if p.default is not inspect.Parameter.empty and p.default is not None
+        ]
+        assert defaults == [], (fn, defaults)
+    assert Segmenter().options == SegmenterOptions()
+    assert Scrubber().options == ScrubberOptions()
+    base = SegmenterOptions(max_chars=40)
+    assert Segmenter(base, min_chars=10).options == SegmenterOptions(max_chars=40, min_chars=10)
+    assert Segmenter(base).options is base
+    with pytest.raises(ConfigError, match="min_chars"):
+        Segmenter(base, min_chars=30)  # validated with the override: at most max_chars // 2
+    text = "Hello there, my friend. How are you?"
+    assert split_speech([text], segmenter=SegmenterOptions(first_clause=False)) == split_speech(
+        [text], first_clause=False
+    )

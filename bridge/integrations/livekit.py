@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager, suppress
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -389,8 +389,8 @@ class _Text:
     past the last segment (what the stall timer cuts)."""
 
     def __init__(self, opts: QwenTTSOptions) -> None:
-        self._scrubber = Scrubber(**asdict(opts.scrubber))
-        self._segmenter = Segmenter(**asdict(opts.segmenter))
+        self._scrubber = Scrubber(opts.scrubber)
+        self._segmenter = Segmenter(opts.segmenter)
         self._fed = 0
         self._tail = ""  # text fed since the end of the last segment
 

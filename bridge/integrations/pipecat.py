@@ -32,7 +32,7 @@ import asyncio
 import math
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -94,7 +94,7 @@ class BridgeTextAggregator(BaseTextAggregator):
             code_placeholder=self._scrubber_options.code_placeholder,
             tables=self._scrubber_options.tables,
         )
-        self._segmenter = Segmenter(**asdict(self._segmenter_options))
+        self._segmenter = Segmenter(self._segmenter_options)
         self._pending = ""  # scrubbed text fed since the end of the last segment
 
     @property

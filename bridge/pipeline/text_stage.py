@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterable, Callable
 from contextlib import suppress
-from dataclasses import asdict
 
 import anyio
 import structlog
@@ -82,7 +81,7 @@ class TextStage:
         options = self._options
         clock = self._timeline.clock
         scrubber = Scrubber(code_placeholder=options.code_placeholder)
-        segmenter = Segmenter(**asdict(options.segmenter))
+        segmenter = Segmenter(options.segmenter)
         words = (options.lexicon or Lexicon.build()).stream()
         tail = ""  # text fed since the end of the last segment
         fed = 0

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Literal, TypedDict, Unpack
 
 from bridge.core.errors import ConfigError
 
-__all__ = ["ScrubberOptions", "Segment", "SegmentKind", "SegmenterOptions", "TablesMode"]
+__all__ = [
+    "ScrubberFields",
+    "ScrubberOptions",
+    "Segment",
+    "SegmentKind",
+    "SegmenterFields",
+    "SegmenterOptions",
+    "TablesMode",
+    "scrubber_options",
+    "segmenter_options",
+]
 
 SegmentKind = Literal["clause", "sentence", "forced", "final"]
 TablesMode = Literal["read", "drop"]
@@ -119,3 +129,40 @@ class ScrubberOptions:
             raise ConfigError(
                 f"tables must be 'read' or 'drop', got {self.tables!r}", field="tables"
             )
+
+
+# One form for options: the frozen objects above hold the only defaults. Segmenter, Scrubber
+# and split_speech take an options object, and keyword overrides typed by these (no defaults
+# of their own), applied with ``dataclasses.replace``.
+
+
+class SegmenterFields(TypedDict, total=False):
+    first_clause: bool
+    min_chars: int
+    max_chars: int
+    first_min_words: int
+    first_max_words: int
+    cjk_weight: int
+
+
+class ScrubberFields(TypedDict, total=False):
+    code_placeholder: str | None
+    tables: TablesMode
+    think_open: bool
+    think_window: int
+
+
+def segmenter_options(
+    options: SegmenterOptions | None = None, /, **overrides: Unpack[SegmenterFields]
+) -> SegmenterOptions:
+    """``options`` (default: ``SegmenterOptions()``) with ``overrides`` applied, validated."""
+    base = options if options is not None else SegmenterOptions()
+    return replace(base, **overrides) if overrides else base
+
+
+def scrubber_options(
+    options: ScrubberOptions | None = None, /, **overrides: Unpack[ScrubberFields]
+) -> ScrubberOptions:
+    """``options`` (default: ``ScrubberOptions()``) with ``overrides`` applied, validated."""
+    base = options if options is not None else ScrubberOptions()
+    return replace(base, **overrides) if overrides else base

@@ -42,6 +42,8 @@ ends a segment. Output never starts with, nor repeats, blank lines.
 from __future__ import annotations
 
 import re
+from enum import Enum
+from typing import Unpack
 
 from bridge.text._chars import is_ascii_alnum, is_punct
 from bridge.text._markdown import (
@@ -67,7 +69,7 @@ from bridge.text._markdown import (
     url_tail_start,
 )
 from bridge.text._output import HoldKind, Output
-from bridge.text.model import ScrubberOptions, TablesMode
+from bridge.text.model import ScrubberFields, ScrubberOptions, scrubber_options
 
 __all__ = ["Scrubber"]
 
@@ -81,39 +83,42 @@ _MATH_LIMIT = 200  # characters of "$...$" looked at for its closer
 _MONEY_LIMIT = 40  # the same when a digit follows "$" (most likely an amount of money)
 _BLOCK_LIMIT = 1024  # characters of "$$...$$" and "\\[...\\]" looked at for the closer
 
-_TEXT, _FENCE, _THINK = 0, 1, 2  # blocks
-_PLAIN, _HEADING, _TABLE = 0, 1, 2  # line kinds
+
+class Block(Enum):
+    """The block the scrubber is in."""
+
+    TEXT = "text"  # the reply's prose
+    FENCE = "fence"  # a fenced code block (dropped)
+    THINK = "think"  # a reasoning block (dropped)
+
+
+class LineKind(Enum):
+    """What the current line is."""
+
+    PLAIN = "plain"
+    HEADING = "heading"
+    TABLE = "table"
 
 
 class Scrubber:
     """Streaming markdown/emoji/tag remover for speech (one instance per turn)."""
 
     def __init__(
-        self,
-        *,
-        code_placeholder: str | None = None,
-        tables: TablesMode = "read",
-        think_open: bool = False,
-        think_window: int = 0,
+        self, options: ScrubberOptions | None = None, /, **overrides: Unpack[ScrubberFields]
     ) -> None:
-        self.options = ScrubberOptions(
-            code_placeholder=code_placeholder,
-            tables=tables,
-            think_open=think_open,
-            think_window=think_window,
-        )
+        self.options = scrubber_options(options, **overrides)
         self._reset()
 
     def _reset(self) -> None:
         self._src = ""  # input not consumed yet
         self._prev = "\n"  # the consumed character before _src[0]
         self._out = Output()
-        self._block = _THINK if self.options.think_open else _TEXT
+        self._block = Block.THINK if self.options.think_open else Block.TEXT
         self._think_seen = self.options.think_open  # a think block was opened (or pre-filled)
         self._consumed = 0  # input characters consumed this turn
         self._fence = ""
         self._line_start = True
-        self._line_kind = _PLAIN
+        self._line_kind = LineKind.PLAIN
         self._skip_line = False
         self._code = 0  # backtick count of the open inline code span
         self._lit_run = ""  # a run of 4+ emphasis characters continues literally
@@ -174,7 +179,7 @@ class Scrubber:
             self._consumed += i
 
     def _step(self, i: int, eof: bool) -> int | None:
-        if self._block == _THINK:
+        if self._block == Block.THINK:
             return self._think(i, eof)
         if self._skip_line:
             return self._skip(i)
@@ -234,7 +239,7 @@ class Scrubber:
                     self._out.put(ch)
                     return j + 2
                 return self._emoji(j, eof)
-            if ch == "#" and self._line_kind == _HEADING:
+            if ch == "#" and self._line_kind == LineKind.HEADING:
                 return self._closing_hashes(j, eof)
             if ch != "*":
                 self._out.put(ch)
@@ -399,12 +404,12 @@ class Scrubber:
         nl = src.find("\n", i, i + HEAD_LIMIT)
         complete = nl >= 0 or eof
         head = src[i:nl] if nl >= 0 else src[i : i + HEAD_LIMIT]
-        if self._block == _FENCE:
+        if self._block == Block.FENCE:
             closing = fence_close(head, self._fence)
             if closing is None and not complete:
                 return None
             if closing:
-                self._block = _TEXT
+                self._block = Block.TEXT
                 self._out.paragraph()
             self._line_start = False
             self._skip_line = True
@@ -430,7 +435,7 @@ class Scrubber:
             return i + h.skip
         if kind is HeadKind.HEADING:
             self._out.paragraph()
-            self._line_kind = _HEADING
+            self._line_kind = LineKind.HEADING
             return i + h.skip
         if kind is HeadKind.ITEM:
             self._out.paragraph()
@@ -446,7 +451,7 @@ class Scrubber:
             if self.options.code_placeholder is not None:
                 self._out.put(self.options.code_placeholder)
                 self._out.paragraph()
-            self._block = _FENCE
+            self._block = Block.FENCE
             self._fence = h.fence
             self._skip_line = True
             return i
@@ -462,17 +467,17 @@ class Scrubber:
             end = min(len(src), i + _ROW_LIMIT)
         self._out.paragraph()
         self._src = src[:i] + table_row_text(src[i + h.skip : end]) + src[end:]
-        self._line_kind = _TABLE
+        self._line_kind = LineKind.TABLE
         return i
 
     def _newline(self, i: int) -> int:
         self._out.resolve_all()
         self._code = 0
-        if self._line_kind != _PLAIN or self._bold_end:  # a line entirely bold is a heading
+        if self._line_kind != LineKind.PLAIN or self._bold_end:  # a line entirely bold is a heading
             self._out.paragraph()
         elif self._out.visible and self._out.tail() != "\n\n":
             self._out.put("\n")
-        self._line_kind = _PLAIN
+        self._line_kind = LineKind.PLAIN
         self._line_start = True
         self._bold_line = self._bold_end = False
         return i + 1
@@ -636,7 +641,7 @@ class Scrubber:
             self._out.put("<")
             return i + 1
         if kind == "open" and value in THINK_NAMES:
-            self._block = _THINK
+            self._block = Block.THINK
             self._think_seen = True
         elif kind == "close" and value in THINK_NAMES and not self._think_seen:
             self._think_seen = True
@@ -652,7 +657,7 @@ class Scrubber:
         src = self._src
         m = THINK_END.search(src, i)
         if m is not None:
-            self._block = _TEXT
+            self._block = Block.TEXT
             return m.end()
         if eof:
             return len(src)

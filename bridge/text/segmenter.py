@@ -17,6 +17,7 @@ stalls the caller calls ``cut()``.
 from __future__ import annotations
 
 import re
+from typing import Unpack
 
 from bridge.text._chars import (
     BULLETS,
@@ -43,7 +44,13 @@ from bridge.text._rules import (
     is_list_label,
     next_label,
 )
-from bridge.text.model import Segment, SegmenterOptions, SegmentKind
+from bridge.text.model import (
+    Segment,
+    SegmenterFields,
+    SegmenterOptions,
+    SegmentKind,
+    segmenter_options,
+)
 
 __all__ = ["Segmenter"]
 
@@ -92,23 +99,9 @@ class Segmenter:
     """
 
     def __init__(
-        self,
-        *,
-        first_clause: bool = True,
-        min_chars: int = 16,
-        max_chars: int = 300,
-        first_min_words: int = 3,
-        first_max_words: int = 12,
-        cjk_weight: int = 4,
+        self, options: SegmenterOptions | None = None, /, **overrides: Unpack[SegmenterFields]
     ) -> None:
-        self.options = SegmenterOptions(
-            first_clause=first_clause,
-            min_chars=min_chars,
-            max_chars=max_chars,
-            first_min_words=first_min_words,
-            first_max_words=first_max_words,
-            cjk_weight=cjk_weight,
-        )
+        self.options = segmenter_options(options, **overrides)
         self._out: list[Segment] = []
         self._reset()
 
@@ -253,100 +246,107 @@ class Segmenter:
 
     # -- terminators ------------------------------------------------------------------------
 
-    def _terminator(self, p: int, eof: bool) -> int | None:
+    def _terminator(self, mark: int, eof: bool) -> int | None:
+        """A terminator run starts at ``mark``: decide whether a sentence ends there.
+
+        Returns where scanning goes on (``None``: more input is needed). The scan positions:
+        ``run_end`` after the run of terminators (and spaced dots), ``end`` after the closing
+        quotes and brackets that stay with the sentence, ``word`` at the next visible
+        character after the white space, ``after`` that character.
+        """
         buf = self._buf
         n = len(buf)
-        prev = buf[p - 1] if p > self._emit else ""
-        r = p + 1
-        while r < n and buf[r] in TERMINATORS and r - p < _MAX_RUN:
-            r += 1
-        if r == n and not eof:
+        prev = buf[mark - 1] if mark > self._emit else ""
+        run_end = mark + 1
+        while run_end < n and buf[run_end] in TERMINATORS and run_end - mark < _MAX_RUN:
+            run_end += 1
+        if run_end == n and not eof:
             return None
-        run = buf[p:r]
+        run = buf[mark:run_end]
         dots = run.count(".") == len(run)
         if dots and prev in ("(", "["):
-            return r  # an elision: "[...]"
-        first_end = r
+            return run_end  # an elision: "[...]"
+        first_end = run_end
         ndots = len(run) if dots else 0
         spaced = False
-        while dots and r < n and buf[r] == " " and ndots < 16:
-            if r + 1 == n:
+        while dots and run_end < n and buf[run_end] == " " and ndots < 16:
+            if run_end + 1 == n:
                 if eof:
                     break
                 return None
-            if buf[r + 1] != ".":
+            if buf[run_end + 1] != ".":
                 break
-            q = r + 1
-            while q < n and buf[q] == "." and q - r < 8:
-                q += 1
-            if q == n and not eof:
+            dots_end = run_end + 1
+            while dots_end < n and buf[dots_end] == "." and dots_end - run_end < 8:
+                dots_end += 1
+            if dots_end == n and not eof:
                 return None
-            ndots += q - r - 1
-            r = q
+            ndots += dots_end - run_end - 1
+            run_end = dots_end
             spaced = True
-        e = r
-        while e < n and e - r < 8:
-            c = buf[e]
+        end = run_end
+        while end < n and end - run_end < 8:
+            c = buf[end]
             if c in _END_CLOSERS:
-                e += 1
-            elif c in _THIN_SPACES and e + 1 < n and buf[e + 1] in _GUILLEMETS:
-                if e + 2 == n and not eof:
+                end += 1
+            elif c in _THIN_SPACES and end + 1 < n and buf[end + 1] in _GUILLEMETS:
+                if end + 2 == n and not eof:
                     return None  # a letter next would make it German's opener: ". »Gut«"
-                if e + 2 < n and buf[e + 2].isalnum():
+                if end + 2 < n and buf[end + 2].isalnum():
                     break
-                e += 2
-            elif c in _THIN_SPACES and e + 1 == n and not eof:
+                end += 2
+            elif c in _THIN_SPACES and end + 1 == n and not eof:
                 return None  # a guillemet may follow
             else:
                 break
-        if e == n:
+        if end == n:
             if not eof:
                 return None
-            self._cut(e, "sentence")
-            return e
+            self._cut(end, "sentence")
+            return end
         cjk = any(c in WIDE_TERMINATORS for c in run) or (prev != "" and is_cjk(prev))
-        ch = buf[e]
-        if ch == "\u00a0" and e == r:
-            return r  # a no-break space right after the mark: inline code (see the scrubber)
+        ch = buf[end]
+        if ch == "\u00a0" and end == run_end:
+            return run_end  # a no-break space right after the mark: inline code (see the scrubber)
         if not ch.isspace():
-            if cjk and e > r and ch in "とっ":
-                return r  # Japanese quotation goes on: 「そうですね。」と彼は言った
+            if cjk and end > run_end and ch in "とっ":
+                return run_end  # Japanese quotation goes on: 「そうですね。」と彼は言った
             if cjk:
-                self._cut(e, "sentence")
-                return e
+                self._cut(end, "sentence")
+                return end
             if ("…" in run or "‥" in run) and not (ch.islower() or ch in ",;:，、"):
-                self._cut(e, "sentence")
-                return e
-            return r  # glued: a decimal, version, URL, e-mail address or file name
-        w = e
+                self._cut(end, "sentence")
+                return end
+            return run_end  # glued: a decimal, version, URL, e-mail address or file name
+        word = end
         newlines = 0
-        while w < n and buf[w].isspace() and w - e < _MAX_GAP:
-            if buf[w] == "\n":
+        while word < n and buf[word].isspace() and word - end < _MAX_GAP:
+            if buf[word] == "\n":
                 newlines += 1
                 if newlines == 2:
-                    self._cut(e, "sentence", ends_paragraph=True)
-                    return e
-            w += 1
-        if w == n and not eof:
+                    self._cut(end, "sentence", ends_paragraph=True)
+                    return end
+            word += 1
+        if word == n and not eof:
             return None
-        if cjk or newlines or w == n or w - e >= _MAX_GAP:
-            self._cut(e, "sentence")
-            return e
-        v = buf[w]
-        if v.islower() or v in ",;:":
-            return r
+        if cjk or newlines or word == n or word - end >= _MAX_GAP:
+            self._cut(end, "sentence")
+            return end
+        after = buf[word]
+        if after.islower() or after in ",;:":
+            return run_end
         if spaced:
-            if ndots >= 4 and prev != "" and not prev.isspace() and first_end == p + 1:
-                self._cut(p + 1, "sentence")  # "word. . . . Next": the ellipsis opens the next
-                return r
+            if ndots >= 4 and prev != "" and not prev.isspace() and first_end == mark + 1:
+                self._cut(mark + 1, "sentence")  # "word. . . . Next": the ellipsis opens the next
+                return run_end
             if ndots >= 4:
-                self._cut(e, "sentence")
-                return e
-            return r
+                self._cut(end, "sentence")
+                return end
+            return run_end
         if run != ".":
-            self._cut(e, "sentence")
-            return e
-        return self._period(p, e, r, w, eof)
+            self._cut(end, "sentence")
+            return end
+        return self._period(mark, end, run_end, word, eof)
 
     def _token_start(self, p: int, limit: int) -> int:
         """Start of the token ending at ``p``, or -1 when it is longer than ``limit``."""
