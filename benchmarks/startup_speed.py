@@ -105,16 +105,16 @@ def tts_server_ready(tree: Path, *, first_audio: bool = False) -> float:
         if not url.startswith(b"ws://"):
             raise SystemExit(f"bridge tts-server failed in {tree}")
         if first_audio:
-            first_delta(url.decode().strip())
-            elapsed = time.perf_counter() - start
+            elapsed = first_delta(url.decode().strip()) - start
     finally:
         proc.terminate()
         proc.wait(30)
     return elapsed
 
 
-def first_delta(url: str) -> None:
-    """Speak SENTENCE on the server at ``url``; return at its first audio delta."""
+def first_delta(url: str) -> float:
+    """Speak SENTENCE on the server at ``url``; the ``perf_counter`` of its first audio delta
+    (the connection's close, after it, is not timed)."""
     headers = {"Authorization": "Bearer sk-startup-bench"}
     with connect(f"{url}?model=qwen3-tts-flash-realtime", additional_headers=headers) as ws:
         ws.send(json.dumps({"type": "session.update", "session": {"mode": "commit"}}))
@@ -123,7 +123,7 @@ def first_delta(url: str) -> None:
         while True:
             event = json.loads(ws.recv(timeout=60))
             if event.get("type") == "response.audio.delta":
-                return
+                return time.perf_counter()
             if event.get("type") == "error":
                 raise SystemExit(f"bridge tts-server answered {event}")
 
