@@ -70,7 +70,7 @@ BUGS = (
     ),
     Bug(
         "trailing space between appends removed",
-        "bridge/pipeline/turn.py",
+        "bridge/pipeline/speech_stage.py",
         'return text + join_space(text[-1:], "a")',
         "return text",
         ("tests/test_scripts.py", "tests/test_timing.py"),
@@ -98,9 +98,9 @@ BUGS = (
     ),
     Bug(
         "per-segment append latency recorded on the previous segment",
-        "bridge/pipeline/turn.py",
-        'self._records[index]["appended"] = ',
-        'self._records[max(0, index - 1)]["appended"] = ',
+        "bridge/pipeline/speech_stage.py",
+        "self._segments.appended(index, ",
+        "self._segments.appended(max(0, index - 1), ",
         ("tests/test_timing.py",),
     ),
 )

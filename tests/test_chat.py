@@ -159,7 +159,9 @@ async def test_ctrl_c_after_all_audio_arrived_still_stops_the_playback() -> None
 
             async def interrupt_while_playing() -> None:
                 with anyio.fail_after(30):
-                    while turn._samples_written < 24000 * 20 or sink.samples_played < 24000 * 3:
+                    while (
+                        turn._speech.samples_written < 24000 * 20 or sink.samples_played < 24000 * 3
+                    ):
                         await anyio.sleep(0.02)
                 turn.interrupt()
 

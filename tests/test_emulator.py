@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from bridge.local import Emulator, EmulatorOptions, serve_emulator
 from bridge.local.splitter import take_segments
-from bridge.qwen.protocol import billable_characters
+from bridge.qwen.protocol import SessionState, billable_characters, check_client_event
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +89,31 @@ async def test_bad_input_gets_an_error_event_and_the_connection_stays(
         await ws.send(json.dumps({"type": "input_text_buffer.commit"}))
         assert (await recv_json(ws))["type"] == "input_text_buffer.committed"
         assert (await recv_json(ws))["type"] == "response.created"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        [1, 2, 3],
+        {"event_id": "event_7", "type": "input_audio_buffer.append"},
+        {"event_id": "event_8", "type": "input_text_buffer.append", "text": 5},
+        {"event_id": "event_9", "type": "session.update", "session": "x"},
+    ],
+)
+async def test_the_emulator_refuses_client_events_with_the_cores_verdict(event: object) -> None:
+    """The server side validates with the protocol core's ``check_client_event``: the same
+    code, message and param, and the client's event id echoed."""
+    want = check_client_event(event, SessionState.READY)
+    assert want is not None
+    async with raw_session() as (_emu, ws):
+        await ws.send(json.dumps(event))
+        error = (await recv_json(ws))["error"]
+    assert (error["code"], error["message"], error.get("param")) == (
+        want.code,
+        want.message,
+        want.param,
+    )
+    assert error.get("event_id") == (event.get("event_id") if isinstance(event, dict) else None)
 
 
 async def test_invalid_voice_error_names_the_param_and_echoes_event_id() -> None:

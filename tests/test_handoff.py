@@ -46,3 +46,23 @@ async def test_put_waits_for_room_and_take_for_an_item_and_the_end() -> None:
             for i in range(5):  # the buffer holds one: put waits for the consumer
                 await put(send, i)
     assert got == [0, 1, 2, 3, 4]
+
+
+async def test_a_cancelled_task_gets_its_cancellation_not_the_end_of_the_stream() -> None:
+    send, receive = anyio.create_memory_object_stream[int](1)
+    await receive.aclose()  # no receiver left: put would raise BrokenResourceError
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await put(send, 1)
+    assert scope.cancelled_caught
+    with pytest.raises(anyio.BrokenResourceError):  # not cancelled: the stream's error
+        await put(send, 1)
+
+    send, receive = anyio.create_memory_object_stream[int](1)
+    await send.aclose()  # the end
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await take(receive)
+    assert scope.cancelled_caught
+    with pytest.raises(anyio.EndOfStream):
+        await take(receive)

@@ -313,3 +313,76 @@ def test_the_pace_of_finished_responses_sizes_an_unfinished_one_in_commit_mode()
     t.audio("b", 500)  # b unfinished: its 21 units will take 1050 samples
     assert t.heard_text(450 + 500, RATE) == "One two. Three four"  # 10 units
     assert t.heard_text(450 + 449, RATE) == "One two. Three"  # 8.98 units: "four" not whole
+
+
+def test_nothing_played_is_nothing_heard_even_for_a_one_character_word() -> None:
+    t = HeardTracker()
+    t.appended("你好。")
+    t.response_started("r")
+    t.audio("r", 300)
+    t.response_done("r", 5)
+    assert t.heard_text(0, RATE) == ""
+    assert t.heard_text(200, RATE) == "你"  # 3.3 of its 5 units, less a leading space: 2
+
+
+def test_commit_mode_ends_each_response_at_its_segment_whatever_it_was_billed() -> None:
+    t = HeardTracker(commit_mode=True)
+    t.appended("One two.", "One two. ")
+    t.appended("Three.", "Three. ")
+    t.response_started("a")
+    t.audio("a", 100)
+    t.response_done("a", 40)  # a billing figure far from the segment's 9 units
+    t.response_started("b")
+    assert [r.start for r in t.responses] == [0.0, 9.0]
+    assert t.heard_text(100, RATE) == "One two."
+
+
+def test_a_response_crossing_a_boundary_is_snapped_only_within_one_unit_per_boundary() -> None:
+    # r1 spans "One." and ends 3 units short of the end of the next segment: more than the
+    # slack (one unit, plus one per boundary crossed), so it is not snapped there.
+    t = HeardTracker()
+    for text in ("One.", "Two three four.", "Five."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 160)
+    t.response_done("r1", 16)
+    assert t.responses[0].end == 16.0
+    assert t.heard_text(160, RATE) == "One. Two three"
+
+
+def test_a_drop_after_everything_arrived_leaves_nothing_to_resend() -> None:
+    t = HeardTracker()
+    t.appended("Only one.")
+    t.response_started("r1")
+    t.audio("r1", 90)
+    t.response_done("r1", 9)
+    t.forget_responses_after_drop()
+    assert t.undelivered() == []
+    t.response_started("late")
+    assert t.responses[-1].start == t.total == 9.0
+    assert t.heard_text(90, RATE) == "Only one."
+
+
+def test_segments_are_numbered_from_zero_in_the_order_appended() -> None:
+    t = HeardTracker()
+    assert [t.appended(text) for text in ("One.", "Two.", "Three.")] == [0, 1, 2]
+
+
+def test_a_response_without_audio_claims_nothing() -> None:
+    # A response that ended without a sample (a blank piece) was not heard, however done.
+    t = HeardTracker()
+    t.appended("Hello.")
+    t.response_started("r")
+    t.response_done("r", 6)
+    assert t.heard_text(0, RATE) == ""
+    assert t.heard_text(1000, RATE) == ""
+
+
+def test_an_unconfirmed_one_unit_segment_is_not_claimed() -> None:
+    t = HeardTracker(commit_mode=True)
+    t.appended("I")
+    t.response_started("r")
+    t.audio("r", 1000)  # far more than one character's worth, but its end never came
+    assert t.heard_text(1000, RATE) == ""
+    t.response_done("r", None)
+    assert t.heard_text(1000, RATE) == "I"

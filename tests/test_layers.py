@@ -19,9 +19,11 @@ RANKS: tuple[tuple[str, int], ...] = (
     ("bridge.adapters.openai_client", 1),  # the openai factory, also used by bridge.local
     ("bridge.adapters", 2),
     ("bridge.local", 2),
-    ("bridge.testing", 2),
     ("bridge.pipeline", 3),
     ("bridge.integrations", 4),  # adapters for other frameworks (Pipecat, LiveKit)
+    # The test kit re-exports the emulator (bridge.local) and its pytest plugin builds a
+    # TTSTarget (bridge.pipeline) for users' tests; nothing of bridge imports it.
+    ("bridge.testing", 4),
     ("bridge.server", 4),
     ("bridge.commands", 5),
     ("bridge.cli", 6),
@@ -77,3 +79,12 @@ def test_imports_point_down(path: Path) -> None:
 def test_pure_core_does_no_io(path: Path) -> None:
     for name in _imports(path):
         assert name.split(".")[0] not in IO_LIBRARIES, f"{_module_name(path)} imports {name}"
+
+
+def test_nothing_of_bridge_imports_the_test_kit() -> None:
+    for path in MODULES:
+        module = _module_name(path)
+        if _layer(module)[0] == "bridge.testing":
+            continue
+        for name in _imports(path):
+            assert not name.startswith("bridge.testing"), f"{module} imports {name}"

@@ -284,6 +284,40 @@ async def test_drop_mid_stream_after_the_tokens_that_arrived() -> None:
     assert "incomplete" in str(exc)
 
 
+# Error and malformed events over real HTTP, from the scripted server (FakeReply.error_event/raw).
+
+
+async def test_an_error_event_mid_stream_after_the_text_that_arrived() -> None:
+    exc, got = await failure(FakeReply(["One", " two"], error_event="the model is overloaded"))
+    assert isinstance(exc, LLMServerError)
+    assert "reported an error: the model is overloaded" in str(exc)
+    assert got == ["One", " two"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (b"data: {not json\n\n", "malformed stream event"),
+        (b"data: [1, 2]\r\n\r\n", "malformed stream event (a JSON list"),
+    ],
+)
+async def test_a_malformed_event_mid_stream_after_the_text_that_arrived(
+    raw: bytes, says: str
+) -> None:
+    exc, got = await failure(FakeReply(["Hi"], raw=[raw]))
+    assert isinstance(exc, LLMServerError)
+    assert says in str(exc)
+    assert got == ["Hi"]
+
+
+async def test_comments_crlf_and_split_events_in_the_stream_are_read() -> None:
+    more = b'data: {"choices": [{"index": 0, "delta": {"content": " more"}}]}'
+    raw = [b": keep-alive\r\n", more[:20], more[20:] + b"\r\n\r\n", b"event: x\n\n"]
+    pieces, llm, _ = await collect([FakeReply(["Hi"], raw=raw)])
+    assert "".join(pieces) == "Hi more"
+    assert llm.last_finish_reason == "stop"
+
+
 # -- configuration and lifetime ----------------------------------------------------------------
 
 

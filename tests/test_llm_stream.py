@@ -1,8 +1,9 @@
 """The lean token path: SSE bytes decoded by ``SSEDecoder`` and parsed as JSON by the adapter.
 
 The decoder is pure (bytes in, event data out); the adapter is tested with the real openai
-SDK on top of the HTTP library's own ``MockTransport``, for streams the scripted chat server
-does not produce (CRLF lines, comments, events split anywhere, error and malformed events).
+SDK on top of the HTTP library's own ``MockTransport``, for streams cut at any byte. The same
+error and malformed events over real HTTP, from the scripted chat server (``FakeReply.raw`` and
+``error_event``), are in ``tests/test_llm.py``.
 """
 
 from __future__ import annotations

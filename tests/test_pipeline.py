@@ -12,10 +12,12 @@ import pytest
 
 from bridge.adapters.sinks import IteratorSink, NullSink, WavSink
 from bridge.core.errors import LLMError
+from bridge.core.result import TurnResult
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
+from bridge.text import Segment
 
 pytestmark = pytest.mark.anyio
 
@@ -66,6 +68,13 @@ async def test_speech_starts_before_the_model_finishes(tmp_path: Path) -> None:
     assert result.ttft_ms is not None
     assert result.ttft_ms <= result.first_segment_ms <= result.first_append_ms  # type: ignore[operator]
     assert len(result.segments) >= 4
+    # The timeline runs forward, and each segment was cut before its append.
+    assert result.first_append_ms <= result.first_audio_ms <= result.first_play_ms  # type: ignore[operator]
+    assert result.first_play_ms <= result.done_ms  # type: ignore[operator]
+    for seg in result.segments:
+        assert seg.ready_ms is not None and seg.appended_ms is not None
+        assert seg.ready_ms <= seg.appended_ms
+    assert result.chars_appended == sum(len(s.text) for s in result.segments)
     assert "Dr. Smith" in result.text
     assert result.spoken_text == result.text
     assert result.chars_billed is not None and result.chars_billed > 0
@@ -179,6 +188,8 @@ async def test_tts_drop_without_reconnect_reports_the_error() -> None:
         ).run()
     assert result.error is not None
     assert result.error.type == "TTSClosedError"
+    # Half a second of audio arrived before the drop: some of the reply was heard, not all.
+    assert result.spoken_text and result.spoken_text != result.text
     assert result.text.startswith(result.spoken_text)
     assert result.audio_ms == pytest.approx(5 * 100, abs=1)
 
@@ -229,6 +240,38 @@ async def test_interrupt_before_run_and_auth_failure() -> None:
     assert early.interrupted and early.audio_ms == 0
     assert bad.error is not None and bad.error.type == "TTSAuthError"
     assert "sk-k" not in bad.error.message
+
+
+async def test_a_bug_in_a_callback_cuts_the_turn_off_and_still_reports_it() -> None:
+    """An exception that is not ours (a bug in ``on_segment``) ends the turn like a barge-in:
+    the server's buffer is dropped, the sink stopped, ``on_result`` sees the heard prefix;
+    then the exception propagates."""
+    sink = RecordingSink()
+    results: list[TurnResult] = []
+    cut: list[Segment] = []
+
+    async def text() -> AsyncIterator[str]:
+        yield "Hello there, this is the first sentence of the reply. "
+        with anyio.fail_after(10):
+            while not sink.chunks:  # the session is open and speaking
+                await anyio.sleep(0.01)
+        yield "And here comes a second one."
+
+    def on_segment(segment: Segment) -> None:
+        cut.append(segment)
+        if len(cut) == 2:
+            raise RuntimeError("a bug in on_segment")
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        turn = Turn(
+            text(), sink, target=target(emu.url), on_segment=on_segment, on_result=results.append
+        )
+        with pytest.raises(ExceptionGroup) as caught:
+            await turn.run()
+    assert caught.group_contains(RuntimeError, match="a bug in on_segment")
+    assert turn.interrupted and sink.stopped
+    assert len(results) == 1 and results[0].interrupted
+    assert results[0].text.startswith(results[0].spoken_text)
 
 
 def _words(texts: Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from bridge.commands.chat_view import Captions
 from bridge.core.heard import estimate_prefix, speakable_join
 from bridge.integrations._common import for_tts as integrations_for_tts
 from bridge.local.engines.scripts import guess_language
-from bridge.pipeline.turn import _for_tts
+from bridge.pipeline.speech_stage import _for_tts
 from bridge.qwen.protocol import billable_characters
 from bridge.text._chars import count_words, is_word_boundary, join_space, words
 

@@ -104,6 +104,20 @@ async def test_short_audio_below_the_prebuffer_still_plays_on_close() -> None:
     assert sink.samples_played == 160
 
 
-def test_open_speaker_returns_none_without_a_device() -> None:
-    # No audio extra and no device on CI machines: the caller is told there is no speaker.
-    assert open_speaker(24000) is None or isinstance(open_speaker(24000), SpeakerSink)
+def test_open_speaker_returns_none_without_a_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No audio extra, no PortAudio or no device: the caller is told there is no speaker.
+    import sys
+    import types
+
+    def no_device(**_kwargs: object) -> None:
+        raise OSError("PortAudio: no output device")
+
+    fake = types.ModuleType("sounddevice")
+    fake.query_devices = no_device  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    assert open_speaker(24000) is None
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # the audio extra not installed
+    assert open_speaker(24000) is None
+    fake.query_devices = lambda **_kwargs: {"name": "speakers"}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sounddevice", fake)
+    assert isinstance(open_speaker(24000), SpeakerSink)

@@ -3,6 +3,7 @@ runs turns over a conversation."""
 
 from __future__ import annotations
 
-from bridge.pipeline.turn import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
+from bridge.pipeline.options import PipelineOptions, ReconnectPolicy, TTSTarget
+from bridge.pipeline.turn import Turn
 
 __all__ = ["PipelineOptions", "ReconnectPolicy", "TTSTarget", "Turn"]

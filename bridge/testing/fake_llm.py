@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible chat endpoint on loopback, for tests, benchmarks and demos.
 
-The real ``openai`` SDK talks to it, so its HTTP and SSE parsing run for real. It is a tiny
-HTTP/1.1 server on anyio (keep-alive, chunked streaming bodies) that answers:
+The real ``openai`` SDK talks to it, so its HTTP and SSE parsing run for real. Its HTTP/1.1 is
+``h11``'s (the sans-I/O library httpx is built on: keep-alive, chunked streaming bodies, request
+bodies with ``Content-Length`` or chunked) over anyio sockets; it answers:
 
 - ``POST /v1/chat/completions``: streamed (``"stream": true``, ``chat.completion.chunk`` SSE
   events, a usage chunk when ``stream_options.include_usage`` is set, then ``data: [DONE]``)
@@ -10,8 +11,9 @@ HTTP/1.1 server on anyio (keep-alive, chunked streaming bodies) that answers:
 
 Each completion request takes the next ``FakeReply`` of the script (the last one repeats), or
 asks a callable for one. A reply scripts the tokens, their timing, reasoning deltas, a tool call,
-a dropped connection or an OpenAI-style error answer. Every wait is bounded and a broken
-connection only ends that connection.
+raw bytes in the stream (malformed events, comments), an error event in the stream, a dropped
+connection or an OpenAI-style error answer. Every wait is bounded, a client that goes away only
+ends its own connection, and a request h11 cannot parse gets HTTP 400.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import h11
 import structlog
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 from bridge.core.errors import ConfigError
 from bridge.text._chars import CJK_CLASS, HANGUL_CLASS
@@ -42,7 +44,7 @@ DEFAULT_MODEL = "fake-llm"
 _MAX_HEAD = 64 * 1024
 _MAX_BODY = 8 * 1024 * 1024
 _IDLE_TIMEOUT = 30.0  # keep-alive: how long an idle connection may wait for its next request
-_IO_TIMEOUT = 10.0  # reading one request, or sending one piece of a response
+_IO_TIMEOUT = 10.0  # each read of a started request, or sending one piece of a response
 # Chinese/Japanese letters and Hangul syllables are tokens of one character each.
 _CJK = CJK_CLASS + HANGUL_CLASS
 _TOKEN_RE = re.compile(rf"\s*(?:[{_CJK}]|[^\W\d_{_CJK}]{{1,8}}|\d{{1,3}}|.)|\s+", re.DOTALL)
@@ -51,14 +53,13 @@ _ERRORS: dict[int, tuple[str, str]] = {
     401: ("invalid_request_error", "invalid_api_key"),
     403: ("invalid_request_error", "permission_denied"),
     404: ("invalid_request_error", "model_not_found"),
+    413: ("invalid_request_error", "request_too_large"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
 _TRANSPORT_ERRORS = (
     anyio.EndOfStream,
-    anyio.IncompleteRead,
     anyio.BrokenResourceError,
     anyio.ClosedResourceError,
-    anyio.DelimiterNotFound,
     OSError,  # includes TimeoutError from the bounded waits
 )
 
@@ -82,6 +83,14 @@ class FakeReply:
     ``status`` other than 200 answers with an OpenAI-style JSON error instead (``message``
     overrides its text). ``tool_call`` adds a streamed tool call after the content.
     ``usage=False`` ignores ``stream_options.include_usage`` like some servers do.
+
+    Faults inside a stream (streamed requests only), after the content tokens, in this order:
+    ``raw`` is written into the SSE body byte for byte, each item as given (for example
+    ``b"data: {not json\\n\\n"``, ``b": comment\\r\\n"`` or half an event); ``error_event``
+    sends ``data: {"error": {"message": error_event, ...}}`` and ends the stream there, without
+    a finish reason or ``[DONE]``, as OpenAI-compatible servers report a failure that began after
+    the 200. A non-streamed request of a reply with ``error_event`` gets HTTP 500 with that
+    message; ``raw`` has no place in a JSON answer and is not sent there.
     """
 
     tokens: Sequence[str]
@@ -95,6 +104,8 @@ class FakeReply:
     finish_reason: str = "stop"
     usage: bool = True
     message: str | None = None
+    raw: Sequence[bytes] = ()
+    error_event: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("tokens", "reasoning"):
@@ -104,6 +115,11 @@ class FakeReply:
                     f"FakeReply.{name} must be a list of tokens; use tokens_for(text)"
                 )
             object.__setattr__(self, name, tuple(value))
+        if isinstance(self.raw, bytes | str) or not all(
+            isinstance(item, bytes) for item in self.raw
+        ):
+            raise ConfigError("FakeReply.raw must be a list of bytes, e.g. [b'data: {oops\\n\\n']")
+        object.__setattr__(self, "raw", tuple(self.raw))
         if self.delay < 0 or self.first_delay < 0:
             raise ConfigError("FakeReply delays must be >= 0")
         if self.fail_after is not None and self.fail_after < 0:
@@ -122,22 +138,135 @@ class _Request:
     headers: dict[str, str]
     body: bytes
 
-    @property
-    def keep_alive(self) -> bool:
-        return self.headers.get("connection", "").lower() != "close"
-
 
 class _DroppedError(Exception):
     """Scripted fault: close the connection now."""
 
 
-class _BadRequestError(Exception):
-    """The request cannot be parsed; answer 400 and close."""
+class _RequestError(Exception):
+    """The request cannot be served (malformed or too large): answer ``status`` and close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _HTTP:
+    """One connection's HTTP/1.1: h11's state machine and the socket, every wait bounded."""
+
+    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+        self.stream = stream
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
+
+    async def read_request(self) -> _Request | None:
+        """The next whole request, or ``None`` when the client closed or idled out."""
+        head: h11.Request | None = None
+        body = bytearray()
+        while True:
+            try:
+                event = self.conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise _RequestError(exc.error_status_hint, "malformed HTTP request") from None
+            if event is h11.NEED_DATA:
+                data: bytes | None = None
+                with anyio.move_on_after(_IDLE_TIMEOUT if head is None else _IO_TIMEOUT):
+                    try:
+                        data = await self.stream.receive(65536)
+                    except anyio.EndOfStream:
+                        data = b""
+                if data is None:
+                    if head is None:
+                        return None  # idle too long between requests
+                    raise TimeoutError("the request body did not arrive in time")
+                self.conn.receive_data(data)
+            elif isinstance(event, h11.Request):
+                head = event
+                length = _content_length(event.headers)
+                if length is not None and length > _MAX_BODY:
+                    raise _RequestError(413, f"the request body is limited to {_MAX_BODY} bytes")
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > _MAX_BODY:
+                    raise _RequestError(413, f"the request body is limited to {_MAX_BODY} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                assert head is not None
+                # h11 gives the names lower-cased
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in head.headers}
+                return _Request(
+                    head.method.decode("ascii").upper(),
+                    head.target.decode("latin-1"),
+                    headers,
+                    bytes(body),
+                )
+            else:  # ConnectionClosed (before or in the middle of a request), or PAUSED
+                return None
+
+    def next_cycle(self) -> bool:
+        """After a whole response: whether the connection may serve another request."""
+        if self.conn.our_state is h11.DONE and self.conn.their_state is h11.DONE:
+            self.conn.start_next_cycle()
+            return True
+        return False
+
+    async def send(self, event: h11.Event) -> None:
+        data = self.conn.send(event)
+        if data:
+            with anyio.fail_after(_IO_TIMEOUT):
+                await self.stream.send(data)
+
+    async def start(self, status: int, headers: dict[str, str]) -> None:
+        try:
+            reason = http.HTTPStatus(status).phrase.encode("ascii")
+        except ValueError:
+            reason = b""
+        await self.send(
+            h11.Response(status_code=status, headers=list(headers.items()), reason=reason)
+        )
+
+    async def respond(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        all_headers = {
+            "content-type": content_type,
+            "content-length": str(len(body)),
+            **(headers or {}),
+        }
+        await self.start(status, all_headers)
+        await self.send(h11.Data(data=body))
+        await self.send(h11.EndOfMessage())
+
+    async def respond_json(
+        self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        await self.respond(status, body, "application/json", headers)
+
+    async def refuse(self, exc: _RequestError) -> None:
+        """Answer a request that could not be read, if no answer has begun, and close."""
+        if self.conn.our_state is not h11.IDLE and self.conn.our_state is not h11.SEND_RESPONSE:
+            return
+        with contextlib.suppress(h11.LocalProtocolError, *_TRANSPORT_ERRORS):
+            error = _error_body(exc.status, str(exc))
+            await self.respond_json(exc.status, error, {"connection": "close"})
+
+
+def _content_length(headers: Any) -> int | None:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass(eq=False)
 class FakeLLM:
-    """A running fake endpoint: ``base_url`` is ready for ``openai.AsyncOpenAI(base_url=...)``."""
+    """A running fake endpoint: ``base_url`` is ready for ``openai.AsyncOpenAI(base_url=...)``.
+
+    ``requests`` holds the JSON body of every completion request in order; ``served`` counts the
+    requests that took a reply from the script.
+    """
 
     replies: Replies
     api_key: str | None = None
@@ -160,95 +289,87 @@ class FakeLLM:
             return self.replies(messages)
         return self.replies[min(self.served, len(self.replies)) - 1]
 
-    async def handle(self, conn: anyio.abc.SocketStream) -> None:
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
         """Serve one connection: requests one after another until it closes or idles out."""
-        async with conn:
-            reader = BufferedByteReceiveStream(conn)
+        async with stream:
+            conn = _HTTP(stream)
             try:
                 while True:
-                    head: bytes | None = None
-                    with anyio.move_on_after(_IDLE_TIMEOUT):
-                        head = await reader.receive_until(b"\r\n\r\n", _MAX_HEAD)
-                    if head is None:  # idle too long
+                    request = await conn.read_request()
+                    if request is None:
                         return
-                    try:
-                        request = await _read_request(reader, head)
-                    except _BadRequestError as exc:
-                        await _send_json(conn, 400, _error_body(400, str(exc)), keep_alive=False)
+                    await self._respond(conn, request)
+                    if not conn.next_cycle():
                         return
-                    if not await self._respond(conn, request) or not request.keep_alive:
-                        return
+            except _RequestError as exc:
+                await conn.refuse(exc)
             except _DroppedError:
                 log.debug("fake_llm.drop")
             except _TRANSPORT_ERRORS as exc:
                 log.debug("fake_llm.connection_error", error=type(exc).__name__)
 
-    async def _respond(self, conn: anyio.abc.SocketStream, req: _Request) -> bool:
-        """Answer one request; return whether the connection may serve another."""
+    async def _respond(self, conn: _HTTP, req: _Request) -> None:
+        """Answer one request."""
         path = req.path.split("?", 1)[0].rstrip("/")
-        keep = req.keep_alive
         if path == "/healthz":
-            return await _send(conn, 200, b"ok\n", "text/plain; charset=utf-8", keep_alive=keep)
+            return await conn.respond(200, b"ok\n", "text/plain; charset=utf-8")
         if path not in ("/v1/models", "/v1/chat/completions"):
             error = _error_body(404, f"no route for {req.method} {path}")
-            return await _send_json(conn, 404, error, keep_alive=keep)
-        if (
-            self.api_key is not None
-            and req.headers.get("authorization") != f"Bearer {self.api_key}"
+            return await conn.respond_json(404, error)
+        given = req.headers.get("authorization", "").removeprefix("Bearer ")
+        if self.api_key is not None and req.headers.get("authorization") != (
+            f"Bearer {self.api_key}"
         ):
-            given = req.headers.get("authorization", "").removeprefix("Bearer ")
             # Real servers echo (part of) the key; echo all of it so tests can check redaction.
-            error = _error_body(401, f"Incorrect API key provided: {given}")
-            return await _send_json(conn, 401, error, keep_alive=keep)
+            return await conn.respond_json(
+                401, _error_body(401, f"Incorrect API key provided: {given}")
+            )
         if path == "/v1/models":
             if req.method != "GET":
-                return await _send_json(conn, 405, _error_body(405, "use GET"), keep_alive=keep)
+                return await conn.respond_json(405, _error_body(405, "use GET"))
             data = [
                 {"id": m, "object": "model", "created": 0, "owned_by": "bridge"}
                 for m in self.models
             ]
-            return await _send_json(conn, 200, {"object": "list", "data": data}, keep_alive=keep)
+            return await conn.respond_json(200, {"object": "list", "data": data})
         if req.method != "POST":
-            return await _send_json(conn, 405, _error_body(405, "use POST"), keep_alive=keep)
+            return await conn.respond_json(405, _error_body(405, "use POST"))
         body: Any = None
         with contextlib.suppress(ValueError, UnicodeDecodeError):
             body = json.loads(req.body or b"null")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             error = _error_body(400, "the body must be a JSON object with a messages list")
-            return await _send_json(conn, 400, error, keep_alive=keep)
+            return await conn.respond_json(400, error)
         self.requests.append(body)
         model = str(body.get("model") or "")
         if self.check_model and model not in self.models:
             text = f"The model `{model}` does not exist or you do not have access to it."
-            return await _send_json(conn, 404, _error_body(404, text), keep_alive=keep)
+            return await conn.respond_json(404, _error_body(404, text))
         reply = self._next_reply(body["messages"])
         self._ids += 1
         reply_id = f"chatcmpl-fake-{self._ids}"
         if reply.status != 200:
-            given = req.headers.get("authorization", "").removeprefix("Bearer ")
             text = reply.message or _default_message(reply.status, given)
             headers = {"retry-after": "1"} if reply.status == 429 else {}
-            error = _error_body(reply.status, text)
-            return await _send_json(conn, reply.status, error, keep_alive=keep, headers=headers)
+            return await conn.respond_json(reply.status, _error_body(reply.status, text), headers)
         if body.get("stream"):
             options = body.get("stream_options") or {}
             usage = reply.usage and isinstance(options, dict) and bool(options.get("include_usage"))
-            await _Streamer(conn, reply, reply_id, model, usage, body["messages"]).run()
-            return keep
+            return await _Streamer(conn, reply, reply_id, model, usage, body["messages"]).run()
         await anyio.sleep(reply.first_delay + reply.delay * max(len(reply.tokens) - 1, 0))
         if reply.fail_after is not None:
             raise _DroppedError
-        return await _send_json(
-            conn, 200, _completion(reply, reply_id, model, body), keep_alive=keep
-        )
+        if reply.error_event is not None:
+            return await conn.respond_json(500, _error_body(500, reply.error_event))
+        return await conn.respond_json(200, _completion(reply, reply_id, model, body))
 
 
 class _Streamer:
-    """Sends one scripted reply as an SSE stream in a chunked HTTP response."""
+    """Sends one scripted reply as an SSE stream (h11 sends it chunked)."""
 
     def __init__(
         self,
-        conn: anyio.abc.SocketStream,
+        conn: _HTTP,
         reply: FakeReply,
         reply_id: str,
         model: str,
@@ -260,12 +381,10 @@ class _Streamer:
         self.created = int(time.time())
 
     async def _write(self, data: bytes) -> None:
-        with anyio.fail_after(_IO_TIMEOUT):
-            await self.conn.send(data)
+        await self.conn.send(h11.Data(data=data))
 
     async def _event(self, payload: str) -> None:
-        data = f"data: {payload}\n\n".encode()
-        await self._write(b"%x\r\n%s\r\n" % (len(data), data))
+        await self._write(f"data: {payload}\n\n".encode())
 
     async def _chunk(
         self, delta: dict[str, Any], finish: str | None = None, *, usage: Any = None
@@ -292,9 +411,8 @@ class _Streamer:
 
     async def run(self) -> None:
         reply = self.reply
-        await self._write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
-            b"Cache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
+        await self.conn.start(
+            200, {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
         )
         await self._chunk({"role": "assistant", "content": ""})
         await anyio.sleep(reply.first_delay)
@@ -313,6 +431,13 @@ class _Streamer:
             sent += 1
         if reply.fail_after is not None and reply.fail_after >= len(reply.tokens):
             raise _DroppedError
+        for data in reply.raw:
+            await self._write(data)
+        if reply.error_event is not None:
+            error = _error_body(500, reply.error_event)
+            await self._event(json.dumps(error, ensure_ascii=False))
+            await self.conn.send(h11.EndOfMessage())
+            return
         if reply.tool_call:
             call = {"index": 0, "id": "call_fake_1", "type": "function"}
             await self._chunk(
@@ -324,72 +449,11 @@ class _Streamer:
         if self.usage:
             await self._chunk({}, usage=_usage(reply, self.messages))
         await self._event("[DONE]")
-        await self._write(b"0\r\n\r\n")
-
-
-async def _read_request(reader: BufferedByteReceiveStream, head: bytes) -> _Request:
-    try:
-        lines = head.decode("latin-1").split("\r\n")
-        method, path, _version = lines[0].split(" ", 2)
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(":")
-            if not sep:
-                raise ValueError(line)
-            headers[name.strip().lower()] = value.strip()
-        length = int(headers.get("content-length", "0"))
-    except ValueError as exc:
-        raise _BadRequestError("malformed request head") from exc
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        raise _BadRequestError("chunked request bodies are not supported; send Content-Length")
-    if not 0 <= length <= _MAX_BODY:
-        raise _BadRequestError(f"Content-Length must be 0..{_MAX_BODY}")
-    with anyio.fail_after(_IO_TIMEOUT):
-        body = await reader.receive_exactly(length) if length else b""
-    return _Request(method.upper(), path, headers, body)
-
-
-async def _send(
-    conn: anyio.abc.SocketStream,
-    status: int,
-    body: bytes,
-    content_type: str,
-    *,
-    keep_alive: bool,
-    headers: dict[str, str] | None = None,
-) -> bool:
-    try:
-        phrase = http.HTTPStatus(status).phrase
-    except ValueError:
-        phrase = "Status"
-    lines = [
-        f"HTTP/1.1 {status} {phrase}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {len(body)}",
-        f"Connection: {'keep-alive' if keep_alive else 'close'}",
-        *(f"{k}: {v}" for k, v in (headers or {}).items()),
-    ]
-    with anyio.fail_after(_IO_TIMEOUT):
-        await conn.send(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
-    return keep_alive
+        await self.conn.send(h11.EndOfMessage())
 
 
 def _has_surrogates(text: str) -> bool:
     return any("\ud800" <= c <= "\udfff" for c in text)
-
-
-async def _send_json(
-    conn: anyio.abc.SocketStream,
-    status: int,
-    payload: dict[str, Any],
-    *,
-    keep_alive: bool,
-    headers: dict[str, str] | None = None,
-) -> bool:
-    body = json.dumps(payload, ensure_ascii=False).encode()
-    return await _send(
-        conn, status, body, "application/json", keep_alive=keep_alive, headers=headers
-    )
 
 
 def _error_body(status: int, message: str) -> dict[str, Any]:
@@ -474,16 +538,19 @@ async def serve_fake_llm(
         host=host,
     )
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    # An error of the block is re-raised after the task group, so that callers see it as it is
-    # rather than wrapped in an ExceptionGroup.
-    error: Exception | None = None
+    # An error of the block (a failed assertion, pytest.fail, ...) is re-raised after the task
+    # group, so that callers see it as it is rather than wrapped in an exception group; only a
+    # cancellation goes through the task group, which needs it.
+    error: BaseException | None = None
     async with listener, anyio.create_task_group() as tg:
         server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
         tg.start_soon(listener.serve, server.handle, tg)
         log.debug("fake_llm.listening", base_url=server.base_url)
         try:
             yield server
-        except Exception as exc:
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:
             error = exc
         finally:
             tg.cancel_scope.cancel()
