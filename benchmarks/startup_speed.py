@@ -13,7 +13,9 @@ environment, each first on ``PYTHONPATH``, from a fresh process each time, inter
 - ``bridge --help``: start to exit (the CLI's parser with every command's options);
 - first PCM byte: from starting ``python -m bridge speak --local --out -`` with one sentence on
   stdin to the first byte of audio on its stdout, and the CPU time (user + system) of that run;
-- ``bridge tts-server``: from its start to its URL on stdout (ready to serve);
+- ``bridge tts-server``: from its start to its URL on stdout (ready to serve), and to the first
+  audio delta of one sentence that a client (``websockets``' sync client, in this process, sent
+  as soon as the URL appeared: connect, ``session.update`` in commit mode, append, commit) gets;
 - ``--big-kb`` KB of English text through ``bridge speak --local --out -``, start to exit.
 
 Each line shows the median and the spread (min-max) over the runs, and the 1/5/15-minute load
@@ -30,6 +32,7 @@ more per command).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -39,6 +42,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "Hello there, this is the first sentence. And here is a second one."
@@ -84,7 +89,7 @@ def help_run(tree: Path) -> float:
     return time.perf_counter() - start
 
 
-def tts_server_ready(tree: Path) -> float:
+def tts_server_ready(tree: Path, *, first_audio: bool = False) -> float:
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge", "tts-server"],
@@ -96,11 +101,31 @@ def tts_server_ready(tree: Path) -> float:
     assert proc.stdout is not None
     url = proc.stdout.readline()
     elapsed = time.perf_counter() - start
-    proc.terminate()
-    proc.wait(30)
-    if not url.startswith(b"ws://"):
-        raise SystemExit(f"bridge tts-server failed in {tree}")
+    try:
+        if not url.startswith(b"ws://"):
+            raise SystemExit(f"bridge tts-server failed in {tree}")
+        if first_audio:
+            elapsed = first_delta(url.decode().strip()) - start
+    finally:
+        proc.terminate()
+        proc.wait(30)
     return elapsed
+
+
+def first_delta(url: str) -> float:
+    """Speak SENTENCE on the server at ``url``; the ``perf_counter`` of its first audio delta
+    (the connection's close, after it, is not timed)."""
+    headers = {"Authorization": "Bearer sk-startup-bench"}
+    with connect(f"{url}?model=qwen3-tts-flash-realtime", additional_headers=headers) as ws:
+        ws.send(json.dumps({"type": "session.update", "session": {"mode": "commit"}}))
+        ws.send(json.dumps({"type": "input_text_buffer.append", "text": SENTENCE}))
+        ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        while True:
+            event = json.loads(ws.recv(timeout=60))
+            if event.get("type") == "response.audio.delta":
+                return time.perf_counter()
+            if event.get("type") == "error":
+                raise SystemExit(f"bridge tts-server answered {event}")
 
 
 def time_run(tree: Path, code: str) -> float:
@@ -234,6 +259,10 @@ def main() -> None:
         show(
             "bridge tts-server: process start to its URL on stdout",
             interleaved(trees, tts_server_ready, args.runs),
+        )
+        show(
+            "bridge tts-server: process start to a client's first audio delta",
+            interleaved(trees, lambda t: tts_server_ready(t, first_audio=True), args.runs),
         )
         if args.big_runs > 0:
             text = tmp / "big.txt"
