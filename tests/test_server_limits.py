@@ -104,6 +104,7 @@ def _refused(event: dict[str, Any]) -> str | None:
         return None
     assert event["code"] == "rate_limited", event
     assert event["retry_after"] > 0
+    assert " turns per minute" in event["message"]  # turns are limited, not messages
     return str(event["limit"])
 
 

@@ -301,7 +301,7 @@ class ClientSession:
         self._outbox.put(
             p.error_event(
                 ErrorCode.RATE_LIMITED,
-                f"at most {refused.per_minute:g} messages per minute" + _RATE_WHOSE[refused.scope],
+                f"at most {refused.per_minute:g} turns per minute" + _RATE_WHOSE[refused.scope],
                 retry_after=refused.retry_after,
                 limit=refused.scope,
             )
