@@ -146,7 +146,9 @@ async def test_an_idle_connection_is_closed_with_4000() -> None:
         start = anyio.current_time()
         code, _reason = await c.closed(timeout=5)
         took = anyio.current_time() - start
-    assert code == 4000 and 0.3 < took < 3
+    # Not before the idle timeout (the server counts from the greeting, a little earlier);
+    # the upper bound is closed()'s own 5 s wait, not a timing assertion on a shared machine.
+    assert code == 4000 and took > 0.3
     assert c.of("error")[-1]["code"] == "idle_timeout"
 
 
