@@ -13,6 +13,7 @@ import anyio
 import pytest
 from _procs import BRIDGE, clean_env, tts_server
 
+from bridge.core.errors import TTSConnectionError
 from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.qwen import SessionConfig, connect
 
@@ -261,3 +262,43 @@ def test_speak_sends_the_tts_text_without_control_characters(tmp_path: Path) -> 
     heard = decode_speech(out.stdout, run_length=samples_per_char(8000)).text
     # (The emulator synthesizes sentence by sentence, without the white space between them.)
     assert "".join(heard.split()) == "Belland[1mescape.Nextlinehere."
+
+
+def test_a_server_whose_stdout_reader_is_gone_keeps_serving(tmp_path: Path) -> None:
+    """The URL line cannot be written (the pipe's reader closed): no traceback, the server
+    serves on and exits 0 on SIGINT."""
+    import os
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read stdout
+    proc = subprocess.Popen(
+        [*BRIDGE, "tts-server", "--engine", "tone", "--port", str(port)],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    os.close(write_end)
+    try:
+
+        async def speak() -> int:
+            for _ in range(300):  # the server starts: until its port answers (30 s at most)
+                try:
+                    url = f"ws://127.0.0.1:{port}/api-ws/v1/realtime"
+                    cfg = SessionConfig(mode="commit")
+                    async with connect(url=url, config=cfg) as tts:
+                        return len(await tts.speak("Still here."))
+                except TTSConnectionError:
+                    await anyio.sleep(0.1)
+            raise AssertionError("the server never answered")
+
+        assert anyio.run(speak, backend="asyncio") > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "stdout is closed; serving at ws://" in err

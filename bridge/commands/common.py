@@ -46,6 +46,7 @@ __all__ = [
     "add_log_options",
     "add_output_options",
     "add_tts_options",
+    "announce",
     "check_output",
     "check_speech_settings",
     "exit_code",
@@ -112,6 +113,23 @@ _MESSAGES = {"json": False}
 def set_message_format(*, as_json: bool) -> None:
     """Make :func:`note` write JSON objects (a run whose stderr is a JSON log stream)."""
     _MESSAGES["json"] = as_json
+
+
+def announce(url: str) -> None:
+    """Print a server's URL as the first line of stdout. A stdout nobody reads any more (the
+    pipe's reader is gone) is not a reason to stop serving: it is pointed at /dev/null and the
+    server goes on; the URL is told on stderr instead."""
+    try:
+        print(url, flush=True)
+    except (BrokenPipeError, ValueError, OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(devnull)
+        note(f"stdout is closed; serving at {url}", level="warning")
 
 
 def note(text: str, *, level: str = "info") -> None:

@@ -14,6 +14,7 @@ import anyio
 
 from bridge.commands.common import (
     add_tts_options,
+    announce,
     check_speech_settings,
     load_settings,
     non_negative_int,
@@ -313,7 +314,7 @@ async def run(args: argparse.Namespace) -> int:
         ) as server,
     ):
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            print(server.url, flush=True)
+            announce(server.url)
             if not worker:  # the parent of the workers says it once for all
                 note(f"demo page: {server.http_url}")
                 if server.speech_url is not None:

@@ -8,7 +8,7 @@ import signal
 
 import anyio
 
-from bridge.commands.common import non_negative_int
+from bridge.commands.common import announce, non_negative_int
 from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
@@ -81,7 +81,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     try:
         async with serve_emulator(options, host=args.host, port=args.port) as emulator:
-            print(emulator.url, flush=True)
+            announce(emulator.url)
             await _wait_for_signal()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import anyio
 from anyio.abc import Process
 
-from bridge.commands.common import note
+from bridge.commands.common import announce, note
 from bridge.core.errors import ConfigError
 
 __all__ = ["WORKER_FLAG", "check_workers", "reserve_port", "run_workers", "watch_parent"]
@@ -206,7 +206,7 @@ async def run_workers(
                 elif not state.draining and all(urls):
                     state.ready = True
                     url = urls[0] or ""
-                    print(url, flush=True)
+                    announce(url)
                     pids = ", ".join(str(p.pid) for p in state.procs)
                     note(f"{count} workers (pids {pids}); demo page: {_page(url)}")
                 state.started = True
