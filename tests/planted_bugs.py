@@ -70,7 +70,7 @@ BUGS = (
     ),
     Bug(
         "trailing space between appends removed",
-        "bridge/pipeline/speech_stage.py",
+        "bridge/text/_chars.py",
         'return text + join_space(text[-1:], "a")',
         "return text",
         ("tests/test_scripts.py", "tests/test_timing.py"),

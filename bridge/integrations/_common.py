@@ -10,7 +10,7 @@ from collections.abc import Collection
 from bridge.core.errors import TTSServerError
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import ModelFamily, model_info
-from bridge.text._chars import join_space
+from bridge.text._chars import for_tts
 
 __all__ = ["answers_commit", "for_tts", "qwen_language", "qwen_rate"]
 
@@ -46,13 +46,6 @@ def qwen_rate(rate: int, model: str) -> int:
     if rate in offered:
         return rate
     return min((r for r in offered if r > rate), default=max(offered))
-
-
-def for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after text written with spaces (Latin, Korean,
-    Thai, ...) so appends do not glue words; none after Chinese or Japanese."""
-    text = text.strip()
-    return text + join_space(text[-1:], "a")
 
 
 def answers_commit(exc: TTSServerError, commit_ids: Collection[str]) -> bool:

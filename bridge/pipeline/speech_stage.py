@@ -44,7 +44,7 @@ from bridge.pipeline.timeline import Timeline
 from bridge.qwen.client import AudioChunk, TTSSession
 from bridge.qwen.events import ResponseCreated, ResponseDone, SessionFinished
 from bridge.text import Segment
-from bridge.text._chars import join_space
+from bridge.text._chars import for_tts as _for_tts
 
 __all__ = ["SpeechStage"]
 
@@ -53,13 +53,6 @@ log = structlog.get_logger("bridge.pipeline")
 # Audio chunks received but not yet taken by the sink: about 13 s at the default 100 ms
 # deltas, more than a sentence's response, so its response.done is read while it still plays.
 _READ_AHEAD = 128
-
-
-def _for_tts(text: str) -> str:
-    """Segments are stripped; keep a space after Latin (Korean, Thai) text so appends do not
-    glue words: the space that ``speakable_join`` would put before a following word."""
-    text = text.strip()
-    return text + join_space(text[-1:], "a")
 
 
 class SpeechStage:

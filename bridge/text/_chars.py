@@ -21,6 +21,7 @@ __all__ = [
     "TERMINATORS",
     "WIDE_TERMINATORS",
     "count_words",
+    "for_tts",
     "is_ascii_alnum",
     "is_cjk",
     "is_han",
@@ -204,3 +205,11 @@ def is_punct(ch: str) -> bool:
     if ch in _ASCII_PUNCT:
         return True
     return unicodedata.category(ch)[0] in "PS"
+
+
+def for_tts(text: str) -> str:
+    """A segment as it is appended to the TTS: stripped, with a space kept after text written
+    with spaces (Latin, Korean, Thai, ...) so appends do not glue words (the space that
+    ``speakable_join`` would put before a following word); none after Chinese or Japanese."""
+    text = text.strip()
+    return text + join_space(text[-1:], "a")
