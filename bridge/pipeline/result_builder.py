@@ -43,8 +43,9 @@ def build_result(
     heard = heard_characters(texts, spoken)
     unreported = 0
     if billed is not None and cut_short:
-        # Cut short: the running response never reported its usage.
-        unreported = max(0, int(tracker.total) - billed)
+        # Cut short: the running response never reported its usage. Counted on the same basis
+        # as billed and heard characters (the spaces joining segments are not billed).
+        unreported = max(0, segments.billable_appended - billed)
     cost = None
     if price is not None and billed is not None:
         cost = TurnCost.of(price, billed=billed + unreported, heard=heard)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from bridge.core.result import SegmentRecord, SegmentTiming
+from bridge.qwen.protocol import billable_characters
 
 __all__ = ["SegmentLog"]
 
@@ -36,6 +37,12 @@ class SegmentLog:
     @property
     def chars_appended(self) -> int:
         return sum(len(r.text) for r in self._records if r.appended_ms is not None)
+
+    @property
+    def billable_appended(self) -> int:
+        """The appended segments in the service's billing units (a Chinese character counts
+        2), without the spaces that join segments: the basis of billed and heard characters."""
+        return sum(billable_characters(r.text) for r in self._records if r.appended_ms is not None)
 
     def records(self, timings: Sequence[SegmentTiming | None]) -> tuple[SegmentRecord, ...]:
         """The records with where each one's audio lies (``timings`` by index; a shorter list
