@@ -121,7 +121,10 @@ class ClientSession:
         self._resume_token = new_token()
         self._store_key = hash_token(self._resume_token)
         self._save_wanted = anyio.Event()
-        self._unsaved = False  # changed since the last save
+        # Changes to save: _changes counts them, _saved is the count the store holds. A save
+        # cut off by a shutdown leaves them apart, so the final save still runs.
+        self._changes = 0
+        self._saved = 0
         limits = backend.options.limits
         self._limits = limits
         self._clock = backend.clock
@@ -203,7 +206,7 @@ class ClientSession:
                 finally:
                     self._outbox.close()
                     outer.cancel_scope.deadline = anyio.current_time() + _WRITER_DRAIN
-                    if self._unsaved:  # the last response's history, even at a shutdown
+                    if self._saved < self._changes:  # the last history, even at a shutdown
                         with anyio.CancelScope(shield=True):
                             await self._save()
             if not self._peer_gone:
@@ -468,7 +471,7 @@ class ClientSession:
         self._want_save()  # renews the expiry
 
     def _want_save(self) -> None:
-        self._unsaved = True
+        self._changes += 1
         self._save_wanted.set()
 
     async def _saver(self) -> None:
@@ -492,15 +495,16 @@ class ClientSession:
             },
             self._conversation.turns,
         )
-        self._unsaved = False
+        version = self._changes
         try:
             with anyio.fail_after(_STORE_TIMEOUT):
                 await store.save(
                     self._store_key, snapshot.to_json(), self.backend.options.history_ttl
                 )
         except (StoreError, TimeoutError) as exc:
-            self._unsaved = True
             log.warning("store.save_failed", error=type(exc).__name__)
+        else:
+            self._saved = max(self._saved, version)
 
     def _ready_event(self, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         s: SessionSettings = self._settings
