@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, MutableMapping
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     pass
@@ -28,6 +29,7 @@ __all__ = [
     "redact",
     "redact_processor",
     "resolve_format",
+    "safe_url",
     "text_logging",
 ]
 
@@ -304,3 +306,13 @@ def configure_logging(
         threading.excepthook = _thread_hook
         sys.excepthook = _uncaught_hook
     return use_json
+
+
+def safe_url(url: str) -> str:
+    """The URL without user info, query or fragment, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import openai
 
@@ -30,7 +29,7 @@ from bridge.core.errors import (
     LLMServerError,
 )
 from bridge.core.version import user_agent
-from bridge.logs import redact
+from bridge.logs import redact, safe_url
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -233,13 +232,3 @@ def is_transport_error(exc: BaseException) -> bool:
     if isinstance(exc, OSError | EOFError):
         return True
     return any(cls.__module__.split(".")[0] in _TRANSPORT_MODULES for cls in type(exc).__mro__)
-
-
-def safe_url(url: str) -> str:
-    """The URL without user info, query or fragment, for messages and logs."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))

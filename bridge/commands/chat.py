@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
@@ -54,7 +53,7 @@ from bridge.core.errors import (
     TTSAuthError,
     TTSConnectionError,
 )
-from bridge.logs import redact
+from bridge.logs import redact, safe_url
 from bridge.qwen.models import model_info
 
 if TYPE_CHECKING:
@@ -332,16 +331,6 @@ async def check_llm(config: LLMConfig) -> None:
                 raise error from chain(error, exc)
 
 
-def _shown_url(url: str) -> str:
-    """``url`` without credentials or query, for messages."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-
-
 async def _with_notice(work: Awaitable[None], notice: str, console: Console) -> None:
     """Await ``work``; if it takes a while, say what we are waiting for."""
 
@@ -378,11 +367,11 @@ async def run(args: argparse.Namespace) -> int:
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     check_speech_settings(args, env)  # a bad voice or URL is refused before the model starts
     async with resolve_llm(args, env) as llm_config, resolve_tts(args, env) as target:
-        where = _shown_url(target.url) if target.url else f"DashScope ({target.region})"
+        where = safe_url(target.url) if target.url else f"DashScope ({target.region})"
         await _with_notice(
             check_tts(target), f"connecting to the speech service at {where} ...", console
         )
-        llm_where = _shown_url(llm_config.base_url) if llm_config.base_url else "OpenAI"
+        llm_where = safe_url(llm_config.base_url) if llm_config.base_url else "OpenAI"
         # The embedded model was checked as it started; asking it again would wait for its
         # warm-up (llama.cpp answers one request at a time), which the prompt need not.
         if not uses_embedded_llm(settings):
