@@ -6,13 +6,18 @@ Framework-neutral (no Pipecat, no LiveKit imports), so each plug-in stays an opt
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-from bridge.core.errors import TTSServerError
+from bridge.core.errors import TTSServerError, TTSTimeoutError
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import ModelFamily, model_info
 from bridge.text._chars import for_tts
 
-__all__ = ["answers_commit", "for_tts", "qwen_language", "qwen_rate"]
+if TYPE_CHECKING:
+    from bridge.qwen.client import TTSSession
+    from bridge.qwen.events import ServerEvent
+
+__all__ = ["answers_commit", "for_tts", "next_owed_event", "qwen_language", "qwen_rate"]
 
 # Language codes (by their primary subtag) -> Qwen-TTS ``language_type``.
 _LANGUAGES: dict[str, str] = {
@@ -54,3 +59,20 @@ def answers_commit(exc: TTSServerError, commit_ids: Collection[str]) -> bool:
     return exc.answers_commit is not None or (
         exc.event_id is not None and exc.event_id in commit_ids
     )
+
+
+async def next_owed_event(session: TTSSession, commit_ids: Collection[str]) -> ServerEvent | None:
+    """The session's next event for a receive loop; ``None`` when there is nothing to handle:
+    an error answering one of our commits (harmless), or the ``idle`` bound passing while the
+    server owes nothing (the text source is just slow). A timeout while it owes audio raises."""
+    busy = session.machine.busy
+    try:
+        return await session.recv(timeout=None if busy else session.timeouts.idle)
+    except TTSServerError as exc:
+        if answers_commit(exc, commit_ids):
+            return None
+        raise
+    except TTSTimeoutError:
+        if busy:
+            raise
+        return None

@@ -66,7 +66,12 @@ from bridge.core.errors import (
     TTSServerError,
     TTSTimeoutError,
 )
-from bridge.integrations._common import answers_commit, for_tts, qwen_language, qwen_rate
+from bridge.integrations._common import (
+    for_tts,
+    next_owed_event,
+    qwen_language,
+    qwen_rate,
+)
 from bridge.integrations._words import ReplyTiming
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
@@ -330,18 +335,10 @@ async def _speak(
         await session.send_finish()
 
     async def receive() -> None:
-        idle = session.timeouts.idle
         while True:
-            try:
-                event = await session.recv(timeout=None if session.machine.busy else idle)
-            except TTSServerError as exc:
-                if answers_commit(exc, commits):
-                    continue
-                raise
-            except TTSTimeoutError:
-                if session.machine.busy:
-                    raise
-                continue  # nothing owed: the LLM is just slow
+            event = await next_owed_event(session, commits)
+            if event is None:
+                continue
             if isinstance(event, ResponseCreated):
                 timing.response_started(event.response_id)
             elif isinstance(event, ResponseAudioDelta) and event.audio:

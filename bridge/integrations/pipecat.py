@@ -50,9 +50,9 @@ from pipecat.services.tts_service import TTSService
 from pipecat.transcriptions.language import Language
 from pipecat.utils.text.base_text_aggregator import Aggregation, BaseTextAggregator, TextType
 
-from bridge.core.errors import BridgeError, TTSServerError, TTSTimeoutError
+from bridge.core.errors import BridgeError
 from bridge.integrations import _common
-from bridge.integrations._common import answers_commit, for_tts
+from bridge.integrations._common import for_tts, next_owed_event
 from bridge.integrations._words import ReplyTiming
 from bridge.qwen import DEFAULT_MODEL, DEFAULT_VOICE, SessionConfig, Timeouts, TTSSession, connect
 from bridge.qwen.events import ResponseAudioDelta, ResponseCreated, ResponseDone, SessionFinished
@@ -329,19 +329,11 @@ class QwenTTSService(TTSService):
         await tts.send_finish()
 
     async def _receive_audio(self, tts: TTSSession, reply: _Reply, rate: int) -> None:
-        idle = tts.timeouts.idle
         timing = reply.timing or ReplyTiming(rate)
         while True:
-            try:
-                event = await tts.recv(timeout=None if tts.machine.busy else idle)
-            except TTSServerError as exc:
-                if answers_commit(exc, reply.commit_ids):
-                    continue
-                raise
-            except TTSTimeoutError:
-                if tts.machine.busy:
-                    raise
-                continue  # nothing owed: the LLM is just slow
+            event = await next_owed_event(tts, reply.commit_ids)
+            if event is None:
+                continue
             if isinstance(event, ResponseCreated):
                 timing.response_started(event.response_id)
             elif isinstance(event, ResponseDone):
