@@ -11,8 +11,8 @@ import codecs
 import datetime
 import json
 import os
+import re
 import sys
-import unicodedata
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -455,16 +455,15 @@ def exit_code(result: TurnResult) -> int:
 # A read is refused as binary when it holds a NUL byte, or when more than this share of its
 # characters are undecodable bytes (U+FFFD) or control characters other than white space.
 _BINARY_SHARE = 0.1
-_WHITE = frozenset("\t\n\r\f\v")
+# Undecodable bytes (U+FFFD) and control characters (C0, DEL, C1) other than \t \n \v \f \r.
+_ODD = re.compile("[\ufffd\x00-\x08\x0e-\x1f\x7f-\x9f]")
 
 
 def binary_reason(data: bytes, text: str) -> str | None:
     """Why a read from a text source looks binary (``None`` when it looks like text)."""
     if b"\x00" in data:
         return "it holds NUL bytes"
-    odd = sum(
-        1 for c in text if c == "\ufffd" or (unicodedata.category(c) == "Cc" and c not in _WHITE)
-    )
+    odd = len(_ODD.findall(text))
     if text and odd > _BINARY_SHARE * len(text):
         return "it is not UTF-8 text"
     return None
