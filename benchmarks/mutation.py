@@ -80,7 +80,11 @@ AREAS: dict[str, Area] = {
     # The server's admission limits (token bucket, message rules, access).
     "limits": Area(
         sources=("bridge/server/limits.py",),
-        tests=("tests/test_server_limits.py",),
+        tests=(
+            "tests/test_server_limit_rules.py",
+            "tests/test_server_protocol.py",
+            "tests/test_server_limits.py",
+        ),
     ),
 }
 
