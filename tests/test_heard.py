@@ -461,3 +461,23 @@ def test_a_response_ending_inside_a_segment_follows_the_turns_billing() -> None:
     spaced.audio("r2", 1700)
     spaced.response_done("r2", 17)
     assert spaced.heard_text(500 + 450, RATE) == "Yes."
+
+
+def test_unsettled_names_the_running_response_where_playback_stopped() -> None:
+    t = HeardTracker(commit_mode=True)
+    for text in ("One.", "Two."):
+        t.appended(text, text + " ")
+    assert t.unsettled(0) is None  # nothing played, nothing to settle
+    t.response_started("a")
+    t.audio("a", 400)
+    assert t.unsettled(0) is None
+    assert t.unsettled(200) == "a"  # inside "a", whose end has not arrived
+    assert t.unsettled(400) == "a"  # at the end of its audio so far: it may go on
+    t.response_done("a", 5)
+    assert t.unsettled(200) is None  # finished: its length is known
+    t.response_started("b")
+    t.audio("b", 300)
+    assert t.unsettled(400) is None  # stopped exactly at the end of "a"
+    assert t.unsettled(401) == "b"
+    t.forget_responses_after_drop()  # "b" abandoned: it will never end
+    assert t.unsettled(401) is None
