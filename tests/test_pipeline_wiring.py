@@ -224,6 +224,10 @@ async def test_the_assistant_hands_its_options_callbacks_and_request_to_the_turn
     assert trace.traceparent == parent
 
 
+async def _no_stop() -> None:
+    return None
+
+
 def _stage(mode: str = "server_commit") -> SpeechStage:
     tts = target("ws://127.0.0.1:9/", mode=mode)
     return SpeechStage(
@@ -235,6 +239,7 @@ def _stage(mode: str = "server_commit") -> SpeechStage:
         tracker=HeardTracker(commit_mode=mode == "commit"),
         trace=TurnTrace(),
         interrupted=lambda: False,
+        stop_sink=_no_stop,
     )
 
 
