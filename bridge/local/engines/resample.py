@@ -128,7 +128,7 @@ def _soxr_pcm16(pcm: bytes, src_rate: int, dst_rate: int, n_out: int) -> bytes:
     head = converted[:n_out]
     np.rint(head, out=head)
     np.clip(head, -32768, 32767, out=head)
-    out = head.astype("<i2").tobytes()
+    out: bytes = head.astype("<i2").tobytes()
     if len(head) < n_out:  # soxr rounded the length down: pad the tail with silence
         out += bytes(2 * (n_out - len(head)))
     return out
