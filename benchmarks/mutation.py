@@ -75,12 +75,22 @@ AREAS: dict[str, Area] = {
     # The turn pipeline (text stage, speech stage, bookkeeping).
     "pipeline": Area(
         sources=("bridge/pipeline",),
-        tests=("tests/test_pipeline.py", "tests/test_handoff.py", "tests/test_assistant.py"),
+        tests=(
+            "tests/test_turn_parts.py",
+            "tests/test_pipeline_wiring.py",
+            "tests/test_pipeline.py",
+            "tests/test_handoff.py",
+            "tests/test_assistant.py",
+        ),
     ),
     # The server's admission limits (token bucket, message rules, access).
     "limits": Area(
         sources=("bridge/server/limits.py",),
-        tests=("tests/test_server_limits.py",),
+        tests=(
+            "tests/test_server_limit_rules.py",
+            "tests/test_server_protocol.py",
+            "tests/test_server_limits.py",
+        ),
     ),
 }
 
