@@ -8,7 +8,7 @@ mutmut reads one ``[tool.mutmut]`` table from the ``pyproject.toml`` of the dire
 in, so each area runs in its own copy of the working tree (``.mutation/AREA``, git-ignored),
 whose ``pyproject.toml`` gets the area's table. The copy is kept: ``cd .mutation/AREA &&
 uv run --project ../.. mutmut show NAME`` shows one mutant. Which mutants survive, and why the
-ones left are equivalent, is written down in ``docs/mutation.md``.
+ones left are equivalent, is written down in ``docs/mutation/AREA.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ AREAS: dict[str, Area] = {
     # The heard-text bookkeeping (pure).
     "heard": Area(
         sources=("bridge/core/heard.py",),
-        tests=("tests/test_heard.py", "tests/test_scripts.py"),
+        tests=("tests/test_heard.py", "tests/test_heard_timing.py", "tests/test_scripts.py"),
     ),
     # The incremental segmenter and its cut rules.
     "segmenter": Area(
@@ -49,6 +49,8 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_text_segmenter.py",
             "tests/test_text_rules.py",
+            "tests/test_text_cuts.py",
+            "tests/test_text_chars.py",
             "tests/test_text_golden.py",
             "tests/test_text_invariants.py",
             "tests/test_scripts.py",
@@ -67,6 +69,7 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_text_scrubber.py",
             "tests/test_text_lexicon.py",
+            "tests/test_text_options.py",
             "tests/test_text_speech.py",
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",
@@ -75,12 +78,22 @@ AREAS: dict[str, Area] = {
     # The turn pipeline (text stage, speech stage, bookkeeping).
     "pipeline": Area(
         sources=("bridge/pipeline",),
-        tests=("tests/test_pipeline.py", "tests/test_handoff.py", "tests/test_assistant.py"),
+        tests=(
+            "tests/test_turn_parts.py",
+            "tests/test_pipeline_wiring.py",
+            "tests/test_pipeline.py",
+            "tests/test_handoff.py",
+            "tests/test_assistant.py",
+        ),
     ),
     # The server's admission limits (token bucket, message rules, access).
     "limits": Area(
         sources=("bridge/server/limits.py",),
-        tests=("tests/test_server_limits.py",),
+        tests=(
+            "tests/test_server_limit_rules.py",
+            "tests/test_server_protocol.py",
+            "tests/test_server_limits.py",
+        ),
     ),
 }
 

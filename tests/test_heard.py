@@ -42,10 +42,57 @@ def test_server_commit_maps_responses_by_billed_characters() -> None:
     t.response_done("r2", 5)
     assert t.heard_text(2500, RATE) == "Hello there. How are you? Fine."
     assert t.heard_text(2000, RATE) == "Hello there. How are you?"
-    # Half of r1's 25 characters, less the unit that may be a leading space: 11.5, the
-    # word "there" whole but not its period.
-    assert t.heard_text(1000, RATE) == "Hello there"
+    # Half of r1's audio: 12 of its 24 units, the first sentence whole (the turn's first
+    # response cannot start with a joining space).
+    assert t.heard_text(1000, RATE) == "Hello there."
+    assert t.heard_text(950, RATE) == "Hello there"  # 11 units: the word, not its period
     assert t.undelivered() == []
+
+
+def _two_responses(first_billed: int, second_billed: int | None) -> HeardTracker:
+    """Segments appended as the pipeline sends them (with the joining space after each):
+    "One two." (9 units), "Three four five." (17); one response each."""
+    t = HeardTracker()
+    for text in ("One two.", "Three four five."):
+        t.appended(text, text + " ")
+    t.response_started("r1")
+    t.audio("r1", 800)
+    t.response_done("r1", first_billed)
+    t.response_started("r2")
+    t.audio("r2", 1600)
+    if second_billed is not None:
+        t.response_done("r2", second_billed)
+    return t
+
+
+def test_a_response_billed_without_edge_spaces_is_mapped_by_its_billed_characters() -> None:
+    # r2 billed 16 of its 17 units: its audio is "Three four five." from its first sample.
+    t = _two_responses(8, 16)
+    # 1000 of r2's 1600 samples: 10 of 16 characters, "Three four" whole.
+    assert t.heard_text(800 + 1000, RATE) == "One two. Three four"
+    assert t.heard_text(800 + 990, RATE) == "One two. Three"
+
+
+def test_a_response_billed_with_a_space_may_start_with_it() -> None:
+    # r2 billed all 17 units: the joining space may be its first unit, so one is held back.
+    t = _two_responses(9, 17)
+    # 1600 * 10.5/17 samples: 10.5 units, less the possible space: 9.5, "Three four" is
+    # whole only if the space was not first; it is not claimed.
+    assert t.heard_text(800 + 988, RATE) == "One two. Three"
+    assert t.heard_text(800 + 1600, RATE) == "One two. Three four five."
+
+
+def test_a_running_response_follows_how_the_finished_ones_were_billed() -> None:
+    # r2 has not ended. Its pace is r1's: 800 samples for 8 billed characters.
+    stripped = _two_responses(8, None)
+    # 1000 samples of r2: 10 units at that pace, "Three four" whole (no space held back,
+    # since r1 was billed without one).
+    assert stripped.heard_text(800 + 1000, RATE) == "One two. Three four"
+    # r1 billed its joining space: r2 may start with one. Its pace: at least as slow as its
+    # own audio so far (1600 samples for at most 17 units); 1000 samples are 10.6 units, one
+    # held back.
+    spaced = _two_responses(9, None)
+    assert spaced.heard_text(800 + 1000, RATE) == "One two. Three"
 
 
 def test_commit_mode_is_exact_per_segment() -> None:
@@ -285,11 +332,11 @@ def test_an_unfinished_server_commit_response_may_run_past_the_next_boundary() -
     t.response_done("r1", 4)
     t.response_started("r2")
     t.audio("r2", 3000)  # still streaming: 30 units at that pace
-    # 2600 of r2's samples: 26 units, less one (a leading space may open it): 25 units of
-    # "We walk to the lake, and then we rest." reach "and th".
+    # 2600 of r2's samples: 26 units (none held back for a leading space: r1 was billed
+    # without its joining space) of "We walk to the lake, and then we rest." reach "and th".
     assert t.heard_text(400 + 2600, RATE) == "Yes. We walk to the lake, and"
-    # The end of an unconfirmed response is never claimed on an estimate: its last unit
-    # and the one that may be a leading space stay out ("rest" is whole, not its period).
+    # The end of an unconfirmed response is never claimed on an estimate: its last spoken
+    # unit stays out ("rest" is whole, not its period; the service speaks no edge space).
     t.audio("r2", 2000)
     assert t.heard_text(400 + 5000, RATE) == "Yes. We walk to the lake, and then we rest"
     t.response_done("r2", 39)
@@ -386,3 +433,51 @@ def test_an_unconfirmed_one_unit_segment_is_not_claimed() -> None:
     assert t.heard_text(1000, RATE) == ""
     t.response_done("r", None)
     assert t.heard_text(1000, RATE) == "I"
+
+
+def test_a_response_ending_inside_a_segment_follows_the_turns_billing() -> None:
+    # The server split the second segment: r2 ended inside it (its span is its billed
+    # characters, which say nothing of spaces). r1 ended at a boundary and was billed without
+    # its joining space, so the service speaks no edge space: r2's first unit is a letter.
+    t = HeardTracker()
+    for text in ("Yes.", "Cook green bread. Then rest."):
+        t.appended(text, text + " ")
+    t.response_started("r1")
+    t.audio("r1", 400)
+    t.response_done("r1", 4)  # "Yes." (its span, 5, ends after the joining space)
+    t.response_started("r2")
+    t.audio("r2", 1700)
+    t.response_done("r2", 17)  # "Cook green bread." ends inside the segment
+    # 450 of r2's 1700 samples: 4.5 characters, "Cook" whole.
+    assert t.heard_text(400 + 450, RATE) == "Yes. Cook"
+    # Had r1 been billed with its space (5), r2 might start with it: one unit held back.
+    spaced = HeardTracker()
+    for text in ("Yes.", "Cook green bread. Then rest."):
+        spaced.appended(text, text + " ")
+    spaced.response_started("r1")
+    spaced.audio("r1", 500)
+    spaced.response_done("r1", 5)
+    spaced.response_started("r2")
+    spaced.audio("r2", 1700)
+    spaced.response_done("r2", 17)
+    assert spaced.heard_text(500 + 450, RATE) == "Yes."
+
+
+def test_unsettled_names_the_running_response_where_playback_stopped() -> None:
+    t = HeardTracker(commit_mode=True)
+    for text in ("One.", "Two."):
+        t.appended(text, text + " ")
+    assert t.unsettled(0) is None  # nothing played, nothing to settle
+    t.response_started("a")
+    t.audio("a", 400)
+    assert t.unsettled(0) is None
+    assert t.unsettled(200) == "a"  # inside "a", whose end has not arrived
+    assert t.unsettled(400) == "a"  # at the end of its audio so far: it may go on
+    t.response_done("a", 5)
+    assert t.unsettled(200) is None  # finished: its length is known
+    t.response_started("b")
+    t.audio("b", 300)
+    assert t.unsettled(400) is None  # stopped exactly at the end of "a"
+    assert t.unsettled(401) == "b"
+    t.forget_responses_after_drop()  # "b" abandoned: it will never end
+    assert t.unsettled(401) is None

@@ -9,7 +9,9 @@ import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import anyio
 import pytest
 
 pytestmark = pytest.mark.anyio
@@ -53,3 +55,56 @@ async def test_random_barge_ins_never_over_claim_and_miss_at_most_a_word() -> No
     # Most barge-ins are exact to the word (a miss needs the response's end unknown).
     assert sum(o.exact for o in outcomes) >= len(outcomes) // 2
     assert any(o.truth_words > 0 for o in outcomes)
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_a_barge_in_before_the_response_ended_is_settled_by_its_real_length(
+    mode: str,
+) -> None:
+    """The emulator generates in real time, so when the listener stops 1 s into a 2.5 s
+    sentence its end has not arrived: the turn reads on to it (its audio dropped) and cuts
+    the heard text by the response's real length, exact to the word. Without settling
+    (``settle_timeout=0``) the part heard is an estimate, and no usage is known."""
+    from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+    from bridge.pipeline import PipelineOptions, Turn
+
+    bench = _bench()
+    reply = "We walk slowly to the quiet lake and then we rest by the green river together."
+    latency = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+
+    async def barge_in(settle: float) -> tuple[Any, tuple[int | None, int]]:
+        async with serve_emulator(EmulatorOptions(engine="exact", latency=latency)) as emu:
+            sink = bench.PlayerSink()
+            turn = Turn(
+                bench._tokens(reply),
+                sink,
+                target=bench._target(emu.url, mode),
+                options=PipelineOptions(settle_timeout=settle),
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(turn.run)
+                while sink.samples_played < bench.RATE:  # 1 s heard
+                    await anyio.sleep(0.005)
+                turn.interrupt()
+            played = sink.player.freeze()
+            assert turn.result is not None
+            outcome = bench.score(
+                "interrupt",
+                mode,
+                False,
+                False,
+                reply,
+                bytes(sink.player.pcm),
+                played,
+                turn.result.spoken_text,
+            )
+            first = turn.result.segments[0].text
+            return outcome, (turn.result.chars_billed, len(first))
+
+    settled, billed = await barge_in(3.0)
+    assert settled.exact and settled.truth_words >= 5, settled
+    # The first response's usage arrived (its text, and the space sent after it).
+    assert billed[0] is not None and billed[0] >= billed[1], billed
+    estimated, billed = await barge_in(0.0)
+    assert not estimated.over, estimated
+    assert billed[0] is None

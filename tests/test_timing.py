@@ -9,7 +9,6 @@ import anyio
 import pytest
 
 from bridge.adapters.sinks import NullSink
-from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
 from bridge.local.engines.exact import decode_speech, samples_per_char
@@ -141,45 +140,6 @@ async def test_after_a_dropped_connection_the_resent_copy_is_timed() -> None:
         if len({t.start for _, t in reported if t.index == i}) > 1
     ]
     assert moved
-
-
-def test_timings_follow_the_response_mapping() -> None:
-    t = HeardTracker()
-    for text in ("Hello there.", "How are you?", "Fine."):
-        t.appended(text)
-    assert t.timings(1000) == [None, None, None]
-    t.response_started("r1")
-    t.audio("r1", 2000)
-    # r1 not done: its end is taken as the first segment's, the rest unknown.
-    first = t.timings(1000)
-    assert first[0] is not None and first[0].start == 0 and first[0].estimated
-    assert first[1] is None and first[2] is None
-    t.response_done("r1", 25)  # it spoke the first two segments (12 + 12, and a space)
-    t.response_started("r2")
-    t.audio("r2", 500)
-    t.response_done("r2", 5)
-    timings = t.timings(1000)
-    assert timings[0] == SegmentTiming(index=0, start=0, end=1000, estimated=True)
-    assert timings[1] == SegmentTiming(index=1, start=1000, end=2000, estimated=True)
-    assert timings[2] == SegmentTiming(index=2, start=2000, end=2500, estimated=False)
-
-
-def test_commit_mode_timings_are_confirmed_by_response_done() -> None:
-    t = HeardTracker(commit_mode=True)
-    t.appended("One two three.")
-    t.appended("Four five.")
-    t.response_started("a")
-    t.audio("a", 700)
-    assert t.timings(1000)[0] == SegmentTiming(index=0, start=0, end=909, estimated=True)
-    t.audio("a", 300)
-    t.response_done("a", None)
-    t.response_started("b")
-    t.audio("b", 400)
-    t.response_done("b", None)
-    assert t.timings(1000) == [
-        SegmentTiming(index=0, start=0, end=1000, estimated=False),
-        SegmentTiming(index=1, start=1000, end=1400, estimated=False),
-    ]
 
 
 async def test_each_segment_records_its_own_append_time() -> None:

@@ -160,6 +160,23 @@ class HeardTracker:
 
     # --- reading --------------------------------------------------------------------------
 
+    def unsettled(self, samples_played: int) -> str | None:
+        """The id of the response in which playback stopped after ``samples_played`` samples,
+        when its end has not arrived yet (so the part played can only be estimated until it
+        does); ``None`` when playback stopped in a finished response or at its end."""
+        left = samples_played
+        for resp in self.responses:
+            if resp.samples <= 0:
+                continue
+            if left <= 0:
+                return None
+            if not resp.done:
+                return resp.rid
+            if left < resp.samples:
+                return None
+            left -= resp.samples
+        return None
+
     def _span_seconds(self, start: float, end: float) -> float:
         return estimate_seconds(self._text_upto(end)[len(self._text_upto(start)) :])
 
@@ -269,6 +286,36 @@ class HeardTracker:
         before = self._text_upto(resp.start)
         return self._text_upto(resp.end)[len(before) :].strip()
 
+    def _at_boundary(self, units: float) -> bool:
+        i = bisect.bisect_left(self.bounds, units - 1e-9)
+        return i < len(self.bounds) and abs(self.bounds[i] - units) < 1e-9
+
+    def _stripped(self, resp: _Response) -> bool | None:
+        """For a finished response that ended after a joining space (at a segment boundary):
+        whether the server billed it without that space (fewer characters than its span).
+        ``None`` when its billing says nothing of spaces (it ended inside a segment, where
+        its span is its billed characters, or it was not billed or abandoned)."""
+        if resp.billed is None or resp.end is None or resp.abandoned or not resp.done:
+            return None
+        if not self._at_boundary(resp.end):
+            return None
+        return resp.billed < resp.end - resp.start - 0.5
+
+    def _may_start_with_space(self, resp: _Response) -> bool:
+        """Whether the first unit of ``resp``'s audio may be the space between two appends
+        rather than a letter. Not for the turn's first response (nothing precedes it). Else by
+        how the service billed: a response that ended at a segment boundary and was billed
+        without the joining space speaks no edge space; one whose own billing says nothing
+        follows the responses of this turn that do (no space held back when all of them were
+        billed so; one held back when any billed a space, or none says)."""
+        if resp.start < 1e-9:
+            return False
+        own = self._stripped(resp)
+        if own is not None:
+            return not own
+        evidence = [e for e in map(self._stripped, self.responses) if e is not None]
+        return not evidence or not all(evidence)
+
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
         left = samples_played
@@ -282,22 +329,30 @@ class HeardTracker:
                 left -= resp.samples
                 continue
             played = min(left, resp.samples)
+            lead_space = not self.commit_mode and self._may_start_with_space(resp)
             if resp.done and not resp.abandoned:
-                position = played / resp.samples * (end - resp.start)
+                # Its audio speaks the characters billed for it (the span up to the snapped
+                # end may hold a space more, which has no audio).
+                units = end - resp.start
+                if resp.billed is not None and 0 < resp.billed < units:
+                    units = resp.billed
+                position = played / resp.samples * units
             else:
                 # Playback stopped inside a response that never ended, or was abandoned: its
                 # length is unknown, so the part played is converted at the voice's pace. In
                 # server_commit mode it may go on past the next segment boundary (the server
                 # decides), up to all the text appended; and as its end was never confirmed,
-                # the last unit is not claimed on an estimate.
+                # the last unit is not claimed on an estimate. (A service that speaks no edge
+                # space speaks no trailing one either: its last unit is the one before.)
                 limit = end if self.commit_mode else max(end, self.total)
                 units = max(0.0, limit - resp.start)
                 # At least as slow as its audio so far: that much is known to be in it.
                 pace = self._pace(resp.start, limit, sample_rate)
                 if units > 0:
                     pace = max(pace, resp.samples / units)
-                position = min(played / pace, max(0.0, units - 1)) if pace > 0 else 0.0
-            if not self.commit_mode:
+                last = units - 1 if self.commit_mode or lead_space else units - 2
+                position = min(played / pace, max(0.0, last)) if pace > 0 else 0.0
+            if lead_space:
                 # The server decides where the space between two appends is spoken: at the
                 # end of one response or the start of the next. Counted from the start, one
                 # unit of this response may be that space, not its first letter.

@@ -66,6 +66,9 @@ class PipelineOptions:
       to cut, so the listener is not left in silence;
     - ``keep_full_text``: record the whole reply in the history even when interrupted;
     - ``clear_timeout``: bound on sending ``input_text_buffer.clear`` at barge-in;
+    - ``settle_timeout``: at a barge-in inside a response whose end has not arrived yet, how
+      long to wait for that end (its audio is no longer played), so the part heard is measured
+      against the response's real length rather than estimated (``0``: never wait);
     - ``prices``: the user's price table; with a price for the turn's model the result carries
       its ``cost``.
     - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
@@ -79,11 +82,14 @@ class PipelineOptions:
     segmenter: SegmenterOptions = field(default_factory=SegmenterOptions)
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
+    settle_timeout: float = 0.5
     prices: PriceTable | None = None
     lexicon: Lexicon | None = None
 
     def __post_init__(self) -> None:
         if not (self.stall_timeout > 0 and math.isfinite(self.stall_timeout)):
             raise ConfigError("stall_timeout must be a positive number of seconds")
+        if not (self.settle_timeout >= 0 and math.isfinite(self.settle_timeout)):
+            raise ConfigError("settle_timeout must be zero or a positive number of seconds")
         if self.reconnect.attempts < 0:
             raise ConfigError("reconnect attempts must not be negative")

@@ -7,8 +7,11 @@ documented way to have the server flush its buffer.
 
 When the connection drops mid-turn, the stage reconnects (``ReconnectPolicy``) and re-sends the
 segments whose audio did not fully arrive; only the one partly heard segment repeats. When the
-session is cancelled (a barge-in), ``input_text_buffer.clear`` is sent and the connection is
-dropped, so no audio of the turn can reach the sink afterwards.
+session is cancelled (a barge-in), the sink is stopped, ``input_text_buffer.clear`` is sent and
+the connection is dropped, so no audio of the turn can reach the sink afterwards. Before it is
+dropped, when playback stopped inside a response whose end has not arrived, the stage reads on
+until that end (``settle_timeout``, its audio discarded): the part heard is then measured
+against the response's real length instead of estimated from the voice's pace.
 
 ``play`` hands the received audio to the sink at the sink's pace, in its own task: the stage
 reads the server's events ahead of the sink (up to ``_READ_AHEAD`` chunks), so the heard-text
@@ -71,6 +74,7 @@ class SpeechStage:
         tracker: HeardTracker,
         trace: TurnTrace,
         interrupted: Callable[[], bool],
+        stop_sink: Callable[[], Awaitable[None]],
         on_timing: Callable[[SegmentTiming], None] | None = None,
     ) -> None:
         self._target = target
@@ -81,6 +85,7 @@ class SpeechStage:
         self._tracker = tracker
         self._trace = trace
         self._interrupted = interrupted
+        self._stop_sink = stop_sink
         self._on_timing = on_timing
         self._commit_mode = target.config.mode == "commit"
         self._resend: list[int] = []  # segments to append again after a reconnect
@@ -172,9 +177,12 @@ class SpeechStage:
                 # Interrupted (or the enclosing scope was cancelled): drop the server's buffer
                 # before the connection closes; stale audio can no longer reach the sink.
                 self.cancelled = True
-                with anyio.move_on_after(self._options.clear_timeout, shield=True):
-                    with suppress(BridgeError):
-                        await tts.clear()
+                with anyio.CancelScope(shield=True):
+                    await self._stop_sink()  # the listener hears nothing more of this turn
+                    with anyio.move_on_after(self._options.clear_timeout):
+                        with suppress(BridgeError):
+                            await tts.clear()
+                    await self._settle(tts)
                 # The connection is discarded: do not wait for a closing handshake behind
                 # audio frames nobody will read.
                 tts.abort()
@@ -205,6 +213,35 @@ class SpeechStage:
             # Segments reach this stage in the order they were logged: same index.
             self._segments.appended(index, at_ms=self._timeline.now_ms())
         await tts.send_finish()
+
+    async def _settle(self, tts: TTSSession) -> None:
+        """After a barge-in: when playback stopped inside a response whose end has not
+        arrived, read on (its audio is counted, not played) until it ends, at most
+        ``settle_timeout``; the heard text is then cut by the response's real length."""
+        rid = self._tracker.unsettled(self._sink.samples_played)
+        if rid is None or self._options.settle_timeout <= 0:
+            return
+        with anyio.move_on_after(self._options.settle_timeout):
+            while True:
+                try:
+                    event = await tts.recv_chunk()
+                except TTSServerError as exc:
+                    if self._tolerable(exc):
+                        continue
+                    return
+                except BridgeError:
+                    return  # the connection failed: the estimate stands
+                if isinstance(event, AudioChunk):
+                    if event.response_id == rid:
+                        self._tracker.audio(rid, event.samples)
+                elif isinstance(event, ResponseDone) and event.response_id == rid:
+                    self._tracker.response_done(rid, event.usage.characters)
+                    if event.usage.characters is not None:
+                        self.billed = (self.billed or 0) + event.usage.characters
+                    log.debug("turn.settled", response_id=rid)
+                    return
+                elif isinstance(event, SessionFinished):
+                    return
 
     def _report_timings(self) -> None:
         """Tell ``on_timing`` of each segment whose timing is new or changed."""
@@ -241,8 +278,13 @@ class SpeechStage:
                 continue  # nothing owed: the text source is just slow
             if isinstance(event, AudioChunk):
                 self._timeline.mark("first_audio")
-                if self.interrupted or not event.data:
-                    continue  # stale audio after a barge-in is dropped
+                if not event.data:
+                    continue
+                if self.interrupted:
+                    # Stale audio after a barge-in is dropped, but counted: it is part of
+                    # its response's length, against which the part heard is measured.
+                    self._tracker.audio(event.response_id, event.samples)
+                    continue
                 try:
                     # No checkpoint while there is room: a cancellation (the connection
                     # failed) cannot fall between handing a chunk on and counting it.

@@ -106,9 +106,11 @@ class Turn:
             tracker=self._tracker,
             trace=self._trace,
             interrupted=lambda: self._interrupted,
+            stop_sink=self._stop_sink,
             on_timing=on_timing,
         )
         self._interrupted = False
+        self._sink_stopped = False
         self._started = False
         self._scope: anyio.CancelScope | None = None
         self._drain: anyio.CancelScope | None = None  # the sink playing out its queue
@@ -211,7 +213,18 @@ class Turn:
                     self._drain = drain
                     await self.sink.close()
             if self.interrupted:
-                with anyio.move_on_after(2):
-                    await self.sink.stop()
+                await self._stop_sink()
         except Exception as exc:
             log.warning("sink.close_failed", error=type(exc).__name__)
+
+    async def _stop_sink(self) -> None:
+        """Barge-in: stop the sink, once (the speech stage does it as soon as the session is
+        cancelled, before it settles the heard text; bounded, a broken sink is logged)."""
+        if self._sink_stopped:
+            return
+        self._sink_stopped = True
+        try:
+            with anyio.move_on_after(2):
+                await self.sink.stop()
+        except Exception as exc:
+            log.warning("sink.stop_failed", error=type(exc).__name__)

@@ -1,0 +1,157 @@
+"""Caption timing from the response mapping (``HeardTracker.timings``), pure: no emulator.
+
+Rule (``bridge.core.heard``): a segment's audio starts and ends where its bounds fall in the
+samples received, exact at confirmed response boundaries, placed by billed characters inside
+a response that spoke several segments, against the response's estimated length (65 ms a
+character at speech rate 1, or the pace of the turn's finished responses) while it has not
+ended. A segment spoken twice (re-sent after a drop) is timed by its later copy.
+"""
+
+from __future__ import annotations
+
+from bridge.core.heard import HeardTracker
+from bridge.core.result import SegmentTiming
+
+RATE = 1000  # samples per second: 65 samples a Latin character before any response ended
+
+
+def _timing(index: int, start: int, end: int, estimated: bool) -> SegmentTiming:
+    return SegmentTiming(index=index, start=start, end=end, estimated=estimated)
+
+
+def test_timings_follow_the_response_mapping() -> None:
+    t = HeardTracker()
+    for text in ("Hello there.", "How are you?", "Fine."):
+        t.appended(text)
+    assert t.timings(RATE) == [None, None, None]
+    t.response_started("r1")
+    t.audio("r1", 2000)
+    # r1 not done: its end is taken as the first segment's, the rest unknown.
+    first = t.timings(RATE)
+    assert first[0] is not None and first[0].start == 0 and first[0].estimated
+    assert first[1] is None and first[2] is None
+    t.response_done("r1", 25)  # it spoke the first two segments (12 + 12, and a space)
+    t.response_started("r2")
+    t.audio("r2", 500)
+    t.response_done("r2", 5)
+    assert t.timings(RATE) == [
+        _timing(0, 0, 1000, True),
+        _timing(1, 1000, 2000, True),
+        _timing(2, 2000, 2500, False),
+    ]
+
+
+def test_commit_mode_timings_are_confirmed_by_response_done() -> None:
+    t = HeardTracker(commit_mode=True)
+    t.appended("One two three.")
+    t.appended("Four five.")
+    t.response_started("a")
+    t.audio("a", 700)
+    # Not done: sized by its text, 14 characters at 65 ms (909.99 samples, truncated).
+    assert t.timings(RATE)[0] == _timing(0, 0, 909, True)
+    t.audio("a", 300)
+    t.response_done("a", None)
+    t.response_started("b")
+    t.audio("b", 400)
+    t.response_done("b", None)
+    assert t.timings(RATE) == [_timing(0, 0, 1000, False), _timing(1, 1000, 1400, False)]
+
+
+def test_bounds_inside_a_merged_response_are_placed_by_billed_characters() -> None:
+    # "Hi." (3 units) and "How are you today?" (18) in one response billed 22 (with the
+    # space), snapped to the boundary at 21: the first segment's end is 3/21 of its audio.
+    t = HeardTracker()
+    for text in ("Hi.", "How are you today?", "Bye."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 2100)
+    t.response_done("r1", 22)
+    t.response_started("r2")
+    t.audio("r2", 400)
+    t.response_done("r2", 4)
+    assert t.timings(RATE) == [
+        _timing(0, 0, 300, True),  # its end is interpolated
+        _timing(1, 300, 2100, True),  # its start is interpolated, its end confirmed
+        _timing(2, 2100, 2500, False),  # a response of its own: both ends confirmed
+    ]
+
+
+def test_an_unfinished_response_is_sized_by_its_text_and_later_segments_are_unknown() -> None:
+    t = HeardTracker()
+    for text in ("One two.", "Three four.", "Five."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 100)
+    # Its end is taken at the first boundary (8 units at 65 samples: 520); nothing of the
+    # later segments has arrived.
+    assert t.timings(RATE) == [_timing(0, 0, 520, True), None, None]
+    t.audio("r1", 600)  # more audio than the estimate: the audio received is the length
+    assert t.timings(RATE) == [_timing(0, 0, 700, True), None, None]
+
+
+def test_the_speech_rate_scales_the_estimated_length() -> None:
+    t = HeardTracker(commit_mode=True, speech_rate=2.0)
+    t.appended("One two three.")
+    t.response_started("a")
+    t.audio("a", 100)
+    # Half of 14 characters at 65 ms: 455 samples (454.99, truncated).
+    assert t.timings(RATE) == [_timing(0, 0, 454, True)]
+
+
+def test_a_segment_cut_across_responses_ends_in_the_next_one() -> None:
+    # The server cut "See Dr. Li" after "Dr.": r2 ends inside the segment, r3 finishes it.
+    t = HeardTracker()
+    for text in ("Hello there.", "See Dr. Li", "Fine."):
+        t.appended(text)
+    for rid, chars in (("r1", 12), ("r2", 8)):
+        t.response_started(rid)
+        t.audio(rid, 100)
+        t.response_done(rid, chars)
+    # Before r3: the segment's end is estimated from the turn's pace (200 samples for 20
+    # billed units: 10 a unit, 10 units), the next segment's audio has not arrived.
+    assert t.timings(RATE) == [_timing(0, 0, 100, False), _timing(1, 100, 200, True), None]
+    t.response_started("r3")
+    t.audio("r3", 100)
+    t.response_done("r3", 9)  # " Li Fine.", snapped to the end at 27
+    # "Li" and its space are 2 of r3's 7 units: 29 of its 100 samples.
+    assert t.timings(RATE) == [
+        _timing(0, 0, 100, False),
+        _timing(1, 100, 229, True),
+        _timing(2, 229, 300, True),
+    ]
+    assert t.response_text("r2") == "See Dr."
+    assert t.response_text("r3") == "Li Fine."
+
+
+def test_a_segment_spoken_again_after_a_drop_is_timed_by_its_later_copy() -> None:
+    t = HeardTracker()
+    for text in ("First sentence here.", "Second sentence here."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 1300)
+    t.response_done("r1", 20)  # 65 samples a unit
+    t.response_started("r2")
+    t.audio("r2", 900)
+    t.forget_responses_after_drop()
+    # The abandoned copy: it starts where its audio starts; its end never arrived, so it is
+    # estimated at the turn's pace (21 units at 65: 1365 samples).
+    assert t.timings(RATE) == [_timing(0, 0, 1300, False), _timing(1, 1300, 2665, True)]
+    t.response_started("r3")
+    t.audio("r3", 1430)
+    t.response_done("r3", 22)
+    assert t.timings(RATE) == [_timing(0, 0, 1300, False), _timing(1, 2200, 3630, False)]
+
+
+def test_response_text_is_what_a_finished_response_spoke() -> None:
+    t = HeardTracker()
+    for text in ("Hello there.", "How are you?", "Fine."):
+        t.appended(text)
+    assert t.response_text("r1") == ""  # not known
+    t.response_started("r1")
+    t.audio("r1", 100)
+    assert t.response_text("r1") == ""  # not done
+    t.response_done("r1", 25)
+    t.response_started("r2")
+    t.response_done("r2", 5)
+    assert t.response_text("r1") == "Hello there. How are you?"
+    assert t.response_text("r2") == "Fine."

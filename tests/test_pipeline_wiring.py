@@ -1,0 +1,277 @@
+"""How a turn's stages are wired, checked against the emulator (found by mutation testing,
+see docs/mutation/pipeline.md): commits, reconnect reports, caption timings, the trace, the
+assistant's hand-over to its turn, and which server errors are tolerated."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import ClassVar
+
+import anyio
+import pytest
+import structlog
+
+import bridge.pipeline.turn as turn_module
+from bridge.adapters.llm import LLMClient, LLMConfig
+from bridge.adapters.sinks import NullSink
+from bridge.adapters.tracing import TurnTrace
+from bridge.core.errors import TTSServerError
+from bridge.core.heard import HeardTracker
+from bridge.core.result import SegmentTiming, TurnResult
+from bridge.local import EmulatorOptions, Faults, serve_emulator
+from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
+from bridge.pipeline.assistant import Assistant
+from bridge.pipeline.segment_log import SegmentLog
+from bridge.pipeline.speech_stage import SpeechStage
+from bridge.pipeline.timeline import Timeline
+from bridge.qwen import SessionConfig, Timeouts
+from bridge.qwen.client import TTSSession
+from bridge.qwen.protocol import billable_characters
+from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
+from bridge.text import Lexicon, Segment
+
+pytestmark = pytest.mark.anyio
+
+FAST = Timeouts(connect=5, update=5, first_audio=5, idle=5, close=1)
+REPLY = (
+    "Sure, here is the plan for today. First we visit the old market to look around. "
+    "Then we buy groceries for the week. After that we cook dinner together. "
+    "Finally we rest and watch a film."
+)
+
+
+async def scripted(text: str, *, rate: float = 200.0) -> AsyncIterator[str]:
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        await anyio.sleep(1 / rate)
+        yield word if i == len(words) - 1 else word + " "
+
+
+def target(url: str, **config: object) -> TTSTarget:
+    return TTSTarget(url=url, config=SessionConfig(**config), timeouts=FAST)  # type: ignore[arg-type]
+
+
+class RecordingTrace(TurnTrace):
+    """A turn's trace that remembers what the turn told it."""
+
+    made: ClassVar[list[RecordingTrace]] = []
+
+    def __init__(self, *, traceparent: str | None = None, model: str | None = None) -> None:
+        super().__init__(traceparent=traceparent, model=model)
+        self.traceparent = traceparent
+        self.barge_ins: list[float] = []
+        self.reconnects: list[tuple[float, str, int]] = []
+        RecordingTrace.made.append(self)
+
+    def barge_in(self, ms: float) -> None:
+        self.barge_ins.append(ms)
+        super().barge_in(ms)
+
+    def reconnect(self, ms: float, *, error: str, resend: int) -> None:
+        self.reconnects.append((ms, error, resend))
+        super().reconnect(ms, error=error, resend=resend)
+
+
+@pytest.fixture
+def traces(monkeypatch: pytest.MonkeyPatch) -> list[RecordingTrace]:
+    RecordingTrace.made = []
+    monkeypatch.setattr(turn_module, "TurnTrace", RecordingTrace)
+    return RecordingTrace.made
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the ``input_text_buffer.commit`` events the turns sent."""
+    sent: list[str] = []
+    original = TTSSession.commit
+
+    async def commit(self: TTSSession) -> str:
+        event_id = await original(self)
+        sent.append(event_id)
+        return event_id
+
+    monkeypatch.setattr(TTSSession, "commit", commit)
+    return sent
+
+
+@pytest.mark.parametrize(
+    ("mode", "commit_first", "expected"),
+    [("server_commit", True, "one"), ("server_commit", False, "none"), ("commit", True, "each")],
+)
+async def test_commits_follow_the_mode_and_commit_first(
+    commits: list[str], mode: str, commit_first: bool, expected: str
+) -> None:
+    options = PipelineOptions(commit_first=commit_first)
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        result = await Turn(
+            scripted(REPLY), NullSink(), target=target(emu.url, mode=mode), options=options
+        ).run()
+    assert result.error is None and result.spoken_text == result.text
+    assert len(result.segments) > 2
+    want = {"one": 1, "none": 0, "each": len(result.segments)}[expected]
+    assert len(commits) == want
+    # The billed characters are the sum of the responses' usage. The emulator bills what each
+    # response spoke: in commit mode one segment as sent (with its trailing space), in
+    # server_commit mode the segments without the spaces between them.
+    space = " " if mode == "commit" else ""
+    assert result.chars_billed == sum(billable_characters(s.text + space) for s in result.segments)
+
+
+async def test_each_reconnect_is_counted_logged_and_traced(
+    traces: list[RecordingTrace], commits: list[str]
+) -> None:
+    faults = Faults(close_after_deltas=8, connections=2)
+    options = PipelineOptions(reconnect=ReconnectPolicy(attempts=2, delay=0))
+    async with serve_emulator(EmulatorOptions(engine="tone", faults=faults)) as emu:
+        with structlog.testing.capture_logs() as logs:
+            result = await Turn(
+                scripted(REPLY), NullSink(), target=target(emu.url), options=options
+            ).run()
+    assert result.error is None and result.spoken_text == result.text
+    assert result.reconnects == 2
+    told = [e for e in logs if e["event"] == "turn.tts_reconnect"]
+    assert [(e["log_level"], e["error"]) for e in told] == [("warning", "TTSClosedError")] * 2
+    assert all(e["resend"] >= 1 for e in told)  # the partly heard segment goes again
+    (trace,) = traces
+    assert [(error, resend) for _, error, resend in trace.reconnects] == [
+        (e["error"], e["resend"]) for e in told
+    ]
+    first, second = (ms for ms, _, _ in trace.reconnects)
+    assert 0 < first <= second
+    # Re-sent segments are not "first": only the turn's first segment was committed.
+    assert len(commits) == 1
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_on_timing_reports_each_segment_when_known_and_only_when_changed(mode: str) -> None:
+    seen: list[SegmentTiming] = []
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        result = await Turn(
+            scripted(REPLY), NullSink(), target=target(emu.url, mode=mode), on_timing=seen.append
+        ).run()
+    assert result.error is None and len(result.segments) > 2
+    assert all(isinstance(t, SegmentTiming) for t in seen)
+    last: dict[int, SegmentTiming] = {}
+    for timing in seen:
+        assert last.get(timing.index) != timing, "an unchanged timing was reported again"
+        last[timing.index] = timing
+    # Every segment's place was told, and the last word on each is the result's.
+    assert sorted(last) == list(range(len(result.segments)))
+    assert [last[i] for i in sorted(last)] == [s.timing for s in result.segments]
+
+
+async def test_a_barge_in_is_traced_and_an_interrupt_after_the_end_changes_nothing(
+    traces: list[RecordingTrace],
+) -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        done = Turn(scripted("One short sentence."), NullSink(), target=target(emu.url))
+        done_result = await done.run()
+        done.interrupt()  # "safe to call at any time": the turn is over
+        assert not done.interrupted and not done_result.interrupted
+
+        sink = NullSink()
+        cut = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url))
+
+        async def barge_in() -> None:
+            while sink.samples_played == 0:
+                await anyio.sleep(0.01)
+            cut.interrupt()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(barge_in)
+            result = await cut.run()
+    assert result.interrupted and cut.interrupted
+    first, second = traces
+    assert first.barge_ins == []
+    (at,) = second.barge_ins
+    assert result.first_play_ms is not None and result.done_ms is not None
+    assert result.first_play_ms <= at <= result.done_ms
+
+
+async def test_the_assistant_hands_its_options_callbacks_and_request_to_the_turn(
+    traces: list[RecordingTrace],
+) -> None:
+    answer = "Hello world, how are you? I am fine. Thank you for asking."
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    texts: list[str] = []
+    segments: list[Segment] = []
+    timings: list[SegmentTiming] = []
+    options = PipelineOptions(lexicon=Lexicon.build(exact={"world": "planet"}))
+    async with (
+        serve_fake_llm([FakeReply(tokens_for(answer), delay=0.01)]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(llm=llm, tts=target(emu.url), options=options)
+        turn = assistant.reply(
+            "Say hello.",
+            NullSink(),
+            on_segment=segments.append,
+            on_text=texts.append,
+            on_timing=timings.append,
+            traceparent=parent,
+        )
+        with structlog.testing.capture_logs() as logs:
+            result: TurnResult = await turn.run()
+    assert result.error is None
+    assert "planet" in result.text and "world" not in result.text  # the assistant's options
+    assert "".join(texts) == answer  # on_text: the deltas before scrubbing
+    assert [s.text.strip() for s in segments] == [s.text for s in result.segments]
+    assert timings and {t.index for t in timings} == set(range(len(result.segments)))
+    (line,) = [e for e in logs if e["event"] == "turn"]
+    assert line["request_chars"] == len("Say hello.")
+    (trace,) = traces
+    assert trace.traceparent == parent
+
+
+async def _no_stop() -> None:
+    return None
+
+
+def _stage(mode: str = "server_commit") -> SpeechStage:
+    tts = target("ws://127.0.0.1:9/", mode=mode)
+    return SpeechStage(
+        target=tts,
+        options=PipelineOptions(),
+        sink=NullSink(),
+        timeline=Timeline(lambda: 0.0),
+        segments=SegmentLog(),
+        tracker=HeardTracker(commit_mode=mode == "commit"),
+        trace=TurnTrace(),
+        interrupted=lambda: False,
+        stop_sink=_no_stop,
+    )
+
+
+class _CommitOnly:
+    """Just enough of a session for ``SpeechStage._append``."""
+
+    def __init__(self) -> None:
+        self.appended: list[str] = []
+
+    async def append(self, text: str) -> None:
+        self.appended.append(text)
+
+    async def commit(self) -> str:
+        return f"event_commit_{len(self.appended)}"
+
+
+async def test_only_errors_answering_our_commits_are_tolerated() -> None:
+    stage = _stage()
+    session = _CommitOnly()
+    await stage._append(session, "Hello there.", first=True)  # type: ignore[arg-type]
+    await stage._append(session, "How are you?", first=False)  # type: ignore[arg-type]
+    assert session.appended == ["Hello there. ", "How are you? "]
+    with structlog.testing.capture_logs() as logs:
+        # Paired with a commit by position, whatever it echoes.
+        assert stage._tolerable(TTSServerError("empty", code="x", answers_commit="c9"))
+        # Echoing the id of the one commit sent (the first segment's).
+        assert stage._tolerable(TTSServerError("empty", code="y", event_id="event_commit_1"))
+    assert [(e["event"], e["code"]) for e in logs] == [
+        ("turn.commit_answered_by_error", "x"),
+        ("turn.commit_answered_by_error", "y"),
+    ]
+    # Any other error is the server's failure: not tolerated.
+    assert not stage._tolerable(TTSServerError("boom", code="internal_error"))
+    assert not stage._tolerable(TTSServerError("boom", event_id="event_commit_2"))
+    assert not stage._tolerable(TTSServerError("boom", event_id="event_append_1"))
