@@ -49,6 +49,8 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_text_segmenter.py",
             "tests/test_text_rules.py",
+            "tests/test_text_cuts.py",
+            "tests/test_text_chars.py",
             "tests/test_text_golden.py",
             "tests/test_text_invariants.py",
             "tests/test_scripts.py",
@@ -67,6 +69,7 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_text_scrubber.py",
             "tests/test_text_lexicon.py",
+            "tests/test_text_options.py",
             "tests/test_text_speech.py",
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -13,10 +14,13 @@ from bridge.adapters.lexicon_file import parse_lexicon, read_lexicon, read_lexic
 from bridge.core.errors import ConfigError
 from bridge.text import Lexicon, split_speech
 
-LEX = Lexicon.build(
-    exact={"Qwen": "chwen", "SQL": "sequel", "Node.js": "node J S", "C++": "C plus plus"},
-    any_case={"k8s": "kubernetes", "通义": "Tong Yi", "gpt": "G P T", "gpt-4o": "G P T four O"},
-)
+
+def lex() -> Lexicon:
+    # built inside each test (not at import), so a mutation tester sees which tests build it
+    return Lexicon.build(
+        exact={"Qwen": "chwen", "SQL": "sequel", "Node.js": "node J S", "C++": "C plus plus"},
+        any_case={"k8s": "kubernetes", "通义": "Tong Yi", "gpt": "G P T", "gpt-4o": "G P T four O"},
+    )
 
 
 def streamed(lexicon: Lexicon, parts: list[str]) -> str:
@@ -55,14 +59,14 @@ def splits(text: str, seed: int) -> list[str]:
     ],
 )
 def test_replacements_are_whole_word_and_case_aware(text: str, expected: str) -> None:
-    assert LEX.apply(text) == expected
+    assert lex().apply(text) == expected
     for seed in range(20):
-        assert streamed(LEX, splits(text, seed)) == expected
-    assert streamed(LEX, list(text)) == expected
+        assert streamed(lex(), splits(text, seed)) == expected
+    assert streamed(lex(), list(text)) == expected
 
 
 def test_a_replacement_that_spans_deltas_is_made_and_nothing_else_is_held() -> None:
-    stream = LEX.stream()
+    stream = lex().stream()
     assert stream.feed("We run it on k") == "We run it on "  # "k" may begin "k8s"
     assert stream.feed("8") == ""
     assert stream.feed("s and S") == "kubernetes and "  # "S" may begin "SQL"
@@ -92,7 +96,7 @@ def test_the_result_never_depends_on_the_split(text: str, sizes: list[int]) -> N
     while i < len(text):
         parts.append(text[i : i + sizes[k % len(sizes)]])
         i, k = i + sizes[k % len(sizes)], k + 1
-    assert streamed(LEX, parts) == LEX.apply(text)
+    assert streamed(lex(), parts) == lex().apply(text)
 
 
 @settings(max_examples=200, deadline=None)
@@ -107,7 +111,7 @@ def test_the_segmenter_sees_the_replacements_and_a_capital_still_starts_a_senten
     text = "Use SQL. SQL is fast. Then k8s. K8s scales."
     for size in (1, 2, 3, 50):
         deltas = [text[i : i + size] for i in range(0, len(text), size)]
-        segments = split_speech(deltas, first_clause=False, min_chars=0, lexicon=LEX)
+        segments = split_speech(deltas, first_clause=False, min_chars=0, lexicon=lex())
         assert segments == [
             "Use Sequel.",  # the matched text starts with a capital
             "Sequel is fast.",
@@ -182,3 +186,79 @@ def test_a_lexicon_directory_offers_its_files_by_name(tmp_path: Path) -> None:
         read_lexicon_dir(tmp_path)
     with pytest.raises(ConfigError, match="lexicon directory not found"):
         read_lexicon_dir(tmp_path / "nope")
+
+
+# -- the rules at their edges ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("exact", "any_case", "message"),
+    [
+        ({"": "x"}, {}, "my.toml: '' is not a word to replace"),
+        ({}, {"a\rb": "x"}, "my.toml: 'a\\rb'... is longer than 64 characters or spans lines"),
+        (
+            {"y" * 65: "x"},
+            {},
+            f"my.toml: {'y' * 20!r}... is longer than 64 characters or spans lines",
+        ),
+        ({"SQL": 3}, {}, "my.toml: the replacement of 'SQL' must be text"),
+        (
+            {"SQL": "x" * 257},
+            {},
+            "my.toml: the replacement of 'SQL' must be 1 to 256 characters on one line",
+        ),
+        ({}, {"K8s": "a", "k8S": "b"}, "my.toml: 'k8S' is given twice"),
+    ],
+)
+def test_entry_errors_name_the_source_the_entry_and_the_field(
+    exact: dict[str, Any], any_case: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        Lexicon.build(exact=exact, any_case=any_case, source="my.toml")
+    assert str(info.value) == message
+    assert info.value.field == "lexicon"
+
+
+def test_errors_without_a_source_say_lexicon() -> None:
+    with pytest.raises(ConfigError, match=r"^lexicon: ' k8s' is not a word"):
+        Lexicon.build(any_case={" k8s": "x"})
+
+
+def test_the_longest_word_and_replacement_allowed() -> None:
+    word, replacement = "w" * 64, "r" * 256
+    lexicon = Lexicon.build(exact={word: replacement, "XML": "ex em el"})
+    assert lexicon.apply(f"a {word} b XML.") == f"a {replacement} b Ex em el."  # "XML": a capital
+    assert lexicon.longest == 64
+    assert Lexicon.build().longest == 0
+
+
+def test_the_number_of_entries_is_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bridge.text.lexicon as module
+
+    monkeypatch.setattr(module, "MAX_ENTRIES", 4)  # the real cap (10 000) takes long to compile
+    assert Lexicon.build(exact={"a": "x", "b": "x"}, any_case={"c": "x", "d": "x"})
+    with pytest.raises(ConfigError) as info:
+        Lexicon.build(exact={"a": "x", "b": "x"}, any_case={"c": "x", "d": "x", "e": "x"})
+    assert str(info.value) == "lexicon: more than 4 entries"
+    assert info.value.field == "lexicon"
+
+
+def test_whole_word_rule_looks_at_the_first_and_last_characters() -> None:
+    # "A.I" starts and ends with a letter: not inside "XA.I" nor "A.Is"; "C++" ends with "+"
+    lexicon = Lexicon.build(exact={"A.I": "A I", "C++": "C plus plus"})
+    assert lexicon.apply("A.I and XA.I and A.Is.") == "A I and XA.I and A.Is."
+    assert lexicon.apply("C++x and xC++.") == "C plus plusx and xC++."
+
+
+def test_a_capital_is_given_to_the_replacements_first_letter_only() -> None:
+    lexicon = Lexicon.build(any_case={"iphone": "iPhone"})
+    assert lexicon.apply("Iphone or iphone.") == "IPhone or iPhone."
+
+
+def test_a_stream_starts_again_after_flush() -> None:
+    stream = lex().stream()
+    assert stream.feed("Use SQ") == "Use "
+    assert stream.flush() == "SQ"
+    assert stream.feed("abc SQL") == "abc "
+    assert stream.flush() == "Sequel"
+    assert stream.feed("SQL is") == "Sequel is"  # a new turn: its start is a word boundary

@@ -362,3 +362,40 @@ def test_options_have_one_form_and_one_set_of_defaults() -> None:
     assert split_speech([text], segmenter=SegmenterOptions(first_clause=False)) == split_speech(
         [text], first_clause=False
     )
+
+
+# -- kinds and weights at the edges (from surviving mutants) ---------------------------------
+
+
+def test_cut_is_forced_at_the_last_word_and_flush_is_final() -> None:
+    seg = Segmenter(**PLAIN)
+    assert seg.feed("Hello there wor") == []
+    assert seg.cut() == [Segment("Hello there", "forced", 0, False, 0, 11)]
+    assert seg.flush() == [Segment("wor", "final", 1, False, 12, 15)]
+
+
+def test_cut_sends_a_held_short_sentence_as_a_sentence() -> None:
+    seg = Segmenter(first_clause=False, min_chars=20)
+    first = seg.feed("A long first sentence here. Ok. ")
+    assert [s.text for s in first] == ["A long first sentence here."]
+    assert seg.cut() == [Segment("Ok.", "sentence", 1, False, 28, 31)]
+    assert seg.flush() == []
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected"),
+    [
+        # "很好。" weighs 3 + 2 * (weight - 1): held below min_chars=6, sent at or above it
+        (2, ["好的。", "很好。是的。", "对。"]),
+        (3, ["好的。", "很好。", "是的。", "对。"]),
+    ],
+)
+def test_cjk_weight_counts_each_cjk_character(weight: int, expected: list[str]) -> None:
+    assert split("好的。很好。是的。对。", first_clause=False, min_chars=6, cjk_weight=weight) == (
+        expected
+    )
+
+
+def test_feed_names_the_wrong_type() -> None:
+    with pytest.raises(TypeError, match="feed\\(\\) takes str, not bytes"):
+        Segmenter().feed(b"x")  # type: ignore[arg-type]
