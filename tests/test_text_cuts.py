@@ -51,8 +51,8 @@ from bridge.text._cuts import (
         ("in the of x", 0, 10, 9),  # all after function words: the latest space
         ("xy of z", 0, 6, 2),  # not after "of": the earlier space after "xy"
         ("a of", 0, 3, 1),  # only spaces after function words: the latest of them
-        ("ab 3, 5", 0, 6, 2),
-        ("aa bb, cc", 0, 6, 6),  # the space after an ordinary comma is a cut point  # the space of "3, 5" is skipped, an earlier one is taken
+        ("ab 3, 5", 0, 6, 2),  # the space of "3, 5" is skipped, an earlier one is taken
+        ("aa bb, cc", 0, 6, 6),  # the space after an ordinary comma is a cut point
         # class 4: next to a CJK character, after a particle if there is one
         ("我们的朋友来了", 0, 6, 3),  # after 的
         ("我们去北京", 0, 4, 4),  # no particle: the latest boundary
