@@ -399,3 +399,31 @@ def test_cjk_weight_counts_each_cjk_character(weight: int, expected: list[str]) 
 def test_feed_names_the_wrong_type() -> None:
     with pytest.raises(TypeError, match="feed\\(\\) takes str, not bytes"):
         Segmenter().feed(b"x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a blank line after a terminator ends the paragraph, with spaces on the lines too
+        ("Hello.\n\nNext one.", [("Hello.", "sentence", True), ("Next one.", "final", False)]),
+        ("Hello. \n \nNext one.", [("Hello.", "sentence", True), ("Next one.", "final", False)]),
+        # an ellipsis (… or ‥) glued to a capitalised word ends the sentence
+        ("Wait…What happened?", [("Wait…", "sentence", False), ("What happened?", "final", False)]),
+        ("Wait‥What happened?", [("Wait‥", "sentence", False), ("What happened?", "final", False)]),
+        ("Wait…Xavier came.", [("Wait…", "sentence", False), ("Xavier came.", "final", False)]),
+        ("Wait…, then go.", [("Wait…, then go.", "final", False)]),  # a comma goes on
+        # Japanese: と after a closing quote goes on, と right after 。 starts a new sentence
+        ("「そうですね。」と彼は言った。", [("「そうですね。」と彼は言った。", "final", False)]),
+        (
+            "そうですね。とても良い。",
+            [("そうですね。", "sentence", False), ("とても良い。", "final", False)],
+        ),
+        ("你好。我很好。", [("你好。", "sentence", False), ("我很好。", "final", False)]),
+        ("(...) Then it ended.", [("(...) Then it ended.", "final", False)]),  # an elision
+        ("Hi! Bye.", [("Hi!", "sentence", False), ("Bye.", "final", False)]),
+    ],
+)
+def test_terminator_kinds_and_paragraphs(text: str, expected: list[tuple[str, str, bool]]) -> None:
+    for size in (1, 3, len(text)):
+        got = [(s.text, s.kind, s.ends_paragraph) for s in segments(text, size, **PLAIN)]
+        assert got == expected
