@@ -49,6 +49,8 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_text_segmenter.py",
             "tests/test_text_rules.py",
+            "tests/test_text_cuts.py",
+            "tests/test_text_chars.py",
             "tests/test_text_golden.py",
             "tests/test_text_invariants.py",
             "tests/test_scripts.py",

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bridge.text import Scrubber, Segmenter
+from bridge.text._rules import TokenClass, classify_token, next_label
 
 SEEDS = range(12)
 FRAGMENTS = [
@@ -490,3 +491,24 @@ def test_the_spaces_after_a_removed_item_collapse_whatever_the_split(
     text: str, expected: str
 ) -> None:
     assert scrub(text) == expected
+
+
+# -- classify_token and next_label, directly -------------------------------------------------
+
+
+def test_spaced_abbreviation_joins_with_the_previous_token() -> None:
+    assert classify_token("B", "z.") is TokenClass.NEVER  # "z. B."
+    assert classify_token("m", "p.") is TokenClass.CLOSING  # "p. m."
+    assert classify_token("B") is TokenClass.AMBIGUOUS  # alone: an initial
+    # a previous token without its period does not join: "am M." is not "a.m."
+    assert classify_token("M", "am") is TokenClass.AMBIGUOUS
+
+
+def test_unit_after_a_number_is_at_most_three_letters() -> None:
+    assert classify_token("dpi", "300") is TokenClass.CLOSING  # "300 dpi."
+    assert classify_token("days", "5") is TokenClass.WORD  # "It took 5 days. Then"
+
+
+def test_next_label_ends_after_z() -> None:
+    assert next_label("z") is None and next_label("Z") is None
+    assert next_label("y") == "z" and next_label("Y") == "Z" and next_label("9") == "10"

@@ -1,14 +1,23 @@
-"""The parts a turn is made of, alone: its timeline and its segment log."""
+"""The parts a turn is made of, alone: its timeline, its segment log and its result."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import Any
 
 import pytest
+import structlog
 
-from bridge.core.result import SegmentTiming
+from bridge.core.cost import Price, TurnCost, heard_characters
+from bridge.core.errors import ConfigError, TTSConnectionError
+from bridge.core.heard import HeardTracker, speakable_join
+from bridge.core.result import SegmentTiming, TurnResult
+from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, result_builder
+from bridge.pipeline.result_builder import build_result, log_result
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Moments, Timeline
+from bridge.qwen.protocol import billable_characters
 
 
 def test_the_timeline_keeps_each_mark_at_its_first_moment_from_the_start() -> None:
@@ -20,10 +29,21 @@ def test_the_timeline_keeps_each_mark_at_its_first_moment_from_the_start() -> No
     now[0] = 100.5
     timeline.mark("first_segment")
     timeline.mark("ttft")  # a later delta: the first one counts
+    for i, name in enumerate(["first_append", "first_audio", "first_play", "llm_done"]):
+        now[0] = 100.5 + (i + 1) / 10
+        timeline.mark(name)  # type: ignore[arg-type]
     now[0] = 101.0
     timeline.mark("done")
     snapshot = timeline.snapshot()
-    assert snapshot == Moments(ttft_ms=250.0, first_segment_ms=500.0, done_ms=1000.0)
+    assert snapshot == Moments(
+        ttft_ms=250.0,
+        first_segment_ms=500.0,
+        first_append_ms=pytest.approx(600.0),
+        first_audio_ms=pytest.approx(700.0),
+        first_play_ms=pytest.approx(800.0),
+        llm_done_ms=pytest.approx(900.0),
+        done_ms=1000.0,
+    )
     assert timeline.now_ms() == 1000.0
     timeline.mark("interrupted")
     assert snapshot.interrupted_ms is None  # a snapshot does not follow later marks
@@ -50,3 +70,246 @@ def test_the_segment_log_replaces_its_frozen_records_as_they_go_on() -> None:
     assert log.records([])[0].timing is None  # the log itself keeps no timing
     with pytest.raises(dataclasses.FrozenInstanceError):
         first.text = "changed"  # type: ignore[misc]
+
+
+# --- the result of a turn (result_builder) -------------------------------------------------
+
+RATE = 24000
+MOMENTS = Moments(
+    ttft_ms=1.0,
+    first_segment_ms=2.0,
+    first_append_ms=3.0,
+    first_audio_ms=4.0,
+    first_play_ms=5.0,
+    llm_done_ms=6.0,
+    interrupted_ms=7.0,
+    done_ms=8.0,
+)
+PRICE = Price(per_10k_chars=10_000.0, currency="USD")  # one unit a character: easy to read
+
+
+def _spoken_turn() -> tuple[SegmentLog, HeardTracker]:
+    """Two segments appended in commit mode, each one response of one second."""
+    log = SegmentLog()
+    tracker = HeardTracker(commit_mode=True)
+    for i, text in enumerate(["Hello there.", "你好。"]):
+        log.cut(text, "sentence", ready_ms=float(i))
+        index = tracker.appended(text, text + " ")
+        log.appended(index, at_ms=float(i) + 0.5)
+        tracker.response_started(f"r{i}")
+        tracker.audio(f"r{i}", RATE)
+        tracker.response_done(f"r{i}", billable_characters(text + " "))
+    return log, tracker
+
+
+def _build(log: SegmentLog, tracker: HeardTracker, **overrides: Any) -> TurnResult:
+    args: dict[str, Any] = {
+        "turn_id": "turn_x",
+        "moments": MOMENTS,
+        "segments": log,
+        "tracker": tracker,
+        "sample_rate": RATE,
+        "samples_played": 2 * RATE,
+        "interrupted": False,
+        "error": None,
+        "billed": 17,
+        "reconnects": 2,
+        "price": PRICE,
+    } | overrides
+    return build_result(**args)
+
+
+def test_a_whole_turn_is_heard_in_full_and_billed_as_reported() -> None:
+    log, tracker = _spoken_turn()
+    result = _build(log, tracker)
+    assert (result.turn_id, result.reconnects, result.error) == ("turn_x", 2, None)
+    moments = (
+        result.ttft_ms,
+        result.first_segment_ms,
+        result.first_append_ms,
+        result.first_audio_ms,
+        result.first_play_ms,
+        result.llm_done_ms,
+        result.done_ms,
+    )
+    assert moments == (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0)
+    assert result.audio_ms == 2000.0
+    assert result.text == result.spoken_text == speakable_join(["Hello there.", "你好。"])
+    assert not result.interrupted
+    assert result.chars_appended == len("Hello there.") + len("你好。")
+    heard = billable_characters("Hello there.") + billable_characters("你好。")
+    assert (result.chars_billed, result.chars_unreported, result.chars_heard) == (17, 0, heard)
+    assert result.cost == TurnCost.of(PRICE, billed=17, heard=heard)
+    assert [s.text for s in result.segments] == ["Hello there.", "你好。"]
+    assert [s.timing for s in result.segments] == tracker.timings(RATE)
+    assert all(s.timing is not None for s in result.segments)
+
+
+@pytest.mark.parametrize("how", ["interrupted", "failed"])
+def test_a_turn_cut_short_keeps_what_was_heard_and_counts_the_unreported(how: str) -> None:
+    log, tracker = _spoken_turn()
+    played = RATE + RATE // 2  # the first segment and half of the second
+    cut = (
+        {"interrupted": True}
+        if how == "interrupted"
+        else {"error": TTSConnectionError("the connection dropped")}
+    )
+    # Only the first response reported its usage before the cut.
+    first = billable_characters("Hello there. ")
+    result = _build(log, tracker, samples_played=played, billed=first, **cut)
+    assert result.interrupted == (how == "interrupted")
+    assert result.spoken_text == tracker.heard_text(played, RATE)
+    assert result.spoken_text.startswith("Hello there.")
+    assert result.spoken_text != result.text and result.text.startswith(result.spoken_text)
+    assert result.audio_ms == 1500.0
+    # Unreported: the appended characters (without joining spaces) the reports did not cover.
+    unreported = log.billable_appended - first
+    assert unreported > 0
+    assert result.chars_unreported == unreported
+    assert result.chars_heard == heard_characters(log.texts, result.spoken_text)
+    assert result.chars_heard < log.billable_appended
+    assert result.cost == TurnCost.of(PRICE, billed=first + unreported, heard=result.chars_heard)
+    if how == "failed":
+        assert result.error is not None
+        assert (result.error.type, result.error.message) == (
+            "TTSConnectionError",
+            "the connection dropped",
+        )
+    # Reports beyond the appended text leave nothing unreported (never negative).
+    over = _build(log, tracker, samples_played=played, billed=1000, **cut)
+    assert over.chars_unreported == 0
+    # No usage reported at all: nothing to count from, and no cost without a billed count.
+    unknown = _build(log, tracker, samples_played=played, billed=None, **cut)
+    assert (unknown.chars_billed, unknown.chars_unreported, unknown.cost) == (None, 0, None)
+
+
+def test_a_turn_without_a_price_has_no_cost() -> None:
+    log, tracker = _spoken_turn()
+    assert _build(log, tracker, price=None).cost is None
+
+
+@pytest.mark.parametrize("log_text", [False, True])
+def test_the_turn_log_line_has_sizes_and_its_texts_only_when_asked(
+    monkeypatch: pytest.MonkeyPatch, log_text: bool
+) -> None:
+    monkeypatch.setattr(result_builder, "text_logging", lambda: log_text)
+    log, tracker = _spoken_turn()
+    result = _build(log, tracker, error=TTSConnectionError("dropped"))
+    with structlog.testing.capture_logs() as logs:
+        log_result(result, "Say hello.")
+        log_result(result, None)
+    lines = [(e["event"], e["log_level"]) for e in logs]
+    text_level = "info" if log_text else "debug"
+    assert lines == [("turn", "info"), ("turn.text", text_level)] * 2
+    turn, text, turn_alone, text_alone = logs
+    assert turn["request_chars"] == len("Say hello.") and "request_chars" not in turn_alone
+    assert turn["turn_id"] == text["turn_id"] == "turn_x"
+    assert "text" not in turn and turn["text_chars"] == len(result.text)
+    assert text == {
+        "event": "turn.text",
+        "log_level": text_level,
+        "turn_id": "turn_x",
+        "request_text": "Say hello.",
+        "text": result.text,
+        "spoken_text": result.spoken_text,
+        "segments": ["Hello there.", "你好。"],
+        "error_message": "dropped",
+    }
+    assert "request_text" not in text_alone
+    no_error = _build(log, tracker)
+    with structlog.testing.capture_logs() as logs:
+        log_result(no_error, None)
+    assert logs[1]["error_message"] is None
+
+
+def test_the_segment_log_bills_appended_segments_only_in_service_units() -> None:
+    log = SegmentLog()
+    log.cut("你好。", "sentence", ready_ms=0.0)
+    log.cut("Hi there.", "sentence", ready_ms=1.0)
+    log.cut("Never sent.", "sentence", ready_ms=2.0)
+    assert (log.chars_appended, log.billable_appended) == (0, 0)
+    log.appended(0, at_ms=0.5)
+    log.appended(1, at_ms=1.5)
+    # A Chinese character counts 2 (its full stop 1); the joining spaces are not billed;
+    # unsent text is not.
+    assert log.billable_appended == 2 + 2 + 1 + len("Hi there.")
+    assert log.chars_appended == 3 + len("Hi there.")
+
+
+# --- the options of a turn -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"stall_timeout": 0.0},
+        {"stall_timeout": -1.0},
+        {"stall_timeout": math.inf},
+        {"stall_timeout": math.nan},
+        {"settle_timeout": -0.1},
+        {"settle_timeout": math.inf},
+        {"reconnect": ReconnectPolicy(attempts=-1)},
+    ],
+)
+def test_bad_pipeline_options_are_refused_when_made(bad: dict[str, Any]) -> None:
+    (name,) = bad
+    what = {"reconnect": "reconnect attempts must not be negative"}.get(name, f"{name} must be")
+    with pytest.raises(ConfigError, match=f"^{what}"):
+        PipelineOptions(**bad)
+
+
+def test_edge_pipeline_options_are_accepted() -> None:
+    options = PipelineOptions(
+        stall_timeout=1e-3, settle_timeout=0.0, reconnect=ReconnectPolicy(attempts=0)
+    )
+    assert (options.stall_timeout, options.settle_timeout, options.reconnect.attempts) == (
+        1e-3,
+        0.0,
+        0,
+    )
+    defaults = PipelineOptions()
+    assert (defaults.commit_first, defaults.keep_full_text, defaults.stall_timeout) == (
+        True,
+        False,
+        1.2,
+    )
+    assert (defaults.reconnect.attempts, defaults.reconnect.delay) == (1, 0.1)
+
+
+def test_a_tts_target_refuses_a_bad_url_or_region_when_made() -> None:
+    with pytest.raises(ConfigError):
+        TTSTarget(url="http://example.com/")
+    with pytest.raises(ConfigError):
+        TTSTarget(region="atlantis")
+    with pytest.raises(ConfigError):
+        TTSTarget(url="ws://127.0.0.1:1/", workspace="not a workspace id!")
+    assert TTSTarget(url="ws://127.0.0.1:1/").region == "beijing"
+    assert TTSTarget().region == "beijing"  # the default gateway
+
+
+def test_a_barge_in_inside_a_response_that_never_ended_is_estimated_at_the_voices_pace() -> None:
+    log = SegmentLog()
+    tracker = HeardTracker(commit_mode=True)
+    for i, text in enumerate(["Hello there, my friend.", "How are you doing today?"]):
+        log.cut(text, "sentence", ready_ms=float(i))
+        log.appended(tracker.appended(text, text + " "), at_ms=float(i))
+    tracker.response_started("r0")
+    tracker.audio("r0", RATE // 2)  # half a second arrived and played; the end never came
+    result = _build(log, tracker, samples_played=RATE // 2, interrupted=True, billed=None)
+    # No response finished: the part heard is estimated from the text's speaking time at the
+    # turn's sample rate (at 8 kHz the same samples would be three times as long).
+    assert result.spoken_text == tracker.heard_text(RATE // 2, RATE) == "Hello"
+    assert tracker.heard_text(RATE // 2, 8000) != "Hello"
+    timings = tracker.timings(RATE)
+    assert [s.timing for s in result.segments] == timings
+    first = timings[0]
+    assert first is not None and first.estimated and first.end > RATE // 2
+    assert timings != tracker.timings(8000)
+
+
+def test_a_turn_that_was_not_cut_short_was_heard_in_full() -> None:
+    # Not interrupted and no error: the whole reply counts as heard, whatever the sink counted.
+    log, tracker = _spoken_turn()
+    result = _build(log, tracker, samples_played=RATE // 2)
+    assert result.spoken_text == result.text
+    assert result.chars_heard == log.billable_appended
