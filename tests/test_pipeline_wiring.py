@@ -289,3 +289,20 @@ async def test_a_turn_has_its_given_id_or_a_fresh_one_and_traces_its_model(
     assert all(re.fullmatch(r"turn_[0-9a-f]{12}", t.turn_id) for t in fresh)
     assert fresh[0].turn_id != fresh[1].turn_id
     assert [t.model for t in traces] == [tts.model] * 3
+
+
+async def test_a_model_slower_than_the_idle_timeout_is_still_spoken_in_full() -> None:
+    # Nothing is owed while the model thinks: an idle timeout then is no failure.
+    async def thinking() -> AsyncIterator[str]:
+        await anyio.sleep(0.5)
+        yield "After a long pause, "
+        await anyio.sleep(0.5)
+        yield "the answer came."
+
+    patient = Timeouts(connect=5, update=5, first_audio=5, idle=0.2, close=1)
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        tts = TTSTarget(url=emu.url, timeouts=patient)
+        result = await Turn(thinking(), NullSink(), target=tts).run()
+    assert result.error is None and not result.interrupted
+    assert result.spoken_text == result.text == "After a long pause, the answer came."
+    assert result.audio_ms > 0
