@@ -94,7 +94,11 @@ BUGS = (
         "bridge/server/limits.py",
         "self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)",
         "self.tokens = self.tokens + (now - self.updated) * self.rate",
-        ("tests/test_server_protocol.py", "tests/test_server_limits.py"),
+        (
+            "tests/test_server_limit_rules.py",
+            "tests/test_server_protocol.py",
+            "tests/test_server_limits.py",
+        ),
     ),
     Bug(
         "per-segment append latency recorded on the previous segment",

@@ -321,3 +321,13 @@ def test_denials_never_repeat_what_the_client_sent() -> None:
             (403, "this server only accepts loopback Host names"),
             (403, "origin not allowed"),
         }
+
+
+def test_a_request_without_a_host_is_refused_not_crashed_on() -> None:
+    # The server's parser already answers 400 to such a request; check_access stays total.
+    assert decide({}) == NOT_LOOPBACK
+    assert decide({"origin": "http://localhost"}) == NOT_LOOPBACK
+    assert decide({"authorization": "Bearer t"}, token="t") is None
+    assert decide({"authorization": "Bearer t", "origin": "http://a.example"}, token="t") == (
+        BAD_ORIGIN
+    )

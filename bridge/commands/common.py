@@ -338,8 +338,11 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
         from bridge.local import EmulatorOptions, serve_emulator
+        from bridge.local.options import available_cores
 
-        async with serve_emulator(EmulatorOptions(engine="espeak")) as emu:
+        # Segments are synthesized ahead, in parallel: one espeak process per core.
+        options = EmulatorOptions(engine="espeak", synthesis_workers=min(64, available_cores()))
+        async with serve_emulator(options) as emu:
             yield TTSTarget(url=emu.url, model=model, config=config, timeouts=_timeouts(s))
         return
     if url is None and key is None:

@@ -32,6 +32,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="require this key (Authorization: Bearer ...); default: "
         "$BRIDGE_EMULATOR_API_KEY, else any key is accepted",
     )
+    p.add_argument(
+        "--synthesis-workers",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="segments of a session synthesized at once, and espeak processes (default: one "
+        "per CPU core)",
+    )
     lat = p.add_argument_group("latency model")
     lat.add_argument("--realistic", action="store_true", help="0.5 s first packet, RTF 0.5")
     lat.add_argument("--first-packet-ms", type=non_negative_int, default=None)
@@ -51,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 async def run(args: argparse.Namespace) -> int:
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+    from bridge.local.options import available_cores
 
     base = LatencyModel.realistic() if args.realistic else LatencyModel()
     try:
@@ -73,12 +82,17 @@ async def run(args: argparse.Namespace) -> int:
         stall_after_deltas=args.fault_stall_after,
         connections=args.fault_connections,
     )
-    options = EmulatorOptions(
-        api_key=args.api_key or os.environ.get("BRIDGE_EMULATOR_API_KEY") or None,
-        engine=args.engine,
-        latency=latency,
-        faults=faults,
-    )
+    workers = args.synthesis_workers or min(64, available_cores())
+    try:
+        options = EmulatorOptions(
+            api_key=args.api_key or os.environ.get("BRIDGE_EMULATOR_API_KEY") or None,
+            engine=args.engine,
+            latency=latency,
+            faults=faults,
+            synthesis_workers=workers,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         async with serve_emulator(options, host=args.host, port=args.port) as emulator:
             announce(emulator.url)

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
-__all__ = ["EmulatorOptions", "Faults", "LatencyModel"]
+__all__ = ["EmulatorOptions", "Faults", "LatencyModel", "available_cores"]
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (the commands' default ``synthesis_workers``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -73,3 +81,11 @@ class EmulatorOptions:
     max_frame_bytes: int = 4 * 1024 * 1024  # larger frames close the connection (1009)
     server_commit_max_chars: int = 160  # server_commit cuts a longer unpunctuated buffer
     strict_models: bool = True  # unknown model: session.created, then close (as measured)
+    # How many of a session's queued segments are synthesized at once (the one being sent and
+    # the next ones, audio still sent in order); for espeak also how many processes synthesize
+    # (this one and workers started on demand: espeak-ng runs one synthesis per process).
+    synthesis_workers: int = 1
+
+    def __post_init__(self) -> None:
+        if isinstance(self.synthesis_workers, bool) or not 1 <= self.synthesis_workers <= 64:
+            raise ValueError("synthesis_workers must be between 1 and 64")

@@ -131,7 +131,7 @@ async def serve_emulator(
 ) -> AsyncIterator[Emulator]:
     """Run the emulator on ``host:port`` (port 0 picks a free one) for the block's duration."""
     options = options or EmulatorOptions()
-    synth = synthesizer or make_synthesizer(options.engine)
+    synth = synthesizer or make_synthesizer(options.engine, processes=options.synthesis_workers)
     emulator = Emulator(options=options, synthesizer=synth, host=host)
     async with serve(
         emulator.handler,
@@ -153,3 +153,6 @@ async def serve_emulator(
             server.close()
             with anyio.move_on_after(3, shield=True):
                 await server.wait_closed()
+            close = getattr(synth, "close", None)
+            if synthesizer is None and close is not None:  # ours: stop its worker processes
+                await anyio.to_thread.run_sync(close)

@@ -21,6 +21,7 @@ Decisions where the vendor docs are silent (also listed in the README):
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import deque
@@ -29,11 +30,12 @@ from typing import Any
 
 import anyio
 import structlog
+from anyio.abc import TaskGroup
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from bridge.core.codec import dumps, loads
-from bridge.core.errors import ConfigError
+from bridge.core.errors import BridgeError, ConfigError
 from bridge.core.wav import wav_header
 from bridge.local.engines import Synthesizer
 from bridge.local.options import EmulatorOptions, Faults
@@ -98,6 +100,18 @@ class _StallError(Exception):
 
 
 @dataclass(eq=False)
+class _Job:
+    """One queued segment and, once started, its synthesis (``audio`` or ``error`` when
+    ``done`` is set)."""
+
+    text: str
+    done: anyio.Event = field(default_factory=anyio.Event)
+    started: bool = False
+    audio: bytes = b""
+    error: BridgeError | None = None
+
+
+@dataclass(eq=False)
 class EmulatedSession:
     ws: ServerConnection
     model: str
@@ -114,6 +128,7 @@ class EmulatedSession:
     queue: deque[object] = field(default_factory=deque)
     wakeup: anyio.Event = field(default_factory=anyio.Event)
     cancel_generation: int = 0
+    _tasks: TaskGroup | None = None
 
     async def send(self, event: dict[str, Any]) -> None:
         self.state = next_state(self.state, event["type"])
@@ -135,6 +150,7 @@ class EmulatedSession:
             await self.ws.close(1000, "")
             return
         async with anyio.create_task_group() as tg:
+            self._tasks = tg
             tg.start_soon(self._worker, tg.cancel_scope)
             try:
                 await self._receive_loop()
@@ -260,7 +276,7 @@ class EmulatedSession:
         await self.send(self.wire.session(SESSION_UPDATED, dict(self.config)))
 
     def _enqueue(self, text: str) -> None:
-        self.queue.append(text)
+        self.queue.append(_Job(text))
         self.wakeup.set()
 
     # --- synthesizing ---------------------------------------------------------------------
@@ -276,7 +292,7 @@ class EmulatedSession:
                     await self.send(self.wire.event(SESSION_FINISHED))
                     await self.ws.close(1000, "")
                     return
-                assert isinstance(item, str)
+                assert isinstance(item, _Job)
                 await self._respond(item)
         except _StallError:
             await anyio.sleep_forever()
@@ -305,7 +321,31 @@ class EmulatedSession:
             return wav_header(len(pcm), rate) + pcm
         return pcm
 
-    async def _respond(self, text: str) -> None:
+    def _start_syntheses(self, job: _Job) -> None:
+        """Start ``job``'s synthesis and those of the next queued segments, up to
+        ``synthesis_workers`` at once. Called once the response has started, when the session's
+        settings can no longer change; the audio is still sent in queue order."""
+        assert self._tasks is not None
+        # Only _FINISH, always last, is not a job: the first few items suffice.
+        ahead = itertools.chain(
+            (job,), itertools.islice(self.queue, self.options.synthesis_workers)
+        )
+        jobs = [item for item in ahead if isinstance(item, _Job)]
+        for pending in jobs[: self.options.synthesis_workers]:
+            if not pending.started:
+                pending.started = True
+                self._tasks.start_soon(self._run_synthesis, pending)
+
+    async def _run_synthesis(self, job: _Job) -> None:
+        try:
+            job.audio = await self._synthesize(job.text)
+        except BridgeError as exc:
+            job.error = exc
+        finally:
+            job.done.set()
+
+    async def _respond(self, job: _Job) -> None:
+        text = job.text
         generation = self.cancel_generation
         latency = self.options.latency
         voice = str(self.config["voice"])
@@ -315,7 +355,22 @@ class EmulatedSession:
         await self.send(self.wire.response_created(rid, voice))
         await self.send(self.wire.item_added(rid, iid))
         await self.send(self.wire.part(CONTENT_PART_ADDED, rid, iid))
-        audio = await self._synthesize(text)
+        self._start_syntheses(job)
+        await job.done.wait()
+        if job.error is not None:
+            # The engine failed (say, a worker process died): a clear server error, then the
+            # connection closes, as for any server fault; never a response that hangs.
+            log.warning("emulator.synthesis_failed", error=str(job.error))
+            await self.send(
+                self.wire.error(
+                    "internal_error",
+                    f"speech synthesis failed: {job.error}",
+                    error_type="server_error",
+                )
+            )
+            await self.ws.close(1011, "synthesis failed")
+            raise ConnectionClosed(None, None)
+        audio = job.audio
         wait = latency.first_packet - (time.monotonic() - t0)
         if wait > 0:
             await anyio.sleep(wait)

@@ -44,11 +44,12 @@ class Synthesizer(Protocol):
     ) -> bytes: ...
 
 
-def make_synthesizer(name: str) -> Synthesizer:
+def make_synthesizer(name: str, *, processes: int = 1) -> Synthesizer:
     """The engine called ``name`` ("espeak", "tone" or "exact"), ready to use.
 
     For "espeak" the library is loaded now, so that a missing install fails here, at start-up,
-    with ``ConfigError`` saying how to install it, rather than in the first session.
+    with ``ConfigError`` saying how to install it, rather than in the first session;
+    ``processes`` > 1 lets that many espeak syntheses run at once (``EspeakSynthesizer``).
     """
     key = name.strip().lower()
     if key == "tone":
@@ -57,7 +58,7 @@ def make_synthesizer(name: str) -> Synthesizer:
         return ExactSynthesizer()
     if key == "espeak":
         load_espeak()
-        return EspeakSynthesizer()
+        return EspeakSynthesizer(processes=processes)
     raise ConfigError(
         f"unknown speech engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}",
         field="engine",

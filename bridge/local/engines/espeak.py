@@ -24,12 +24,15 @@ import os
 import sys
 import threading
 from dataclasses import dataclass, field
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from bridge.core.errors import ConfigError, TTSError
 from bridge.local.engines.options import check_options
 from bridge.local.engines.resample import preload, resample_pcm16
 from bridge.local.engines.scripts import guess_language
+
+if TYPE_CHECKING:
+    from bridge.local.engines.espeak_pool import EspeakPool
 
 __all__ = [
     "INSTALL_HINT",
@@ -38,6 +41,7 @@ __all__ = [
     "espeak_settings",
     "espeak_voice",
     "load_espeak",
+    "synthesize_pcm",
 ]
 
 INSTALL_HINT: Final = (
@@ -131,9 +135,27 @@ def espeak_settings(
 
 @dataclass(frozen=True, slots=True)
 class EspeakSynthesizer:
-    """The ``espeak`` engine. Thread-safe: the library is entered under one process-wide lock."""
+    """The ``espeak`` engine. Thread-safe: the library is entered under one process-wide lock.
 
+    ``processes`` > 1: up to that many syntheses run at once, one in this process and the others
+    in espeak worker processes of their own (``bridge.local.engines.espeak_pool``), each with its
+    own copy of espeak-ng's globals. The workers start on demand, when a call finds every
+    process busy, and stop with ``close()`` (or when this process exits). Each call's output is
+    the same whichever process makes it."""
+
+    processes: int = 1
     name: str = field(default="espeak", init=False)
+    _pool: EspeakPool | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int):
+            raise ConfigError(f"processes must be an integer, got {self.processes!r}")
+        if self.processes < 1:
+            raise ConfigError(f"processes must be at least 1, got {self.processes}")
+        if self.processes > 1:
+            from bridge.local.engines.espeak_pool import EspeakPool
+
+            object.__setattr__(self, "_pool", EspeakPool(self.processes))
 
     def synthesize(
         self,
@@ -160,8 +182,22 @@ class EspeakSynthesizer:
             pitch_rate=pitch_rate,
             volume=volume,
         )
-        pcm, native_rate = _LIBRARY.synthesize(text.encode("utf-8", "replace"), settings)
-        return resample_pcm16(pcm, native_rate, sample_rate)
+        encoded = text.encode("utf-8", "replace")
+        if self._pool is not None:
+            return self._pool.synthesize(encoded, settings, sample_rate)
+        return synthesize_pcm(encoded, settings, sample_rate)
+
+    def close(self) -> None:
+        """Stop the worker processes (if any); later calls start new ones when needed."""
+        if self._pool is not None:
+            self._pool.close()
+
+
+def synthesize_pcm(text: bytes, settings: EspeakSettings, sample_rate: int) -> bytes:
+    """``text`` (UTF-8, no NUL) spoken by this process's espeak-ng, as s16le at
+    ``sample_rate``: the work of one synthesis, wherever it runs."""
+    pcm, native_rate = _LIBRARY.synthesize(text, settings)
+    return resample_pcm16(pcm, native_rate, sample_rate)
 
 
 def load_espeak() -> int:

@@ -56,10 +56,14 @@ def output_length(n: int, src_rate: int, dst_rate: int) -> int:
 
 def resample_pcm16(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
     """Resample little-endian signed 16-bit mono PCM from ``src_rate`` to ``dst_rate`` Hz."""
+    _check_rates(src_rate, dst_rate)
+    whole = pcm[: len(pcm) - len(pcm) % 2]
     if src_rate == dst_rate:
-        _check_rates(src_rate, dst_rate)
-        return bytes(pcm[: len(pcm) - len(pcm) % 2])
-    return pcm16_from_samples(resample(samples_from_pcm16(pcm), src_rate, dst_rate))
+        return bytes(whole)
+    n_out = output_length(len(whole) // 2, src_rate, dst_rate)
+    if n_out == 0:
+        return b""
+    return _soxr_pcm16(whole, src_rate, dst_rate, n_out)
 
 
 def resample(samples: Sequence[int], src_rate: int, dst_rate: int) -> array[int]:
@@ -100,20 +104,31 @@ def _check_rates(src_rate: int, dst_rate: int) -> None:
 
 
 def _soxr(samples: Sequence[int], src_rate: int, dst_rate: int, n_out: int) -> array[int]:
-    import numpy as np
-    import soxr  # type: ignore[import-untyped]
-
     data = (
         samples if isinstance(samples, array) and samples.typecode == "h" else array("h", samples)
     )
-    # In floating point, rounded and saturated back to int16 here: soxr's own int16 output
-    # adds dither (silence would come back as +-1 noise), and the emulator wants determinism.
-    converted = soxr.resample(
-        np.frombuffer(data, dtype=np.int16).astype(np.float32), src_rate, dst_rate
-    )
-    pcm = np.clip(np.rint(converted[:n_out]), -32768, 32767).astype(np.int16)
     out = array("h")
-    out.frombytes(pcm.tobytes())
-    if len(out) < n_out:  # soxr rounded the length down: pad the tail with silence
-        out.extend(array("h", bytes(2 * (n_out - len(out)))))
+    out.frombytes(_soxr_pcm16(pcm16_from_samples(data), src_rate, dst_rate, n_out))
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
+
+
+def _soxr_pcm16(pcm: bytes, src_rate: int, dst_rate: int, n_out: int) -> bytes:
+    """The conversion on s16le bytes, to exactly ``n_out`` samples of s16le bytes.
+
+    In floating point, rounded and saturated back to int16 here: soxr's own int16 output adds
+    dither (silence would come back as +-1 noise), and the emulator wants determinism. The
+    rounding and the clipping work in place on soxr's output: one copy in, one out."""
+    import numpy as np
+    import soxr  # type: ignore[import-untyped]
+
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
+    converted = soxr.resample(samples, src_rate, dst_rate)
+    head = converted[:n_out]
+    np.rint(head, out=head)
+    np.clip(head, -32768, 32767, out=head)
+    out: bytes = head.astype("<i2").tobytes()
+    if len(head) < n_out:  # soxr rounded the length down: pad the tail with silence
+        out += bytes(2 * (n_out - len(head)))
     return out
