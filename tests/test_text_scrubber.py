@@ -182,3 +182,27 @@ def test_angle_brackets_that_are_not_tags() -> None:
     assert scrub("E=mc<sup>2</sup> and line<br>break <p align=center>ok</p>") == (
         "E=mc2 and line break ok"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a heading's closing run of "#" after a space, with only spaces after it, goes
+        ("# Title ###\nNext", "Title\n\nNext"),
+        ("## Title ## \nNext", "Title\n\nNext"),
+        ("## Title ##   \nNext", "Title\n\nNext"),
+        ("# " + "word " * 14 + "##  \nNext", ("word " * 14).strip() + "\n\nNext"),
+        # any other "#" in a heading is text
+        ("# C# and F#\nNext", "C# and F#\n\nNext"),
+        ("# Issue#\nNext", "Issue#\n\nNext"),
+        ("# Title X#\nNext", "Title X#\n\nNext"),
+        ("# Title ## X\nNext", "Title ## X\n\nNext"),
+        ("Text ## here", "Text ## here"),
+    ],
+)
+def test_closing_hashes_of_a_heading(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_closing_hashes_at_the_end_of_the_reply() -> None:
+    assert scrub("## Title ##").rstrip(" ") == "Title"  # flush keeps a final space as it is
