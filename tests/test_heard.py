@@ -159,7 +159,18 @@ def test_heard_text_is_always_a_prefix_of_the_whole(played: int) -> None:
     t.audio("y", 150)
     t.response_done("y", 12)
     whole = "Alpha beta. Gamma delta."
-    assert whole.startswith(t.heard_text(played, RATE))
+    heard = t.heard_text(played, RATE)
+    assert whole.startswith(heard)
+    # Not only a prefix (which "" always is): nothing before any audio, each finished
+    # response whole once its audio has played.
+    if played == 0:
+        assert heard == ""
+    elif played >= 300:
+        assert heard == whole
+    elif played >= 150:
+        assert heard.startswith("Alpha beta.")
+    else:
+        assert len(heard) < len("Alpha beta.")
 
 
 def test_a_segment_split_across_two_responses_is_not_repeated() -> None:

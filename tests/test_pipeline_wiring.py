@@ -4,6 +4,7 @@ assistant's hand-over to its turn, and which server errors are tolerated."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import ClassVar
 
@@ -59,6 +60,7 @@ class RecordingTrace(TurnTrace):
     def __init__(self, *, traceparent: str | None = None, model: str | None = None) -> None:
         super().__init__(traceparent=traceparent, model=model)
         self.traceparent = traceparent
+        self.model = model
         self.barge_ins: list[float] = []
         self.reconnects: list[tuple[float, str, int]] = []
         RecordingTrace.made.append(self)
@@ -275,3 +277,32 @@ async def test_only_errors_answering_our_commits_are_tolerated() -> None:
     assert not stage._tolerable(TTSServerError("boom", code="internal_error"))
     assert not stage._tolerable(TTSServerError("boom", event_id="event_commit_2"))
     assert not stage._tolerable(TTSServerError("boom", event_id="event_append_1"))
+
+
+async def test_a_turn_has_its_given_id_or_a_fresh_one_and_traces_its_model(
+    traces: list[RecordingTrace],
+) -> None:
+    tts = TTSTarget(url="ws://127.0.0.1:9/", model="qwen3-tts-flash-realtime-2025-11-27")
+    named = Turn(scripted("Hi."), NullSink(), target=tts, turn_id="turn_mine")
+    fresh = [Turn(scripted("Hi."), NullSink(), target=tts) for _ in range(2)]
+    assert named.turn_id == "turn_mine"
+    assert all(re.fullmatch(r"turn_[0-9a-f]{12}", t.turn_id) for t in fresh)
+    assert fresh[0].turn_id != fresh[1].turn_id
+    assert [t.model for t in traces] == [tts.model] * 3
+
+
+async def test_a_model_slower_than_the_idle_timeout_is_still_spoken_in_full() -> None:
+    # Nothing is owed while the model thinks: an idle timeout then is no failure.
+    async def thinking() -> AsyncIterator[str]:
+        await anyio.sleep(0.5)
+        yield "After a long pause, "
+        await anyio.sleep(0.5)
+        yield "the answer came."
+
+    patient = Timeouts(connect=5, update=5, first_audio=5, idle=0.2, close=1)
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        tts = TTSTarget(url=emu.url, timeouts=patient)
+        result = await Turn(thinking(), NullSink(), target=tts).run()
+    assert result.error is None and not result.interrupted
+    assert result.spoken_text == result.text == "After a long pause, the answer came."
+    assert result.audio_ms > 0

@@ -18,14 +18,16 @@ from bridge.text._cuts import (
     [
         # class 1: "; :" with a space, a newline, before an opening bracket, after a closer
         ("one two; x", 0, 8, 8),  # the mark's space is buf[hi] itself: still seen
+        ("ab cd\nef", 0, 5, 5),  # a newline at hi
         (": ab cd", 0, 5, 1),  # a mark right at the start of the window
+        (": ab, cd ef", 0, 9, 1),  # ... wins over a later comma
         ("one two (x)", 0, 8, 7),  # before the bracket: at the space, not after it
         ("x\nab cd", 1, 6, 4),  # a newline at lo is outside (lo, hi]
         ("one the (x)", 0, 7, 3),  # the bracket is past buf[hi]: not seen, and not after "the"
         # class 2: commas
         ("a, bb cc, d", 0, 10, 9),  # the latest comma wins
         # a comma whose space is buf[hi] is not taken: what follows may be a number ("3, 5")
-        ("a, bb cc, d", 0, 8, 2),
+        ("a, bb cc, d", 0, 9, 2),
         ("你好，世界", 0, 3, 3),  # a full-width comma needs no space
         (", ab cd", 0, 5, 1),
         (", 5 ab 7", 0, 6, 1),  # a comma at the very start separates no two numbers
@@ -50,6 +52,7 @@ from bridge.text._cuts import (
         ("xy of z", 0, 6, 2),  # not after "of": the earlier space after "xy"
         ("a of", 0, 3, 1),  # only spaces after function words: the latest of them
         ("ab 3, 5", 0, 6, 2),  # the space of "3, 5" is skipped, an earlier one is taken
+        ("aa bb, cc", 0, 6, 6),  # the space after an ordinary comma is a cut point
         # class 4: next to a CJK character, after a particle if there is one
         ("我们的朋友来了", 0, 6, 3),  # after 的
         ("我们去北京", 0, 4, 4),  # no particle: the latest boundary

@@ -104,3 +104,15 @@ def test_an_options_object_is_used_as_given_and_overrides_are_applied_to_it() ->
     assert scrubber_options() == ScrubberOptions()
     with pytest.raises(ConfigError, match="min_chars"):
         segmenter_options(base, min_chars=30)  # validated with the override: at most 40 // 2
+
+
+def test_split_speech_uses_the_segmenter_options_it_is_given() -> None:
+    from bridge.text import split_speech
+
+    text = "Hello there my friend, how are you today? Fine."
+    assert split_speech([text]) == ["Hello there my friend,", "how are you today?", "Fine."]
+    off = SegmenterOptions(first_clause=False)  # no fast first clause: the sentence is whole
+    assert split_speech([text], segmenter=off) == [
+        "Hello there my friend, how are you today?",
+        "Fine.",
+    ]

@@ -399,3 +399,63 @@ def test_cjk_weight_counts_each_cjk_character(weight: int, expected: list[str]) 
 def test_feed_names_the_wrong_type() -> None:
     with pytest.raises(TypeError, match="feed\\(\\) takes str, not bytes"):
         Segmenter().feed(b"x")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a blank line after a terminator ends the paragraph, with spaces on the lines too
+        ("Hello.\n\nNext one.", [("Hello.", "sentence", True), ("Next one.", "final", False)]),
+        ("Hello. \n \nNext one.", [("Hello.", "sentence", True), ("Next one.", "final", False)]),
+        # an ellipsis (… or ‥) glued to a capitalised word ends the sentence
+        ("Wait…What happened?", [("Wait…", "sentence", False), ("What happened?", "final", False)]),
+        ("Wait‥What happened?", [("Wait‥", "sentence", False), ("What happened?", "final", False)]),
+        ("Wait…Xavier came.", [("Wait…", "sentence", False), ("Xavier came.", "final", False)]),
+        ("Wait…, then go.", [("Wait…, then go.", "final", False)]),  # a comma goes on
+        # Japanese: と after a closing quote goes on, と right after 。 starts a new sentence
+        ("「そうですね。」と彼は言った。", [("「そうですね。」と彼は言った。", "final", False)]),
+        (
+            "そうですね。とても良い。",
+            [("そうですね。", "sentence", False), ("とても良い。", "final", False)],
+        ),
+        ("你好。我很好。", [("你好。", "sentence", False), ("我很好。", "final", False)]),
+        ("(...) Then it ended.", [("(...) Then it ended.", "final", False)]),  # an elision
+        ("Hi! Bye.", [("Hi!", "sentence", False), ("Bye.", "final", False)]),
+    ],
+)
+def test_terminator_kinds_and_paragraphs(text: str, expected: list[tuple[str, str, bool]]) -> None:
+    for size in (1, 3, len(text)):
+        got = [(s.text, s.kind, s.ends_paragraph) for s in segments(text, size, **PLAIN)]
+        assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a blank line ends a paragraph; white space around it is not part of either side
+        ("First line\n\nSecond line", [("First line", True, 0), ("Second line", False, 12)]),
+        ("First line  \n \t\nSecond line", [("First line", True, 0), ("Second line", False, 16)]),
+        ("First line\n \nSecond line", [("First line", True, 0), ("Second line", False, 13)]),
+        ("A\tb c\n\n\nD e f", [("A\tb c", True, 0), ("D e f", False, 8)]),
+        ("Ingredients\n  \n  Flour", [("Ingredients", True, 0), ("Flour", False, 17)]),
+        # short lines of a list-like block end segments; a lower-case line reads on
+        ("Flour  \nSugar\nEggs", [("Flour", False, 0), ("Sugar", False, 8), ("Eggs", False, 14)]),
+        (
+            "Flour\n   Sugar\n  eggs and more",
+            [("Flour", False, 0), ("Sugar\n  eggs and more", False, 9)],
+        ),
+    ],
+)
+def test_newline_paragraphs_and_list_lines(
+    text: str, expected: list[tuple[str, bool, int]]
+) -> None:
+    for size in (1, 3, len(text)):
+        got = [(s.text, s.ends_paragraph, s.start) for s in segments(text, size, **PLAIN)]
+        assert got == expected
+
+
+@pytest.mark.parametrize("before", ["", "Short\n\n", "Short.\n"])
+def test_list_line_is_at_most_60_characters(before: str) -> None:
+    # the length is counted from the start of the line, after what came before it
+    assert split(before + "w" * 60 + "\nNext", **PLAIN)[-2:] == ["w" * 60, "Next"]
+    assert split(before + "w" * 61 + "\nNext", **PLAIN)[-1] == "w" * 61 + "\nNext"

@@ -6,18 +6,21 @@ import dataclasses
 import math
 from typing import Any
 
+import anyio
 import pytest
 import structlog
 
 from bridge.core.cost import Price, TurnCost, heard_characters
-from bridge.core.errors import ConfigError, TTSConnectionError
+from bridge.core.errors import ConfigError, LLMError, TTSConnectionError
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, result_builder
 from bridge.pipeline.result_builder import build_result, log_result
 from bridge.pipeline.segment_log import SegmentLog
+from bridge.pipeline.text_stage import TextStage
 from bridge.pipeline.timeline import Moments, Timeline
 from bridge.qwen.protocol import billable_characters
+from bridge.text import Segment
 
 
 def test_the_timeline_keeps_each_mark_at_its_first_moment_from_the_start() -> None:
@@ -313,3 +316,94 @@ def test_a_turn_that_was_not_cut_short_was_heard_in_full() -> None:
     result = _build(log, tracker, samples_played=RATE // 2)
     assert result.spoken_text == result.text
     assert result.chars_heard == log.billable_appended
+
+
+# --- the text stages alone ----------------------------------------------------------------
+
+
+class _Source:
+    """A text source that remembers being closed (like an LLM stream's HTTP response)."""
+
+    def __init__(self, deltas: list[str], fail: Exception | None = None) -> None:
+        self._deltas = list(deltas)
+        self._fail = fail
+        self.closed = 0
+
+    def __aiter__(self) -> _Source:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._deltas:
+            return self._deltas.pop(0)
+        if self._fail is not None:
+            raise self._fail
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def _run_text(
+    source: _Source, options: PipelineOptions | None = None
+) -> tuple[TextStage, SegmentLog, Moments, list[str]]:
+    now = [10.0]
+    timeline = Timeline(lambda: now[0])
+    timeline.start()
+    log = SegmentLog()
+    seen: list[str] = []
+    stage = TextStage(
+        source,
+        options=options or PipelineOptions(),
+        timeline=timeline,
+        segments=log,
+        on_text=seen.append,
+    )
+    deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
+    segs_send, segs_recv = anyio.create_memory_object_stream[Segment](64)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stage.read, deltas_send)
+        tg.start_soon(stage.cut, deltas_recv, segs_send)
+        async with segs_recv:
+            cut = [seg.text.strip() async for seg in segs_recv]
+    assert cut == log.texts  # what left the stage is what the log recorded
+    return stage, log, timeline.snapshot(), seen
+
+
+@pytest.mark.anyio
+async def test_the_text_stage_skips_empty_deltas_marks_its_moments_and_closes_the_source() -> None:
+    source = _Source(["", "Hello there. ", "", "How are you?"])
+    stage, log, moments, seen = await _run_text(source)
+    assert log.texts == ["Hello there.", "How are you?"]
+    assert seen == ["Hello there. ", "How are you?"]  # on_text: the non-empty deltas
+    assert stage.error is None
+    assert (moments.ttft_ms, moments.first_segment_ms, moments.llm_done_ms) == (0.0, 0.0, 0.0)
+    assert source.closed == 1
+
+
+@pytest.mark.anyio
+async def test_a_failing_text_source_is_reported_logged_closed_and_its_text_kept() -> None:
+    source = _Source(["It began well. ", "Then"], fail=LLMError("the stream broke"))
+    with structlog.testing.capture_logs() as logs:
+        stage, log, moments, _ = await _run_text(source)
+    assert isinstance(stage.error, LLMError)
+    assert log.texts == ["It began well.", "Then"]  # what arrived is still spoken
+    failed = [e for e in logs if e["event"] == "turn.text_failed"]
+    assert failed == [
+        {
+            "event": "turn.text_failed",
+            "log_level": "warning",
+            "error": "LLMError",
+            "message": "the stream broke",
+        }
+    ]
+    assert moments.llm_done_ms is not None and source.closed == 1
+
+
+@pytest.mark.anyio
+async def test_the_text_stage_uses_the_code_placeholder_option() -> None:
+    text = "Run this:\n```python\nprint(1)\n```\nDone."
+    _, plain, _, _ = await _run_text(_Source([text]))
+    _, marked, _, _ = await _run_text(_Source([text]), PipelineOptions(code_placeholder="(code)"))
+    assert "(code)" not in " ".join(plain.texts)
+    assert "(code)" in " ".join(marked.texts)
+    assert "print" not in " ".join(plain.texts + marked.texts)
