@@ -70,6 +70,7 @@ AREAS: dict[str, Area] = {
             "tests/test_text_scrubber.py",
             "tests/test_text_lexicon.py",
             "tests/test_text_options.py",
+            "tests/test_text_markdown.py",
             "tests/test_text_speech.py",
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",

@@ -1,0 +1,56 @@
+"""The scrubber's markdown helpers, by their documented results (tags, fences, hosts, rows)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.text._markdown import classify_tag, fence_close, host_of, table_row_text
+
+
+@pytest.mark.parametrize(
+    ("inner", "prev", "expected"),
+    [
+        ("!-- a note --", " ", ("comment", "")),
+        ("!-- not closed", " ", ("text", "")),
+        ("b --", " ", ("text", "")),  # attributes need an "=": not a tag, not a comment
+        ("a href", " ", ("text", "")),
+        ('a href="x"', " ", ("open", "a")),
+        ("img src=x /", " ", ("self", "img")),
+        ("br/", "d", ("self", "br")),  # common inline HTML, also glued to a word
+        ("/B", " ", ("close", "b")),
+        ("String", "t", ("text", "")),  # List<String>: a generic type, not a tag
+        ("String", " ", ("open", "string")),
+        ("mailto:ann@example.org", " ", ("email", "ann@example.org")),
+        ("MAILTO:ann@example.org", " ", ("email", "ann@example.org")),
+        ("ann@example.org", " ", ("email", "ann@example.org")),
+        ("https://www.example.org/a", " ", ("url", "example.org")),
+        ("= 2", " ", ("text", "")),
+    ],
+)
+def test_classify_tag(inner: str, prev: str, expected: tuple[str, str]) -> None:
+    assert classify_tag(inner, prev) == expected
+
+
+def test_fence_close() -> None:
+    assert fence_close("```", "```") is True
+    assert fence_close("  ```` ", "```") is True  # indented, longer, spaces after
+    assert fence_close("``` ", "```") is True
+    assert fence_close("X```", "```") is False
+    assert fence_close("```js", "```") is False
+    assert fence_close("``", "```") is None  # may still become the fence
+    assert fence_close(" " * 62 + "``", "```") is False  # the line is looked at: too long
+    assert fence_close(" " * 70 + "``", "```") is False
+
+
+def test_host_of() -> None:
+    assert host_of("https://www.example.org/a?b") == "example.org"
+    assert host_of("example.com.") == "example.com"
+    assert host_of("http://intranet.REDBOX/x") == "intranet.REDBOX"
+    assert host_of("https://www.x/") == "x"
+    assert host_of("WWW.Example.org") == "Example.org"
+
+
+def test_table_row_text() -> None:
+    assert table_row_text("| a | **b** |") == "a, **b**"
+    assert table_row_text("|X|b|") == "X, b"
+    assert table_row_text("| a |  | c |") == "a, c"  # empty cells are not read
