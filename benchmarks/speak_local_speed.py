@@ -9,6 +9,11 @@ time, the child's CPU (user + system, from ``resource``), the audio's length and
 load average before and after. ``--engine-only`` also times the espeak engine alone on the
 same sentences (one ``synthesize`` call per sentence, one thread), to tell what the engine
 costs from what the rest of the path costs.
+
+``--baseline REV`` also runs another commit's ``bridge`` (checked out with ``git worktree add
+--detach`` into a temporary folder, removed after) on this interpreter, first on
+``PYTHONPATH``, interleaved with this tree (baseline, this tree, baseline, ...) ``--runs``
+times, and prints medians and spreads (min-max) of both.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import os
 import random
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,43 +63,100 @@ def engine_only(text: str) -> float:
     return time.process_time() - t0
 
 
+def run_once(text_file: Path, out: Path, tree: Path | None) -> tuple[float, float, float]:
+    """``(wall s, CPU s, audio s)`` of one ``bridge speak --local --out`` run."""
+    env = dict(os.environ)
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "bridge", "speak", "--local", "--out", str(out), str(text_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if done.returncode != 0:
+        print(done.stderr.strip().splitlines()[-1:], file=sys.stderr)
+        raise SystemExit(f"bridge speak failed with exit {done.returncode}")
+    with wave.open(str(out), "rb") as wav:
+        audio = wav.getnframes() / wav.getframerate()
+    return wall, cpu, audio
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.1f} ({min(values):.1f}-{max(values):.1f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kb", type=int, default=500)
     parser.add_argument("--engine-only", action="store_true")
+    parser.add_argument("--baseline", default=None, help="a commit to compare with")
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     text = make_text(args.kb)
-    load0 = os.getloadavg()[0]
+    load0 = os.getloadavg()
+    root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "text.txt"
         source.write_text(text, encoding="utf-8")
         out = Path(tmp) / "speech.wav"
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t0 = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-m", "bridge", "speak", "--local", "--out", str(out), str(source)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        wall = time.perf_counter() - t0
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        if done.returncode != 0:
-            print(done.stderr.strip().splitlines()[-1:], file=sys.stderr)
-            raise SystemExit(f"bridge speak failed with exit {done.returncode}")
-        with wave.open(str(out), "rb") as wav:
-            audio = wav.getnframes() / wav.getframerate()
-    load1 = os.getloadavg()[0]
+        trees: dict[str, Path | None] = {"this tree": None}
+        if args.baseline:
+            base = Path(tmp) / "baseline"
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(root),
+                    "worktree",
+                    "add",
+                    "--detach",
+                    "-q",
+                    str(base),
+                    args.baseline,
+                ],
+                check=True,
+            )
+            trees = {f"baseline {args.baseline}": base, "this tree": None}
+        figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
+        try:
+            for _ in range(args.runs):
+                for name, tree in trees.items():
+                    figures[name].append(run_once(source, out, tree))
+        finally:
+            if args.baseline:
+                subprocess.run(
+                    ["git", "-C", str(root), "worktree", "remove", "--force", str(base)],
+                    check=False,
+                )
+    load1 = os.getloadavg()
     kb = len(text.encode("utf-8")) / 1000
-    print(f"text: {kb:.0f} KB; audio: {audio:.0f} s ({audio / 3600:.2f} h)")
-    print(f"bridge speak --local --out: wall {wall:.1f} s, CPU {cpu:.1f} s (user+system)")
-    print(f"  per second of audio: CPU {cpu / audio * 1000:.2f} ms")
+    audio = figures["this tree"][0][2]
+    print(f"text: {kb:.0f} KB; audio: {audio:.0f} s ({audio / 3600:.2f} h); {args.runs} run(s)")
+    for name, runs in figures.items():
+        walls = [w for w, _, _ in runs]
+        cpus = [c for _, c, _ in runs]
+        print(
+            f"{name}: bridge speak --local --out: wall {spread(walls)} s, "
+            f"CPU {spread(cpus)} s (user+system, worker processes included); "
+            f"CPU per audio second {statistics.median(cpus) / audio * 1000:.2f} ms"
+        )
     if args.engine_only:
         engine = engine_only(text)
-        share = engine / cpu
-        print(f"espeak engine alone, same text: CPU {engine:.1f} s ({share:.0%} of the run's)")
-    print(f"load average {load0:.2f} before, {load1:.2f} after, on {os.cpu_count()} cores")
+        print(f"espeak engine alone, same text, one thread: CPU {engine:.1f} s")
+    print(
+        "load average (1/5/15 min) "
+        + " ".join(f"{x:.2f}" for x in load0)
+        + " before, "
+        + " ".join(f"{x:.2f}" for x in load1)
+        + f" after, on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -351,12 +351,14 @@ async def _run_text(
     timeline.start()
     log = SegmentLog()
     seen: list[str] = []
+    told: list[Segment] = []
     stage = TextStage(
         source,
         options=options or PipelineOptions(),
         timeline=timeline,
         segments=log,
         on_text=seen.append,
+        on_segment=told.append,
     )
     deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
     segs_send, segs_recv = anyio.create_memory_object_stream[Segment](64)
@@ -366,6 +368,10 @@ async def _run_text(
         async with segs_recv:
             cut = [seg.text.strip() async for seg in segs_recv]
     assert cut == log.texts  # what left the stage is what the log recorded
+    assert [seg.text.strip() for seg in told] == cut  # on_segment saw each, as cut
+    records = log.records([])
+    assert [r.kind for r in records] == [seg.kind for seg in told]
+    assert all(r.ready_ms == 0.0 for r in records)  # the fake clock never moved
     return stage, log, timeline.snapshot(), seen
 
 

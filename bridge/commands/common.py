@@ -327,8 +327,11 @@ def check_speech_settings(args: argparse.Namespace, env: Env) -> None:
 
 
 @asynccontextmanager
-async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTarget]:
-    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region."""
+async def resolve_tts(
+    args: argparse.Namespace, env: Env, *, local_delta_ms: int | None = None
+) -> AsyncIterator[TTSTarget]:
+    """Where speech goes: the embedded emulator (``--local``), a URL, or DashScope by region.
+    ``local_delta_ms``: audio per delta of the embedded emulator (default: its 100 ms)."""
     from bridge.pipeline import TTSTarget
 
     s = load_settings(args, env)
@@ -337,11 +340,16 @@ async def resolve_tts(args: argparse.Namespace, env: Env) -> AsyncIterator[TTSTa
     url = s.tts_url
     # --local starts the embedded server unless a URL was given with at least its precedence.
     if s.local and not (url and s.outranks("tts_url", "local")):
-        from bridge.local import EmulatorOptions, serve_emulator
+        from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
         from bridge.local.options import available_cores
 
         # Segments are synthesized ahead, in parallel: one espeak process per core.
-        options = EmulatorOptions(engine="espeak", synthesis_workers=min(64, available_cores()))
+        latency = (
+            LatencyModel() if local_delta_ms is None else LatencyModel(delta_ms=local_delta_ms)
+        )
+        options = EmulatorOptions(
+            engine="espeak", synthesis_workers=min(64, available_cores()), latency=latency
+        )
         async with serve_emulator(options) as emu:
             yield TTSTarget(url=emu.url, model=model, config=config, timeouts=_timeouts(s))
         return
