@@ -492,3 +492,79 @@ def test_unsettled_names_the_running_response_where_playback_stopped() -> None:
     assert t.unsettled(401) == "b"
     t.forget_responses_after_drop()  # "b" abandoned: it will never end
     assert t.unsettled(401) is None
+
+
+def test_unsettled_skips_a_blank_response_and_sees_a_one_sample_one() -> None:
+    t = HeardTracker()
+    for text in ("Oh.", "Yes."):
+        t.appended(text, text + " ")
+    t.response_started("blank")  # a response that spoke nothing
+    t.response_done("blank", 3)
+    t.response_started("r")
+    t.audio("r", 1)  # one sample so far
+    assert t.unsettled(1) == "r"
+
+
+def test_a_response_billed_one_character_is_mapped_by_it() -> None:
+    # "A" sent with its joining space (2 units), billed 1: its audio is the letter alone.
+    t = HeardTracker()
+    for text in ("A", "Bee sings."):
+        t.appended(text, text + " ")
+    t.response_started("r1")
+    t.audio("r1", 100)
+    t.response_done("r1", 1)
+    t.response_started("r2")
+    t.audio("r2", 1000)
+    # 60 of r1's 100 samples: 0.6 of its one letter, not yet the word.
+    assert t.heard_text(60, RATE) == ""
+    assert t.heard_text(100, RATE) == "A"
+
+
+def test_a_response_after_a_one_unit_segment_may_start_with_a_space() -> None:
+    # Segments appended without their joining space: "I" is 1 unit, billed with nothing to
+    # spare (so nothing shows the service drops edge spaces); the response after it starts
+    # at unit 1, not at the start of the turn, and may open with the space.
+    t = HeardTracker()
+    for text in ("I", "do it now."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 100)
+    t.response_done("r1", 1)
+    t.response_started("r2")
+    t.audio("r2", 1000)
+    t.response_done("r2", 10)
+    # 250 of r2's 1000 samples: 2.5 of its 10 units, one held back: 1.5, not yet "do"
+    # (which the turn's first response would have claimed); 450: 3.5, "do".
+    assert t.heard_text(100 + 250, RATE) == "I"
+    assert t.heard_text(100 + 450, RATE) == "I do"
+
+
+def test_a_responses_own_billing_outweighs_the_turns() -> None:
+    # r1 billed its joining space (the turn's evidence says spaces may be spoken), but r2,
+    # at a boundary, was billed without its own: r2 speaks no edge space, none held back.
+    t = HeardTracker()
+    for text in ("One two.", "Three four five."):
+        t.appended(text, text + " ")
+    t.response_started("r1")
+    t.audio("r1", 900)
+    t.response_done("r1", 9)
+    t.response_started("r2")
+    t.audio("r2", 1600)
+    t.response_done("r2", 16)
+    assert t.heard_text(900 + 1000, RATE) == "One two. Three four"
+
+
+def test_a_segment_boundary_one_unit_after_another_is_found() -> None:
+    # Bounds 0, 3, 4 (a one-unit segment "I" between): a response ending at 4 ended at a
+    # boundary, so its billing (4 of 4: it spoke a space) is evidence for the next one.
+    t = HeardTracker()
+    for text in ("Ok.", "I", "run fast."):
+        t.appended(text)
+    t.response_started("r1")
+    t.audio("r1", 400)
+    t.response_done("r1", 4)  # "Ok." and "I": 4 units, at the boundary after "I"
+    t.response_started("r2")
+    t.audio("r2", 900)  # running: r2 may start with a space, one unit held back
+    # r2 at r1's pace (100 a unit): 400 samples are 4 units, less the possible space: 3, "run"
+    assert t.heard_text(400 + 400, RATE) == "Ok. I run"
+    assert t.heard_text(400 + 350, RATE) == "Ok. I"

@@ -295,9 +295,8 @@ class HeardTracker:
         whether the server billed it without that space (fewer characters than its span).
         ``None`` when its billing says nothing of spaces (it ended inside a segment, where
         its span is its billed characters, or it was not billed or abandoned)."""
-        if resp.billed is None or resp.end is None or resp.abandoned or not resp.done:
-            return None
-        if not self._at_boundary(resp.end):
+        # (Billing comes with response.done: a billed response is finished, never abandoned.)
+        if resp.billed is None or resp.end is None or not self._at_boundary(resp.end):
             return None
         return resp.billed < resp.end - resp.start - 0.5
 
