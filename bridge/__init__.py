@@ -6,9 +6,10 @@ that never calls a chat model never imports openai.
 
 from __future__ import annotations
 
-# Private aliases: every public name of this module is in __all__.
-import importlib as _importlib
 import typing as _typing
+
+# Private aliases: every public name of this module is in __all__.
+from bridge.core.lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from bridge.adapters.llm import LLMClient, LLMConfig
@@ -186,13 +187,7 @@ def __getattr__(name: str) -> _typing.Any:
         from bridge.core.version import package_version
 
         return package_version()
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bridge' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+    return _lazy_getattr(name)
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+_lazy_getattr, __dir__ = _lazy_exports(__name__, _LAZY, globals(), __all__)

@@ -15,8 +15,9 @@ No I/O, no async, no clock: feed strings in, get strings and ``Segment`` values 
 from __future__ import annotations
 
 # Private aliases: every public name of this module is in __all__.
-import importlib as _importlib
 import typing as _typing
+
+from bridge.core.lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
     from bridge.text.lexicon import Lexicon, LexiconStream
@@ -60,14 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _typing.Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'bridge.text' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_exports(__name__, _LAZY, globals(), __all__)
