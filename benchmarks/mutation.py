@@ -3,6 +3,8 @@
     uv run python benchmarks/mutation.py heard            # run, then print the counts
     uv run python benchmarks/mutation.py heard --results  # counts and survivors of the last run
     uv run python benchmarks/mutation.py --list
+    uv run python benchmarks/mutation.py scrubber --work scrubber-after \
+        --mutants "bridge.text.scrubber.*"              # only some mutants, in another copy
 
 mutmut reads one ``[tool.mutmut]`` table from the ``pyproject.toml`` of the directory it runs
 in, so each area runs in its own copy of the working tree (``.mutation/AREA``, git-ignored),
@@ -30,6 +32,9 @@ ROOT = Path(__file__).resolve().parent.parent
 class Area:
     sources: tuple[str, ...]  # files mutated
     tests: tuple[str, ...]  # the test selection (pytest arguments)
+    # mutmut's CPU limit per mutant is (test estimate + 1) x multiplier x 2 s; its default
+    # multiplier (15) makes each infinite-loop mutant cost minutes. A timeout counts as caught.
+    timeout_multiplier: float = 15.0
 
 
 AREAS: dict[str, Area] = {
@@ -75,6 +80,9 @@ AREAS: dict[str, Area] = {
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",
         ),
+        # Its timeouts (infinite loops in the scanners) dominated the first run; the slowest
+        # covering test selection runs in a few seconds, so 3 still leaves a wide margin.
+        timeout_multiplier=3.0,
     ),
     # The turn pipeline (text stage, speech stage, bookkeeping).
     "pipeline": Area(
@@ -106,8 +114,7 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def _prepare(name: str, area: Area) -> Path:
-    work = ROOT / ".mutation" / name
+def _prepare(work: Path, area: Area, timeout_multiplier: float) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -121,7 +128,8 @@ def _prepare(name: str, area: Area) -> Path:
         "[tool.mutmut]\n"
         f"source_paths = {_toml_list(area.sources)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(area.tests)}\n"
-        'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n\n'
+        'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n'
+        f"timeout_multiplier = {timeout_multiplier}\n\n"
     )
     project = (work / "pyproject.toml").read_text(encoding="utf-8")
     project = _TABLE.sub("", project) + "\n" + table
@@ -152,18 +160,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", action="store_true", help="only read the last run")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument(
+        "--work", help="name of the copy under .mutation/ (default: the area's name)"
+    )
+    parser.add_argument(
+        "--mutants", nargs="+", default=[], help="only these mutant names (fnmatch globs)"
+    )
+    parser.add_argument(
+        "--timeout-multiplier", type=float, help="override the area's timeout multiplier"
+    )
     args = parser.parse_args(argv)
     if args.list or args.area is None:
         for name, area in AREAS.items():
             print(f"{name}: {' '.join(area.sources)}  (tests: {' '.join(area.tests)})")
         return 0
     area = AREAS[args.area]
-    work = ROOT / ".mutation" / args.area
+    work = ROOT / ".mutation" / (args.work or args.area)
     if not args.results:
-        work = _prepare(args.area, area)
+        multiplier = args.timeout_multiplier or area.timeout_multiplier
+        work = _prepare(work, area, multiplier)
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+            [
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                str(args.max_children),
+                *args.mutants,
+            ],
             cwd=work,
             check=False,
         )
