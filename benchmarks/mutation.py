@@ -73,6 +73,10 @@ AREAS: dict[str, Area] = {
         ),
         tests=(
             "tests/test_text_scrubber.py",
+            "tests/test_text_scrubber_math.py",
+            "tests/test_text_scrubber_inline.py",
+            # the scrubber's math, footnote, think and emoji rules are tested there
+            "tests/test_text_rules.py",
             "tests/test_text_lexicon.py",
             "tests/test_text_options.py",
             "tests/test_text_markdown.py",
