@@ -3,6 +3,8 @@
     uv run python benchmarks/mutation.py heard            # run, then print the counts
     uv run python benchmarks/mutation.py heard --results  # counts and survivors of the last run
     uv run python benchmarks/mutation.py --list
+    uv run python benchmarks/mutation.py pipeline "bridge.pipeline.text_stage.*" \
+        --tests tests/test_turn_parts.py --timeout-multiplier 4   # some mutants, fewer tests
 
 mutmut reads one ``[tool.mutmut]`` table from the ``pyproject.toml`` of the directory it runs
 in, so each area runs in its own copy of the working tree (``.mutation/AREA``, git-ignored),
@@ -106,7 +108,7 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def _prepare(name: str, area: Area) -> Path:
+def _prepare(name: str, area: Area, tests: tuple[str, ...], multiplier: float | None) -> Path:
     work = ROOT / ".mutation" / name
     if work.exists():
         shutil.rmtree(work)
@@ -120,8 +122,9 @@ def _prepare(name: str, area: Area) -> Path:
     table = (
         "[tool.mutmut]\n"
         f"source_paths = {_toml_list(area.sources)}\n"
-        f"pytest_add_cli_args_test_selection = {_toml_list(area.tests)}\n"
-        'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n\n'
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        + (f"timeout_multiplier = {multiplier}\n" if multiplier is not None else "")
+        + 'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n\n'
     )
     project = (work / "pyproject.toml").read_text(encoding="utf-8")
     project = _TABLE.sub("", project) + "\n" + table
@@ -148,6 +151,16 @@ def _results(work: Path) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("area", nargs="?", choices=sorted(AREAS))
+    parser.add_argument(
+        "mutants", nargs="*", help="mutant name globs (mutmut's), e.g. 'bridge.pipeline.turn.*'"
+    )
+    parser.add_argument("--tests", nargs="+", help="a smaller test selection than the area's")
+    parser.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        help="mutmut's timeout_multiplier (default 15): a timeout (an infinite loop) is declared "
+        "after (estimated test time + 1 s) x this, in wall time",
+    )
     parser.add_argument("--list", action="store_true", help="list the areas")
     parser.add_argument("--results", action="store_true", help="only read the last run")
     parser.add_argument("--max-children", type=int, default=2)
@@ -160,10 +173,19 @@ def main(argv: list[str] | None = None) -> int:
     area = AREAS[args.area]
     work = ROOT / ".mutation" / args.area
     if not args.results:
-        work = _prepare(args.area, area)
+        tests = tuple(args.tests) if args.tests else area.tests
+        work = _prepare(args.area, area, tests, args.timeout_multiplier)
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+            [
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                str(args.max_children),
+                *args.mutants,
+            ],
             cwd=work,
             check=False,
         )
