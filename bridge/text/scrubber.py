@@ -348,7 +348,7 @@ class Scrubber:
             if k + 1 == n and not eof:
                 return None
             after = src[k + 1] if k + 1 < n else ""
-            if not (after.isalnum() or after in "_$"):
+            if not (after.isalnum() or after in ("_", "$")):  # not `in "_$"`: "" is in it
                 self._out.dropped()
                 return k + 1
         self._out.put("$")
