@@ -3,6 +3,10 @@
     uv run python benchmarks/mutation.py heard            # run, then print the counts
     uv run python benchmarks/mutation.py heard --results  # counts and survivors of the last run
     uv run python benchmarks/mutation.py --list
+    uv run python benchmarks/mutation.py pipeline "bridge.pipeline.text_stage.*" \
+        --tests tests/test_turn_parts.py --timeout-multiplier 4   # some mutants, fewer tests
+    uv run python benchmarks/mutation.py scrubber "bridge.text._output.*" --work scrubber-after
+                                                    # in another copy: the first one is kept
 
 mutmut reads one ``[tool.mutmut]`` table from the ``pyproject.toml`` of the directory it runs
 in, so each area runs in its own copy of the working tree (``.mutation/AREA``, git-ignored),
@@ -30,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Area:
     sources: tuple[str, ...]  # files mutated
     tests: tuple[str, ...]  # the test selection (pytest arguments)
+    # mutmut's timeout_multiplier when --timeout-multiplier is not given (None: mutmut's 15)
+    timeout_multiplier: float | None = None
 
 
 AREAS: dict[str, Area] = {
@@ -68,6 +74,10 @@ AREAS: dict[str, Area] = {
         ),
         tests=(
             "tests/test_text_scrubber.py",
+            "tests/test_text_scrubber_math.py",
+            "tests/test_text_scrubber_inline.py",
+            # the scrubber's math, footnote, think and emoji rules are tested there
+            "tests/test_text_rules.py",
             "tests/test_text_lexicon.py",
             "tests/test_text_options.py",
             "tests/test_text_markdown.py",
@@ -75,6 +85,9 @@ AREAS: dict[str, Area] = {
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",
         ),
+        # Timeouts (infinite loops in the scanners) dominated its first run at mutmut's 15; the
+        # covering tests of one function take a few seconds, so 3 still leaves a wide margin.
+        timeout_multiplier=3.0,
     ),
     # The turn pipeline (text stage, speech stage, bookkeeping).
     "pipeline": Area(
@@ -106,8 +119,7 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def _prepare(name: str, area: Area) -> Path:
-    work = ROOT / ".mutation" / name
+def _prepare(work: Path, area: Area, tests: tuple[str, ...], multiplier: float | None) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -120,8 +132,9 @@ def _prepare(name: str, area: Area) -> Path:
     table = (
         "[tool.mutmut]\n"
         f"source_paths = {_toml_list(area.sources)}\n"
-        f"pytest_add_cli_args_test_selection = {_toml_list(area.tests)}\n"
-        'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n\n'
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}\n"
+        + (f"timeout_multiplier = {multiplier}\n" if multiplier is not None else "")
+        + 'also_copy = ["bridge", "tests", "benchmarks", "prompts"]\n\n'
     )
     project = (work / "pyproject.toml").read_text(encoding="utf-8")
     project = _TABLE.sub("", project) + "\n" + table
@@ -148,22 +161,43 @@ def _results(work: Path) -> dict[str, list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("area", nargs="?", choices=sorted(AREAS))
+    parser.add_argument(
+        "mutants", nargs="*", help="mutant name globs (mutmut's), e.g. 'bridge.pipeline.turn.*'"
+    )
+    parser.add_argument("--tests", nargs="+", help="a smaller test selection than the area's")
+    parser.add_argument(
+        "--timeout-multiplier",
+        type=float,
+        help="mutmut's timeout_multiplier (default 15): a timeout (an infinite loop) is declared "
+        "after (estimated test time + 1 s) x this, in wall time",
+    )
     parser.add_argument("--list", action="store_true", help="list the areas")
     parser.add_argument("--results", action="store_true", help="only read the last run")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument("--work", help="the copy's name under .mutation/ (default: the area)")
     args = parser.parse_args(argv)
     if args.list or args.area is None:
         for name, area in AREAS.items():
             print(f"{name}: {' '.join(area.sources)}  (tests: {' '.join(area.tests)})")
         return 0
     area = AREAS[args.area]
-    work = ROOT / ".mutation" / args.area
+    work = ROOT / ".mutation" / (args.work or args.area)
     if not args.results:
-        work = _prepare(args.area, area)
+        tests = tuple(args.tests) if args.tests else area.tests
+        multiplier = args.timeout_multiplier or area.timeout_multiplier
+        work = _prepare(work, area, tests, multiplier)
         started = time.monotonic()
         run = subprocess.run(
-            [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)],
+            [
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                str(args.max_children),
+                *args.mutants,
+            ],
             cwd=work,
             check=False,
         )
