@@ -357,6 +357,24 @@ CASES: list[tuple[dict[str, Any], list[str | None], list[list[Expected]]]] = [
         PLAIN,
         ["Wait" + "…" * 33 + "x"],
         [[("Wait" + "…" * 32, "sentence", 0)], [("…x", "final", 36)]],
+    ),  # first clause: the character right after an empty first line is read (here: counted)
+    (
+        {"first_min_words": 2},
+        ["\n你好，我们走吧。"],
+        [[("你好，", "clause", 1)], [("我们走吧。", "final", 4)]],
+    ),
+    # max_chars: four spaces after a comma between numbers do not make the cut a clause end,
+    # so the cut runs on to the semicolon past the limit
+    (
+        {"first_clause": False, "min_chars": 0, "max_chars": 200},
+        ["a" * 190 + " 3," + " " * 5 + "5" + "b" * 10 + "; rest of it."],
+        [
+            [],
+            [
+                ("a" * 190 + " 3," + " " * 5 + "5" + "b" * 10 + ";", "forced", 0),
+                ("rest of it.", "final", 211),
+            ],
+        ],
     ),
 ]
 
