@@ -222,13 +222,11 @@ class ClientSession:
     # --- writer ----------------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        while (frame := await self._outbox.get()) is not None:
-            try:
-                await self.ws.send(frame)
-            except ConnectionClosed:
-                self._peer_gone = True
-                self._end(CloseCode.NORMAL, "")
-                return
+        try:
+            await self._outbox.pump(self.ws.send)
+        except ConnectionClosed:
+            self._peer_gone = True
+            self._end(CloseCode.NORMAL, "")
 
     # --- reader ----------------------------------------------------------------------------
 
