@@ -36,6 +36,7 @@ def _kinds(frames: list[str | bytes]) -> list[str]:
     return [f.hex() if isinstance(f, bytes) else json.loads(f)["type"] for f in frames]
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_lone_audio_frame_is_sent_by_its_producer_in_order() -> None:
     box, wire = Outbox(), Wire()
     async with anyio.create_task_group() as tg:
@@ -54,6 +55,7 @@ async def test_a_lone_audio_frame_is_sent_by_its_producer_in_order() -> None:
     assert box.sent_frames == 4 and box.sent_audio_bytes == 4
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_frames_wait_behind_a_direct_send_that_waits() -> None:
     box, wire = Outbox(max_audio_frames=1), Wire()
     async with anyio.create_task_group() as tg:
@@ -80,6 +82,7 @@ async def test_frames_wait_behind_a_direct_send_that_waits() -> None:
     assert _kinds(wire.frames) == ["0100", "segment", "0200"]
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_refused_response_is_never_sent_directly() -> None:
     box, wire = Outbox(), Wire()
     async with anyio.create_task_group() as tg:
@@ -93,6 +96,7 @@ async def test_a_refused_response_is_never_sent_directly() -> None:
     assert wire.frames == [b"\x01\x00", b"\x03\x00"]
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_failed_direct_send_closes_the_outbox_and_the_writer_raises_it() -> None:
     box, wire = Outbox(), Wire()
     raised: list[BaseException] = []
@@ -110,6 +114,7 @@ async def test_a_failed_direct_send_closes_the_outbox_and_the_writer_raises_it()
     assert wire.frames == [] and box.sent_frames == 0 and box.sent_audio_bytes == 0
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_without_a_pump_audio_is_queued_for_get() -> None:
     box = Outbox()
     assert await box.put_audio("r1", b"\x01\x00")
@@ -118,6 +123,7 @@ async def test_without_a_pump_audio_is_queued_for_get() -> None:
     assert await box.get() is None
 
 
+@pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_second_frame_queues_while_a_direct_send_waits() -> None:
     # A slow client holds the first frame: the next one must wait in the (bounded) queue, not
     # pile up in the connection's buffer behind it.
