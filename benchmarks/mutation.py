@@ -5,6 +5,8 @@
     uv run python benchmarks/mutation.py --list
     uv run python benchmarks/mutation.py pipeline "bridge.pipeline.text_stage.*" \
         --tests tests/test_turn_parts.py --timeout-multiplier 4   # some mutants, fewer tests
+    uv run python benchmarks/mutation.py scrubber "bridge.text._output.*" --work scrubber-after
+                                                    # in another copy: the first one is kept
 
 mutmut reads one ``[tool.mutmut]`` table from the ``pyproject.toml`` of the directory it runs
 in, so each area runs in its own copy of the working tree (``.mutation/AREA``, git-ignored),
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Area:
     sources: tuple[str, ...]  # files mutated
     tests: tuple[str, ...]  # the test selection (pytest arguments)
+    # mutmut's timeout_multiplier when --timeout-multiplier is not given (None: mutmut's 15)
+    timeout_multiplier: float | None = None
 
 
 AREAS: dict[str, Area] = {
@@ -50,6 +54,7 @@ AREAS: dict[str, Area] = {
         ),
         tests=(
             "tests/test_text_segmenter.py",
+            "tests/test_text_segmenter_rules.py",
             "tests/test_text_rules.py",
             "tests/test_text_cuts.py",
             "tests/test_text_chars.py",
@@ -70,6 +75,10 @@ AREAS: dict[str, Area] = {
         ),
         tests=(
             "tests/test_text_scrubber.py",
+            "tests/test_text_scrubber_math.py",
+            "tests/test_text_scrubber_inline.py",
+            # the scrubber's math, footnote, think and emoji rules are tested there
+            "tests/test_text_rules.py",
             "tests/test_text_lexicon.py",
             "tests/test_text_options.py",
             "tests/test_text_markdown.py",
@@ -77,6 +86,9 @@ AREAS: dict[str, Area] = {
             "tests/test_text_oracle.py",
             "tests/test_text_invariants.py",
         ),
+        # Timeouts (infinite loops in the scanners) dominated its first run at mutmut's 15; the
+        # covering tests of one function take a few seconds, so 3 still leaves a wide margin.
+        timeout_multiplier=3.0,
     ),
     # The turn pipeline (text stage, speech stage, bookkeeping).
     "pipeline": Area(
@@ -108,8 +120,7 @@ def _toml_list(items: tuple[str, ...]) -> str:
     return "[" + ", ".join(json.dumps(i) for i in items) + "]"
 
 
-def _prepare(name: str, area: Area, tests: tuple[str, ...], multiplier: float | None) -> Path:
-    work = ROOT / ".mutation" / name
+def _prepare(work: Path, area: Area, tests: tuple[str, ...], multiplier: float | None) -> Path:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -165,16 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", action="store_true", help="only read the last run")
     parser.add_argument("--max-children", type=int, default=2)
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument("--work", help="the copy's name under .mutation/ (default: the area)")
     args = parser.parse_args(argv)
     if args.list or args.area is None:
         for name, area in AREAS.items():
             print(f"{name}: {' '.join(area.sources)}  (tests: {' '.join(area.tests)})")
         return 0
     area = AREAS[args.area]
-    work = ROOT / ".mutation" / args.area
+    work = ROOT / ".mutation" / (args.work or args.area)
     if not args.results:
         tests = tuple(args.tests) if args.tests else area.tests
-        work = _prepare(args.area, area, tests, args.timeout_multiplier)
+        multiplier = args.timeout_multiplier or area.timeout_multiplier
+        work = _prepare(work, area, tests, multiplier)
         started = time.monotonic()
         run = subprocess.run(
             [

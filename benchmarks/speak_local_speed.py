@@ -12,8 +12,14 @@ costs from what the rest of the path costs.
 
 ``--baseline REV`` also runs another commit's ``bridge`` (checked out with ``git worktree add
 --detach`` into a temporary folder, removed after) on this interpreter, first on
-``PYTHONPATH``, interleaved with this tree (baseline, this tree, baseline, ...) ``--runs``
+``PYTHONPATH`` and as the working directory (``python -m`` puts the working directory first
+on the path), interleaved with this tree (baseline, this tree, baseline, ...) ``--runs``
 times, and prints medians and spreads (min-max) of both.
+
+Bytecode: an install runs from cached bytecode, so by default every run writes and reads its
+bytecode under a temporary ``PYTHONPYCACHEPREFIX`` (``PYTHONDONTWRITEBYTECODE`` removed), after
+one untimed warm-up run per tree on 1 KB of the text; ``--no-bytecode-cache`` compiles every
+module from source in every run instead (in the CLI and in each espeak worker process).
 """
 
 from __future__ import annotations
@@ -63,11 +69,22 @@ def engine_only(text: str) -> float:
     return time.process_time() - t0
 
 
-def run_once(text_file: Path, out: Path, tree: Path | None) -> tuple[float, float, float]:
-    """``(wall s, CPU s, audio s)`` of one ``bridge speak --local --out`` run."""
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_once(
+    text_file: Path, out: Path, tree: Path | None, pycache: Path | None = None
+) -> tuple[float, float, float]:
+    """``(wall s, CPU s, audio s)`` of one ``bridge speak --local --out`` run of ``tree``
+    (``None``: this one), with its bytecode under ``pycache`` (``None``: compiled each run)."""
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = str(tree)
+    if pycache is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
@@ -76,6 +93,7 @@ def run_once(text_file: Path, out: Path, tree: Path | None) -> tuple[float, floa
         text=True,
         check=False,
         env=env,
+        cwd=tree or ROOT,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -98,14 +116,18 @@ def main() -> None:
     parser.add_argument("--engine-only", action="store_true")
     parser.add_argument("--baseline", default=None, help="a commit to compare with")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--no-bytecode-cache", action="store_true")
     args = parser.parse_args()
     text = make_text(args.kb)
     load0 = os.getloadavg()
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "text.txt"
         source.write_text(text, encoding="utf-8")
         out = Path(tmp) / "speech.wav"
+        pycache = None if args.no_bytecode_cache else Path(tmp) / "pycache"
+        warm = Path(tmp) / "warm.txt"
+        warm.write_text(make_text(1), encoding="utf-8")
         trees: dict[str, Path | None] = {"this tree": None}
         if args.baseline:
             base = Path(tmp) / "baseline"
@@ -126,9 +148,12 @@ def main() -> None:
             trees = {f"baseline {args.baseline}": base, "this tree": None}
         figures: dict[str, list[tuple[float, float, float]]] = {name: [] for name in trees}
         try:
+            if pycache is not None:
+                for tree in trees.values():  # untimed: writes this tree's bytecode
+                    run_once(warm, out, tree, pycache)
             for _ in range(args.runs):
                 for name, tree in trees.items():
-                    figures[name].append(run_once(source, out, tree))
+                    figures[name].append(run_once(source, out, tree, pycache))
         finally:
             if args.baseline:
                 subprocess.run(
@@ -138,7 +163,11 @@ def main() -> None:
     load1 = os.getloadavg()
     kb = len(text.encode("utf-8")) / 1000
     audio = figures["this tree"][0][2]
-    print(f"text: {kb:.0f} KB; audio: {audio:.0f} s ({audio / 3600:.2f} h); {args.runs} run(s)")
+    cache = "compiled every run" if pycache is None else "cached"
+    print(
+        f"text: {kb:.0f} KB; audio: {audio:.0f} s ({audio / 3600:.2f} h); {args.runs} run(s); "
+        f"bytecode {cache}"
+    )
     for name, runs in figures.items():
         walls = [w for w, _, _ in runs]
         cpus = [c for _, c, _ in runs]

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import ClassVar
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 
@@ -16,17 +17,19 @@ import bridge.pipeline.turn as turn_module
 from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.adapters.sinks import NullSink
 from bridge.adapters.tracing import TurnTrace
-from bridge.core.errors import TTSServerError
+from bridge.core.cost import Price, PriceTable, TurnCost
+from bridge.core.errors import BridgeError, TTSServerError
 from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming, TurnResult
-from bridge.local import EmulatorOptions, Faults, serve_emulator
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.pipeline.assistant import Assistant
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.speech_stage import SpeechStage
 from bridge.pipeline.timeline import Timeline
 from bridge.qwen import SessionConfig, Timeouts
-from bridge.qwen.client import TTSSession
+from bridge.qwen.client import AudioChunk, TTSSession
 from bridge.qwen.protocol import billable_characters
 from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
 from bridge.text import Lexicon, Segment
@@ -63,11 +66,16 @@ class RecordingTrace(TurnTrace):
         self.model = model
         self.barge_ins: list[float] = []
         self.reconnects: list[tuple[float, str, int]] = []
+        self.finished: list[TurnResult] = []
         RecordingTrace.made.append(self)
 
     def barge_in(self, ms: float) -> None:
         self.barge_ins.append(ms)
         super().barge_in(ms)
+
+    def finish(self, result: TurnResult) -> None:
+        self.finished.append(result)
+        super().finish(result)
 
     def reconnect(self, ms: float, *, error: str, resend: int) -> None:
         self.reconnects.append((ms, error, resend))
@@ -306,3 +314,288 @@ async def test_a_model_slower_than_the_idle_timeout_is_still_spoken_in_full() ->
     assert result.error is None and not result.interrupted
     assert result.spoken_text == result.text == "After a long pause, the answer came."
     assert result.audio_ms > 0
+
+
+# --- the turn's own bookkeeping: its sink, its result, its scope ---------------------------
+
+
+class _Sink(NullSink):
+    """Counts ``close`` and ``stop``; either may fail or hang; ``queued`` keeps written audio
+    as not yet played (a speaker with a queue), so a close has audio to drain."""
+
+    def __init__(self, *, close: str = "ok", stop: str = "ok", queued: bool = False) -> None:
+        super().__init__()
+        self.closes = self.stops = 0
+        self.closing = anyio.Event()
+        self.closed = False  # a close that ran to its end
+        self.pcm = bytearray()
+        self._close, self._stop, self._queued = close, stop, queued
+
+    async def write(self, chunk: AudioChunk) -> None:
+        if not self.stopped:
+            self.pcm += chunk.data
+        if not self._queued:
+            await super().write(chunk)
+
+    async def close(self) -> None:
+        self.closes += 1
+        self.closing.set()
+        if self._close == "fails":
+            raise RuntimeError("the device went away")
+        if self._close == "hangs":
+            await anyio.sleep_forever()
+        if self._close == "slow":  # plays out 2.5 s of queue, more than the 2 s slack
+            await anyio.sleep(2.5)
+        self.closed = True
+
+    async def stop(self) -> None:
+        self.stops += 1
+        await super().stop()
+        if self._stop == "fails":
+            raise RuntimeError("the device went away")
+        if self._stop == "hangs":
+            await anyio.sleep_forever()
+
+
+async def _interrupted_after_audio(turn: Turn, sink: NullSink) -> TurnResult:
+    async with anyio.create_task_group() as tg:
+
+        async def barge_in() -> None:
+            while sink.samples_played == 0:
+                await anyio.sleep(0.01)
+            turn.interrupt()
+
+        tg.start_soon(barge_in)
+        return await turn.run()
+
+
+async def test_the_sink_is_closed_after_a_whole_turn_and_stopped_once_after_a_barge_in() -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        whole = _Sink()
+        with structlog.testing.capture_logs() as logs:
+            done = await Turn(scripted("One short sentence."), whole, target=target(emu.url)).run()
+        cut = _Sink()
+        turn = Turn(scripted(REPLY, rate=20), cut, target=target(emu.url))
+        result = await _interrupted_after_audio(turn, cut)
+    assert not done.interrupted and (whole.closes, whole.stops) == (1, 0)
+    assert not [e for e in logs if e["log_level"] == "warning"]
+    assert result.interrupted and (cut.closes, cut.stops) == (0, 1)  # the stage's stop only
+
+
+@pytest.mark.parametrize("how", ["fails", "hangs"])
+async def test_a_sink_that_fails_or_hangs_is_logged_and_the_turn_still_ends(how: str) -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        closing, stopping = _Sink(close=how), _Sink(stop=how)
+        with anyio.fail_after(20), structlog.testing.capture_logs() as logs:
+            done = await Turn(
+                scripted("One short sentence."), closing, target=target(emu.url)
+            ).run()
+            cut = Turn(scripted(REPLY, rate=20), stopping, target=target(emu.url))
+            result = await _interrupted_after_audio(cut, stopping)  # bounded: 2 s if it hangs
+    warnings = [(e["event"], e.get("error")) for e in logs if e["log_level"] == "warning"]
+    if how == "fails":
+        assert warnings == [
+            ("sink.close_failed", "RuntimeError"),
+            ("sink.stop_failed", "RuntimeError"),
+        ]
+    else:  # a hung close is bounded by the audio it has queued plus 2 s; a stop by 2 s
+        assert warnings == []
+    assert done.error is None and result.interrupted
+    assert done.spoken_text == "One short sentence."
+
+
+async def test_an_interrupt_while_the_sink_plays_out_its_queue_stops_it_at_once() -> None:
+    """The turn's audio has all arrived and the sink drains its queue (bounded by the audio
+    queued plus 2 s, here about 12 s): ``interrupt()`` cuts the drain short and stops it."""
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        sink = _Sink(close="hangs", queued=True)
+        turn = Turn(scripted(REPLY, rate=200), sink, target=target(emu.url))
+        with anyio.fail_after(8):  # far less than the drain's bound
+            async with anyio.create_task_group() as tg:
+
+                async def barge_in() -> None:
+                    await sink.closing.wait()
+                    turn.interrupt()
+
+                tg.start_soon(barge_in)
+                result = await turn.run()
+    assert result.interrupted and (sink.closes, sink.stops) == (1, 1)
+
+
+async def test_a_turn_interrupted_before_it_runs_is_interrupted_and_runs_once(
+    traces: list[RecordingTrace],
+) -> None:
+    tts = TTSTarget(url="ws://127.0.0.1:9/", timeouts=FAST)  # never reached
+    turn = Turn(scripted("Hello."), NullSink(), target=tts)
+    turn.interrupt()
+    result = await turn.run()
+    assert result.interrupted and turn.interrupted and result.audio_ms == 0
+    assert result.chars_billed is None and result.error is None
+    assert traces[0].barge_ins == []  # interrupted before the turn started: no moment
+    with pytest.raises(BridgeError, match=r"^a Turn runs once$"):
+        await turn.run()
+
+
+async def test_the_turn_reports_its_result_its_error_and_its_cost(
+    traces: list[RecordingTrace],
+) -> None:
+    price = Price(per_10k_chars=10_000.0, currency="USD")
+    seen: list[TurnResult] = []
+
+    async def on_result(result: TurnResult) -> None:  # awaited by the turn
+        await anyio.lowlevel.checkpoint()
+        seen.append(result)
+
+    async with serve_emulator(EmulatorOptions(engine="tone", api_key="sk-k")) as emu:
+        tts = TTSTarget(url=emu.url, api_key="sk-k", timeouts=FAST)
+        options = PipelineOptions(prices=PriceTable({tts.model: price}))
+        turn = Turn(
+            scripted("One short sentence."),
+            NullSink(),
+            target=tts,
+            options=options,
+            on_result=on_result,
+            turn_id="turn_costed",
+        )
+        result = await turn.run()
+        with structlog.testing.capture_logs() as logs:
+            refused = await Turn(scripted("Hello."), NullSink(), target=target(emu.url)).run()
+    assert seen == [result] and turn.result is result and result.turn_id == "turn_costed"
+    assert result.first_append_ms is not None and result.first_audio_ms is not None
+    assert all(s.appended_ms is not None for s in result.segments)
+    assert result.cost is not None and result.cost.currency == "USD"
+    assert result.chars_billed is not None
+    assert result.cost == TurnCost.of(price, billed=result.chars_billed, heard=result.chars_heard)
+    assert traces[0].finished == [result]
+    assert refused.error is not None and refused.error.type == "TTSAuthError"
+    failed = [e for e in logs if e["event"] == "turn.tts_failed"]
+    assert failed == [{"event": "turn.tts_failed", "log_level": "warning", "error": "TTSAuthError"}]
+    assert refused.cost is None
+
+
+async def test_cancelling_the_enclosing_scope_is_a_barge_in_with_its_moment(
+    traces: list[RecordingTrace],
+) -> None:
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        sink = _Sink()
+        turn = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url))
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_later() -> None:
+                    while sink.samples_played == 0:
+                        await anyio.sleep(0.01)
+                    scope.cancel()
+
+                tg.start_soon(cancel_later)
+                await turn.run()
+    assert scope.cancelled_caught
+    result = turn.result  # finished, shielded from the cancellation
+    assert result is not None and result.interrupted and sink.stops == 1
+    (at,) = traces[0].barge_ins
+    assert result.first_play_ms is not None and result.done_ms is not None
+    assert result.first_play_ms <= at <= result.done_ms
+
+
+@pytest.mark.parametrize(("attempts", "drops"), [(0, 1), (2, 3), (2, 2)])
+async def test_the_reconnect_policy_allows_so_many_attempts_then_reports_the_drop(
+    attempts: int, drops: int
+) -> None:
+    faults = Faults(close_after_deltas=3, connections=drops)
+    async with serve_emulator(EmulatorOptions(engine="tone", faults=faults)) as emu:
+        options = PipelineOptions(reconnect=ReconnectPolicy(attempts=attempts, delay=0))
+        with structlog.testing.capture_logs() as logs:
+            result = await Turn(
+                scripted(REPLY), NullSink(), target=target(emu.url), options=options
+            ).run()
+    failed = [(e["event"], e["error"]) for e in logs if e["event"] == "turn.tts_failed"]
+    if drops > attempts:  # one drop more than the policy allows
+        assert result.reconnects == attempts
+        assert result.error is not None and result.error.type == "TTSClosedError"
+        assert failed == [("turn.tts_failed", "TTSClosedError")]
+    else:
+        assert result.reconnects == drops and result.error is None and failed == []
+        assert result.spoken_text == result.text
+
+
+async def test_a_bug_in_on_segment_cuts_the_session_off_like_a_barge_in() -> None:
+    """Not a barge-in of the caller's: the session is cancelled by the bug, and that alone
+    makes the turn interrupted (the sink stopped, the heard prefix kept)."""
+    results: list[TurnResult] = []
+    sink = _Sink()
+
+    async def text() -> AsyncIterator[str]:
+        yield "Hello there, this is the first sentence of the reply. "
+        with anyio.fail_after(10):
+            while sink.samples_played == 0:
+                await anyio.sleep(0.01)
+        yield "And here comes a second one."
+
+    def on_segment(segment: Segment) -> None:
+        if segment.text.startswith("And"):
+            raise RuntimeError("a bug in on_segment")
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        turn = Turn(
+            text(), sink, target=target(emu.url), on_segment=on_segment, on_result=results.append
+        )
+        with pytest.raises(ExceptionGroup):
+            await turn.run()
+    assert turn.interrupted and results[0].interrupted and sink.stops == 1
+    assert results[0].error is None
+
+
+async def test_a_sink_playing_out_its_queue_gets_as_long_as_the_audio_queued() -> None:
+    """The drain's bound is the audio written but not yet played plus 2 s: a speaker with
+    several seconds queued may take 2.5 s to close (not cut at 2 s)."""
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        sink = _Sink(close="slow", queued=True)
+        with structlog.testing.capture_logs() as logs:
+            result = await Turn(scripted(REPLY, rate=200), sink, target=target(emu.url)).run()
+    assert not result.interrupted and sink.closed and sink.stops == 0
+    assert not [e for e in logs if e["log_level"] == "warning"]
+
+
+def _whole_words(truth: str, text: str) -> str:
+    """The words of ``text`` whose letters the decoded ``truth`` holds (white space and a
+    word's trailing punctuation left out: both are silent)."""
+    heard = len("".join(truth.split()))
+    used, kept = 0, []
+    for word in text.split():
+        used += len(word)
+        if used - (len(word) - len(word.rstrip(".,!?"))) > heard:
+            break
+        kept.append(word)
+    return " ".join(kept).rstrip(".,!?")
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_a_barge_in_inside_an_unfinished_response_reads_on_to_its_end(mode: str) -> None:
+    """The emulator speaks in real time: at a barge-in 0.6 s into a 2 s sentence its end has
+    not arrived, so the stage reads on (its audio dropped) until that end, and the heard
+    text is cut by the response's real length: exact to the word, in both modes; the
+    response's usage is billed."""
+    text = "We walk slowly to the quiet lake. Then we rest."
+    paced = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+    async with serve_emulator(EmulatorOptions(engine="exact", latency=paced)) as emu:
+        sink = _Sink()
+        options = PipelineOptions(settle_timeout=10)
+        turn = Turn(scripted(text), sink, target=target(emu.url, mode=mode), options=options)
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+
+                async def barge_in() -> None:
+                    while sink.samples_played < 24000 * 0.6:
+                        await anyio.sleep(0.005)
+                    turn.interrupt()
+
+                tg.start_soon(barge_in)
+                result = await turn.run()
+    truth = decode_speech(bytes(sink.pcm), run_length=samples_per_char(24000)).text
+    heard = _whole_words(truth, result.text)
+    assert heard and len(heard) < len("We walk slowly to the quiet lake")
+    assert result.interrupted and result.spoken_text.rstrip(".,!?") == heard
+    settled = [e["response_id"] for e in logs if e["event"] == "turn.settled"]
+    assert len(settled) == 1 and settled[0]
+    if mode == "commit":  # one response a segment: the first one's usage (with its space)
+        assert result.chars_billed == billable_characters("We walk slowly to the quiet lake. ")

@@ -232,3 +232,59 @@ async def test_a_failed_synthesis_is_a_server_error_then_the_connection_closes()
     assert errors[0]["error"]["type"] == "server_error"
     assert "speech synthesis failed" in errors[0]["error"]["message"]
     assert "SIGKILL" in errors[0]["error"]["message"]
+
+
+class _Counting:
+    """Records how many syntheses had started when each response's end reached the client."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.started = 0
+
+    def synthesize(self, text: str, *, sample_rate: int, **_: Any) -> bytes:
+        with self.lock:
+            self.started += 1
+        return bytes(2 * sample_rate // 2)  # 500 ms of silence
+
+
+async def _started_at_each_end(workers: int, segments: int) -> list[int]:
+    from bridge.local import LatencyModel
+
+    synth = _Counting()
+    # Paced sending (rtf 1: 500 ms of audio takes 500 ms to send) against instant syntheses:
+    # the syntheses run as far ahead of the sending as the session lets them.
+    latency = LatencyModel(rtf=1.0, delta_ms=100)
+    options = EmulatorOptions(engine="tone", synthesis_workers=workers, latency=latency)
+    seen: list[int] = []
+    async with (
+        serve_emulator(options, synthesizer=synth) as emu,
+        ws_connect(emu.url + "?model=qwen3-tts-flash-realtime", proxy=None) as ws,
+    ):
+        await ws.send(json.dumps({"type": "session.update", "session": {"mode": "commit"}}))
+        for i in range(segments):
+            await ws.send(json.dumps({"type": "input_text_buffer.append", "text": f"S {i}."}))
+            await ws.send(json.dumps({"type": "input_text_buffer.commit"}))
+        await ws.send(json.dumps({"type": "session.finish"}))
+        with anyio.fail_after(60), contextlib.suppress(ConnectionClosedError):  # no hang
+            async for frame in ws:
+                if json.loads(frame)["type"] == "response.done":
+                    seen.append(synth.started)
+    return seen
+
+
+@pytest.mark.anyio
+async def test_the_next_segments_are_synthesized_while_audio_is_still_being_sent() -> None:
+    # One worker: the second segment's synthesis starts when the first's ends, not when the
+    # first response's audio has all been sent; and the synthesis runs at most two segments
+    # ahead of the one being sent (1 + 2 started when the first response ends).
+    seen = await _started_at_each_end(1, 6)
+    assert seen[0] == 3
+    assert seen == [3, 4, 5, 6, 6, 6]
+
+
+@pytest.mark.anyio
+async def test_synthesis_ahead_is_bounded_by_twice_the_workers() -> None:
+    seen = await _started_at_each_end(2, 8)
+    assert seen[:3] == [5, 6, 7]

@@ -205,4 +205,4 @@ def test_closing_hashes_of_a_heading(text: str, expected: str) -> None:
 
 
 def test_closing_hashes_at_the_end_of_the_reply() -> None:
-    assert scrub("## Title ##").rstrip(" ") == "Title"  # flush keeps a final space as it is
+    assert scrub("## Title ##") == "Title"

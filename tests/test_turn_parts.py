@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 
@@ -20,7 +22,7 @@ from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.text_stage import TextStage
 from bridge.pipeline.timeline import Moments, Timeline
 from bridge.qwen.protocol import billable_characters
-from bridge.text import Segment
+from bridge.text import Segment, SegmenterOptions
 
 
 def test_the_timeline_keeps_each_mark_at_its_first_moment_from_the_start() -> None:
@@ -413,3 +415,192 @@ async def test_the_text_stage_uses_the_code_placeholder_option() -> None:
     assert "(code)" not in " ".join(plain.texts)
     assert "(code)" in " ".join(marked.texts)
     assert "print" not in " ".join(plain.texts + marked.texts)
+
+
+class _Cutter:
+    """Stage 2 alone, driven by the test: deltas in, segments out, on the real clock (the
+    stall guard waits with ``anyio.move_on_after``). Nothing is asserted on durations: a
+    stall cut is awaited (bounded), and what was cut, and of which kind, is checked."""
+
+    def __init__(
+        self, options: PipelineOptions, clock: Callable[[], float] = anyio.current_time
+    ) -> None:
+        self.timeline = Timeline(clock)
+        self.timeline.start()
+        self.log = SegmentLog()
+        self.stage = TextStage(
+            _Source([]), options=options, timeline=self.timeline, segments=self.log
+        )
+        self.send, self._inp = anyio.create_memory_object_stream[str](64)
+        self._out, self.recv = anyio.create_memory_object_stream[Segment](64)
+
+    async def run(self) -> None:
+        await self.stage.cut(self._inp, self._out)
+
+    async def next(self) -> tuple[str, str]:
+        with anyio.fail_after(10):
+            seg = await self.recv.receive()
+        return seg.text.strip(), seg.kind
+
+    async def rest(self) -> list[tuple[str, str]]:
+        with anyio.fail_after(10):
+            return [(seg.text.strip(), seg.kind) async for seg in self.recv]
+
+
+@pytest.mark.anyio
+async def test_the_stall_guard_cuts_pending_text_after_the_stall_and_again_after_a_sentence() -> (
+    None
+):
+    """Text pending without a boundary is cut (``forced``) once the model stalls; the words
+    left after a sentence end are pending again and cut after the next stall; buffered
+    deltas are all taken before the guard looks at the time."""
+    cutter = _Cutter(PipelineOptions(stall_timeout=0.05))
+    cutter.send.send_nowait("It was late.")  # a sentence end waiting for its look-ahead
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutter.run)
+        assert await cutter.next() == ("It was late.", "sentence")  # nothing left pending
+        for delta in ("so", " we", " were", " walking "):  # all waiting before it looks
+            cutter.send.send_nowait(delta)
+        # The last word may go on ("walking..."): it waits for the next delta.
+        assert await cutter.next() == ("so we were", "forced")
+        await cutter.send.send("along the road. And then ")
+        assert await cutter.next() == ("walking along the road.", "sentence")
+        assert await cutter.next() == ("And", "forced")  # the tail, cut at the next stall
+        await cutter.send.send("it rained.")
+        await cutter.send.aclose()
+        assert await cutter.rest() == [("then it rained.", "final")]
+    assert cutter.log.texts == [
+        "It was late.",
+        "so we were",
+        "walking along the road.",
+        "And",
+        "then it rained.",
+    ]
+
+
+@pytest.mark.anyio
+async def test_the_stall_guard_cuts_one_pending_wide_character_left_after_a_sentence() -> None:
+    cutter = _Cutter(PipelineOptions(stall_timeout=0.05))
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutter.run)
+        await cutter.send.send("你好。我")
+        assert (await cutter.next())[0] == "你好。"
+        assert (await cutter.next())[0] == "我"  # one character pending: cut at the stall
+        await cutter.send.aclose()
+        assert await cutter.rest() == []
+
+
+@pytest.mark.anyio
+async def test_the_stall_counts_from_when_text_became_pending_not_from_the_last_delta() -> None:
+    """A model trickling words faster than the stall timeout, without a boundary, is still
+    cut: the guard measures from the first pending word. The stage's clock is a fake one,
+    moved 0.6 s a word (stall 2 s); the test waits until the stage has taken each word."""
+    now = [0.0]
+    cutter = _Cutter(PipelineOptions(stall_timeout=2.0), clock=lambda: now[0])
+    words = "and we went on walking along the old road".split()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutter.run)
+        for word in words:
+            await cutter.send.send(word + " ")
+            await anyio.wait_all_tasks_blocked()
+            now[0] += 0.6
+        await cutter.send.aclose()
+        cut = await cutter.rest()
+    # Cut once 2 s had passed since "and" (at the fifth word), not only at the end.
+    assert cut[0][1] == "forced" and len(cut) >= 2
+    assert " ".join(text for text, _ in cut) == " ".join(words)
+
+
+@pytest.mark.anyio
+async def test_the_text_the_scrubber_holds_at_the_end_is_still_cut() -> None:
+    _, log, _, _ = await _run_text(_Source(["Hello there, it is **very"]))
+    assert log.texts == ["Hello there, it is very"]  # " very" came out of the flush
+
+
+@pytest.mark.anyio
+async def test_the_text_stage_uses_the_segmenter_options() -> None:
+    text = "Sure, here is the plan for today. We go."
+    _, plain, _, _ = await _run_text(_Source([text]))
+    early = PipelineOptions(segmenter=SegmenterOptions(first_min_words=1))
+    _, clause, _, _ = await _run_text(_Source([text]), early)
+    assert plain.texts == ["Sure, here is the plan for today.", "We go."]
+    assert clause.texts == ["Sure,", "here is the plan for today.", "We go."]
+
+
+class _Blocking:
+    """A text source that gives one delta, then waits for ever; closing it takes an event-
+    loop pass (like closing an HTTP response), or fails, or never ends."""
+
+    def __init__(self, close: str = "ok") -> None:
+        self.waiting = anyio.Event()
+        self.closed = 0
+        self._close = close
+        self._given = False
+
+    def __aiter__(self) -> _Blocking:
+        return self
+
+    async def __anext__(self) -> str:
+        if not self._given:
+            self._given = True
+            return "Hello there. "
+        self.waiting.set()
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await anyio.lowlevel.checkpoint()
+        if self._close == "fails":
+            raise RuntimeError("the connection was already gone")
+        if self._close == "hangs":
+            await anyio.sleep_forever()
+        self.closed += 1
+
+
+async def _read_until_cancelled(source: object) -> list[str]:
+    """Stage 1 alone, cancelled (a barge-in) while the source waits for its next delta."""
+    timeline = Timeline(anyio.current_time)
+    timeline.start()
+    stage = TextStage(source, options=PipelineOptions(), timeline=timeline, segments=SegmentLog())  # type: ignore[arg-type]
+    send, recv = anyio.create_memory_object_stream[str](8)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stage.read, send)
+            await source.waiting.wait()  # type: ignore[attr-defined]
+            tg.cancel_scope.cancel()
+    return [d async for d in recv]
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_text_stage_still_closes_its_source() -> None:
+    source = _Blocking()
+    assert await _read_until_cancelled(source) == ["Hello there. "]
+    assert source.closed == 1  # the close ran shielded from the barge-in's cancellation
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("close", ["fails", "hangs"])
+async def test_closing_the_text_source_may_fail_or_hang_without_holding_the_turn(
+    close: str,
+) -> None:
+    source = _Blocking(close)
+    assert await _read_until_cancelled(source) == ["Hello there. "]  # bounded: 1 s for "hangs"
+    assert source.closed == 0
+
+
+@pytest.mark.anyio
+async def test_a_text_source_without_aclose_is_read_to_its_end() -> None:
+    class Plain:
+        def __init__(self) -> None:
+            self._deltas = ["Hello there. ", "Bye."]
+
+        def __aiter__(self) -> Plain:
+            return self
+
+        async def __anext__(self) -> str:
+            if not self._deltas:
+                raise StopAsyncIteration
+            return self._deltas.pop(0)
+
+    stage, log, _, _ = await _run_text(Plain())  # type: ignore[arg-type]
+    assert log.texts == ["Hello there.", "Bye."] and stage.error is None

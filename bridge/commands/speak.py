@@ -50,9 +50,10 @@ async def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"cannot read {args.source}: no such file")
     options = pipeline_options(args, os.environ)
     # Text from a file or a pipe is spoken as fast as it can be made: the embedded emulator
-    # sends 500 ms of audio per delta (the same audio, a fifth of the per-delta work of its
-    # default 100 ms, which is most of what one process spends on a long text).
-    async with resolve_tts(args, os.environ, local_delta_ms=500) as target:
+    # sends up to 2 s of audio per delta, its most (the same audio, a twentieth of the
+    # per-delta work of its default 100 ms: framing, base64 and JSON on both sides). A
+    # segment's audio is whole before its first delta is sent, so this delays nothing.
+    async with resolve_tts(args, os.environ, local_delta_ms=2000) as target:
         sink = make_sink(args, target.config.sample_rate, note)
         result = await Turn(text_source(args.source), sink, target=target, options=options).run()
     result = nothing_spoken(result, "the input")

@@ -132,7 +132,11 @@ class HeardTracker:
             # Snap to the nearest segment boundary within the whitespace slack.
             i = bisect.bisect_left(self.bounds, end)
             near = [b for b in self.bounds[max(0, i - 1) : i + 1] if b > resp.start]
-            slack = 1.0 + sum(1 for b in self.bounds if resp.start < b < end)
+            # One unit per segment boundary strictly inside the span (bounds are sorted).
+            inside = bisect.bisect_left(self.bounds, end) - bisect.bisect_right(
+                self.bounds, resp.start
+            )
+            slack = 1.0 + max(0, inside)
             best = min(near, key=lambda b: abs(b - end), default=end)
             if abs(best - end) <= slack:
                 end = best
@@ -221,11 +225,23 @@ class HeardTracker:
             width = end - resp.start
             return off + (round((unit - resp.start) / width * total) if width > 0 else 0)
 
+        # The lowest start of the spans from k on (non-decreasing in k): a span can hold a
+        # position only if it starts at or before it, so the searches below, which take the
+        # latest matching span, begin at the last k whose suffix can; the spans after it start
+        # too late. Same result as scanning every span from the end, but O(log n) a segment
+        # instead of O(n) while responses follow each other (all of a turn without drops).
+        lowest: list[float] = []
+        for resp, *_ in reversed(spans):
+            lowest.append(min(resp.start, lowest[-1]) if lowest else resp.start)
+        lowest.reverse()
+        starts_before = [m - 1e-9 for m in lowest]  # span k can hold lo: lo >= start - 1e-9
+        starts_below = [m + 1e-9 for m in lowest]  # span k can end at hi: hi > start + 1e-9
+
         out: list[SegmentTiming | None] = []
         for index in range(len(self.texts)):
             lo, hi = self.bounds[index], self.bounds[index + 1]
             start: tuple[int, bool, int] | None = None  # sample, exact, span index
-            for k in range(len(spans) - 1, -1, -1):
+            for k in range(bisect.bisect_right(starts_before, lo) - 1, -1, -1):
                 resp, off, end, total, _ = spans[k]
                 if resp.start - 1e-9 <= lo < end - 1e-9:
                     sample = at(resp, off, end, total, lo)
@@ -236,7 +252,8 @@ class HeardTracker:
                 out.append(None)
                 continue
             finish: tuple[int, bool] | None = None
-            for k in range(len(spans) - 1, start[2] - 1, -1):
+            last = bisect.bisect_left(starts_below, hi) - 1
+            for k in range(last, start[2] - 1, -1):
                 resp, off, end, total, confirmed = spans[k]
                 if resp.start + 1e-9 < hi <= end + 1e-9:
                     sample = at(resp, off, end, total, hi)

@@ -81,8 +81,9 @@ class EmulatorOptions:
     max_frame_bytes: int = 4 * 1024 * 1024  # larger frames close the connection (1009)
     server_commit_max_chars: int = 160  # server_commit cuts a longer unpunctuated buffer
     strict_models: bool = True  # unknown model: session.created, then close (as measured)
-    # How many of a session's queued segments are synthesized at once (the one being sent and
-    # the next ones, audio still sent in order); for espeak also how many processes synthesize
+    # How many of a session's queued segments are synthesized at once (the one being answered
+    # and the next ones, while earlier audio is still being sent, in order; at most twice this
+    # many ahead of the one being sent); for espeak also how many processes synthesize
     # (this one and workers started on demand: espeak-ng runs one synthesis per process).
     synthesis_workers: int = 1
 

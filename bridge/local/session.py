@@ -129,6 +129,8 @@ class EmulatedSession:
     wakeup: anyio.Event = field(default_factory=anyio.Event)
     cancel_generation: int = 0
     _tasks: TaskGroup | None = None
+    _current: _Job | None = None  # the segment being answered (its synthesis started first)
+    _running: int = 0  # syntheses started and not finished
 
     async def send(self, event: dict[str, Any]) -> None:
         self.state = next_state(self.state, event["type"])
@@ -321,19 +323,25 @@ class EmulatedSession:
             return wav_header(len(pcm), rate) + pcm
         return pcm
 
-    def _start_syntheses(self, job: _Job) -> None:
-        """Start ``job``'s synthesis and those of the next queued segments, up to
-        ``synthesis_workers`` at once. Called once the response has started, when the session's
-        settings can no longer change; the audio is still sent in queue order."""
+    def _start_syntheses(self) -> None:
+        """Keep ``synthesis_workers`` syntheses running: start those of the segment being
+        answered and the next queued ones, in queue order, while fewer are running; a
+        finished synthesis frees its place at once, while its audio is still being sent.
+        At most twice ``synthesis_workers`` queued segments are synthesized ahead of the one
+        being sent (a bound on the audio held). Called once a response has started, when the
+        session's settings can no longer change; the audio is still sent in queue order."""
         assert self._tasks is not None
+        workers = self.options.synthesis_workers
         # Only _FINISH, always last, is not a job: the first few items suffice.
-        ahead = itertools.chain(
-            (job,), itertools.islice(self.queue, self.options.synthesis_workers)
-        )
+        window = itertools.islice(self.queue, 2 * workers)
+        ahead = itertools.chain(() if self._current is None else (self._current,), window)
         jobs = [item for item in ahead if isinstance(item, _Job)]
-        for pending in jobs[: self.options.synthesis_workers]:
+        for pending in jobs:
+            if self._running >= workers:
+                break
             if not pending.started:
                 pending.started = True
+                self._running += 1
                 self._tasks.start_soon(self._run_synthesis, pending)
 
     async def _run_synthesis(self, job: _Job) -> None:
@@ -343,6 +351,8 @@ class EmulatedSession:
             job.error = exc
         finally:
             job.done.set()
+            self._running -= 1
+            self._start_syntheses()
 
     async def _respond(self, job: _Job) -> None:
         text = job.text
@@ -355,7 +365,8 @@ class EmulatedSession:
         await self.send(self.wire.response_created(rid, voice))
         await self.send(self.wire.item_added(rid, iid))
         await self.send(self.wire.part(CONTENT_PART_ADDED, rid, iid))
-        self._start_syntheses(job)
+        self._current = job
+        self._start_syntheses()
         await job.done.wait()
         if job.error is not None:
             # The engine failed (say, a worker process died): a clear server error, then the

@@ -100,7 +100,10 @@ class Output:
         """Return (and forget) the text before the oldest open hold.
 
         Spaces at the very end are kept back until the next text shows whether they stay
-        (a removed emoji or image must not leave a space before punctuation)."""
+        (a removed emoji or image must not leave a space before punctuation); ``final``
+        returns them, unless an item was removed after them ("Done 🎉" -> "Done")."""
+        if final and self._dropped:
+            self._trim_spaces()  # the reply ends after a removed item: no space before it
         k = self._holds[0].piece if self._holds else len(self._pieces)
         out = "".join(self._pieces[:k])
         kept = out if final else out.rstrip(" \t")

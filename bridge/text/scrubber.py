@@ -348,7 +348,7 @@ class Scrubber:
             if k + 1 == n and not eof:
                 return None
             after = src[k + 1] if k + 1 < n else ""
-            if not (after.isalnum() or after in "_$"):
+            if not (after.isalnum() or after in ("_", "$")):  # not `in "_$"`: "" is in it
                 self._out.dropped()
                 return k + 1
         self._out.put("$")
@@ -727,8 +727,8 @@ class Scrubber:
         src = self._src
         m = EMOJI_RUN.match(src, i)
         j = m.end() if m is not None else i + 1
-        if j - i >= 16:
-            return j  # a long run: drop this part, the rest decides the spacing
+        if j - i >= 16 and j < len(src) and EMOJI_RUN.match(src, j) is not None:
+            return j  # a long run: drop this part, the rest of the run decides the spacing
         if j == len(src) and not eof:
             return None
         prev = self._out.tail()[-1:]
