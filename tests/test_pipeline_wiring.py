@@ -21,7 +21,8 @@ from bridge.core.cost import Price, PriceTable, TurnCost
 from bridge.core.errors import BridgeError, TTSServerError
 from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming, TurnResult
-from bridge.local import EmulatorOptions, Faults, serve_emulator
+from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
+from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.pipeline.assistant import Assistant
 from bridge.pipeline.segment_log import SegmentLog
@@ -326,9 +327,13 @@ class _Sink(NullSink):
         super().__init__()
         self.closes = self.stops = 0
         self.closing = anyio.Event()
+        self.closed = False  # a close that ran to its end
+        self.pcm = bytearray()
         self._close, self._stop, self._queued = close, stop, queued
 
     async def write(self, chunk: AudioChunk) -> None:
+        if not self.stopped:
+            self.pcm += chunk.data
         if not self._queued:
             await super().write(chunk)
 
@@ -339,6 +344,9 @@ class _Sink(NullSink):
             raise RuntimeError("the device went away")
         if self._close == "hangs":
             await anyio.sleep_forever()
+        if self._close == "slow":  # plays out 2.5 s of queue, more than the 2 s slack
+            await anyio.sleep(2.5)
+        self.closed = True
 
     async def stop(self) -> None:
         self.stops += 1
@@ -453,6 +461,8 @@ async def test_the_turn_reports_its_result_its_error_and_its_cost(
         with structlog.testing.capture_logs() as logs:
             refused = await Turn(scripted("Hello."), NullSink(), target=target(emu.url)).run()
     assert seen == [result] and turn.result is result and result.turn_id == "turn_costed"
+    assert result.first_append_ms is not None and result.first_audio_ms is not None
+    assert all(s.appended_ms is not None for s in result.segments)
     assert result.cost is not None and result.cost.currency == "USD"
     assert result.chars_billed is not None
     assert result.cost == TurnCost.of(price, billed=result.chars_billed, heard=result.chars_heard)
@@ -533,3 +543,59 @@ async def test_a_bug_in_on_segment_cuts_the_session_off_like_a_barge_in() -> Non
             await turn.run()
     assert turn.interrupted and results[0].interrupted and sink.stops == 1
     assert results[0].error is None
+
+
+async def test_a_sink_playing_out_its_queue_gets_as_long_as_the_audio_queued() -> None:
+    """The drain's bound is the audio written but not yet played plus 2 s: a speaker with
+    several seconds queued may take 2.5 s to close (not cut at 2 s)."""
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        sink = _Sink(close="slow", queued=True)
+        with structlog.testing.capture_logs() as logs:
+            result = await Turn(scripted(REPLY, rate=200), sink, target=target(emu.url)).run()
+    assert not result.interrupted and sink.closed and sink.stops == 0
+    assert not [e for e in logs if e["log_level"] == "warning"]
+
+
+def _whole_words(truth: str, text: str) -> str:
+    """The words of ``text`` whose letters the decoded ``truth`` holds (white space and a
+    word's trailing punctuation left out: both are silent)."""
+    heard = len("".join(truth.split()))
+    used, kept = 0, []
+    for word in text.split():
+        used += len(word)
+        if used - (len(word) - len(word.rstrip(".,!?"))) > heard:
+            break
+        kept.append(word)
+    return " ".join(kept).rstrip(".,!?")
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_a_barge_in_inside_an_unfinished_response_reads_on_to_its_end(mode: str) -> None:
+    """The emulator speaks in real time: at a barge-in 0.6 s into a 2 s sentence its end has
+    not arrived, so the stage reads on (its audio dropped) until that end, and the heard
+    text is cut by the response's real length: exact to the word, in both modes; the
+    response's usage is billed."""
+    text = "We walk slowly to the quiet lake. Then we rest."
+    paced = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+    async with serve_emulator(EmulatorOptions(engine="exact", latency=paced)) as emu:
+        sink = _Sink()
+        options = PipelineOptions(settle_timeout=10)
+        turn = Turn(scripted(text), sink, target=target(emu.url, mode=mode), options=options)
+        with structlog.testing.capture_logs() as logs:
+            async with anyio.create_task_group() as tg:
+
+                async def barge_in() -> None:
+                    while sink.samples_played < 24000 * 0.6:
+                        await anyio.sleep(0.005)
+                    turn.interrupt()
+
+                tg.start_soon(barge_in)
+                result = await turn.run()
+    truth = decode_speech(bytes(sink.pcm), run_length=samples_per_char(24000)).text
+    heard = _whole_words(truth, result.text)
+    assert heard and len(heard) < len("We walk slowly to the quiet lake")
+    assert result.interrupted and result.spoken_text.rstrip(".,!?") == heard
+    settled = [e["response_id"] for e in logs if e["event"] == "turn.settled"]
+    assert len(settled) == 1 and settled[0]
+    if mode == "commit":  # one response a segment: the first one's usage (with its space)
+        assert result.chars_billed == billable_characters("We walk slowly to the quiet lake. ")
