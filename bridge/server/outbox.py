@@ -12,9 +12,10 @@ later ones, so after ``response.cancel`` no audio frame of the response leaves t
 Reply text is coalesced (``put_text``): the model's deltas are joined into one ``text.delta``
 that goes out when any other control event is queued (a ``segment``, ``audio.start``,
 ``response.done``, ...: so it always precedes them), when the outbox closes, or at the latest
-``text_window`` seconds (0.1) after its first character was queued. The frames' texts
-concatenated are exactly the deltas' texts concatenated; none is held past the response's
-``response.done``.
+``text_window`` seconds (0.1) after its first character was queued (a timer of the
+event loop wakes the writer then: the outbox runs on asyncio, as ``bridge serve`` does). The
+frames' texts concatenated are exactly the deltas' texts concatenated; none is held past the
+response's ``response.done``.
 
 The hot path allocates no frame objects and no wake-up events per frame: the queue holds the
 frames themselves (with a parallel queue of their response ids), and an ``anyio.Event`` is
@@ -33,6 +34,7 @@ raises the failure, where it handles its own.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -221,8 +223,13 @@ class Outbox:
                     self._flush_text()
                     break
                 event = self._reader = anyio.Event()
-                with anyio.move_on_after(left):
+                # A timer callback wakes the writer at the window's end: cheaper than a
+                # cancel scope's timeout (its delivery takes passes of the loop of its own).
+                timer = asyncio.get_running_loop().call_later(left, event.set)
+                try:
                     await event.wait()
+                finally:
+                    timer.cancel()
             else:
                 event = self._reader = anyio.Event()
                 await event.wait()
