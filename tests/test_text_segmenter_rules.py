@@ -449,6 +449,12 @@ CASES: list[tuple[dict[str, Any], list[str | None], list[list[Expected]]]] = [
         ["一二三四五六七八九十百"],
         [[("一二三四五六七八", "forced", 0)], [("九十百", "final", 8)]],
     ),
+    # ... and waits for them in feed() (a particle may come: here 的, so the cut moves after it)
+    (
+        {"first_max_words": 4},
+        ["一二三四五六七八九", "的十百"],
+        [[], [("一二三四五六七八九的", "forced", 0)], [("十百", "final", 10)]],
+    ),
     # cut() before anything was fed
     ({}, [None], [[], []]),
 ]
