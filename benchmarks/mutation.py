@@ -54,6 +54,7 @@ AREAS: dict[str, Area] = {
         ),
         tests=(
             "tests/test_text_segmenter.py",
+            "tests/test_text_segmenter_rules.py",
             "tests/test_text_rules.py",
             "tests/test_text_cuts.py",
             "tests/test_text_chars.py",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bridge.pipeline.handoff import put, take
+from bridge.pipeline.handoff import Channel, put, take
 
 pytestmark = pytest.mark.anyio
 
@@ -66,3 +66,103 @@ async def test_a_cancelled_task_gets_its_cancellation_not_the_end_of_the_stream(
     assert scope.cancelled_caught
     with pytest.raises(anyio.EndOfStream):
         await take(receive)
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_a_waiting_channel_consumer_wakes_once_per_item() -> None:
+    # The player waits for audio: the item it is handed costs it one wake-up (no checkpoint
+    # first, unlike anyio's receive), so a task that became ready at the same time as the
+    # item has not run yet when the item is taken.
+    channel: Channel[int] = Channel(4)
+    ran: list[str] = []
+    got: list[int] = []
+
+    async def consume() -> None:
+        got.append(await channel.get())
+        ran.append(f"got {got[-1]}")
+
+    async def other() -> None:
+        ran.append("other")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await anyio.wait_all_tasks_blocked()
+        channel.put_nowait(7)  # wakes the consumer ...
+        tg.start_soon(other)  # ... which then runs before a task made ready after it
+    assert got == [7]
+    assert ran == ["got 7", "other"]
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_a_channel_keeps_order_bounds_its_queue_and_ends() -> None:
+    channel: Channel[int] = Channel(2)
+    channel.put_nowait(1)
+    channel.put_nowait(2)
+    with pytest.raises(anyio.WouldBlock):
+        channel.put_nowait(3)
+    assert len(channel) == 2
+    with anyio.move_on_after(0.05) as scope:
+        await channel.put(3)  # full: waits
+    assert scope.cancelled_caught
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(channel.put, 3)  # waits for room ...
+        await anyio.wait_all_tasks_blocked()
+        assert await channel.get() == 1  # ... made here
+    assert len(channel) == 2
+    channel.close()
+    with pytest.raises(anyio.ClosedResourceError):
+        channel.put_nowait(4)
+    assert [await channel.get(), await channel.get()] == [2, 3]  # what was queued, then
+    with pytest.raises(anyio.EndOfStream):
+        await channel.get()
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_a_stopped_channel_drops_its_items_and_refuses_more() -> None:
+    channel: Channel[int] = Channel(1)
+    channel.put_nowait(1)
+    channel.stop()
+    with pytest.raises(anyio.BrokenResourceError):
+        channel.put_nowait(3)
+    assert len(channel) == 0
+    with pytest.raises(anyio.EndOfStream):
+        await channel.get()
+    with pytest.raises(ValueError, match="at least 1"):
+        Channel(0)
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_a_waiting_put_refused_when_the_consumer_stops() -> None:
+    channel: Channel[int] = Channel(1)
+    channel.put_nowait(1)
+    raised: list[type[BaseException]] = []
+
+    async def produce() -> None:
+        try:
+            await channel.put(2)
+        except anyio.BrokenResourceError as exc:
+            raised.append(type(exc))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(produce)
+        await anyio.wait_all_tasks_blocked()
+        channel.stop()
+    assert raised == [anyio.BrokenResourceError]
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_a_closed_channel_wakes_a_waiting_consumer_with_the_end() -> None:
+    channel: Channel[int] = Channel(1)
+    ended: list[bool] = []
+
+    async def consume() -> None:
+        try:
+            await channel.get()
+        except anyio.EndOfStream:
+            ended.append(True)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consume)
+        await anyio.wait_all_tasks_blocked()
+        channel.close()
+    assert ended == [True]

@@ -20,6 +20,7 @@ from bridge.core.errors import ConfigError
 from bridge.server import ServerLimits, ServerOptions
 from bridge.server.clients import ProxyTrust, client_key, parse_ip
 from bridge.server.quotas import BucketTable, ServerQuotas
+from bridge.testing.fake_llm import FakeReply, tokens_for
 
 pytestmark = pytest.mark.anyio
 
@@ -69,6 +70,25 @@ async def test_a_client_that_keeps_starting_turns_is_not_idle() -> None:
         # Once it stops starting turns, it is idle.
         code, _reason = await c.closed(timeout=10)
     assert code == 4000
+
+
+async def test_idle_counts_from_the_end_of_a_response_longer_than_the_timeout() -> None:
+    # The reply takes about 1.2 s (slower than the 0.4 s timeout): the session is not idle
+    # while it runs, and after it the timeout counts from its end, not from its start.
+    slow = FakeReply(tokens_for("One, two, three, four, five, six."), delay=0.1)
+    limits = ServerLimits(idle_timeout=0.4)
+    options = ServerOptions(port=0, limits=limits, audio_lead=None)
+    async with running([slow], options=options) as stack, client(stack.url) as c:
+        started = anyio.current_time()
+        await c.send(type="user.message", text="Count")
+        done = await c.until("response.done")
+        ended = anyio.current_time()
+        assert done["result"]["text"] == "One, two, three, four, five, six."
+        assert ended - started > 0.8  # the turn outlasted the timeout twice over
+        code, _reason = await c.closed(timeout=10)
+        closed = anyio.current_time()
+    assert code == 4000
+    assert closed - ended >= 0.35  # a full timeout after the response's end (less the ack)
 
 
 # --- turn rates across connections, per address and per server -----------------------------

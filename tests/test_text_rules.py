@@ -299,6 +299,11 @@ SENTENCES_AFTER_ABBREVIATIONS = [
     ("Ich arbeite bei Acme Inc. Die Firma ist groß.", 2),
     ("Je travaille chez Acme Inc. Elle est grande.", 2),
     ("Ich arbeite bei Acme Inc. Berlin ist schön.", 1),
+    # the spaced "etc. pp." closes like "etc.pp." (it read "pp." as a page reference before)
+    ("Wir kauften Brot, Milch etc. pp. Berlin war weit.", 2),
+    ("Wir kauften Brot, Milch etc.pp. Berlin war weit.", 2),
+    # a four-letter street abbreviation before its number: "Ostr." (Oststraße)
+    ("Wir wohnen in der Ostr. 5 in Berlin.", 1),
     # shapes that are not abbreviations
     ("I watched TV. Maria laughed.", 2),
     ("I am 30. Then I moved.", 2),

@@ -1,6 +1,7 @@
 """What is spoken for angle brackets (tags, autolinks, text), bare URLs, emphasis and link
 openers that wait for their closer (160 characters), and the space left where something was
-removed. Every case is fed whole, one character at a time and in random deltas."""
+removed. Every case is fed whole, one character at a time, in random deltas and split in two
+at every position."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from tests.test_text_scrubber_math import scrub
         ("a <a href='x'>b</a> c", "a b c"),
         ("a <b\n> c", "a <b\nc"),  # a tag does not cross a line (the next is a quote)
         ("a <b", "a <b"),
+        ("a <b c=\n'd'> e", "a <b c=\n'd'> e"),
+        ("a <1@x.org> b", "a <1@x.org> b"),  # "<" then no letter, "/" or "!": text
+        ("x" * 300 + " <b>c</b> d", "x" * 300 + " c d"),
         ("a <br> b", "a   b"),  # a line break becomes a space
         ("a <https://x.org/p> b", "a x.org b"),  # an autolink is read as its host
         ("a <HTTPS://x.org> b", "a x.org b"),
@@ -61,6 +65,11 @@ def test_a_tag_ends_within_256_characters() -> None:
         ("see h now", "see h now"),
         # the path goes; its trailing punctuation and an unopened ")" stay
         ("see https://x.org/a_(b)_c) d", "see x.org) d"),
+        ("see https://x.org/a((b)) d", "see x.org d"),
+        ("see https://x.org/(a)) d", "see x.org) d"),
+        ("see https://x.org/AXB_c d", "see x.org d"),
+        ("see https://x.org/a.(. d", "see x.org. d"),  # only the punctuation after "(" stays
+        ("see https://x.org/(a.). d", "see x.org. d"),
         ("see www.x.org/a?b=(c) d", "see x.org d"),
         ("see https://x.org/a. d", "see x.org. d"),
         ("see https://x.org/a?! d", "see x.org?! d"),
@@ -70,6 +79,9 @@ def test_a_tag_ends_within_256_characters() -> None:
         ('see http://x.org/a"). d', 'see x.org"). d'),
         ("see [x](u) https://x.org/a]b", "see x x.org]b"),
         ("see `https://x.org/a b` d", "see x.org b d"),  # inside code too
+        ("see http://x.org? d", "see x.org? d"),
+        ("see https://. d", "see . d"),
+        ("x" * 300 + " www.example.org/path d", "x" * 300 + " example.org d"),
     ],
 )
 def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
@@ -99,6 +111,21 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ![b](u) , c", "a, c"),
         ("a ![b] c", "a ![b] c"),
         ("a ] b", "a ] b"),
+        ("a [", "a ["),
+        ("a [b]", "a [b]"),
+        ("a [^1", "a [^1"),  # not a footnote reference
+        ("a ***** b", "a ***** b"),  # a run of 4 or more is text
+        ("a ~~~~~ b", "a ~~~~~ b"),
+        ("x *a [b* c](u) d", "x *a b* c d"),  # emphasis does not close across a link
+        ("x *a] b* c", "x a] b c"),  # "]" with no "[" open is text
+        ("x _a **b c_ d", "x a b c d"),  # the "**" opened inside is unmatched: dropped
+        ("*_[](u)_*\n# H", "H"),
+        ("x *a [b](u) c* d", "x a b c d"),  # a link inside emphasis
+        ("a [b](c\nd e", "a b\nd e"),  # a link target ends with its line
+        ("[\nb", "[\nb"),
+        # nothing spoken yet: the output does not start with a blank line
+        ("*[](u)*\n# H", "H"),
+        ("**[](u)**\nx", "x"),
     ],
 )
 def test_openers_and_closers(text: str, expected: str) -> None:
@@ -107,6 +134,10 @@ def test_openers_and_closers(text: str, expected: str) -> None:
 
 def test_an_opener_waits_160_characters_for_its_closer() -> None:
     b159, b160 = "b" * 159, "b" * 160
+    # the space before a removed emoji is not counted once it goes
+    b100, b58, b59 = "b" * 100, "b" * 58, "b" * 59
+    assert scrub(f"a *{b100} 🎉!{b58}* c") == f"a {b100}!{b58} c"
+    assert scrub(f"a *{b100} 🎉!{b59}* c") == f"a *{b100}!{b59}* c"
     assert scrub(f"a *{b159}* c") == f"a {b159} c"
     assert scrub(f"a *{b160}* c") == f"a *{b160}* c"
     assert scrub(f"a [{b159}](u) c") == f"a {b159} c"
@@ -122,6 +153,13 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a🎉b", "a b"),
         ("🎉 a", "a"),
         ("a 🎉, b", "a, b"),
+        ("FIX 🎉! ok", "FIX! ok"),
+        # a run of emoji of any length leaves one space between words
+        ("Done" + "🎉" * 15 + "Next", "Done Next"),
+        ("Done" + "🎉" * 16 + "Next", "Done Next"),
+        ("Done" + "🎉" * 17 + "Next", "Done Next"),
+        ("Done" + "🎉" * 32 + "Next", "Done Next"),
+        ("Done " + "🎉" * 16, "Done"),
         # the reply ends after a removed item: no space is left at its end
         ("Done 🎉", "Done"),
         ("Done 🎉 ", "Done"),
@@ -137,3 +175,41 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
 )
 def test_the_space_around_a_removed_item(text: str, expected: str) -> None:
     assert scrub(text) == expected
+
+
+def test_reasoning_closed_without_an_opener_leaves_no_trace() -> None:
+    # a "</think>" early in the reply: what came before it was reasoning
+    reasoning = "The user wants a greeting.\n</think>\n\nHello there."
+    assert scrub(reasoning, think_window=256) == "Hello there."
+    assert scrub("plan</think>🎉Hi", think_window=256) == "Hi"
+    assert scrub("plan</think>\n# Hi\nthere", think_window=256) == "Hi\n\nthere"
+
+
+def test_closing_hashes_wait_for_the_end_of_the_line_however_long_the_delta() -> None:
+    title = "Title " + "x" * 60
+    assert scrub(f"# {title} ## X\nNext") == f"{title} ## X\n\nNext"
+    assert scrub(f"# {title} ##\nNext") == f"{title}\n\nNext"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a `b\nc` d", "a b\nc d"),  # a code span ends with its line
+        ("a `b\r\nc` d", "a b\nc d"),
+        ("see `www", "see www"),  # the end of the reply inside an open code span
+        ("see `ht", "see ht"),
+        ("see `www.x.org", "see x.org"),
+    ],
+)
+def test_inline_code(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_a_closing_think_tag_with_no_opener_counts_within_the_window() -> None:
+    # "</think>" starting before character 256 (think_window) drops what came before it
+    assert scrub("x" * 255 + "</think>Hi", think_window=256) == "Hi"
+    assert scrub("x" * 256 + "</think> Hi", think_window=256) == "x" * 256 + " Hi"
+    # after a "<think>" block, a stray closing tag is only a tag
+    assert scrub("<think>a</think>Hi.</think> There.", think_window=256) == "Hi. There."
+    # ... and so is a second one after a closing tag with no opener
+    assert scrub("plan</think>Hi.</think> There.", think_window=256) == "Hi. There."

@@ -1,25 +1,29 @@
 """What is spoken for math and LaTeX: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]`` and
 LaTeX commands outside them, with the limits the scrubber documents (200 characters for the
 closer of inline math, 40 after ``$`` and a digit, 1024 for display math, 200 for a brace
-argument). Every case is fed whole, one character at a time and in random deltas."""
+argument). Every case is fed whole, one character at a time, in random deltas and (up to 400
+characters) split in two at every position."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 
 from bridge.text import Scrubber
 
 
-def scrub(text: str) -> str:
-    whole = Scrubber()
+def scrub(text: str, **options: Any) -> str:
+    whole = Scrubber(**options)
     expected = whole.feed(text) + whole.flush()
     rng = random.Random(len(text))
     cuts = sorted(rng.sample(range(1, len(text)), min(5, len(text) - 1))) if text else []
     splits = [list(text), [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]]
+    if len(text) <= 400:  # and every split in two: a long first delta, then the rest
+        splits += [[text[:k], text[k:]] for k in range(1, len(text))]
     for parts in splits:
-        scrubber = Scrubber()
+        scrubber = Scrubber(**options)
         assert "".join(scrubber.feed(p) for p in parts) + scrubber.flush() == expected, parts
     return expected
 
@@ -45,6 +49,8 @@ def scrub(text: str) -> str:
         ("a $x$$ c", "a $x$$ c"),
         ("a $x\ny$ c", "a $x\ny$ c"),  # the closer must be on the same line
         ("a $x", "a $x"),
+        # the decision waits for the closer however long the text before it
+        ("x" * 150 + " $y$ z", "x" * 150 + " z"),
     ],
 )
 def test_inline_dollar_math(text: str, expected: str) -> None:
@@ -99,6 +105,7 @@ def test_display_math_closer_limits() -> None:
         ("a \\alpha", "a"),
         ("a \\sqrt b", "a b"),
         ("a \\foo b", "a \\foo b"),  # unknown, without an argument: text
+        ("a \\foo", "a \\foo"),
         ("a \\foo{x} b", "a b"),  # any command with a brace argument
         ("a\\alpha b", "a\\alpha b"),  # glued to a word: text
         ("C:\\alpha b", "C:\\alpha b"),  # a path

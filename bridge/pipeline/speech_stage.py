@@ -40,7 +40,7 @@ from bridge.core.errors import (
 )
 from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming
-from bridge.pipeline.handoff import take
+from bridge.pipeline.handoff import Channel, take
 from bridge.pipeline.options import PipelineOptions, TTSTarget
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Timeline
@@ -98,7 +98,7 @@ class SpeechStage:
         self.samples_written = 0
         self.cancelled = False
         # Received audio on its way to the sink (see ``play``).
-        self._audio_out, self._audio_in = anyio.create_memory_object_stream[AudioChunk](_READ_AHEAD)
+        self._audio: Channel[AudioChunk] = Channel(_READ_AHEAD)
 
     @property
     def interrupted(self) -> bool:
@@ -132,17 +132,24 @@ class SpeechStage:
 
     async def play(self) -> None:
         """Hand the received audio to the sink at the sink's pace (a task of its own)."""
-        async with self._audio_in as audio:
-            async for chunk in audio:
+        audio = self._audio
+        try:
+            while True:
+                try:
+                    chunk = await audio.get()
+                except anyio.EndOfStream:
+                    return
                 if self.interrupted:
                     return
                 self._timeline.mark("first_play")
                 await self._sink.write(chunk)
                 self.samples_written += chunk.samples
+        finally:
+            audio.stop()
 
     def end_audio(self) -> None:
         """No more audio will be received: ``play`` ends once the sink took what came."""
-        self._audio_out.close()
+        self._audio.close()
 
     def _reconnect(self, exc: BridgeError) -> None:
         """The connection dropped: the segments whose audio did not fully arrive go again."""
@@ -289,9 +296,9 @@ class SpeechStage:
                     # No checkpoint while there is room: a cancellation (the connection
                     # failed) cannot fall between handing a chunk on and counting it.
                     try:
-                        self._audio_out.send_nowait(event)
+                        self._audio.put_nowait(event)
                     except anyio.WouldBlock:
-                        await self._audio_out.send(event)
+                        await self._audio.put(event)
                 except anyio.BrokenResourceError:
                     continue  # the player has stopped (a barge-in): stale audio is dropped
                 self._tracker.audio(event.response_id, event.samples)

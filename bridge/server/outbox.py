@@ -1,4 +1,4 @@
-"""The one queue of everything a session sends, drained by one writer task.
+"""The one queue of everything a session sends, drained by one writer task (or sent directly).
 
 All outgoing frames of a connection (JSON control events and binary audio) pass through one
 ``Outbox`` in program order, so ``audio.start`` precedes its frames and ``response.interrupted``
@@ -12,19 +12,31 @@ later ones, so after ``response.cancel`` no audio frame of the response leaves t
 Reply text is coalesced (``put_text``): the model's deltas are joined into one ``text.delta``
 that goes out when any other control event is queued (a ``segment``, ``audio.start``,
 ``response.done``, ...: so it always precedes them), when the outbox closes, or at the latest
-``text_window`` seconds (0.1) after its first character was queued. The frames' texts
-concatenated are exactly the deltas' texts concatenated; none is held past the response's
-``response.done``.
+``text_window`` seconds (0.1) after its first character was queued (a timer of the
+event loop wakes the writer then: the outbox runs on asyncio, as ``bridge serve`` does). The
+frames' texts concatenated are exactly the deltas' texts concatenated; none is held past the
+response's ``response.done``.
 
 The hot path allocates no frame objects and no wake-up events per frame: the queue holds the
 frames themselves (with a parallel queue of their response ids), and an ``anyio.Event`` is
 made only when a task really has to wait (the writer on an empty queue, a producer on a full
 audio queue).
+
+Direct sends: while ``pump`` drains the outbox, an audio frame that finds nothing queued and
+no frame being sent is sent by its producer at once, with the pump's ``send``, instead of
+waking the writer task for it: one pass of the event loop less per audio frame (the hop the
+writer task adds; ``benchmarks/relay_compare.py`` measures it). Order is kept: a frame is
+sent directly only when no other frame is queued or on its way, and while a direct send
+waits (a slow client's full buffer) the writer waits for it. A direct send that fails
+(the connection closed) closes the outbox, the frame counts as not sent, and the writer
+raises the failure, where it handles its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -50,6 +62,10 @@ class Outbox:
         self._closed = False
         self._reader: anyio.Event | None = None  # set when the writer waits for a frame
         self._space: anyio.Event | None = None  # set when producers wait for audio room
+        self._send: Callable[[str | bytes], Awaitable[None]] | None = None  # while pumped
+        self._busy = False  # a frame is being sent (by the writer or, directly, a producer)
+        self._idle: anyio.Event | None = None  # set when the writer waits for _busy to end
+        self._failed: BaseException | None = None  # a direct send's failure, for the writer
         self._window = text_window
         self._text: list[str] = []
         self._text_rid = ""
@@ -119,11 +135,49 @@ class Outbox:
             await self._space.wait()
         if self._closed or response_id in self._refused:
             return False
+        if self._send is not None and not self._data and not self._busy:
+            return await self._send_direct(data)
         self._data.append(data)
         self._rids.append(response_id)
         self._audio += 1
         self._wake_reader()
         return True
+
+    async def _send_direct(self, data: bytes) -> bool:
+        assert self._send is not None
+        self._busy = True
+        try:
+            await self._send(data)
+        except Exception as exc:  # the connection failed: the writer reports it
+            self._failed = exc
+            self.close()
+            return False
+        finally:
+            self._busy = False
+            idle = self._idle
+            if idle is not None:
+                self._idle = None
+                idle.set()
+        self.sent_frames += 1
+        self.sent_audio_bytes += len(data)
+        return True
+
+    async def pump(self, send: Callable[[str | bytes], Awaitable[None]]) -> None:
+        """Send every frame with ``send`` until the outbox is closed and empty (the writer
+        task); producers send audio directly meanwhile (see the module's docstring). An
+        exception of ``send`` propagates, here or, for a direct send, at the next frame."""
+        self._send = send
+        try:
+            while (frame := await self.get()) is not None:
+                self._busy = True
+                try:
+                    await send(frame)
+                finally:
+                    self._busy = False
+            if self._failed is not None:
+                raise self._failed
+        finally:
+            self._send = None
 
     def drop_audio(self, response_id: str) -> int:
         """Remove queued frames of ``response_id`` and refuse its later ones; return how many
@@ -154,18 +208,28 @@ class Outbox:
 
     async def get(self) -> str | bytes | None:
         """The next frame (``str``: a JSON text frame; ``bytes``: audio), or ``None`` once
-        closed and empty."""
-        while not self._data:
-            if self._closed:
+        closed and empty. Waits while a producer sends a frame directly."""
+        while True:
+            if self._busy:
+                event = self._idle = anyio.Event()
+                await event.wait()
+            elif self._data:
+                break
+            elif self._closed:
                 return None
-            if self._text:
+            elif self._text:
                 left = self._text_due - anyio.current_time()
                 if left <= 0:
                     self._flush_text()
                     break
                 event = self._reader = anyio.Event()
-                with anyio.move_on_after(left):
+                # A timer callback wakes the writer at the window's end: cheaper than a
+                # cancel scope's timeout (its delivery takes passes of the loop of its own).
+                timer = asyncio.get_running_loop().call_later(left, event.set)
+                try:
                     await event.wait()
+                finally:
+                    timer.cancel()
             else:
                 event = self._reader = anyio.Event()
                 await event.wait()

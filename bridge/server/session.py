@@ -222,13 +222,11 @@ class ClientSession:
     # --- writer ----------------------------------------------------------------------------
 
     async def _writer(self) -> None:
-        while (frame := await self._outbox.get()) is not None:
-            try:
-                await self.ws.send(frame)
-            except ConnectionClosed:
-                self._peer_gone = True
-                self._end(CloseCode.NORMAL, "")
-                return
+        try:
+            await self._outbox.pump(self.ws.send)
+        except ConnectionClosed:
+            self._peer_gone = True
+            self._end(CloseCode.NORMAL, "")
 
     # --- reader ----------------------------------------------------------------------------
 
@@ -541,6 +539,7 @@ class ClientSession:
                 await self._respond(
                     request.text, cancelled=request.cancelled, traceparent=request.traceparent
                 )
+                self._last_activity = self._clock()  # idle counts from the response's end
                 if isinstance(request.text, str):
                     self._want_save()  # the conversation has a new turn
             except Exception:  # a bug must end this connection only, and be logged
@@ -654,11 +653,13 @@ class ClientSession:
         # Idle means no turn: neither a response running nor a user.message accepted for
         # idle_timeout. Acks, cancels, session.configure and bad frames do not count, so a
         # client cannot hold a session slot without using it.
+        # A busy session is checked again idle_timeout later (the end of its response counts
+        # as activity, so there is no need to poll it while it runs).
         idle = self._limits.idle_timeout
         while not self._drain.is_set():
             now = self._clock()
             if self.busy:
-                self._last_activity = now
+                wake = now + idle
             elif now - self._last_activity >= idle:
                 self._outbox.put(
                     p.error_event(
@@ -667,7 +668,9 @@ class ClientSession:
                 )
                 self._end(CloseCode.IDLE_TIMEOUT, "idle timeout")
                 return
-            with anyio.move_on_after(max(0.01, min(self._last_activity + idle - now, 1.0))):
+            else:
+                wake = self._last_activity + idle
+            with anyio.move_on_after(max(0.01, wake - now)):
                 await self._drain.wait()
         # Draining: let the running response finish, up to the deadline.
         while self.busy and (left := self._drain_deadline - self._clock()) > 0:

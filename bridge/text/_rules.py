@@ -146,7 +146,8 @@ def classify_token(core: str, previous: str = "") -> TokenClass:
     ``core`` has no leading quotes or brackets; ``previous`` is the token before it in the
     same sentence (with its own period, if any), or ``""``.
     """
-    if previous.endswith(".") and 0 < len(previous) <= 3 and len(core) <= 3:
+    # up to three letters and the period before: "etc. pp." reads as "etc.pp" like "z. B."
+    if previous.endswith(".") and 0 < len(previous) <= 4 and len(core) <= 3:
         joined = f"{previous[:-1]}.{core}".lower()  # "z. B." -> "z.b"
         if joined in _NEVER:
             return TokenClass.NEVER

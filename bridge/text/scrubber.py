@@ -727,8 +727,8 @@ class Scrubber:
         src = self._src
         m = EMOJI_RUN.match(src, i)
         j = m.end() if m is not None else i + 1
-        if j - i >= 16:
-            return j  # a long run: drop this part, the rest decides the spacing
+        if j - i >= 16 and j < len(src) and EMOJI_RUN.match(src, j) is not None:
+            return j  # a long run: drop this part, the rest of the run decides the spacing
         if j == len(src) and not eof:
             return None
         prev = self._out.tail()[-1:]
