@@ -419,6 +419,8 @@ async def test_an_interrupt_while_the_sink_plays_out_its_queue_stops_it_at_once(
 
                 tg.start_soon(barge_in)
                 result = await turn.run()
+            # The turn finishes shielded: a deadline passed meanwhile is delivered here.
+            await anyio.lowlevel.checkpoint()
     assert result.interrupted and (sink.closes, sink.stops) == (1, 1)
 
 
@@ -478,7 +480,13 @@ async def test_cancelling_the_enclosing_scope_is_a_barge_in_with_its_moment(
 ) -> None:
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
         sink = _Sink()
-        turn = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url))
+        seen: list[TurnResult] = []
+
+        async def on_result(result: TurnResult) -> None:  # awaited, shielded from the cancel
+            await anyio.lowlevel.checkpoint()
+            seen.append(result)
+
+        turn = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url), on_result=on_result)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
 
@@ -491,7 +499,7 @@ async def test_cancelling_the_enclosing_scope_is_a_barge_in_with_its_moment(
                 await turn.run()
     assert scope.cancelled_caught
     result = turn.result  # finished, shielded from the cancellation
-    assert result is not None and result.interrupted and sink.stops == 1
+    assert result is not None and result.interrupted and sink.stops == 1 and seen == [result]
     (at,) = traces[0].barge_ins
     assert result.first_play_ms is not None and result.done_ms is not None
     assert result.first_play_ms <= at <= result.done_ms
