@@ -104,12 +104,31 @@ def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``append`` and ``commit`` in the order the turns sent them."""
+    order: list[str] = []
+    append, commit = TTSSession.append, TTSSession.commit
+
+    async def appended(self: TTSSession, text: str) -> None:
+        order.append("append")
+        await append(self, text)
+
+    async def committed(self: TTSSession) -> str:
+        order.append("commit")
+        return await commit(self)
+
+    monkeypatch.setattr(TTSSession, "append", appended)
+    monkeypatch.setattr(TTSSession, "commit", committed)
+    return order
+
+
 @pytest.mark.parametrize(
     ("mode", "commit_first", "expected"),
     [("server_commit", True, "one"), ("server_commit", False, "none"), ("commit", True, "each")],
 )
 async def test_commits_follow_the_mode_and_commit_first(
-    commits: list[str], mode: str, commit_first: bool, expected: str
+    wire: list[str], commits: list[str], mode: str, commit_first: bool, expected: str
 ) -> None:
     options = PipelineOptions(commit_first=commit_first)
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
@@ -120,6 +139,10 @@ async def test_commits_follow_the_mode_and_commit_first(
     assert len(result.segments) > 2
     want = {"one": 1, "none": 0, "each": len(result.segments)}[expected]
     assert len(commits) == want
+    if expected == "one":  # the commit follows the first append, before the second
+        assert wire[:3] == ["append", "commit", "append"]
+    elif expected == "each":
+        assert wire == ["append", "commit"] * len(result.segments)
     # The billed characters are the sum of the responses' usage. The emulator bills what each
     # response spoke: in commit mode one segment as sent (with its trailing space), in
     # server_commit mode the segments without the spaces between them.
