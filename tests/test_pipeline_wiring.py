@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import ClassVar
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 import structlog
@@ -630,3 +632,33 @@ async def test_a_barge_in_inside_an_unfinished_response_reads_on_to_its_end(mode
     assert len(settled) == 1 and settled[0]
     if mode == "commit":  # one response a segment: the first one's usage (with its space)
         assert result.chars_billed == billable_characters("We walk slowly to the quiet lake. ")
+
+
+async def test_cancelling_the_enclosing_scope_before_the_session_opens_is_a_barge_in() -> None:
+    """No session was open to be cancelled (the TTS server accepted the connection and never
+    answered): the turn itself records the barge-in."""
+    accepted = anyio.Event()
+
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        accepted.set()
+        with suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            await stream.receive()  # the handshake, never answered
+            await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as server:
+        server.start_soon(listener.serve, silent)
+        turn = Turn(scripted("Hello there."), NullSink(), target=target(f"ws://127.0.0.1:{port}/"))
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_when_connecting() -> None:
+                    await accepted.wait()
+                    scope.cancel()
+
+                tg.start_soon(cancel_when_connecting)
+                await turn.run()
+        server.cancel_scope.cancel()
+    assert turn.result is not None and turn.result.interrupted and turn.interrupted
+    assert turn.result.error is None and turn.result.spoken_text == ""
