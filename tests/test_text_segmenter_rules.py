@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from bridge.text import Segment, Segmenter
+from bridge.text.model import SegmentKind
 
 PLAIN: dict[str, Any] = {"first_clause": False, "min_chars": 0}
 
-Expected = tuple[str, str, int] | tuple[str, str, int, bool]
+Expected = tuple[str, SegmentKind, int] | tuple[str, SegmentKind, int, bool]
 
 CASES: list[tuple[dict[str, Any], list[str | None], list[list[Expected]]]] = [
     # -- cut(): the stall cut and held sentences
@@ -375,6 +376,46 @@ CASES: list[tuple[dict[str, Any], list[str | None], list[list[Expected]]]] = [
                 ("rest of it.", "final", 211),
             ],
         ],
+    ),  # a short sentence held for the minimum is sent when a blank line follows it
+    (
+        {"first_clause": False},
+        ["A long first sentence here. Ok." + " " * 64 + "\n\nNext one."],
+        [
+            [("A long first sentence here.", "sentence", 0), ("Ok.", "sentence", 28, True)],
+            [("Next one.", "final", 97)],
+        ],
+    ),
+    # Japanese: a Latin letter after the closing quote starts a new sentence (only と/っ go on)
+    (
+        PLAIN,
+        ["「はい。」Xさんは言った。"],
+        [[("「はい。」", "sentence", 0)], [("Xさんは言った。", "final", 5)]],
+    ),
+    # 64 blanks after a terminator end the sentence without reading the next word (a title)
+    (
+        PLAIN,
+        ["Ask Dr." + " " * 64 + "Smith now."],
+        [[("Ask Dr.", "sentence", 0)], [("Smith now.", "final", 71)]],
+    ),
+    # ... and do not wait for more input
+    (PLAIN, ["Hi." + " " * 65], [[("Hi.", "sentence", 0)], []]),
+    # e. g. far into a sentence: the previous token is still read
+    (
+        PLAIN,
+        ["Please bring a small snack, e. g. An apple or a pear."],
+        [[], [("Please bring a small snack, e. g. An apple or a pear.", "final", 0)]],
+    ),
+    # first clause: never between two numbers, also far into the text
+    (
+        {},
+        ["x" * 70 + " a b 3, 5 and more, words"],
+        [[("x" * 70 + " a b 3, 5 and more,", "clause", 0)], [("words", "final", 90)]],
+    ),
+    # cut(): the sentence taken ends at its terminator; the next text starts right after it
+    (
+        {},
+        ["Is it?", None, "Next one."],
+        [[], [("Is it?", "sentence", 0)], [], [("Next one.", "final", 6)]],
     ),
 ]
 
@@ -390,14 +431,9 @@ def _run(options: dict[str, Any], calls: list[str | None]) -> list[list[Segment]
 def test_segmenter_edge_case(
     options: dict[str, Any], calls: list[str | None], expected: list[list[Expected]]
 ) -> None:
-    got = _run(options, calls)
-    flat = [s for call in got for s in call]
-    assert [s.index for s in flat] == list(range(len(flat)))
-    assert all(s.end == s.start + len(s.text) for s in flat)
-    assert [
-        [
-            (s.text, s.kind, s.start, True) if s.ends_paragraph else (s.text, s.kind, s.start)
-            for s in c
-        ]
-        for c in got
-    ] == expected
+    index = iter(range(1000))
+    want = [
+        [Segment(e[0], e[1], next(index), len(e) == 4, e[2], e[2] + len(e[0])) for e in call]
+        for call in expected
+    ]
+    assert _run(options, calls) == want
