@@ -23,6 +23,9 @@ from tests.test_text_scrubber_math import scrub
         ("a <a href='x'>b</a> c", "a b c"),
         ("a <b\n> c", "a <b\nc"),  # a tag does not cross a line (the next is a quote)
         ("a <b", "a <b"),
+        ("a <b c=\n'd'> e", "a <b c=\n'd'> e"),
+        ("a <1@x.org> b", "a <1@x.org> b"),  # "<" then no letter, "/" or "!": text
+        ("x" * 300 + " <b>c</b> d", "x" * 300 + " c d"),
         ("a <br> b", "a   b"),  # a line break becomes a space
         ("a <https://x.org/p> b", "a x.org b"),  # an autolink is read as its host
         ("a <HTTPS://x.org> b", "a x.org b"),
@@ -108,6 +111,15 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ![b](u) , c", "a, c"),
         ("a ![b] c", "a ![b] c"),
         ("a ] b", "a ] b"),
+        ("a [", "a ["),
+        ("a [b]", "a [b]"),
+        ("a [^1", "a [^1"),  # not a footnote reference
+        ("a ***** b", "a ***** b"),  # a run of 4 or more is text
+        ("a ~~~~~ b", "a ~~~~~ b"),
+        ("x *a [b* c](u) d", "x *a b* c d"),  # emphasis does not close across a link
+        ("x *a] b* c", "x a] b c"),  # "]" with no "[" open is text
+        ("x _a **b c_ d", "x a b c d"),  # the "**" opened inside is unmatched: dropped
+        ("*_[](u)_*\n# H", "H"),
         ("x *a [b](u) c* d", "x a b c d"),  # a link inside emphasis
         ("a [b](c\nd e", "a b\nd e"),  # a link target ends with its line
         ("[\nb", "[\nb"),
@@ -177,3 +189,27 @@ def test_closing_hashes_wait_for_the_end_of_the_line_however_long_the_delta() ->
     title = "Title " + "x" * 60
     assert scrub(f"# {title} ## X\nNext") == f"{title} ## X\n\nNext"
     assert scrub(f"# {title} ##\nNext") == f"{title}\n\nNext"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a `b\nc` d", "a b\nc d"),  # a code span ends with its line
+        ("a `b\r\nc` d", "a b\nc d"),
+        ("see `www", "see www"),  # the end of the reply inside an open code span
+        ("see `ht", "see ht"),
+        ("see `www.x.org", "see x.org"),
+    ],
+)
+def test_inline_code(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_a_closing_think_tag_with_no_opener_counts_within_the_window() -> None:
+    # "</think>" starting before character 256 (think_window) drops what came before it
+    assert scrub("x" * 255 + "</think>Hi", think_window=256) == "Hi"
+    assert scrub("x" * 256 + "</think> Hi", think_window=256) == "x" * 256 + " Hi"
+    # after a "<think>" block, a stray closing tag is only a tag
+    assert scrub("<think>a</think>Hi.</think> There.", think_window=256) == "Hi. There."
+    # ... and so is a second one after a closing tag with no opener
+    assert scrub("plan</think>Hi.</think> There.", think_window=256) == "Hi. There."
