@@ -119,6 +119,7 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a **** b", "a **** b"),
         ("a ****** b", "a ****** b"),
         ("a **** b *c* d", "a **** b c d"),  # ... and only that run
+        ("a ******b** c", "a ******b c"),
         ("a *", "a *"),
         ("a ~b~ c", "a ~b~ c"),  # one "~" is no strikethrough, nor are three
         ("a ~~~b c", "a ~~~b c"),
@@ -162,6 +163,9 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a 🎉, b", "a, b"),
         ("FIX 🎉! ok", "FIX! ok"),
         ("a 🎉 Xy", "a Xy"),
+        ("a 🎉b", "a b"),
+        ("Done ©️", "Done"),  # a text symbol with the emoji selector
+        ("a\r\nb", "a\nb"),
         ("a🎉(b", "a(b"),
         ("  \n# H", "H"),  # spaces alone do not start the output
         # a run of emoji of any length leaves one space between words
