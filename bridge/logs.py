@@ -134,26 +134,35 @@ def _last_resort(event: str, exc_type: type[BaseException] | None, exc: object) 
 
 
 def _structlog() -> ModuleType:
-    """structlog, imported (when no one has yet) without rich.
+    """structlog, imported (when no one has yet) without rich, and off Windows without colorama.
 
     structlog (up to at least 26.1) imports rich at its own import whenever rich is installed
     (for its rich traceback formatter and the locals' reprs), which is most of structlog's
     import time (about 190 of 330 ms of CPU on a loaded 2-core machine). bridge never renders
     with rich: tracebacks are ``plain_traceback`` on the console and ``format_exc_info`` in JSON
-    (rich's would print the frames' locals: keys, the user's text). So while structlog is
-    imported, rich is hidden; afterwards it is importable again for anyone who wants it.
+    (rich's would print the frames' locals: keys, the user's text). Likewise colorama (and the
+    ctypes it loads, ~15 ms): off Windows, structlog's console colours without it are the very
+    same ANSI codes. So while structlog is imported, those are hidden; afterwards they are
+    importable again for anyone who wants them.
     """
-    if "structlog" in sys.modules or "rich" in sys.modules:
+    if "structlog" in sys.modules:
         import structlog as loaded
 
         return loaded
-    sys.modules["rich"] = None  # type: ignore[assignment]  # "import rich" raises ImportError
+    hidden = [name for name in _HIDDEN_FROM_STRUCTLOG if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # "import rich" raises ImportError
     try:
         import structlog as loaded
     finally:
-        if sys.modules.get("rich", ...) is None:
-            del sys.modules["rich"]
+        for name in hidden:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
     return loaded
+
+
+# What structlog would import at its own import and bridge never needs (see _structlog).
+_HIDDEN_FROM_STRUCTLOG = ("rich",) if sys.platform == "win32" else ("rich", "colorama")
 
 
 def _log_exception(

@@ -86,12 +86,32 @@ async def test_speech_starts_before_the_model_finishes(tmp_path: Path) -> None:
 
 
 async def test_first_clause_reaches_the_wire_with_commit_first() -> None:
+    # Causal, not timed: the model sends the rest of its reply only once the first clause's
+    # audio has reached the sink, so a bridge that waited for a sentence end (or the whole
+    # reply) before speaking would wait here until the bounded wait fails the test. (The word
+    # after the comma comes first: it shows the comma ends a clause.)
+    heard = anyio.Event()
+
+    class FirstAudio(NullSink):
+        async def write(self, chunk: AudioChunk) -> None:
+            heard.set()
+            await super().write(chunk)
+
+    async def model() -> AsyncIterator[str]:
+        for word in "Well, thinking about it carefully, the".split():
+            yield word + " "
+        with anyio.fail_after(10):
+            await heard.wait()
+        for word in "answer depends on many things we know.".split():
+            yield word + " "
+
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
-        text = "Well, thinking about it carefully, the answer depends on many things we know."
-        result = await Turn(scripted(text, rate=20), NullSink(), target=target(emu.url)).run()
-    assert result.segments[0].kind == "clause"
+        result = await Turn(model(), FirstAudio(), target=target(emu.url)).run()
+    assert result.error is None
+    first = result.segments[0]
+    assert first.kind == "clause" and first.text == "Well, thinking about it carefully,"
     assert result.first_audio_ms is not None and result.llm_done_ms is not None
-    assert result.first_audio_ms < result.llm_done_ms / 2
+    assert result.first_audio_ms <= result.llm_done_ms
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import ClassVar
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 import pytest
 import structlog
@@ -104,12 +106,31 @@ def commits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return sent
 
 
+@pytest.fixture
+def wire(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``append`` and ``commit`` in the order the turns sent them."""
+    order: list[str] = []
+    append, commit = TTSSession.append, TTSSession.commit
+
+    async def appended(self: TTSSession, text: str) -> None:
+        order.append("append")
+        await append(self, text)
+
+    async def committed(self: TTSSession) -> str:
+        order.append("commit")
+        return await commit(self)
+
+    monkeypatch.setattr(TTSSession, "append", appended)
+    monkeypatch.setattr(TTSSession, "commit", committed)
+    return order
+
+
 @pytest.mark.parametrize(
     ("mode", "commit_first", "expected"),
     [("server_commit", True, "one"), ("server_commit", False, "none"), ("commit", True, "each")],
 )
 async def test_commits_follow_the_mode_and_commit_first(
-    commits: list[str], mode: str, commit_first: bool, expected: str
+    wire: list[str], commits: list[str], mode: str, commit_first: bool, expected: str
 ) -> None:
     options = PipelineOptions(commit_first=commit_first)
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
@@ -120,6 +141,10 @@ async def test_commits_follow_the_mode_and_commit_first(
     assert len(result.segments) > 2
     want = {"one": 1, "none": 0, "each": len(result.segments)}[expected]
     assert len(commits) == want
+    if expected == "one":  # the commit follows the first append, before the second
+        assert wire[:3] == ["append", "commit", "append"]
+    elif expected == "each":
+        assert wire == ["append", "commit"] * len(result.segments)
     # The billed characters are the sum of the responses' usage. The emulator bills what each
     # response spoke: in commit mode one segment as sent (with its trailing space), in
     # server_commit mode the segments without the spaces between them.
@@ -419,6 +444,8 @@ async def test_an_interrupt_while_the_sink_plays_out_its_queue_stops_it_at_once(
 
                 tg.start_soon(barge_in)
                 result = await turn.run()
+            # The turn finishes shielded: a deadline passed meanwhile is delivered here.
+            await anyio.lowlevel.checkpoint()
     assert result.interrupted and (sink.closes, sink.stops) == (1, 1)
 
 
@@ -478,7 +505,13 @@ async def test_cancelling_the_enclosing_scope_is_a_barge_in_with_its_moment(
 ) -> None:
     async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
         sink = _Sink()
-        turn = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url))
+        seen: list[TurnResult] = []
+
+        async def on_result(result: TurnResult) -> None:  # awaited, shielded from the cancel
+            await anyio.lowlevel.checkpoint()
+            seen.append(result)
+
+        turn = Turn(scripted(REPLY, rate=20), sink, target=target(emu.url), on_result=on_result)
         with anyio.CancelScope() as scope:
             async with anyio.create_task_group() as tg:
 
@@ -491,7 +524,7 @@ async def test_cancelling_the_enclosing_scope_is_a_barge_in_with_its_moment(
                 await turn.run()
     assert scope.cancelled_caught
     result = turn.result  # finished, shielded from the cancellation
-    assert result is not None and result.interrupted and sink.stops == 1
+    assert result is not None and result.interrupted and sink.stops == 1 and seen == [result]
     (at,) = traces[0].barge_ins
     assert result.first_play_ms is not None and result.done_ms is not None
     assert result.first_play_ms <= at <= result.done_ms
@@ -599,3 +632,33 @@ async def test_a_barge_in_inside_an_unfinished_response_reads_on_to_its_end(mode
     assert len(settled) == 1 and settled[0]
     if mode == "commit":  # one response a segment: the first one's usage (with its space)
         assert result.chars_billed == billable_characters("We walk slowly to the quiet lake. ")
+
+
+async def test_cancelling_the_enclosing_scope_before_the_session_opens_is_a_barge_in() -> None:
+    """No session was open to be cancelled (the TTS server accepted the connection and never
+    answered): the turn itself records the barge-in."""
+    accepted = anyio.Event()
+
+    async def silent(stream: anyio.abc.SocketStream) -> None:
+        accepted.set()
+        with suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            await stream.receive()  # the handshake, never answered
+            await anyio.sleep_forever()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as server:
+        server.start_soon(listener.serve, silent)
+        turn = Turn(scripted("Hello there."), NullSink(), target=target(f"ws://127.0.0.1:{port}/"))
+        with anyio.CancelScope() as scope:
+            async with anyio.create_task_group() as tg:
+
+                async def cancel_when_connecting() -> None:
+                    await accepted.wait()
+                    scope.cancel()
+
+                tg.start_soon(cancel_when_connecting)
+                await turn.run()
+        server.cancel_scope.cancel()
+    assert turn.result is not None and turn.result.interrupted and turn.interrupted
+    assert turn.result.error is None and turn.result.spoken_text == ""

@@ -4,7 +4,8 @@ openai fails, so any import of it, however indirect, breaks the command.
 
 The CLI builds its parser (every command's options) without the modules the commands run on:
 `bridge --help` and a command's `--help` load no websockets, structlog, rich, numpy or openai, and
-`bridge speak --local` / `bridge tts-server` load no rich (structlog would bring it) or openai.
+`bridge speak --local` / `bridge tts-server` load no rich or colorama (structlog would bring
+them), no opentelemetry (no tracer provider is configured) and no openai.
 Each probe is a fresh interpreter that, at exit, lists the packages it loaded."""
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ PROBE = [
 ]
 # What building the parser and printing help must not load.
 NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", "rich", "numpy"}
-NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich"}  # speech needs websockets
+NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry"}  # not websockets
+if sys.platform != "win32":  # structlog needs colorama for colours on Windows only
+    NOT_FOR_LOCAL_SPEECH.add("colorama")
 
 
 def loaded(stderr: str) -> set[str]:
@@ -69,7 +72,8 @@ def test_building_the_parser_loads_none_of_the_commands_modules(argv: list[str])
 
 
 def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None:
-    pytest.importorskip("rich")  # installed here (a dev dependency's): structlog would load it
+    for name in ("rich", "colorama", "opentelemetry"):  # installed here (dev dependencies)
+        pytest.importorskip(name)  # structlog would load the first two, tracing the third
     wav = tmp_path / "speech.wav"
     out = subprocess.run(
         [*PROBE, "speak", "--local", "--out", str(wav), "--log-format", "console"],

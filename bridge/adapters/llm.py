@@ -8,8 +8,10 @@ failure of the SDK or its HTTP stack is mapped to one of the ``LLMError`` subcla
 boundary (``adapters/openai_client.py``), with a one-line message that says what to do and never
 contains the API key.
 
-The token path is lean: the SDK sends the request and maps its errors, but the reply is read
-from its streaming response as raw bytes, cut into server-sent events by ``SSEDecoder`` and
+The token path is lean: for a client bridge built (``make_client``) the request goes out on
+the SDK's HTTP client without the SDK's request path (``adapters/llm_http.py``; its errors are
+still the SDK's exceptions), otherwise the SDK sends it; the reply is read from the streaming
+response as raw bytes, cut into server-sent events by ``SSEDecoder`` and
 parsed with ``orjson``, taking only the content, refusal, reasoning and tool-call markers, the
 finish reason and the usage (the SDK would build a pydantic object per chunk). The JSON body
 is passed as ``extra_body``, past the SDK's per-call transform of typed parameters.
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType, TracebackType
 from typing import Any, Self
@@ -42,6 +44,7 @@ import openai
 import orjson
 import structlog
 
+from bridge.adapters.llm_http import RawChat
 from bridge.adapters.openai_client import (
     DEFAULT_BASE_URL,
     Endpoint,
@@ -256,6 +259,8 @@ class LLMClient:
             connect_timeout=config.connect_timeout,
         )
         self._base_url = self._endpoint.url
+        sdk_options = {k: v for k, v in config.extra.items() if k in _SDK_OPTIONS}
+        self._raw = RawChat.of(self._client, sdk_options)  # None: the SDK's own path
         self.last_usage: LLMUsage | None = None
         self.last_finish_reason: str | None = None
 
@@ -276,27 +281,34 @@ class LLMClient:
             with anyio.move_on_after(5, shield=True):
                 await self._client.close()
 
-    def _request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """The keyword arguments of ``create``: the whole JSON body goes in ``extra_body``.
-
-        The SDK's per-call transform of typed parameters costs milliseconds per request with a
-        long history (it walks every message), so only ``model`` and an empty ``messages`` go
-        through it; ``extra_body`` is merged over them as it is.
-        """
+    def _body(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The request's JSON body: bridge's fields, the extra options, ``extra_body`` over
+        them as it is."""
         body: dict[str, Any] = {
             "model": self.config.model,
             "messages": [dict(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }
+        for key, value in self.config.extra.items():
+            if key not in _SDK_OPTIONS and key != "extra_body":
+                body[key] = value
+        body.update(self.config.extra.get("extra_body") or {})
+        return body
+
+    def _request(self, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """The keyword arguments of ``create`` (the SDK's path): the whole JSON body goes in
+        ``extra_body``.
+
+        The SDK's per-call transform of typed parameters costs milliseconds per request with a
+        long history (it walks every message), so only ``model`` and an empty ``messages`` go
+        through it; ``extra_body`` is merged over them as it is.
+        """
         kwargs: dict[str, Any] = {"model": self.config.model, "messages": (), "stream": True}
         for key, value in self.config.extra.items():
             if key in _SDK_OPTIONS:
                 kwargs[key] = value
-            elif key != "extra_body":
-                body[key] = value
-        body.update(self.config.extra.get("extra_body") or {})
-        kwargs["extra_body"] = body
+        kwargs["extra_body"] = self._body(messages)
         return kwargs
 
     async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
@@ -313,8 +325,13 @@ class LLMClient:
         cfg = self.config
         deadline = anyio.current_time() + cfg.first_token_timeout
         log.debug("llm.request", model=cfg.model, base_url=self._base_url, messages=len(messages))
-        opened = self._client.chat.completions.with_streaming_response.create(
-            **self._request(messages)
+        raw = self._raw
+        opened: AbstractAsyncContextManager[Any] = (
+            raw.open(self._body(messages))
+            if raw is not None
+            else self._client.chat.completions.with_streaming_response.create(
+                **self._request(messages)
+            )
         )
         try:
             with anyio.fail_after(cfg.first_token_timeout):
@@ -327,7 +344,11 @@ class LLMClient:
         thinking = ThinkFilter(start_inside=cfg.think_open, window=cfg.think_window)
         clean = TextSanitizer()  # model text is sanitised here, once
         events = SSEDecoder()
-        received = aiter(response.iter_bytes())
+        if raw is not None:  # an httpx response
+            received, http_version = aiter(response.aiter_bytes()), response.http_version
+        else:  # the SDK's wrapper of one
+            received = aiter(response.iter_bytes())
+            http_version = response.http_response.http_version
         chunks = 0
         started = False
         chars = 0
@@ -370,7 +391,7 @@ class LLMClient:
                 chars += len(rest)
                 yield rest
             if finished:  # the text is out: now let the connection go back to the pool
-                await _drain(received, response.http_response.http_version)
+                await _drain(received, http_version)
         finally:
             with anyio.move_on_after(2, shield=True):
                 close = getattr(received, "aclose", None)

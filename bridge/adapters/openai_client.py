@@ -15,6 +15,7 @@ Decisions:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,6 +38,7 @@ __all__ = [
     "chain",
     "client_for",
     "error_message",
+    "is_plain",
     "is_transport_error",
     "make_client",
     "safe_url",
@@ -45,6 +47,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "no-key"  # placeholder sent when no API key is configured
 _TRANSPORT_MODULES = frozenset({"httpx", "httpx2", "httpcore", "h11", "anyio"})
+# The clients make_client built: a static key, nothing but bridge's options (llm_http.RawChat).
+_PLAIN: weakref.WeakSet[openai.AsyncOpenAI] = weakref.WeakSet()
 
 
 def make_client(
@@ -57,7 +61,7 @@ def make_client(
 ) -> openai.AsyncOpenAI:
     """An ``AsyncOpenAI`` with bridge's defaults; ``read_timeout`` defaults to the connect one."""
     read = connect_timeout if read_timeout is None else read_timeout
-    return openai.AsyncOpenAI(
+    client = openai.AsyncOpenAI(
         base_url=base_url or DEFAULT_BASE_URL,
         api_key=api_key or NO_KEY,
         timeout=openai.Timeout(read, connect=connect_timeout),
@@ -65,6 +69,13 @@ def make_client(
         # bridge first, then what openai calls itself (its own default User-Agent).
         default_headers={"User-Agent": f"{user_agent()} AsyncOpenAI/Python {openai.__version__}"},
     )
+    _PLAIN.add(client)
+    return client
+
+
+def is_plain(client: openai.AsyncOpenAI) -> bool:
+    """Whether ``make_client`` built ``client`` (a static key; bridge's options only)."""
+    return client in _PLAIN
 
 
 class StreamTimeouts(Protocol):

@@ -21,8 +21,11 @@ client, see docs/protocol.md); an invalid one is ignored (the turn starts a new 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from bridge.core.result import TurnResult
@@ -30,12 +33,6 @@ from bridge.core.version import package_version
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
-
-try:
-    from opentelemetry import propagate, trace
-    from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, Status, StatusCode
-except ImportError:  # the otel extra is not installed: no traces
-    trace = None  # type: ignore[assignment]
 
 __all__ = ["STAGE_SPANS", "TurnTrace", "available"]
 
@@ -53,7 +50,28 @@ _MAX_TRACEPARENT = 128
 
 def available() -> bool:
     """Whether the OpenTelemetry API is installed."""
-    return trace is not None
+    return _import_api() is not None
+
+
+def _api() -> ModuleType | None:
+    """``opentelemetry.trace`` when a tracer provider may be configured, else None.
+
+    Nothing is imported while no one has: a provider is set through ``opentelemetry.trace``
+    (an application's own, or ``opentelemetry-instrument``'s, which loads it before the
+    application), or named by ``OTEL_PYTHON_TRACER_PROVIDER``; without either the API's provider
+    is its proxy, which records nothing. So a command that is not traced does not pay the API's
+    import (~15 ms of its start-up)."""
+    if "opentelemetry.trace" in sys.modules or "OTEL_PYTHON_TRACER_PROVIDER" in os.environ:
+        return _import_api()
+    return None
+
+
+def _import_api() -> ModuleType | None:
+    try:
+        from opentelemetry import trace
+    except ImportError:  # the otel extra is not installed: no traces
+        return None
+    return trace
 
 
 def _version() -> str:
@@ -77,10 +95,11 @@ class TurnTrace:
         return self._span is not None
 
     def start(self) -> None:
+        trace = _api()
         if trace is None:
             return
         provider = trace.get_tracer_provider()
-        if isinstance(provider, (ProxyTracerProvider, NoOpTracerProvider)):
+        if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
             # No SDK configured (the proxy only delegates once one is set): nothing would be
             # recorded, so nothing is started.
             return
@@ -88,6 +107,8 @@ class TurnTrace:
         context = None
         parent = self._traceparent
         if parent and len(parent) <= _MAX_TRACEPARENT:
+            from opentelemetry import propagate
+
             context = propagate.extract({"traceparent": parent})
         tracer: Tracer = provider.get_tracer(TRACER, _version())
         attributes: dict[str, Any] = {}
@@ -116,7 +137,10 @@ class TurnTrace:
 
     def finish(self, result: TurnResult) -> None:
         span = self._span
-        if span is None or trace is None:
+        if span is None:
+            return
+        trace = _import_api()  # imported already: start() set the span
+        if trace is None:
             return
         self._span = None
         context = trace.set_span_in_context(span)
@@ -150,7 +174,7 @@ class TurnTrace:
                 )
         span.set_attributes(_attributes(result))
         if result.error:
-            span.set_status(Status(StatusCode.ERROR, result.error.type))
+            span.set_status(trace.Status(trace.StatusCode.ERROR, result.error.type))
         span.end(end_time=self._ns(result.done_ms) if result.done_ms is not None else None)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from bisect import bisect_right
 
 __all__ = [
     "BULLETS",
@@ -76,9 +77,42 @@ SPACELESS_PUNCT_CLASS = (
 )
 # Hangul Jamo, compatibility Jamo, extended Jamo A and B, syllables.
 HANGUL_CLASS = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7ff"
-_SPACELESS_RE = re.compile(f"[{CJK_CLASS}{SPACELESS_PUNCT_CLASS}]")
-_WIDE_RE = re.compile(f"[{CJK_CLASS}{SPACELESS_PUNCT_CLASS}{HANGUL_CLASS}]")
-_HAN_RE = re.compile(f"[{HAN_CLASS}]")
+
+
+def _class_bounds(char_class: str) -> tuple[int, ...]:
+    """The code points of a character class written as single characters and ``a-b`` ranges
+    (as the classes here are, without escapes), as sorted, merged boundaries: ``(start,
+    end + 1, start, end + 1, ...)``; ``_in_bounds`` looks a code point up in them.
+
+    The same test as ``re.fullmatch(f"[{char_class}]", ch)`` for one character, without the
+    regular expression: compiling a class of the CJK ranges walks every code point in them
+    (several ms each on the path to a command's first audio)."""
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(char_class):
+        if i + 2 < len(char_class) and char_class[i + 1] == "-":
+            spans.append((ord(char_class[i]), ord(char_class[i + 2]) + 1))
+            i += 3
+        else:
+            spans.append((ord(char_class[i]), ord(char_class[i]) + 1))
+            i += 1
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return tuple(bound for span in merged for bound in span)
+
+
+def _in_bounds(ch: str, bounds: tuple[int, ...]) -> bool:
+    """True when ``ch`` is one character inside ``bounds`` (from ``_class_bounds``)."""
+    return len(ch) == 1 and bisect_right(bounds, ord(ch)) % 2 == 1
+
+
+_SPACELESS = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS)
+_WIDE = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS + HANGUL_CLASS)
+_HAN = _class_bounds(HAN_CLASS)
 
 # Sentence terminators. The full-width ones (and a half-width one right after a CJK
 # character) end a sentence without a following space; the ellipsis does too, unless the
@@ -113,19 +147,19 @@ def is_spaceless(ch: str) -> bool:
     """True for a character that takes no space next to it: a Chinese or Japanese letter or
     CJK punctuation. Text may be cut on either side of it, and joined to its neighbour
     without a space. False for Hangul (Korean uses spaces), Latin, Thai, emoji, ""."""
-    return _SPACELESS_RE.fullmatch(ch) is not None
+    return _in_bounds(ch, _SPACELESS)
 
 
 def is_wide(ch: str) -> bool:
     """True for a character spoken as one syllable and drawn double width: the spaceless
     characters and Hangul (a syllable block each). For timing, not for spacing."""
-    return _WIDE_RE.fullmatch(ch) is not None
+    return _in_bounds(ch, _WIDE)
 
 
 def is_han(ch: str) -> bool:
     """True for one Han ideograph (Chinese characters, Japanese kanji), which the speech
     service bills as two characters."""
-    return _HAN_RE.fullmatch(ch) is not None
+    return _in_bounds(ch, _HAN)
 
 
 def join_space(left: str, right: str) -> str:

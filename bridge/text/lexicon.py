@@ -23,6 +23,7 @@ is still made. Time is linear in the text (with the longest entry as the constan
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,7 +38,13 @@ MAX_WORD_CHARS = 64  # longest entry (characters)
 MAX_ENTRIES = 10_000
 _MAX_REPLACEMENT = 256
 _WORD = f"[^\\W{CJK_CLASS}]"  # a letter, digit or "_" of a script written with spaces
-_WORD_RE = re.compile(_WORD)
+
+
+@functools.cache
+def _word_re() -> re.Pattern[str]:
+    """``_WORD`` compiled, on the first lexicon entry (compiling its CJK ranges takes a few ms,
+    which a command without a lexicon does not pay)."""
+    return re.compile(_WORD)
 
 
 def _check(word: str, replacement: str, where: str) -> None:
@@ -62,9 +69,9 @@ def _pattern(word: str, any_case: bool) -> str:
     body = re.escape(word)
     if any_case:
         body = f"(?i:{body})"
-    if _WORD_RE.match(word[0]):
+    if _word_re().match(word[0]):
         body = f"(?<!{_WORD}){body}"
-    if _WORD_RE.match(word[-1]):
+    if _word_re().match(word[-1]):
         body = f"{body}(?!{_WORD})"
     return body
 

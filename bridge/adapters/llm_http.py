@@ -1,0 +1,86 @@
+"""A streaming chat request sent on the SDK's own HTTP client, without the SDK's request path.
+
+``chat.completions.with_streaming_response.create`` spends about a millisecond of CPU per
+request before the first byte leaves (option objects, the header and URL merging of its
+request builder, its auth and retry layers), most of the gap between ``user.message`` and the
+request at the model (``benchmarks/relay_compare.py``'s hop; ``benchmarks/llm_stream_speed.py``
+measures the CPU per request). For a client bridge built itself
+(``make_client``: a static key, no retries, no credential provider) the request is the same
+bytes every time but for the body: ``RawChat`` keeps the headers once and sends the body with
+the SDK's ``httpx`` client (one connection pool), and raises the SDK's own exceptions for a
+failure (``openai.APIConnectionError``/``APITimeoutError`` for the transport, the typed
+``APIStatusError`` for an HTTP error, made by the SDK itself), so ``Endpoint.error`` reads
+them as before. Any other client, retries, or per-call SDK options take the SDK's path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import openai
+import orjson
+
+from bridge.adapters.openai_client import is_plain, is_transport_error
+
+__all__ = ["RawChat"]
+
+
+class RawChat:
+    """Opens streaming chat completions for one plain client (see the module's docstring)."""
+
+    def __init__(self, client: openai.AsyncOpenAI, http: Any) -> None:
+        self._client = client
+        self._http = http
+        self._url = str(client.base_url).rstrip("/") + "/chat/completions"
+        headers = {k: v for k, v in client.default_headers.items() if isinstance(v, str)}
+        headers.update(client.auth_headers)
+        self._headers = headers
+        self._timeout = client.timeout
+
+    @classmethod
+    def of(cls, client: openai.AsyncOpenAI, options: Mapping[str, Any]) -> RawChat | None:
+        """The raw path for ``client``, or ``None`` when the SDK's path must be taken: a
+        client bridge did not build, retries, or per-call SDK ``options``."""
+        if options or not is_plain(client) or client.max_retries:
+            return None
+        http = getattr(client, "_client", None)
+        if not hasattr(http, "build_request") or not hasattr(http, "send"):
+            return None
+        if not hasattr(client, "_make_status_error_from_response"):
+            return None
+        return cls(client, http)
+
+    @asynccontextmanager
+    async def open(self, body: Mapping[str, Any]) -> AsyncIterator[Any]:
+        """The streaming HTTP response to ``body`` (a 2xx one), closed at the block's end."""
+        request = self._http.build_request(
+            "POST",
+            self._url,
+            content=orjson.dumps(body),
+            headers=self._headers,
+            timeout=self._timeout,
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except Exception as exc:
+            if not is_transport_error(exc):
+                raise
+            if "Timeout" in type(exc).__name__:
+                raise openai.APITimeoutError(request=request) from exc
+            raise openai.APIConnectionError(request=request) from exc
+        try:
+            if response.status_code >= 400:
+                try:
+                    await response.aread()
+                except Exception as exc:
+                    if not is_transport_error(exc):
+                        raise
+                error: openai.APIStatusError = self._client._make_status_error_from_response(
+                    response
+                )
+                raise error
+            yield response
+        finally:
+            await response.aclose()
