@@ -416,7 +416,47 @@ CASES: list[tuple[dict[str, Any], list[str | None], list[list[Expected]]]] = [
         {},
         ["Is it?", None, "Next one."],
         [[], [("Is it?", "sentence", 0)], [], [("Next one.", "final", 6)]],
+    ),  # max_chars=40 runs on max_chars // 8 = 5 characters to a sentence end
+    (
+        {"first_clause": False, "min_chars": 0, "max_chars": 40},
+        ["aaaa bbbb cccc dddd eeee ffff gggg hhhh iiiii. More words here"],
+        [
+            [("aaaa bbbb cccc dddd eeee ffff gggg hhhh iiiii.", "sentence", 0)],
+            [("More words here", "final", 47)],
+        ],
     ),
+    # cut() while the scan waits just past the limit for a clause mark
+    (
+        {"first_clause": False, "min_chars": 0, "max_chars": 40},
+        ["aaaa bbbb cccc dddd eeee ffff gggg hhhh iii", None],
+        [[], [("aaaa bbbb cccc dddd eeee ffff gggg hhhh", "forced", 0)], [("iii", "final", 40)]],
+    ),
+    # first clause: the character right after a bullet is read (here: counted)
+    (
+        {"first_min_words": 2},
+        ["•你好，我们走吧。"],
+        [[("•你好，", "clause", 0)], [("我们走吧。", "final", 4)]],
+    ),
+    # first clause, word limit in Chinese: right after a particle, without waiting for a later one
+    (
+        {"first_max_words": 4},
+        ["一二三四五六七的八九了十百千"],
+        [[("一二三四五六七的", "forced", 0)], [("八九了十百千", "final", 8)]],
+    ),
+    # ... and decided in the same feed() once the three characters after it are there
+    (
+        {"first_max_words": 4},
+        ["一二三四五六七八九十百"],
+        [[("一二三四五六七八", "forced", 0)], [("九十百", "final", 8)]],
+    ),
+    # ... and waits for them in feed() (a particle may come: here 的, so the cut moves after it)
+    (
+        {"first_max_words": 4},
+        ["一二三四五六七八九", "的十百"],
+        [[], [("一二三四五六七八九的", "forced", 0)], [("十百", "final", 10)]],
+    ),
+    # cut() before anything was fed
+    ({}, [None], [[], []]),
 ]
 
 
