@@ -168,6 +168,7 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a\r\nb", "a\nb"),
         ("a🎉(b", "a(b"),
         ("  \n# H", "H"),  # spaces alone do not start the output
+        ("  Hello", "Hello"),  # an indented first line is spoken (it is no footnote)
         # a run of emoji of any length leaves one space between words
         ("Done" + "🎉" * 15 + "Next", "Done Next"),
         ("Done" + "🎉" * 16 + "Next", "Done Next"),
