@@ -6,7 +6,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from bridge.pipeline.handoff import Channel, put, take
+from bridge.pipeline.handoff import Channel, consuming, put, take
 
 pytestmark = pytest.mark.anyio
 
@@ -166,3 +166,34 @@ async def test_a_closed_channel_wakes_a_waiting_consumer_with_the_end() -> None:
         await anyio.wait_all_tasks_blocked()
         channel.close()
     assert ended == [True]
+
+
+@pytest.mark.timeout(10)  # a missed wake-up hangs
+async def test_get_nowait_iteration_and_the_consumers_block() -> None:
+    channel: Channel[str] = Channel(4)
+    with pytest.raises(anyio.WouldBlock):
+        channel.get_nowait()
+    channel.put_nowait("a")
+    channel.put_nowait("b")
+    assert channel.get_nowait() == "a"
+    channel.close()
+    assert [item async for item in channel] == ["b"]
+    with pytest.raises(anyio.EndOfStream):
+        channel.get_nowait()
+    # Leaving the consumer's block, however it is left, refuses the producer from then on.
+    other: Channel[str] = Channel(1)
+    with pytest.raises(RuntimeError):
+        async with consuming(other):
+            raise RuntimeError("the consumer failed")
+    with pytest.raises(anyio.BrokenResourceError):
+        other.put_nowait("late")
+
+
+async def test_a_cancelled_consumer_sees_its_cancellation_before_the_end() -> None:
+    channel: Channel[str] = Channel(1)
+    channel.close()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await channel.get()  # cancelled here, at the checkpoint, not EndOfStream
+        pytest.fail("the end came before the cancellation")
+    assert scope.cancelled_caught

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.text import Scrubber
 from tests.test_text_scrubber_math import scrub
 
 
@@ -115,6 +116,13 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a [b]", "a [b]"),
         ("a [^1", "a [^1"),  # not a footnote reference
         ("a ***** b", "a ***** b"),  # a run of 4 or more is text
+        ("a **** b", "a **** b"),
+        ("a ****** b", "a ****** b"),
+        ("a **** b *c* d", "a **** b c d"),  # ... and only that run
+        ("a ******b** c", "a ******b c"),
+        ("a *", "a *"),
+        ("a ~b~ c", "a ~b~ c"),  # one "~" is no strikethrough, nor are three
+        ("a ~~~b c", "a ~~~b c"),
         ("a ~~~~~ b", "a ~~~~~ b"),
         ("x *a [b* c](u) d", "x *a b* c d"),  # emphasis does not close across a link
         ("x *a] b* c", "x a] b c"),  # "]" with no "[" open is text
@@ -154,6 +162,13 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("🎉 a", "a"),
         ("a 🎉, b", "a, b"),
         ("FIX 🎉! ok", "FIX! ok"),
+        ("a 🎉 Xy", "a Xy"),
+        ("a 🎉b", "a b"),
+        ("Done ©️", "Done"),  # a text symbol with the emoji selector
+        ("a\r\nb", "a\nb"),
+        ("a🎉(b", "a(b"),
+        ("  \n# H", "H"),  # spaces alone do not start the output
+        ("  Hello", "Hello"),  # an indented first line is spoken (it is no footnote)
         # a run of emoji of any length leaves one space between words
         ("Done" + "🎉" * 15 + "Next", "Done Next"),
         ("Done" + "🎉" * 16 + "Next", "Done Next"),
@@ -213,3 +228,21 @@ def test_a_closing_think_tag_with_no_opener_counts_within_the_window() -> None:
     assert scrub("<think>a</think>Hi.</think> There.", think_window=256) == "Hi. There."
     # ... and so is a second one after a closing tag with no opener
     assert scrub("plan</think>Hi.</think> There.", think_window=256) == "Hi. There."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("**A**\nB", "A\n\nB"),  # a line entirely bold is a heading
+        ("**A** X\nB", "A X\nB"),  # not with text after the bold part
+        ("**A** and **B**\nC", "A and B\nC"),
+        ("~~A~~\nB", "A\nB"),  # struck-through text is no heading
+    ],
+)
+def test_a_bold_line_is_a_heading(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_feed_takes_only_text() -> None:
+    with pytest.raises(TypeError, match=r"^feed\(\) takes str, not int$"):
+        Scrubber().feed(5)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from bridge.core.errors import ConfigError, LLMError, TTSConnectionError
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, result_builder
+from bridge.pipeline.handoff import Channel
 from bridge.pipeline.result_builder import build_result, log_result
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.text_stage import TextStage
@@ -362,11 +363,11 @@ async def _run_text(
         on_text=seen.append,
         on_segment=told.append,
     )
-    deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
+    deltas: Channel[str] = Channel(64)
     segs_send, segs_recv = anyio.create_memory_object_stream[Segment](64)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(stage.read, deltas_send)
-        tg.start_soon(stage.cut, deltas_recv, segs_send)
+        tg.start_soon(stage.read, deltas)
+        tg.start_soon(stage.cut, deltas, segs_send)
         async with segs_recv:
             cut = [seg.text.strip() async for seg in segs_recv]
     assert cut == log.texts  # what left the stage is what the log recorded
@@ -431,7 +432,8 @@ class _Cutter:
         self.stage = TextStage(
             _Source([]), options=options, timeline=self.timeline, segments=self.log
         )
-        self.send, self._inp = anyio.create_memory_object_stream[str](64)
+        self.send: Channel[str] = Channel(64)
+        self._inp = self.send
         self._out, self.recv = anyio.create_memory_object_stream[Segment](64)
 
     async def run(self) -> None:
@@ -455,19 +457,19 @@ async def test_the_stall_guard_cuts_pending_text_after_the_stall_and_again_after
     left after a sentence end are pending again and cut after the next stall; buffered
     deltas are all taken before the guard looks at the time."""
     cutter = _Cutter(PipelineOptions(stall_timeout=0.05))
-    cutter.send.send_nowait("It was late.")  # a sentence end waiting for its look-ahead
+    cutter.send.put_nowait("It was late.")  # a sentence end waiting for its look-ahead
     async with anyio.create_task_group() as tg:
         tg.start_soon(cutter.run)
         assert await cutter.next() == ("It was late.", "sentence")  # nothing left pending
         for delta in ("so", " we", " were", " walking "):  # all waiting before it looks
-            cutter.send.send_nowait(delta)
+            cutter.send.put_nowait(delta)
         # The last word may go on ("walking..."): it waits for the next delta.
         assert await cutter.next() == ("so we were", "forced")
-        await cutter.send.send("along the road. And then ")
+        await cutter.send.put("along the road. And then ")
         assert await cutter.next() == ("walking along the road.", "sentence")
         assert await cutter.next() == ("And", "forced")  # the tail, cut at the next stall
-        await cutter.send.send("it rained.")
-        await cutter.send.aclose()
+        await cutter.send.put("it rained.")
+        cutter.send.close()
         assert await cutter.rest() == [("then it rained.", "final")]
     assert cutter.log.texts == [
         "It was late.",
@@ -483,10 +485,10 @@ async def test_the_stall_guard_cuts_one_pending_wide_character_left_after_a_sent
     cutter = _Cutter(PipelineOptions(stall_timeout=0.05))
     async with anyio.create_task_group() as tg:
         tg.start_soon(cutter.run)
-        await cutter.send.send("你好。我")
+        await cutter.send.put("你好。我")
         assert (await cutter.next())[0] == "你好。"
         assert (await cutter.next())[0] == "我"  # one character pending: cut at the stall
-        await cutter.send.aclose()
+        cutter.send.close()
         assert await cutter.rest() == []
 
 
@@ -501,10 +503,10 @@ async def test_the_stall_counts_from_when_text_became_pending_not_from_the_last_
     async with anyio.create_task_group() as tg:
         tg.start_soon(cutter.run)
         for word in words:
-            await cutter.send.send(word + " ")
+            await cutter.send.put(word + " ")
             await anyio.wait_all_tasks_blocked()
             now[0] += 0.6
-        await cutter.send.aclose()
+        cutter.send.close()
         cut = await cutter.rest()
     # Cut once 2 s had passed since "and" (at the fifth word), not only at the end.
     assert cut[0][1] == "forced" and len(cut) >= 2
@@ -562,10 +564,10 @@ async def _read_until_cancelled(source: object) -> list[str]:
     timeline = Timeline(anyio.current_time)
     timeline.start()
     stage = TextStage(source, options=PipelineOptions(), timeline=timeline, segments=SegmentLog())  # type: ignore[arg-type]
-    send, recv = anyio.create_memory_object_stream[str](8)
+    recv: Channel[str] = Channel(8)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(stage.read, send)
+            tg.start_soon(stage.read, recv)
             await source.waiting.wait()  # type: ignore[attr-defined]
             tg.cancel_scope.cancel()
     return [d async for d in recv]

@@ -10,23 +10,26 @@ cannot, and also at the end of a stream (no receiver left, no sender left), so a
 task still sees its cancellation before ``BrokenResourceError`` or ``EndOfStream``; the order
 of items is unchanged.
 
-``Channel`` is the queue of received audio on its way to the sink (one producer, one
-consumer): a ``get`` that finds the queue empty waits for the next item without the
-checkpoint anyio's ``receive`` takes first, so a chunk that arrives while the player waits
-costs the player one wake-up, not two (``benchmarks/relay_compare.py``'s CPU per
-audio-second). Waits are cancellation points as usual; an item that is there is taken
-without yielding.
+``Channel`` is the queue of the model's deltas on their way to the segmenter and of received
+audio on its way to the sink (one producer, one consumer each): a ``get`` that finds the queue
+empty waits for the next item without the checkpoint anyio's ``receive`` takes first, so an
+item that arrives while its consumer waits costs the consumer one wake-up, not two
+(``benchmarks/relay_compare.py``'s CPU per audio-second). Waits are cancellation points as
+usual; an item that is there is taken without yielding; the end comes after a checkpoint.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ["Channel", "put", "take"]
+__all__ = ["Channel", "consuming", "put", "take"]
 
 T = TypeVar("T")
 
@@ -93,19 +96,39 @@ class Channel(Generic[T]):
             await event.wait()
         self.put_nowait(item)
 
-    async def get(self) -> T:
-        """The next item, waiting for one; ``EndOfStream`` once closed and empty."""
-        while not self._items:
+    def get_nowait(self) -> T:
+        """The next item; ``WouldBlock`` when there is none yet, ``EndOfStream`` once closed
+        and empty."""
+        if not self._items:
             if self._closed or self._stopped:
                 raise anyio.EndOfStream
-            event = self._getter = anyio.Event()
-            await event.wait()
+            raise anyio.WouldBlock
         item = self._items.popleft()
         putter = self._putter
         if putter is not None:
             self._putter = None
             putter.set()
         return item
+
+    async def get(self) -> T:
+        """The next item, waiting for one; ``EndOfStream`` once closed and empty (after a
+        checkpoint: a cancelled consumer sees its cancellation first, as with anyio's)."""
+        while not self._items:
+            if self._closed or self._stopped:
+                await anyio.lowlevel.checkpoint()
+                raise anyio.EndOfStream
+            event = self._getter = anyio.Event()
+            await event.wait()
+        return self.get_nowait()
+
+    def __aiter__(self) -> Channel[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.get()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
 
     def close(self) -> None:
         """The producer is done: the consumer gets what is queued, then ``EndOfStream``."""
@@ -123,3 +146,13 @@ class Channel(Generic[T]):
             if event is not None:
                 event.set()
         self._getter = self._putter = None
+
+
+@asynccontextmanager
+async def consuming(channel: Channel[T]) -> AsyncIterator[Channel[T]]:
+    """The consumer's block: leaving it (done, failed or cancelled) stops ``channel``, so its
+    producer is refused instead of waiting for room that will never come."""
+    try:
+        yield channel
+    finally:
+        channel.stop()

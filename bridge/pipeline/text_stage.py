@@ -13,10 +13,10 @@ from contextlib import suppress
 
 import anyio
 import structlog
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from bridge.core.errors import BridgeError
-from bridge.pipeline.handoff import put
+from bridge.pipeline.handoff import Channel, consuming, put
 from bridge.pipeline.options import PipelineOptions
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Timeline
@@ -49,10 +49,10 @@ class TextStage:
         self._on_segment = on_segment
         self.error: BridgeError | None = None
 
-    async def read(self, out: MemoryObjectSendStream[str]) -> None:
-        """Stage 1: the text source's deltas, as they come."""
+    async def read(self, out: Channel[str]) -> None:
+        """Stage 1: the text source's deltas, as they come (``out`` is closed at the end)."""
         source = aiter(self._text)
-        async with out:
+        try:
             try:
                 async for delta in source:
                     if not delta:
@@ -60,7 +60,10 @@ class TextStage:
                     self._timeline.mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    await put(out, delta)
+                    try:
+                        out.put_nowait(delta)
+                    except anyio.WouldBlock:
+                        await out.put(delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
                 self.error = exc
@@ -73,10 +76,10 @@ class TextStage:
                 if close is not None:
                     with anyio.move_on_after(1, shield=True), suppress(Exception):
                         await close()
+        finally:
+            out.close()
 
-    async def cut(
-        self, inp: MemoryObjectReceiveStream[str], out: MemoryObjectSendStream[Segment]
-    ) -> None:
+    async def cut(self, inp: Channel[str], out: MemoryObjectSendStream[Segment]) -> None:
         """Stage 2: scrub, replace words, segment; cut early when the text stalls."""
         options = self._options
         clock = self._timeline.clock
@@ -111,21 +114,21 @@ class TextStage:
                 pending_since = clock()
             return segmenter.feed(clean)
 
-        async with inp, out:
+        async with consuming(inp), out:
             while True:
                 wait = math.inf if pending_since is None else pending_since + stall - clock()
                 if wait > 0:
                     # A delta already waiting is taken without a scope and an event-loop pass.
                     try:
-                        ready: str | None = inp.receive_nowait()
+                        ready: str | None = inp.get_nowait()
                     except (anyio.WouldBlock, anyio.EndOfStream):
-                        ready = None  # the end too goes through receive() (cancellation first)
+                        ready = None  # the end too goes through get() (cancellation first)
                     if ready is not None:
                         await emit(feed(words.feed(scrubber.feed(ready))))
                         continue
                 with anyio.move_on_after(max(0.0, wait)) as scope:
                     try:
-                        delta = await inp.receive()
+                        delta = await inp.get()
                     except anyio.EndOfStream:
                         break
                 if scope.cancelled_caught:

@@ -34,6 +34,7 @@ from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import BridgeError
 from bridge.core.heard import HeardTracker, speakable_join
 from bridge.core.result import SegmentTiming, TurnResult
+from bridge.pipeline.handoff import Channel
 from bridge.pipeline.options import PipelineOptions, ReconnectPolicy, TTSTarget
 from bridge.pipeline.result_builder import build_result, log_result
 from bridge.pipeline.segment_log import SegmentLog
@@ -146,7 +147,7 @@ class Turn:
         self._started = True
         self._timeline.start()
         self._trace.start()
-        deltas_send, deltas_recv = anyio.create_memory_object_stream[str](64)
+        deltas: Channel[str] = Channel(64)
         segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
         self._scope = anyio.CancelScope()
         if self._interrupted:
@@ -158,8 +159,8 @@ class Turn:
                     outer.start_soon(self._speech.play)
                     try:
                         async with anyio.create_task_group() as tg:
-                            tg.start_soon(self._text.read, deltas_send)
-                            tg.start_soon(self._text.cut, deltas_recv, segs_send)
+                            tg.start_soon(self._text.read, deltas)
+                            tg.start_soon(self._text.cut, deltas, segs_send)
                             tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
                     finally:
                         self._speech.end_audio()
