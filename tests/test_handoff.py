@@ -197,3 +197,18 @@ async def test_a_cancelled_consumer_sees_its_cancellation_before_the_end() -> No
         await channel.get()  # cancelled here, at the checkpoint, not EndOfStream
         pytest.fail("the end came before the cancellation")
     assert scope.cancelled_caught
+
+
+async def test_a_cancelled_producer_sees_its_cancellation_before_the_refusal() -> None:
+    # A barge-in cancels the turn: the segmenter has stopped its channel while the model's
+    # reader still holds a delta; the reader must end with the cancellation, as with anyio's
+    # streams, not with BrokenResourceError (which the session would log as a failure).
+    channel: Channel[str] = Channel(1)
+    channel.stop()
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await channel.put("late")
+        pytest.fail("refused before the cancellation")
+    assert scope.cancelled_caught
+    with pytest.raises(anyio.BrokenResourceError):
+        await channel.put("late")  # not cancelled: refused

@@ -90,10 +90,13 @@ class Channel(Generic[T]):
             getter.set()
 
     async def put(self, item: T) -> None:
-        """Queue ``item``, waiting while the queue is full."""
+        """Queue ``item``, waiting while the queue is full; refused (after a checkpoint: a
+        cancelled producer sees its cancellation first) once stopped or closed."""
         while len(self._items) >= self._size and not (self._stopped or self._closed):
             event = self._putter = anyio.Event()
             await event.wait()
+        if self._stopped or self._closed:
+            await anyio.lowlevel.checkpoint()
         self.put_nowait(item)
 
     def get_nowait(self) -> T:

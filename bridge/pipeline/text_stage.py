@@ -62,7 +62,10 @@ class TextStage:
                         self._on_text(delta)
                     try:
                         out.put_nowait(delta)
-                    except anyio.WouldBlock:
+                    except (anyio.WouldBlock, anyio.BrokenResourceError):
+                        # Full: wait for room. Refused (the segmenter is gone, the turn is
+                        # being cut off): put() takes a checkpoint, so a cancelled turn ends
+                        # with its cancellation, not with BrokenResourceError.
                         await out.put(delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
