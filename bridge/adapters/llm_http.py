@@ -22,7 +22,12 @@ from typing import Any
 import openai
 import orjson
 
-from bridge.adapters.openai_client import is_plain, is_transport_error
+from bridge.adapters.openai_client import (
+    is_plain,
+    is_transport_error,
+    status_failure,
+    transport_failure,
+)
 
 __all__ = ["RawChat"]
 
@@ -67,9 +72,7 @@ class RawChat:
         except Exception as exc:
             if not is_transport_error(exc):
                 raise
-            if "Timeout" in type(exc).__name__:
-                raise openai.APITimeoutError(request=request) from exc
-            raise openai.APIConnectionError(request=request) from exc
+            raise transport_failure(exc, request) from exc
         try:
             if response.status_code >= 400:
                 try:
@@ -77,10 +80,7 @@ class RawChat:
                 except Exception as exc:
                     if not is_transport_error(exc):
                         raise
-                error: openai.APIStatusError = self._client._make_status_error_from_response(
-                    response
-                )
-                raise error
+                raise status_failure(self._client, response)
             yield response
         finally:
             await response.aclose()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import openai
 
@@ -42,6 +42,8 @@ __all__ = [
     "is_transport_error",
     "make_client",
     "safe_url",
+    "status_failure",
+    "transport_failure",
 ]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -236,6 +238,21 @@ def _retry_after(exc: openai.APIStatusError) -> float | None:
     except ValueError:
         return None
     return seconds if seconds is not None and seconds >= 0 else None
+
+
+def transport_failure(exc: BaseException, request: Any) -> openai.APIError:
+    """The SDK's own exception for a transport failure of ``request`` sent on the SDK's HTTP
+    client past its request path (``llm_http.RawChat``): what the SDK itself raises for it."""
+    if "Timeout" in type(exc).__name__:
+        return openai.APITimeoutError(request=request)
+    return openai.APIConnectionError(request=request)
+
+
+def status_failure(client: openai.AsyncOpenAI, response: Any) -> openai.APIError:
+    """The SDK's own typed exception for an HTTP error ``response`` (its body read), made by
+    the SDK (``AuthenticationError``, ``RateLimitError``, ...)."""
+    error: openai.APIError = client._make_status_error_from_response(response)
+    return error
 
 
 def is_transport_error(exc: BaseException) -> bool:
