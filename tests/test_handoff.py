@@ -212,3 +212,19 @@ async def test_a_cancelled_producer_sees_its_cancellation_before_the_refusal() -
     assert scope.cancelled_caught
     with pytest.raises(anyio.BrokenResourceError):
         await channel.put("late")  # not cancelled: refused
+
+
+async def test_channel_put_and_get_hand_over_without_yielding_while_they_can() -> None:
+    channel: Channel[int] = Channel(2)
+    ran: list[str] = []
+
+    async def other() -> None:
+        ran.append("other")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(other)  # ready: runs at the first pass of the loop
+        await channel.put(1)
+        await channel.put(2)
+        assert [await channel.get(), await channel.get()] == [1, 2]
+        assert ran == []  # none of the four calls gave the loop a pass
+    assert ran == ["other"]

@@ -4,9 +4,12 @@ on its way is sent by its producer; order, back-pressure and barge-in stay as th
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import pytest
+from anyio.abc import TaskGroup
 
 from bridge.server.outbox import Outbox
 
@@ -32,6 +35,15 @@ class Wire:
             await self.hold.wait()
 
 
+@asynccontextmanager
+async def pumped(box: Outbox, wire: Wire) -> AsyncIterator[TaskGroup]:
+    """``box`` drained into ``wire`` by its writer (the pump), which waits for frames."""
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(box.pump, wire.send)
+        await anyio.wait_all_tasks_blocked()
+        yield tg
+
+
 def _kinds(frames: list[str | bytes]) -> list[str]:
     return [f.hex() if isinstance(f, bytes) else json.loads(f)["type"] for f in frames]
 
@@ -39,9 +51,7 @@ def _kinds(frames: list[str | bytes]) -> list[str]:
 @pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_lone_audio_frame_is_sent_by_its_producer_in_order() -> None:
     box, wire = Outbox(), Wire()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(box.pump, wire.send)
-        await anyio.wait_all_tasks_blocked()
+    async with pumped(box, wire):
         me = anyio.get_current_task().id
         box.put({"type": "audio.start"})
         assert await box.put_audio("r1", b"\x01\x00")  # queued behind audio.start
@@ -58,9 +68,7 @@ async def test_a_lone_audio_frame_is_sent_by_its_producer_in_order() -> None:
 @pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_frames_wait_behind_a_direct_send_that_waits() -> None:
     box, wire = Outbox(max_audio_frames=1), Wire()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(box.pump, wire.send)
-        await anyio.wait_all_tasks_blocked()
+    async with pumped(box, wire) as tg:
         wire.hold = anyio.Event()
         done: list[bool] = []
 
@@ -85,9 +93,7 @@ async def test_frames_wait_behind_a_direct_send_that_waits() -> None:
 @pytest.mark.timeout(10)  # a missed wake-up hangs
 async def test_a_refused_response_is_never_sent_directly() -> None:
     box, wire = Outbox(), Wire()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(box.pump, wire.send)
-        await anyio.wait_all_tasks_blocked()
+    async with pumped(box, wire):
         assert await box.put_audio("r1", b"\x01\x00")
         box.drop_audio("r1")  # response.cancel
         assert not await box.put_audio("r1", b"\x02\x00")
@@ -101,9 +107,7 @@ async def test_a_failed_direct_send_closes_the_outbox_and_the_writer_raises_it()
     box, wire = Outbox(), Wire()
     raised: list[BaseException] = []
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(box.pump, wire.send)
-            await anyio.wait_all_tasks_blocked()
+        async with pumped(box, wire):
             wire.fail = ConnectionError("gone")
             assert not await box.put_audio("r1", b"\x01\x00")  # not sent: not counted
             assert box.closed
@@ -128,9 +132,7 @@ async def test_a_second_frame_queues_while_a_direct_send_waits() -> None:
     # A slow client holds the first frame: the next one must wait in the (bounded) queue, not
     # pile up in the connection's buffer behind it.
     box, wire = Outbox(max_audio_frames=1), Wire()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(box.pump, wire.send)
-        await anyio.wait_all_tasks_blocked()
+    async with pumped(box, wire) as tg:
         wire.hold = anyio.Event()
         tg.start_soon(box.put_audio, "r1", b"\x01\x00")
         await anyio.wait_all_tasks_blocked()

@@ -90,8 +90,9 @@ class Channel(Generic[T]):
             getter.set()
 
     async def put(self, item: T) -> None:
-        """Queue ``item``, waiting while the queue is full; refused (after a checkpoint: a
-        cancelled producer sees its cancellation first) once stopped or closed."""
+        """Queue ``item``: at once (no checkpoint) while there is room, else wait for room;
+        refused (after a checkpoint: a cancelled producer sees its cancellation first) once
+        stopped or closed."""
         while len(self._items) >= self._size and not (self._stopped or self._closed):
             event = self._putter = anyio.Event()
             await event.wait()

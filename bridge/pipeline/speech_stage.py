@@ -40,7 +40,7 @@ from bridge.core.errors import (
 )
 from bridge.core.heard import HeardTracker
 from bridge.core.result import SegmentTiming
-from bridge.pipeline.handoff import Channel, take
+from bridge.pipeline.handoff import Channel, consuming, take
 from bridge.pipeline.options import PipelineOptions, TTSTarget
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.timeline import Timeline
@@ -132,20 +132,13 @@ class SpeechStage:
 
     async def play(self) -> None:
         """Hand the received audio to the sink at the sink's pace (a task of its own)."""
-        audio = self._audio
-        try:
-            while True:
-                try:
-                    chunk = await audio.get()
-                except anyio.EndOfStream:
-                    return
+        async with consuming(self._audio) as audio:
+            async for chunk in audio:
                 if self.interrupted:
                     return
                 self._timeline.mark("first_play")
                 await self._sink.write(chunk)
                 self.samples_written += chunk.samples
-        finally:
-            audio.stop()
 
     def end_audio(self) -> None:
         """No more audio will be received: ``play`` ends once the sink took what came."""
@@ -293,12 +286,9 @@ class SpeechStage:
                     self._tracker.audio(event.response_id, event.samples)
                     continue
                 try:
-                    # No checkpoint while there is room: a cancellation (the connection
-                    # failed) cannot fall between handing a chunk on and counting it.
-                    try:
-                        self._audio.put_nowait(event)
-                    except anyio.WouldBlock:
-                        await self._audio.put(event)
+                    # No checkpoint while there is room (Channel.put): a cancellation (the
+                    # connection failed) cannot fall between handing a chunk on and counting it.
+                    await self._audio.put(event)
                 except anyio.BrokenResourceError:
                     continue  # the player has stopped (a barge-in): stale audio is dropped
                 self._tracker.audio(event.response_id, event.samples)

@@ -60,13 +60,9 @@ class TextStage:
                     self._timeline.mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    try:
-                        out.put_nowait(delta)
-                    except (anyio.WouldBlock, anyio.BrokenResourceError):
-                        # Full: wait for room. Refused (the segmenter is gone, the turn is
-                        # being cut off): put() takes a checkpoint, so a cancelled turn ends
-                        # with its cancellation, not with BrokenResourceError.
-                        await out.put(delta)
+                    # At once while there is room; refused once the segmenter is gone
+                    # (after a checkpoint: a cut-off turn ends with its cancellation).
+                    await out.put(delta)
             except BridgeError as exc:
                 # The model failed mid-reply: speak what arrived, report the error.
                 self.error = exc
