@@ -154,6 +154,72 @@ async def test_barge_in_at_random_moments_never_leaks_audio(seed: int) -> None:
     assert not result2.interrupted
 
 
+class _BargeInSink(IteratorSink):
+    """An ``IteratorSink`` that counts the chunks the turn wrote into it and can call
+    ``turn.interrupt()`` itself, right after the write of chunk ``interrupt_after``."""
+
+    def __init__(self, max_chunks: int, interrupt_after: int | None = None) -> None:
+        super().__init__(max_chunks=max_chunks)
+        self.written = 0
+        self.full = anyio.Event()
+        self.turn: Turn | None = None
+        self._interrupt_after = interrupt_after
+
+    async def write(self, chunk: AudioChunk) -> None:
+        await super().write(chunk)
+        self.written += 1
+        if self.written == self._interrupt_after and self.turn is not None:
+            self.turn.interrupt()
+        if self.written == 4:
+            self.full.set()
+
+
+async def test_interrupt_drops_the_audio_buffered_in_an_iterator_sink_at_once() -> None:
+    """Nobody listens while the sink's buffer fills (4 chunks); then interrupt() and only then
+    iterate: not one of the buffered chunks may reach the listener, though the turn has not
+    yet had a chance to run its own stop."""
+    async with serve_emulator(EmulatorOptions(engine="exact")) as emu:
+        sink = _BargeInSink(max_chunks=4)
+        turn = Turn(scripted(REPLY, rate=400), sink, target=target(emu.url))
+        taken: list[AudioChunk] = []
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                await turn.run()
+
+            tg.start_soon(run)
+            with anyio.fail_after(10):
+                await sink.full.wait()
+            turn.interrupt()
+            async for chunk in sink:
+                taken.append(chunk)
+    assert sink.written >= 4 and turn.interrupted
+    assert taken == [] and sink.samples_played == 0
+    assert turn.result is not None and turn.result.spoken_text == ""
+
+
+async def test_a_chunk_handed_to_a_waiting_listener_before_interrupt_is_not_delivered() -> None:
+    """The listener waits on an empty buffer, so the first chunk written goes straight to it;
+    interrupt() comes before the listener has run again (from inside the write): the chunk
+    must not be delivered after the barge-in."""
+    async with serve_emulator(EmulatorOptions(engine="exact")) as emu:
+        sink = _BargeInSink(max_chunks=4, interrupt_after=1)
+        turn = Turn(scripted(REPLY, rate=400), sink, target=target(emu.url))
+        sink.turn = turn
+        taken: list[AudioChunk] = []
+        async with anyio.create_task_group() as tg:
+
+            async def listen() -> None:
+                async for chunk in sink:
+                    taken.append(chunk)
+
+            tg.start_soon(listen)
+            await anyio.wait_all_tasks_blocked()
+            result = await turn.run()
+    assert sink.written == 1 and result.interrupted
+    assert taken == [] and sink.samples_played == 0 and result.spoken_text == ""
+
+
 async def test_interrupted_history_is_the_heard_prefix_in_commit_mode() -> None:
     paced = LatencyModel(rtf=1.0, delta_ms=50)  # real time: playback position is predictable
     async with serve_emulator(EmulatorOptions(engine="exact", latency=paced)) as emu:
