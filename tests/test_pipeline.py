@@ -6,6 +6,7 @@ import random
 import wave
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -14,7 +15,7 @@ from bridge.adapters.sinks import IteratorSink, NullSink, WavSink
 from bridge.core.errors import LLMError
 from bridge.core.result import TurnResult
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
-from bridge.local.engines.exact import decode_speech, samples_per_char
+from bridge.local.engines.exact import ExactSynthesizer, decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
 from bridge.text import Segment
@@ -505,3 +506,56 @@ async def test_a_tts_that_stalls_mid_response_is_a_drop_and_the_turn_recovers() 
     first = result.segments[0].text
     assert truth.count("".join(first.split())) <= 2
     assert result.spoken_text == result.text == REPLY
+
+
+class _SilentFor:
+    """The ``exact`` engine, silent for one text (as a voice may say nothing for a lone "…"):
+    that text's response has no audio at all."""
+
+    name = "exact"
+
+    def __init__(self, silent: str) -> None:
+        self._exact = ExactSynthesizer()
+        self._silent = silent
+
+    def synthesize(self, text: str, **options: Any) -> bytes:
+        if text.strip() == self._silent:
+            return b""
+        return self._exact.synthesize(text, **options)
+
+
+class _FirstResponseOnly(RecordingSink):
+    """Plays only the first response's audio; at the first chunk of another response (its
+    audio received, none of it played) the listener barges in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turn: Turn | None = None
+
+    async def write(self, chunk: AudioChunk) -> None:
+        first = self.chunks[0][1].response_id if self.chunks else chunk.response_id
+        self.chunks.append((anyio.current_time(), chunk))
+        if chunk.response_id == first:
+            self.samples_played += chunk.samples
+        elif self.turn is not None:
+            self.turn.interrupt()
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_a_response_without_audio_is_not_counted_as_heard(mode: str) -> None:
+    """The second sentence gets a response with no audio; the listener heard "One two three."
+    and none of the next response's audio: the history must not claim the silent sentence."""
+    text = "One two three. Let me think about that. Four five six."
+    async with serve_emulator(
+        EmulatorOptions(engine="exact"), synthesizer=_SilentFor("Let me think about that.")
+    ) as emu:
+        sink = _FirstResponseOnly()
+        turn = Turn(scripted(text, rate=400), sink, target=target(emu.url, mode=mode))
+        sink.turn = turn
+        result = await turn.run()
+    played = [c for _, c in sink.chunks if c.response_id == sink.chunks[0][1].response_id]
+    assert result.interrupted and heard_truth(played).strip() == "One two three."
+    assert [s.text for s in result.segments][:2] == ["One two three.", "Let me think about that."]
+    assert len({c.response_id for _, c in sink.chunks}) == 2  # "Hmm." sent no audio
+    assert result.spoken_text == "One two three."
+    assert_heard(result, played, mode)

@@ -345,6 +345,10 @@ class HeardTracker:
                 left -= resp.samples
                 continue
             played = min(left, resp.samples)
+            if played <= 0:
+                # None of its audio played: playback stopped before it, and the text of the
+                # responses without audio before it (a voice silent for "…") was not passed.
+                break
             lead_space = not self.commit_mode and self._may_start_with_space(resp)
             if resp.done and not resp.abandoned:
                 # Its audio speaks the characters billed for it (the span up to the snapped
