@@ -602,3 +602,23 @@ def test_a_response_without_audio_is_not_heard_until_audio_after_it_plays(
     if finished:
         t.response_done("b", 15)
     assert t.heard_text(0, RATE) == ""
+
+
+def test_silent_when_some_text_got_no_audio() -> None:
+    t = HeardTracker()
+    assert not t.silent()  # nothing appended
+    t.appended("One two.")
+    assert t.silent()  # appended, no audio at all (no response either)
+    t.appended("Three.")
+    t.response_started("r1")
+    t.audio("r1", 300)
+    assert not t.silent() and t.samples_received == 300
+    t.response_done("r1", 8)
+    t.response_started("r2")
+    assert not t.silent()  # running: its audio may come yet
+    t.forget_responses_after_drop()
+    assert not t.silent()  # abandoned without audio: re-sent, not silent
+    t.response_started("r3")
+    t.response_done("r3", 6)
+    assert t.silent() and t.samples_received == 300
+    assert t.heard_text(t.samples_received, RATE) == "One two."

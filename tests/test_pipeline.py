@@ -514,12 +514,12 @@ class _SilentFor:
 
     name = "exact"
 
-    def __init__(self, silent: str) -> None:
+    def __init__(self, silent: str | None) -> None:
         self._exact = ExactSynthesizer()
-        self._silent = silent
+        self._silent = silent  # None: silent for every text
 
     def synthesize(self, text: str, **options: Any) -> bytes:
-        if text.strip() == self._silent:
+        if self._silent is None or text.strip() == self._silent:
             return b""
         return self._exact.synthesize(text, **options)
 
@@ -559,3 +559,26 @@ async def test_a_response_without_audio_is_not_counted_as_heard(mode: str) -> No
     assert len({c.response_id for _, c in sink.chunks}) == 2  # "Hmm." sent no audio
     assert result.spoken_text == "One two three."
     assert_heard(result, played, mode)
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+@pytest.mark.parametrize("silent", ["Four five six.", None])
+async def test_a_turn_played_to_its_end_has_not_heard_text_without_audio(
+    mode: str, silent: str | None
+) -> None:
+    """Not interrupted, all the audio played, but the last sentence (or every one) got no
+    audio: the history does not claim it."""
+    text = "One two three. Let me think about that. Four five six."
+    options = EmulatorOptions(engine="exact")
+    async with serve_emulator(options, synthesizer=_SilentFor(silent)) as emu:
+        sink = RecordingSink()
+        result = await Turn(scripted(text, rate=400), sink, target=target(emu.url, mode=mode)).run()
+    assert not result.interrupted and result.error is None
+    truth = heard_truth([c for _, c in sink.chunks]).strip()
+    if silent is None:
+        assert truth == "" and result.spoken_text == "" and result.chars_heard == 0
+    else:
+        # (White space aside: the server drops the spaces appended between segments.)
+        assert "".join(truth.split()) == "Onetwothree.Letmethinkaboutthat."
+        assert result.spoken_text == "One two three. Let me think about that."
+        assert_heard(result, [c for _, c in sink.chunks], mode)

@@ -332,6 +332,18 @@ class HeardTracker:
         evidence = [e for e in map(self._stripped, self.responses) if e is not None]
         return not evidence or not all(evidence)
 
+    @property
+    def samples_received(self) -> int:
+        return sum(resp.samples for resp in self.responses)
+
+    def silent(self) -> bool:
+        """Whether some text had no audio: a finished response without any (a voice silent
+        for it), or text appended and no audio at all. A turn that ended normally has heard
+        then not all of its text, but ``heard_text`` of all the audio received."""
+        if self.texts and not any(resp.samples > 0 for resp in self.responses):
+            return True
+        return any(r.done and not r.abandoned and r.samples <= 0 for r in self.responses)
+
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
         left = samples_played
