@@ -10,6 +10,7 @@ Each probe is a fresh interpreter that, at exit, lists the packages it loaded.""
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
@@ -200,3 +201,51 @@ def test_loading_espeak_imports_the_resampler_in_the_background() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_a_command_imports_no_other_commands_module() -> None:
+    # `bridge speak ...` builds the options of speak only; the others are listed by name.
+    code = (
+        "import sys\n"
+        "from bridge.cli import COMMANDS, build_parser\n"
+        "build_parser('speak').parse_args(['speak', '--local', '-'])\n"
+        "loaded = sorted(m for m in COMMANDS.values() if m in sys.modules)\n"
+        "assert loaded == ['bridge.commands.speak'], loaded\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("command", ["speak", "serve", "chat", None])
+def test_the_help_of_bridge_is_the_same_whichever_command_is_built(command: str | None) -> None:
+    from bridge.cli import build_parser
+
+    assert build_parser(command).format_help() == build_parser().format_help()
+    if command is not None:  # the command's own options are all there
+        whole, alone = (_command_parser(build_parser(only), command) for only in (None, command))
+        assert alone.format_help() == whole.format_help()
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command: argparse.ArgumentParser = sub.choices[name]
+    return command
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["speak", "--local"], "speak"),
+        (["--log-level", "debug", "serve", "--port", "0"], "serve"),
+        (["--debug", "tts-server"], "tts-server"),
+        (["say", "speak"], "say"),  # a question that is a command's name
+        (["--help"], None),
+        (["--", "speak"], None),
+    ],
+)
+def test_the_command_is_the_first_word_that_names_one(argv: list[str], command: str | None) -> None:
+    from bridge.cli import _command_in
+
+    assert _command_in(argv) == command

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
+    "COMMAND_HELP",
     "NO_PLAYBACK",
     "add_log_options",
     "add_output_options",
@@ -67,6 +69,20 @@ __all__ = [
     "shown_path",
     "text_source",
 ]
+
+# The one-line help of each command (`bridge --help` lists them without importing the commands).
+COMMAND_HELP: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "chat": "a spoken conversation with the chat model in the terminal",
+        "say": "ask the chat model a question and speak the reply as it streams",
+        "serve": "run the voice-assistant backend: WebSocket protocol and a browser demo page",
+        "speak": "speak text from stdin or a file as it arrives (pipe-friendly)",
+        "voices": "list the voices of a TTS model and their languages",
+        "tts-server": (
+            "run the local Qwen-TTS-Realtime-compatible server (espeak-ng, tone or exact engine)"
+        ),
+    }
+)
 
 
 def log_level(text: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.commands.common import (
+    COMMAND_HELP,
     add_output_options,
     add_tts_options,
     check_output,
@@ -78,7 +79,7 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "say",
-        help="ask the chat model a question and speak the reply as it streams",
+        help=COMMAND_HELP["say"],
         description="Ask the model, speak its reply from the first clause on, print the text.",
     )
     p.add_argument("question", help="what to ask")

@@ -9,6 +9,7 @@ import os
 import anyio
 
 from bridge.commands.common import (
+    COMMAND_HELP,
     add_output_options,
     add_tts_options,
     check_output,
@@ -30,7 +31,7 @@ __all__ = ["add_parser"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "speak",
-        help="speak text from stdin or a file as it arrives (pipe-friendly)",
+        help=COMMAND_HELP["speak"],
         description=(
             "Speak text as it arrives on stdin (or from FILE): markdown, emoji and code are "
             "removed, and each sentence goes to Qwen-TTS Realtime as soon as it ends."

@@ -8,7 +8,7 @@ import signal
 
 import anyio
 
-from bridge.commands.common import announce, non_negative_int
+from bridge.commands.common import COMMAND_HELP, announce, non_negative_int
 from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tts-server",
-        help="run the local Qwen-TTS-Realtime-compatible server (espeak-ng, tone or exact engine)",
+        help=COMMAND_HELP["tts-server"],
         description=(
             "Serve the Qwen-TTS Realtime WebSocket protocol locally. Prints the ws URL on the "
             "first line of stdout, then serves until interrupted."
