@@ -19,7 +19,7 @@ from tests.test_text_scrubber_math import scrub
         ("a <3 b", "a <3 b"),
         ("a < b", "a < b"),
         ("<b>a</b>", "a"),
-        ("a <!-- c --> b", "a  b"),  # a tag is removed with no spacing rule
+        ("a <!-- c --> b", "a b"),  # the spaces around a removed tag collapse to one
         ("a <!DOCTYPE html> b", "a <!DOCTYPE html> b"),  # attributes need an "="
         ("a <a href='x'>b</a> c", "a b c"),
         ("a <b\n> c", "a <b\nc"),  # a tag does not cross a line (the next is a quote)
@@ -27,11 +27,15 @@ from tests.test_text_scrubber_math import scrub
         ("a <b c=\n'd'> e", "a <b c=\n'd'> e"),
         ("a <1@x.org> b", "a <1@x.org> b"),  # "<" then no letter, "/" or "!": text
         ("x" * 300 + " <b>c</b> d", "x" * 300 + " c d"),
-        ("a <br> b", "a   b"),  # a line break becomes a space
+        ("a <br> b", "a b"),  # a line break becomes one space
+        ("a<br>b", "a b"),
+        ("a<br/>.", "a."),
+        ("<br>a", "a"),
+        ("a <br>", "a"),
         ("a <https://x.org/p> b", "a x.org b"),  # an autolink is read as its host
         ("a <HTTPS://x.org> b", "a x.org b"),
         ("a <me@x.org> b", "a me@x.org b"),
-        ("a <think>x</think> b", "a  b"),
+        ("a <think>x</think> b", "a b"),
         ("<think>x</think>", ""),
     ],
 )
@@ -39,8 +43,31 @@ def test_angle_brackets(text: str, expected: str) -> None:
     assert scrub(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a tag at the edge of a word, with the space inside it: one space is spoken
+        ("a <b> bold</b> word", "a bold word"),
+        ("a <b>bold </b> word", "a bold word"),
+        ("a <b> bold </b> word", "a bold word"),
+        ("a <b> </b> word", "a word"),
+        ("a <i>x</i> <u>y</u> b", "a x y b"),
+        ("a <img src='x.png'> b", "a b"),
+        ("a\t<b>\tb", "a\tb"),
+        ("Say <b> hi </b>!", "Say hi!"),  # no space before punctuation either
+        ("Hi <b>there </b>", "Hi there"),  # nor at the end
+        ("<b> Hi</b>", "Hi"),  # nor at the start
+        ("a<b>b</b>c", "abc"),  # glued stays glued
+        ("a <b>b</b> c", "a b c"),
+        ("a\n<b> b</b>", "a\nb"),
+    ],
+)
+def test_a_removed_tag_leaves_one_space(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
 def test_a_tag_ends_within_256_characters() -> None:
-    assert scrub("a <a title='" + "x" * 244 + "'> c") == "a  c"
+    assert scrub("a <a title='" + "x" * 244 + "'> c") == "a c"
     long = "a <a title='" + "x" * 245 + "'> c"
     assert scrub(long) == long
 

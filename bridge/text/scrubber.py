@@ -647,9 +647,11 @@ class Scrubber:
             self._think_seen = True
             if self._consumed + i < self.options.think_window:
                 self._out.clear()  # reasoning whose "<think>" the chat template wrote
-        elif kind in ("url", "email"):
+        if kind in ("url", "email"):
             self._out.put(value)
-        elif value == "br":
+            return k + 1
+        self._out.dropped()  # "a <b> bold</b> word": the spaces around a tag collapse to one
+        if value == "br":
             self._out.put(" ")
         return k + 1
 
