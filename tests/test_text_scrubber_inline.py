@@ -110,6 +110,7 @@ def test_a_tag_ends_within_256_characters() -> None:
         ("see http://x.org? d", "see x.org? d"),
         ("see https://. d", "see . d"),
         ("x" * 300 + " www.example.org/path d", "x" * 300 + " example.org d"),
+        ("see https://SPACEX/launch now", "see SPACEX now"),  # only ".-_" end a host early
     ],
 )
 def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
@@ -125,6 +126,7 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ** b ** c", "a ** b ** c"),
         ("a _b_ c", "a b c"),
         ("a _b c", "a _b c"),
+        ("é_x_é", "é_x_é"),  # "_" inside a word, also a non-ASCII one, is no emphasis
         ("a **b", "a b"),  # an unmatched "**" is dropped, "*" kept
         ("a *b", "a *b"),
         ("a **b** c **d", "a b c d"),
@@ -147,6 +149,7 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ****** b", "a ****** b"),
         ("a **** b *c* d", "a **** b c d"),  # ... and only that run
         ("a ******b** c", "a ******b c"),
+        ("x ______a__", "x ______a__"),  # the literal run goes on across deltas
         ("a *", "a *"),
         ("a ~b~ c", "a ~b~ c"),  # one "~" is no strikethrough, nor are three
         ("a ~~~b c", "a ~~~b c"),
@@ -208,6 +211,9 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a *b* 🎉", "a b"),
         ("See ![a](b.png)", "See"),
         ("a [^1]", "a"),
+        # nothing spoken yet: a removed item leaves no space at the start either
+        ("![a](b.png) x", "x"),
+        ("**🎉 `x`**", "x"),
         ("x \\alpha", "x"),
         ("## Title ##", "Title"),
         # ... but a space the reply itself ends with is kept
