@@ -130,3 +130,12 @@ def test_latex_argument_limit() -> None:
     # a brace argument closes within 200 characters, or it is not taken as one
     assert scrub("a \\textbf{" + "x" * 198 + "} b") == "a b"
     assert scrub("a \\textbf{" + "x" * 199 + "} b") == "a {" + "x" * 199 + "} b"
+
+
+def test_the_text_after_a_latex_command_is_not_held_back() -> None:
+    # once the character after the command (or its last argument) is there, it is decided
+    scrubber = Scrubber()
+    assert scrubber.feed("Let \\alpha be small, \\frac{a}{b} too. Then") == (
+        "Let be small, too. Then"
+    )
+    assert scrubber.flush() == ""
