@@ -75,6 +75,8 @@ def test_inline_math_closer_limits() -> None:
         ("a $$ b", "a $$ b"),  # no closer
         ("a $$", "a $$"),
         ("a \\(x\\) b", "a b"),
+        ("a \\(x\\) b \\(y\\) c", "a b c"),  # each span ends at its first closer
+        ("a $$x$$ b $$y$$ c", "a b c"),
         ("a \\(\\) b", "a b"),
         ("a \\[x\\] b", "a b"),
         ("a \\[x\n\\] b", "a b"),  # display math spans lines
