@@ -141,3 +141,12 @@ def test_the_text_after_a_latex_command_is_not_held_back() -> None:
         "Let be small, too. Then"
     )
     assert scrubber.flush() == ""
+
+
+def test_a_latex_command_name_has_at_most_30_letters_however_it_is_split() -> None:
+    # the name is looked at for 31 letters at most: a longer one is text, even when a delta
+    # ends just after its 31st letter and "{" comes in the next
+    name30, name31 = "a" * 30, "a" * 31
+    assert scrub(f"x \\{name30}{{y}} z") == "x z"
+    assert scrub(f"x \\{name31}{{y}} z") == f"x \\{name31}{{y}} z"
+    assert scrub(f"x \\{name31}a{{y}} z") == f"x \\{name31}a{{y}} z"

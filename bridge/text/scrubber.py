@@ -365,7 +365,8 @@ class Scrubber:
         if j == n and not eof and j - i < 32:
             return None
         before = self._char_before(i)
-        known = m.group() in LATEX_COMMANDS or (j < n and src[j] == "{")
+        # a name of 31 letters or more is no command, however the text was split
+        known = j - i < 32 and (m.group() in LATEX_COMMANDS or (j < n and src[j] == "{"))
         if not known or before.isalnum() or before in ":\\/.":
             self._out.put("\\")
             return i + 1
