@@ -279,3 +279,21 @@ def test_a_bold_line_is_a_heading(text: str, expected: str) -> None:
 def test_feed_takes_only_text() -> None:
     with pytest.raises(TypeError, match=r"^feed\(\) takes str, not int$"):
         Scrubber().feed(5)  # type: ignore[arg-type]
+
+
+def test_a_closing_run_of_a_heading_is_at_most_64_characters_however_it_is_split() -> None:
+    # 64 "#" (or "#" and spaces) before the line's end are dropped; a 65th makes the run
+    # text, also when a delta ends just after the 64th
+    for run in ("#" * 64, "#" * 61 + "   "):
+        assert scrub(f"## T {run}\nx") == "T\n\nx"
+    for run in ("#" * 65, "#" * 62 + "   "):
+        assert scrub(f"## T {run}\nx") == f"T {run}\n\nx"
+
+
+def test_a_url_host_is_at_most_256_characters_however_it_is_split() -> None:
+    # a path after a 256-character host is dropped, also when a delta ends just after the
+    # host; after a longer one the rest is text (no scan without end)
+    host256, host257 = "a" * 256, "a" * 257
+    assert scrub(f"see https://{host256}/p d") == f"see {host256} d"
+    assert scrub(f"see https://{host257}/p d") == f"see {host257}/p d"
+    assert scrub(f"see www.{host256[4:]}/p d") == f"see {host256[4:]} d"

@@ -294,8 +294,8 @@ class Scrubber:
         k = j
         while k < n and src[k] in " \t\r" and k - i < HEAD_LIMIT:
             k += 1
-        if k == n and not eof and k - i < HEAD_LIMIT:
-            return None
+        if k == n and not eof and k - i <= HEAD_LIMIT:
+            return None  # at the limit too: the next character decides, as in a whole line
         if self._char_before(i) in " \t" and (k == n or src[k] == "\n"):
             self._out.dropped()  # no space is left before the line's end
             return k
@@ -678,8 +678,8 @@ class Scrubber:
         start = j = src.index("//", i) + 2 if src[i] in "hH" else i
         while j < n and (src[j].isalnum() or src[j] in ".-_") and j - start < 256:
             j += 1
-        if j == n and not eof and j - start < 256:
-            return None
+        if j == n and not eof and j - start <= 256:
+            return None  # at the limit too: a path after it is dropped, as in a whole text
         host_end = j
         while j > i and src[j - 1] in ".-_":
             j -= 1  # trailing punctuation ends the sentence, not the host
