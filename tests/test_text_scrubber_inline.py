@@ -196,6 +196,9 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a 🎉b", "a b"),
         ("Done ©️", "Done"),  # a text symbol with the emoji selector
         ("a\r\nb", "a\nb"),
+        ("a\rb", "a b"),  # a lone carriage return does not glue two words
+        ("a \r b", "a b"),
+        ("a\r", "a"),
         ("a🎉(b", "a(b"),
         ("  \n# H", "H"),  # spaces alone do not start the output
         ("  Hello", "Hello"),  # an indented first line is spoken (it is no footnote)

@@ -230,7 +230,8 @@ class Scrubber:
         if ch == "\n":
             return self._newline(j)
         if ch == "\r":
-            return j + 1
+            # removed, with the spacing of a removed emoji: "a\rb" -> "a b", "a\r\nb" -> "a\nb"
+            return self._emoji(j, eof)
         if ch in TEXT_EMOJI or ch in "#*":
             if j + 1 == n and not eof:
                 return None
