@@ -262,3 +262,13 @@ def test_a_stream_starts_again_after_flush() -> None:
     assert stream.feed("abc SQL") == "abc "
     assert stream.flush() == "Sequel"
     assert stream.feed("SQL is") == "Sequel is"  # a new turn: its start is a word boundary
+
+
+def test_a_match_that_ends_inside_the_held_back_text_releases_what_follows_it() -> None:
+    # "b c" may begin "b c d", so the text from "b" is held; the match "a b" then ends past
+    # that point, and what follows it (" c", which begins no entry) is out at once
+    lexicon = Lexicon.build(exact={"a b": "X", "b c d": "Y"})
+    stream = lexicon.stream()
+    assert stream.feed("x a b c") == "x X c"
+    assert stream.feed(" e") == " e"
+    assert stream.flush() == ""

@@ -36,6 +36,7 @@ def test_fence_close() -> None:
     assert fence_close("  ```` ", "```") is True  # indented, longer, spaces after
     assert fence_close("``` ", "```") is True
     assert fence_close("X```", "```") is False
+    assert fence_close("\u3000```", "```") is False  # only spaces and tabs indent a fence
     assert fence_close("```js", "```") is False
     assert fence_close("``", "```") is None  # may still become the fence
     assert fence_close(" " * 62 + "``", "```") is False  # the line is looked at: too long

@@ -128,7 +128,7 @@ def test_emoji_removed() -> None:
 
 def test_html_tags_and_think_blocks() -> None:
     assert scrub("Text <b>bold</b>, <br> <div class='x'>html</div><!-- note -->.") == (
-        "Text bold,   html."
+        "Text bold, html."
     )
     assert scrub("<think>\nreasoning **here**\n```code```\n</think>\n\nThe answer is 42.") == (
         "The answer is 42."
@@ -140,7 +140,7 @@ def test_html_tags_and_think_blocks() -> None:
 def test_think_block_split_across_deltas() -> None:
     scrubber = Scrubber()
     parts = ["Hi <thi", "nk>secret</th", "ink", "> there."]
-    assert "".join(scrubber.feed(p) for p in parts) + scrubber.flush() == "Hi  there."
+    assert "".join(scrubber.feed(p) for p in parts) + scrubber.flush() == "Hi there."
 
 
 def test_blank_lines_are_normalised() -> None:

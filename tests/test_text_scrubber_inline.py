@@ -19,7 +19,7 @@ from tests.test_text_scrubber_math import scrub
         ("a <3 b", "a <3 b"),
         ("a < b", "a < b"),
         ("<b>a</b>", "a"),
-        ("a <!-- c --> b", "a  b"),  # a tag is removed with no spacing rule
+        ("a <!-- c --> b", "a b"),  # the spaces around a removed tag collapse to one
         ("a <!DOCTYPE html> b", "a <!DOCTYPE html> b"),  # attributes need an "="
         ("a <a href='x'>b</a> c", "a b c"),
         ("a <b\n> c", "a <b\nc"),  # a tag does not cross a line (the next is a quote)
@@ -27,11 +27,15 @@ from tests.test_text_scrubber_math import scrub
         ("a <b c=\n'd'> e", "a <b c=\n'd'> e"),
         ("a <1@x.org> b", "a <1@x.org> b"),  # "<" then no letter, "/" or "!": text
         ("x" * 300 + " <b>c</b> d", "x" * 300 + " c d"),
-        ("a <br> b", "a   b"),  # a line break becomes a space
+        ("a <br> b", "a b"),  # a line break becomes one space
+        ("a<br>b", "a b"),
+        ("a<br/>.", "a."),
+        ("<br>a", "a"),
+        ("a <br>", "a"),
         ("a <https://x.org/p> b", "a x.org b"),  # an autolink is read as its host
         ("a <HTTPS://x.org> b", "a x.org b"),
         ("a <me@x.org> b", "a me@x.org b"),
-        ("a <think>x</think> b", "a  b"),
+        ("a <think>x</think> b", "a b"),
         ("<think>x</think>", ""),
     ],
 )
@@ -39,8 +43,31 @@ def test_angle_brackets(text: str, expected: str) -> None:
     assert scrub(text) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a tag at the edge of a word, with the space inside it: one space is spoken
+        ("a <b> bold</b> word", "a bold word"),
+        ("a <b>bold </b> word", "a bold word"),
+        ("a <b> bold </b> word", "a bold word"),
+        ("a <b> </b> word", "a word"),
+        ("a <i>x</i> <u>y</u> b", "a x y b"),
+        ("a <img src='x.png'> b", "a b"),
+        ("a\t<b>\tb", "a\tb"),
+        ("Say <b> hi </b>!", "Say hi!"),  # no space before punctuation either
+        ("Hi <b>there </b>", "Hi there"),  # nor at the end
+        ("<b> Hi</b>", "Hi"),  # nor at the start
+        ("a<b>b</b>c", "abc"),  # glued stays glued
+        ("a <b>b</b> c", "a b c"),
+        ("a\n<b> b</b>", "a\nb"),
+    ],
+)
+def test_a_removed_tag_leaves_one_space(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
 def test_a_tag_ends_within_256_characters() -> None:
-    assert scrub("a <a title='" + "x" * 244 + "'> c") == "a  c"
+    assert scrub("a <a title='" + "x" * 244 + "'> c") == "a c"
     long = "a <a title='" + "x" * 245 + "'> c"
     assert scrub(long) == long
 
@@ -83,6 +110,7 @@ def test_a_tag_ends_within_256_characters() -> None:
         ("see http://x.org? d", "see x.org? d"),
         ("see https://. d", "see . d"),
         ("x" * 300 + " www.example.org/path d", "x" * 300 + " example.org d"),
+        ("see https://SPACEX/launch now", "see SPACEX now"),  # only ".-_" end a host early
     ],
 )
 def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
@@ -98,6 +126,7 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ** b ** c", "a ** b ** c"),
         ("a _b_ c", "a b c"),
         ("a _b c", "a _b c"),
+        ("é_x_é", "é_x_é"),  # "_" inside a word, also a non-ASCII one, is no emphasis
         ("a **b", "a b"),  # an unmatched "**" is dropped, "*" kept
         ("a *b", "a *b"),
         ("a **b** c **d", "a b c d"),
@@ -120,6 +149,7 @@ def test_bare_urls_are_read_as_their_host(text: str, expected: str) -> None:
         ("a ****** b", "a ****** b"),
         ("a **** b *c* d", "a **** b c d"),  # ... and only that run
         ("a ******b** c", "a ******b c"),
+        ("x ______a__", "x ______a__"),  # the literal run goes on across deltas
         ("a *", "a *"),
         ("a ~b~ c", "a ~b~ c"),  # one "~" is no strikethrough, nor are three
         ("a ~~~b c", "a ~~~b c"),
@@ -166,6 +196,9 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a 🎉b", "a b"),
         ("Done ©️", "Done"),  # a text symbol with the emoji selector
         ("a\r\nb", "a\nb"),
+        ("a\rb", "a b"),  # a lone carriage return does not glue two words
+        ("a \r b", "a b"),
+        ("a\r", "a"),
         ("a🎉(b", "a(b"),
         ("  \n# H", "H"),  # spaces alone do not start the output
         ("  Hello", "Hello"),  # an indented first line is spoken (it is no footnote)
@@ -181,6 +214,9 @@ def test_an_opener_waits_160_characters_for_its_closer() -> None:
         ("a *b* 🎉", "a b"),
         ("See ![a](b.png)", "See"),
         ("a [^1]", "a"),
+        # nothing spoken yet: a removed item leaves no space at the start either
+        ("![a](b.png) x", "x"),
+        ("**🎉 `x`**", "x"),
         ("x \\alpha", "x"),
         ("## Title ##", "Title"),
         # ... but a space the reply itself ends with is kept
@@ -246,3 +282,21 @@ def test_a_bold_line_is_a_heading(text: str, expected: str) -> None:
 def test_feed_takes_only_text() -> None:
     with pytest.raises(TypeError, match=r"^feed\(\) takes str, not int$"):
         Scrubber().feed(5)  # type: ignore[arg-type]
+
+
+def test_a_closing_run_of_a_heading_is_at_most_64_characters_however_it_is_split() -> None:
+    # 64 "#" (or "#" and spaces) before the line's end are dropped; a 65th makes the run
+    # text, also when a delta ends just after the 64th
+    for run in ("#" * 64, "#" * 61 + "   "):
+        assert scrub(f"## T {run}\nx") == "T\n\nx"
+    for run in ("#" * 65, "#" * 62 + "   "):
+        assert scrub(f"## T {run}\nx") == f"T {run}\n\nx"
+
+
+def test_a_url_host_is_at_most_256_characters_however_it_is_split() -> None:
+    # a path after a 256-character host is dropped, also when a delta ends just after the
+    # host; after a longer one the rest is text (no scan without end)
+    host256, host257 = "a" * 256, "a" * 257
+    assert scrub(f"see https://{host256}/p d") == f"see {host256} d"
+    assert scrub(f"see https://{host257}/p d") == f"see {host257}/p d"
+    assert scrub(f"see www.{host256[4:]}/p d") == f"see {host256[4:]} d"

@@ -75,6 +75,8 @@ def test_inline_math_closer_limits() -> None:
         ("a $$ b", "a $$ b"),  # no closer
         ("a $$", "a $$"),
         ("a \\(x\\) b", "a b"),
+        ("a \\(x\\) b \\(y\\) c", "a b c"),  # each span ends at its first closer
+        ("a $$x$$ b $$y$$ c", "a b c"),
         ("a \\(\\) b", "a b"),
         ("a \\[x\\] b", "a b"),
         ("a \\[x\n\\] b", "a b"),  # display math spans lines
@@ -130,3 +132,21 @@ def test_latex_argument_limit() -> None:
     # a brace argument closes within 200 characters, or it is not taken as one
     assert scrub("a \\textbf{" + "x" * 198 + "} b") == "a b"
     assert scrub("a \\textbf{" + "x" * 199 + "} b") == "a {" + "x" * 199 + "} b"
+
+
+def test_the_text_after_a_latex_command_is_not_held_back() -> None:
+    # once the character after the command (or its last argument) is there, it is decided
+    scrubber = Scrubber()
+    assert scrubber.feed("Let \\alpha be small, \\frac{a}{b} too. Then") == (
+        "Let be small, too. Then"
+    )
+    assert scrubber.flush() == ""
+
+
+def test_a_latex_command_name_has_at_most_30_letters_however_it_is_split() -> None:
+    # the name is looked at for 31 letters at most: a longer one is text, even when a delta
+    # ends just after its 31st letter and "{" comes in the next
+    name30, name31 = "a" * 30, "a" * 31
+    assert scrub(f"x \\{name30}{{y}} z") == "x z"
+    assert scrub(f"x \\{name31}{{y}} z") == f"x \\{name31}{{y}} z"
+    assert scrub(f"x \\{name31}a{{y}} z") == f"x \\{name31}a{{y}} z"

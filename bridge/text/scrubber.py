@@ -230,7 +230,8 @@ class Scrubber:
         if ch == "\n":
             return self._newline(j)
         if ch == "\r":
-            return j + 1
+            # removed, with the spacing of a removed emoji: "a\rb" -> "a b", "a\r\nb" -> "a\nb"
+            return self._emoji(j, eof)
         if ch in TEXT_EMOJI or ch in "#*":
             if j + 1 == n and not eof:
                 return None
@@ -294,8 +295,8 @@ class Scrubber:
         k = j
         while k < n and src[k] in " \t\r" and k - i < HEAD_LIMIT:
             k += 1
-        if k == n and not eof and k - i < HEAD_LIMIT:
-            return None
+        if k == n and not eof and k - i <= HEAD_LIMIT:
+            return None  # at the limit too: the next character decides, as in a whole line
         if self._char_before(i) in " \t" and (k == n or src[k] == "\n"):
             self._out.dropped()  # no space is left before the line's end
             return k
@@ -365,7 +366,8 @@ class Scrubber:
         if j == n and not eof and j - i < 32:
             return None
         before = self._char_before(i)
-        known = m.group() in LATEX_COMMANDS or (j < n and src[j] == "{")
+        # a name of 31 letters or more is no command, however the text was split
+        known = j - i < 32 and (m.group() in LATEX_COMMANDS or (j < n and src[j] == "{"))
         if not known or before.isalnum() or before in ":\\/.":
             self._out.put("\\")
             return i + 1
@@ -647,9 +649,11 @@ class Scrubber:
             self._think_seen = True
             if self._consumed + i < self.options.think_window:
                 self._out.clear()  # reasoning whose "<think>" the chat template wrote
-        elif kind in ("url", "email"):
+        if kind in ("url", "email"):
             self._out.put(value)
-        elif value == "br":
+            return k + 1
+        self._out.dropped()  # "a <b> bold</b> word": the spaces around a tag collapse to one
+        if value == "br":
             self._out.put(" ")
         return k + 1
 
@@ -675,8 +679,8 @@ class Scrubber:
         start = j = src.index("//", i) + 2 if src[i] in "hH" else i
         while j < n and (src[j].isalnum() or src[j] in ".-_") and j - start < 256:
             j += 1
-        if j == n and not eof and j - start < 256:
-            return None
+        if j == n and not eof and j - start <= 256:
+            return None  # at the limit too: a path after it is dropped, as in a whole text
         host_end = j
         while j > i and src[j - 1] in ".-_":
             j -= 1  # trailing punctuation ends the sentence, not the host
