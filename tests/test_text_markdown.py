@@ -10,6 +10,7 @@ from bridge.text._markdown import (
     fence_close,
     host_of,
     table_row_text,
+    url_tail_start,
 )
 
 
@@ -85,3 +86,17 @@ def test_delimiter_roles(
     char: str, prev: str, nxt: str, after: str, expected: tuple[bool, bool]
 ) -> None:
     assert delimiter_roles(char, prev, nxt, after) == expected
+
+
+def test_url_tail_start() -> None:
+    # where a bare URL may begin at the end of what has arrived; len(src) when nowhere
+    assert url_tail_start("see ww", 0, " ") == 4
+    assert url_tail_start("see https:/", 0, " ") == 4
+    assert url_tail_start("see h", 0, " ") == 4
+    assert url_tail_start("ww", 0, " ") == 0  # at the start: the character before decides
+    assert url_tail_start("ww", 0, "x") == 2
+    assert url_tail_start("see now", 0, " ") == 7  # "w" ends a word here
+    assert url_tail_start("a while now", 0, " ") == 11
+    assert url_tail_start("xwww", 0, " ") == 4  # inside a word
+    assert url_tail_start("a/www", 0, " ") == 5  # inside an address
+    assert url_tail_start("see ", 4, " ") == 4
