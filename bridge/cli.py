@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib
 import os
 import sys
 import traceback
@@ -14,8 +15,7 @@ from typing import Any
 
 import anyio
 
-from bridge.commands import chat_parser, say, serve, speak, tts_server, voices
-from bridge.commands.common import add_log_options, note, set_message_format
+from bridge.commands.common import COMMAND_HELP, add_log_options, note, set_message_format
 from bridge.commands.eventloop import backend_options
 from bridge.commands.signals import until_exit_signal
 from bridge.core.errors import BridgeError, ConfigError
@@ -25,8 +25,22 @@ __all__ = ["build_parser", "main"]
 
 Command = Callable[[argparse.Namespace], Coroutine[Any, Any, int]]
 
+# Every command: the module whose ``add_parser`` defines its options (and whose ``run`` it runs).
+# ``bridge COMMAND`` imports only that command's module; the others appear in ``bridge --help``
+# by name and one-line help (``COMMAND_HELP``), without their modules.
+COMMANDS: dict[str, str] = {
+    "chat": "bridge.commands.chat_parser",
+    "say": "bridge.commands.say",
+    "serve": "bridge.commands.serve",
+    "speak": "bridge.commands.speak",
+    "voices": "bridge.commands.voices",
+    "tts-server": "bridge.commands.tts_server",
+}
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command's options, or (``command`` given) that command's only,
+    the others listed by name and help."""
     parser = argparse.ArgumentParser(
         prog="bridge",
         description="Stream a chat model's reply into speech, starting after the first clause.",
@@ -34,15 +48,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_VersionAction)
     add_log_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chat_parser.add_parser(sub)
-    say.add_parser(sub)
-    serve.add_parser(sub)
-    speak.add_parser(sub)
-    voices.add_parser(sub)
-    tts_server.add_parser(sub)
-    for command in sub.choices.values():
-        add_log_options(command)
+    for name, module in COMMANDS.items():
+        if command is None or name == command:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=COMMAND_HELP[name])
+    for each in sub.choices.values():
+        add_log_options(each)
     return parser
+
+
+def _command_in(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names: its first word that is a command's name. (Nothing before
+    the command can be one: the options before it take a log level or format as value.)"""
+    for word in argv:
+        if word == "--":
+            return None
+        if word in COMMANDS:
+            return word
+    return None
 
 
 def _configure_logs(args: argparse.Namespace) -> None:
@@ -82,8 +106,8 @@ def _report(exc: BridgeError, args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     args.argv = argv  # the user's own command line, for hints that repeat it with a fix
     if args.command is None:
@@ -91,17 +115,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.debug = getattr(args, "debug", False)
     run: Command = args.run
+    # What a command starts before anything else (e.g. speech workers that load while the
+    # rest of bridge is imported): a context manager around the whole command.
+    prepare: Callable[[argparse.Namespace], contextlib.AbstractContextManager[None]] = getattr(
+        args, "prepare", lambda _: contextlib.nullcontext()
+    )
     try:
-        _configure_logs(args)
-        # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
-        # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
-        # uvloop when installed (bridge.commands.eventloop; BRIDGE_UVLOOP=0 turns it off).
-        return anyio.run(
-            until_exit_signal,
-            functools.partial(run, args),
-            backend="asyncio",
-            backend_options=backend_options(),
-        )
+        with prepare(args):
+            _configure_logs(args)
+            # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
+            # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
+            # uvloop when installed (bridge.commands.eventloop; BRIDGE_UVLOOP=0 turns it off).
+            return anyio.run(
+                until_exit_signal,
+                functools.partial(run, args),
+                backend="asyncio",
+                backend_options=backend_options(),
+            )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

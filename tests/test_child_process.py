@@ -210,3 +210,59 @@ def test_the_launcher_runs_the_command_when_its_parent_is_alive(tmp_path: Path) 
     done = subprocess.run(argv, timeout=WAIT, check=False)
     assert done.returncode == 0
     assert marker.exists()
+
+
+PING_PONG = textwrap.dedent(
+    """
+    import os, sys, time
+    info = sys.argv[1]
+    with open(info + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(info + ".tmp", info)
+    while not os.path.exists(info + ".ping"):
+        time.sleep(0.02)
+    open(info + ".pong", "w").close()
+    time.sleep(60)
+    """
+)
+
+
+def test_the_child_outlives_the_thread_that_started_it_but_not_the_process(
+    tmp_path: Path,
+) -> None:
+    """The kernel's parent-death signal comes when the *thread* that started the child ends
+    (an event loop run in a thread): the child must go on while this process lives. It
+    proves it is alive by answering a ping once that thread is gone (from /proc, not only
+    joined)."""
+    import threading
+
+    info = tmp_path / "child.info"
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start() -> None:
+        argv = launcher_argv([sys.executable, "-c", PING_PONG, str(info)])
+        started.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True))
+        _wait_until(info.exists, "the child runs (the launcher asked for the signal first)")
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    tid = thread.native_id
+    _wait_until(lambda: not Path(f"/proc/self/task/{tid}").exists(), "the thread is gone")
+    launcher = started[0]
+    pid = int(info.read_text())
+    try:
+        Path(str(info) + ".ping").touch()
+        pong = Path(str(info) + ".pong")
+        _wait_until(lambda: pong.exists() or _gone(pid), "the child answers or is gone")
+        assert pong.exists() and not _gone(pid), "the child died with its starting thread"
+        assert launcher.poll() is None
+        # stop_child's way: SIGTERM to the group; the launcher waits for the command and
+        # ends as it did (by that signal).
+        os.killpg(launcher.pid, signal.SIGTERM)
+        assert launcher.wait(WAIT) == -signal.SIGTERM
+        _wait_until(lambda: _gone(pid), "the child is gone")
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)
+            launcher.wait(WAIT)

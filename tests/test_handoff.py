@@ -112,6 +112,8 @@ async def test_a_channel_keeps_order_bounds_its_queue_and_ends() -> None:
     channel.close()
     with pytest.raises(anyio.ClosedResourceError):
         channel.put_nowait(4)
+    with pytest.raises(anyio.ClosedResourceError):
+        await channel.put(4)  # full and closed: refused at once, not after room is made
     assert [await channel.get(), await channel.get()] == [2, 3]  # what was queued, then
     with pytest.raises(anyio.EndOfStream):
         await channel.get()
@@ -127,7 +129,7 @@ async def test_a_stopped_channel_drops_its_items_and_refuses_more() -> None:
     assert len(channel) == 0
     with pytest.raises(anyio.EndOfStream):
         await channel.get()
-    with pytest.raises(ValueError, match="at least 1"):
+    with pytest.raises(ValueError, match=r"^size must be at least 1$"):
         Channel(0)
 
 

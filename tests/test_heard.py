@@ -568,3 +568,57 @@ def test_a_segment_boundary_one_unit_after_another_is_found() -> None:
     # r2 at r1's pace (100 a unit): 400 samples are 4 units, less the possible space: 3, "run"
     assert t.heard_text(400 + 400, RATE) == "Ok. I run"
     assert t.heard_text(400 + 350, RATE) == "Ok. I"
+
+
+@pytest.mark.parametrize("commit_mode", [True, False])
+@pytest.mark.parametrize("finished", [True, False])
+def test_a_response_without_audio_is_not_heard_until_audio_after_it_plays(
+    commit_mode: bool, finished: bool
+) -> None:
+    """r2 spoke nothing (a voice silent for "Hmm."): stopping after r1, or inside r3 before
+    any of its audio played, "Hmm." was not heard; once r3's audio plays it was passed."""
+    t = HeardTracker(commit_mode=commit_mode)
+    for text in ("One two three.", "Hmm.", "Four five six."):
+        t.appended(text, text + " ")
+    for rid, billed, samples in (("r1", 15, 1500), ("r2", 5, 0)):
+        t.response_started(rid)
+        t.audio(rid, samples)
+        t.response_done(rid, billed)
+    t.response_started("r3")
+    t.audio("r3", 700 if finished else 600)
+    if finished:
+        t.response_done("r3", 15)
+    assert t.heard_text(0, RATE) == ""
+    assert t.heard_text(1500, RATE) == "One two three."
+    assert t.heard_text(1500 + 500, RATE).startswith("One two three. Hmm. Four")
+    # Nothing played at all after a silent first response: nothing heard.
+    t = HeardTracker(commit_mode=commit_mode)
+    for text in ("Hmm.", "Four five six."):
+        t.appended(text, text + " ")
+    t.response_started("a")
+    t.response_done("a", 5)
+    t.response_started("b")
+    t.audio("b", 700)
+    if finished:
+        t.response_done("b", 15)
+    assert t.heard_text(0, RATE) == ""
+
+
+def test_silent_when_some_text_got_no_audio() -> None:
+    t = HeardTracker()
+    assert not t.silent()  # nothing appended
+    t.appended("One two.")
+    assert t.silent()  # appended, no audio at all (no response either)
+    t.appended("Three.")
+    t.response_started("r1")
+    t.audio("r1", 300)
+    assert not t.silent() and t.samples_received == 300
+    t.response_done("r1", 8)
+    t.response_started("r2")
+    assert not t.silent()  # running: its audio may come yet
+    t.forget_responses_after_drop()
+    assert not t.silent()  # abandoned without audio: re-sent, not silent
+    t.response_started("r3")
+    t.response_done("r3", 6)
+    assert t.silent() and t.samples_received == 300
+    assert t.heard_text(t.samples_received, RATE) == "One two."

@@ -6,6 +6,7 @@ import random
 import wave
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -14,7 +15,7 @@ from bridge.adapters.sinks import IteratorSink, NullSink, WavSink
 from bridge.core.errors import LLMError
 from bridge.core.result import TurnResult
 from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
-from bridge.local.engines.exact import decode_speech, samples_per_char
+from bridge.local.engines.exact import ExactSynthesizer, decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
 from bridge.text import Segment
@@ -152,6 +153,72 @@ async def test_barge_in_at_random_moments_never_leaks_audio(seed: int) -> None:
     assert not first_ids & {c.response_id for _, c in sink2.chunks}
     assert result2.spoken_text == "A new turn."
     assert not result2.interrupted
+
+
+class _BargeInSink(IteratorSink):
+    """An ``IteratorSink`` that counts the chunks the turn wrote into it and can call
+    ``turn.interrupt()`` itself, right after the write of chunk ``interrupt_after``."""
+
+    def __init__(self, max_chunks: int, interrupt_after: int | None = None) -> None:
+        super().__init__(max_chunks=max_chunks)
+        self.written = 0
+        self.full = anyio.Event()
+        self.turn: Turn | None = None
+        self._interrupt_after = interrupt_after
+
+    async def write(self, chunk: AudioChunk) -> None:
+        await super().write(chunk)
+        self.written += 1
+        if self.written == self._interrupt_after and self.turn is not None:
+            self.turn.interrupt()
+        if self.written == 4:
+            self.full.set()
+
+
+async def test_interrupt_drops_the_audio_buffered_in_an_iterator_sink_at_once() -> None:
+    """Nobody listens while the sink's buffer fills (4 chunks); then interrupt() and only then
+    iterate: not one of the buffered chunks may reach the listener, though the turn has not
+    yet had a chance to run its own stop."""
+    async with serve_emulator(EmulatorOptions(engine="exact")) as emu:
+        sink = _BargeInSink(max_chunks=4)
+        turn = Turn(scripted(REPLY, rate=400), sink, target=target(emu.url))
+        taken: list[AudioChunk] = []
+        async with anyio.create_task_group() as tg:
+
+            async def run() -> None:
+                await turn.run()
+
+            tg.start_soon(run)
+            with anyio.fail_after(10):
+                await sink.full.wait()
+            turn.interrupt()
+            async for chunk in sink:
+                taken.append(chunk)
+    assert sink.written >= 4 and turn.interrupted
+    assert taken == [] and sink.samples_played == 0
+    assert turn.result is not None and turn.result.spoken_text == ""
+
+
+async def test_a_chunk_handed_to_a_waiting_listener_before_interrupt_is_not_delivered() -> None:
+    """The listener waits on an empty buffer, so the first chunk written goes straight to it;
+    interrupt() comes before the listener has run again (from inside the write): the chunk
+    must not be delivered after the barge-in."""
+    async with serve_emulator(EmulatorOptions(engine="exact")) as emu:
+        sink = _BargeInSink(max_chunks=4, interrupt_after=1)
+        turn = Turn(scripted(REPLY, rate=400), sink, target=target(emu.url))
+        sink.turn = turn
+        taken: list[AudioChunk] = []
+        async with anyio.create_task_group() as tg:
+
+            async def listen() -> None:
+                async for chunk in sink:
+                    taken.append(chunk)
+
+            tg.start_soon(listen)
+            await anyio.wait_all_tasks_blocked()
+            result = await turn.run()
+    assert sink.written == 1 and result.interrupted
+    assert taken == [] and sink.samples_played == 0 and result.spoken_text == ""
 
 
 async def test_interrupted_history_is_the_heard_prefix_in_commit_mode() -> None:
@@ -439,3 +506,79 @@ async def test_a_tts_that_stalls_mid_response_is_a_drop_and_the_turn_recovers() 
     first = result.segments[0].text
     assert truth.count("".join(first.split())) <= 2
     assert result.spoken_text == result.text == REPLY
+
+
+class _SilentFor:
+    """The ``exact`` engine, silent for one text (as a voice may say nothing for a lone "…"):
+    that text's response has no audio at all."""
+
+    name = "exact"
+
+    def __init__(self, silent: str | None) -> None:
+        self._exact = ExactSynthesizer()
+        self._silent = silent  # None: silent for every text
+
+    def synthesize(self, text: str, **options: Any) -> bytes:
+        if self._silent is None or text.strip() == self._silent:
+            return b""
+        return self._exact.synthesize(text, **options)
+
+
+class _FirstResponseOnly(RecordingSink):
+    """Plays only the first response's audio; at the first chunk of another response (its
+    audio received, none of it played) the listener barges in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.turn: Turn | None = None
+
+    async def write(self, chunk: AudioChunk) -> None:
+        first = self.chunks[0][1].response_id if self.chunks else chunk.response_id
+        self.chunks.append((anyio.current_time(), chunk))
+        if chunk.response_id == first:
+            self.samples_played += chunk.samples
+        elif self.turn is not None:
+            self.turn.interrupt()
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+async def test_a_response_without_audio_is_not_counted_as_heard(mode: str) -> None:
+    """The second sentence gets a response with no audio; the listener heard "One two three."
+    and none of the next response's audio: the history must not claim the silent sentence."""
+    text = "One two three. Let me think about that. Four five six."
+    async with serve_emulator(
+        EmulatorOptions(engine="exact"), synthesizer=_SilentFor("Let me think about that.")
+    ) as emu:
+        sink = _FirstResponseOnly()
+        turn = Turn(scripted(text, rate=400), sink, target=target(emu.url, mode=mode))
+        sink.turn = turn
+        result = await turn.run()
+    played = [c for _, c in sink.chunks if c.response_id == sink.chunks[0][1].response_id]
+    assert result.interrupted and heard_truth(played).strip() == "One two three."
+    assert [s.text for s in result.segments][:2] == ["One two three.", "Let me think about that."]
+    assert len({c.response_id for _, c in sink.chunks}) == 2  # "Hmm." sent no audio
+    assert result.spoken_text == "One two three."
+    assert_heard(result, played, mode)
+
+
+@pytest.mark.parametrize("mode", ["commit", "server_commit"])
+@pytest.mark.parametrize("silent", ["Four five six.", None])
+async def test_a_turn_played_to_its_end_has_not_heard_text_without_audio(
+    mode: str, silent: str | None
+) -> None:
+    """Not interrupted, all the audio played, but the last sentence (or every one) got no
+    audio: the history does not claim it."""
+    text = "One two three. Let me think about that. Four five six."
+    options = EmulatorOptions(engine="exact")
+    async with serve_emulator(options, synthesizer=_SilentFor(silent)) as emu:
+        sink = RecordingSink()
+        result = await Turn(scripted(text, rate=400), sink, target=target(emu.url, mode=mode)).run()
+    assert not result.interrupted and result.error is None
+    truth = heard_truth([c for _, c in sink.chunks]).strip()
+    if silent is None:
+        assert truth == "" and result.spoken_text == "" and result.chars_heard == 0
+    else:
+        # (White space aside: the server drops the spaces appended between segments.)
+        assert "".join(truth.split()) == "Onetwothree.Letmethinkaboutthat."
+        assert result.spoken_text == "One two three. Let me think about that."
+        assert_heard(result, [c for _, c in sink.chunks], mode)

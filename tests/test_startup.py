@@ -10,6 +10,7 @@ Each probe is a fresh interpreter that, at exit, lists the packages it loaded.""
 
 from __future__ import annotations
 
+import argparse
 import json
 import signal
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from _procs import clean_env
 
 import bridge
+from bridge.local.options import available_cores
 from bridge.qwen import SessionConfig, connect
 
 # `python -m bridge ARGS`, with openai made unimportable (a None entry in sys.modules).
@@ -45,7 +47,8 @@ PROBE = [
 ]
 # What building the parser and printing help must not load.
 NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", "rich", "numpy"}
-NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry"}  # not websockets
+# tomllib: read only when a configuration or lexicon file is (there is none here).
+NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry", "tomllib"}
 if sys.platform != "win32":  # structlog needs colorama for colours on Windows only
     NOT_FOR_LOCAL_SPEECH.add("colorama")
 
@@ -81,7 +84,7 @@ def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None
         capture_output=True,
         text=True,
         timeout=60,
-        env=clean_env(),
+        env=clean_env(XDG_CONFIG_HOME=str(tmp_path)),  # no configuration file
     )
     assert out.returncode == 0, out.stderr
     assert wav.stat().st_size > 44
@@ -174,6 +177,8 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
             modules = loaded(proc.stderr.read())
             assert {"structlog", "websockets"} <= modules
             assert not modules & NOT_FOR_LOCAL_SPEECH
+            if available_cores() > 1:  # espeak and numpy in the worker prestarted
+                assert not modules & {"numpy", "soxr", "espeakng_loader"}
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -200,3 +205,71 @@ def test_loading_espeak_imports_the_resampler_in_the_background() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_a_command_imports_no_other_commands_module() -> None:
+    # `bridge speak ...` builds the options of speak only; the others are listed by name.
+    code = (
+        "import sys\n"
+        "from bridge.cli import COMMANDS, build_parser\n"
+        "build_parser('speak').parse_args(['speak', '--local', '-'])\n"
+        "loaded = sorted(m for m in COMMANDS.values() if m in sys.modules)\n"
+        "assert loaded == ['bridge.commands.speak'], loaded\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("command", ["speak", "serve", "chat", None])
+def test_the_help_of_bridge_is_the_same_whichever_command_is_built(command: str | None) -> None:
+    from bridge.cli import build_parser
+
+    assert build_parser(command).format_help() == build_parser().format_help()
+    if command is not None:  # the command's own options are all there
+        whole, alone = (_command_parser(build_parser(only), command) for only in (None, command))
+        assert alone.format_help() == whole.format_help()
+
+
+def _command_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command: argparse.ArgumentParser = sub.choices[name]
+    return command
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["speak", "--local"], "speak"),
+        (["--log-level", "debug", "serve", "--port", "0"], "serve"),
+        (["--debug", "tts-server"], "tts-server"),
+        (["say", "speak"], "say"),  # a question that is a command's name
+        (["--help"], None),
+        (["--", "speak"], None),
+    ],
+)
+def test_the_command_is_the_first_word_that_names_one(argv: list[str], command: str | None) -> None:
+    from bridge.cli import _command_in
+
+    assert _command_in(argv) == command
+
+
+def test_speak_local_leaves_espeak_and_numpy_to_a_worker_process(tmp_path: Path) -> None:
+    if available_cores() < 2:
+        pytest.skip("one core: the emulator synthesizes in this process")
+    wav = tmp_path / "speech.wav"
+    out = subprocess.run(
+        [*PROBE, "speak", "--local", "--out", str(wav)],
+        input="The first sentence goes to the worker started first thing. Then a second one.",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    with wave.open(str(wav)) as w:
+        assert w.getnframes() > 24000  # both sentences: more than a second of speech
+    modules = loaded(out.stderr)
+    assert "websockets" in modules
+    assert not modules & {"numpy", "soxr", "espeakng_loader"}

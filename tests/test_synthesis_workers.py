@@ -288,3 +288,93 @@ async def test_the_next_segments_are_synthesized_while_audio_is_still_being_sent
 async def test_synthesis_ahead_is_bounded_by_twice_the_workers() -> None:
     seen = await _started_at_each_end(2, 8)
     assert seen[:3] == [5, 6, 7]
+
+
+def _run_fresh(code: str) -> None:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_pool_takes_the_prestarted_worker_and_this_process_synthesizes_nothing() -> None:
+    # In a fresh interpreter: the spare becomes the pool's first worker, every synthesis (two
+    # at once here) runs in a worker, and this process never loads espeak-ng or numpy.
+    _run_fresh(
+        "import sys, threading\n"
+        "from bridge.local.engines import espeak, espeak_pool\n"
+        "from bridge.local.engines.base import make_synthesizer\n"
+        "espeak_pool.prestart()\n"
+        "espeak_pool.prestart()\n"  # once: the second call keeps the first spare
+        "(spare,) = espeak_pool._SPARE\n"
+        "synth = make_synthesizer('espeak', processes=2)\n"
+        "assert not espeak_pool.has_spare()\n"
+        "pool = synth._pool\n"
+        "assert pool.worker_pids() == [spare.process.pid], pool.worker_pids()\n"
+        "texts = ['One sentence here.', 'And a second one, said at the same time as the first.']\n"
+        "out = {}\n"
+        "def call(i):\n"
+        "    out[i] = synth.synthesize(texts[i], sample_rate=24000)\n"
+        "threads = [threading.Thread(target=call, args=(i,)) for i in range(2)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "assert len(out[1]) > 2 * len(out[0]) > 20000, [len(a) for a in out.values()]\n"
+        "assert 'numpy' not in sys.modules, 'this process resampled'\n"
+        "assert espeak._LIBRARY._engine is None, 'this process loaded espeak-ng'\n"
+        "assert len(pool.worker_pids()) == 2 and spare.process.pid in pool.worker_pids()\n"
+        "synth.close()\n"
+        "assert spare.process.poll() is not None\n"
+    )
+
+
+def test_without_a_spare_the_engine_is_loaded_here_at_once() -> None:
+    _run_fresh(
+        "from bridge.local.engines import espeak\n"
+        "from bridge.local.engines.base import make_synthesizer\n"
+        "synth = make_synthesizer('espeak', processes=2)\n"
+        "assert espeak._LIBRARY._engine is not None\n"
+        "assert synth._pool.local and synth._pool.worker_pids() == []\n"
+    )
+
+
+def test_a_spare_no_pool_took_is_stopped_by_discard() -> None:
+    _run_fresh(
+        "from bridge.local.engines import espeak_pool\n"
+        "espeak_pool.prestart()\n"
+        "(spare,) = espeak_pool._SPARE\n"
+        "espeak_pool.discard_spare()\n"
+        "assert not espeak_pool.has_spare() and spare.process.poll() is not None\n"
+        "espeak_pool.discard_spare()\n"  # nothing left: nothing to do
+    )
+
+
+def test_with_a_spare_a_missing_install_still_fails_at_start_up() -> None:
+    _run_fresh(
+        "import sys\n"
+        "from bridge.core.errors import ConfigError\n"
+        "from bridge.local.engines import espeak_pool\n"
+        "from bridge.local.engines.base import make_synthesizer\n"
+        "espeak_pool.prestart()\n"
+        "sys.modules['soxr'] = None\n"  # as if not installed
+        "try:\n"
+        "    make_synthesizer('espeak', processes=2)\n"
+        "except ConfigError as exc:\n"
+        "    assert 'soxr' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('no ConfigError')\n"
+        "espeak_pool.discard_spare()\n"
+    )
+
+
+def test_an_idle_worker_is_taken_before_this_process() -> None:
+    pool = EspeakPool(2)
+    settings = espeak_settings(language=None, text="Hello.")
+    try:
+        assert pool._acquire() is None  # this process's slot taken: the next call starts a worker
+        pool.synthesize(b"Warm up.", settings, 24000)
+        with pool._cond:
+            pool._local_free = True
+        (pid,) = pool.worker_pids()
+        worker = pool._acquire()  # both free: the idle worker, not this process
+        assert worker is not None and worker.process.pid == pid
+        pool._release(worker)
+    finally:
+        pool.close()

@@ -507,6 +507,9 @@ def test_spaced_abbreviation_joins_with_the_previous_token() -> None:
     assert classify_token("B") is TokenClass.AMBIGUOUS  # alone: an initial
     # a previous token without its period does not join: "am M." is not "a.m."
     assert classify_token("M", "am") is TokenClass.AMBIGUOUS
+    # the last part may have a period of its own: "a. k.a.", "w. r.t."
+    assert classify_token("k.a", "a.") is TokenClass.NEVER
+    assert classify_token("r.t", "w.") is TokenClass.NEVER
 
 
 def test_unit_after_a_number_is_at_most_three_letters() -> None:

@@ -606,3 +606,36 @@ async def test_a_text_source_without_aclose_is_read_to_its_end() -> None:
 
     stage, log, _, _ = await _run_text(Plain())  # type: ignore[arg-type]
     assert log.texts == ["Hello there.", "Bye."] and stage.error is None
+
+
+@pytest.mark.anyio
+async def test_after_a_stall_cut_that_cut_nothing_the_next_stall_counts_from_that_cut() -> None:
+    """A word too short to be a first segment is not cut: the guard then waits one more stall
+    from that moment, not from the next delta. Fake clock (stall 100 s); an empty delta
+    makes the stage look at the clock again; whether it cut is read once every task is
+    blocked (a stage still waiting for its deadline has cut nothing yet). The guard's wait
+    is on the real clock: a deadline the fake clock has passed is a zero wait, whose timer
+    runs before that of any real sleep begun after it, so ``at`` sleeps a moment before it
+    looks (no duration is asserted; a stage waiting 5 s or more has not cut)."""
+    now = [0.0]
+    cutter = _Cutter(PipelineOptions(stall_timeout=100.0), clock=lambda: now[0])
+
+    async def at(moment: float, delta: str) -> None:
+        now[0] = moment
+        await cutter.send.put(delta)
+        await anyio.wait_all_tasks_blocked()
+        await anyio.sleep(0.01)  # a zero wait the stage began has ended
+        await anyio.wait_all_tasks_blocked()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutter.run)
+        await at(0.0, "walking ")
+        await at(250.0, "")  # past the stall: a cut, of nothing
+        with pytest.raises(anyio.WouldBlock):
+            cutter.recv.receive_nowait()
+        await at(260.0, "along the old ")
+        await at(355.0, "")  # 105 s after the cut that cut nothing: cut now
+        seg = cutter.recv.receive_nowait()
+        assert (seg.text.strip(), seg.kind) == ("walking along the", "forced")
+        cutter.send.close()
+        assert await cutter.rest() == [("old", "final")]

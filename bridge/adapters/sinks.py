@@ -21,7 +21,7 @@ from bridge.adapters.wav import WavWriter
 from bridge.core.errors import ConfigError
 from bridge.qwen.client import AudioChunk
 
-__all__ = ["AudioSink", "IteratorSink", "NullSink", "PcmSink", "WavSink"]
+__all__ = ["AudioSink", "IteratorSink", "NullSink", "PcmSink", "StopsAtOnce", "WavSink"]
 
 
 @runtime_checkable
@@ -36,6 +36,15 @@ class AudioSink(Protocol):
     async def stop(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class StopsAtOnce(Protocol):
+    """A sink that can also stop synchronously: ``Turn.interrupt()`` (not async) calls
+    ``stop_now`` so that no audio reaches the listener once it returns; ``stop`` still
+    follows. For sinks whose listener takes audio in another task (``IteratorSink``)."""
+
+    def stop_now(self) -> None: ...
 
 
 class NullSink:
@@ -128,8 +137,10 @@ class PcmSink:
 class IteratorSink:
     """Hands chunks to an ``async for`` consumer through a small bounded buffer.
 
-    ``samples_played`` counts the samples the consumer has taken. ``stop`` drops what is
-    buffered (those samples were never heard) and ends the iteration.
+    ``samples_played`` counts the samples the consumer has taken. ``stop`` (or ``stop_now``,
+    the same without awaiting, which ``Turn.interrupt()`` calls) drops what is buffered (those
+    samples were never heard) and ends the iteration: from then on not one chunk reaches the
+    consumer, not even one handed to it just before while it waited.
     """
 
     def __init__(self, max_chunks: int = 8) -> None:
@@ -138,6 +149,7 @@ class IteratorSink:
         send, receive = anyio.create_memory_object_stream[AudioChunk](max_chunks)
         self._send = send
         self._receive = receive
+        self._stopped = False
         self.samples_played = 0
 
     async def write(self, chunk: AudioChunk) -> None:
@@ -145,13 +157,18 @@ class IteratorSink:
         with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
             await self._send.send(chunk)
 
-    async def stop(self) -> None:
+    def stop_now(self) -> None:
+        """Barge-in, at once (see ``StopsAtOnce``)."""
+        self._stopped = True
         self._send.close()
         while True:
             try:
                 self._receive.receive_nowait()
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
+
+    async def stop(self) -> None:
+        self.stop_now()
 
     async def close(self) -> None:
         self._send.close()
@@ -162,5 +179,9 @@ class IteratorSink:
     async def _iterate(self) -> AsyncIterator[AudioChunk]:
         async with self._receive:
             async for chunk in self._receive:
+                if self._stopped:
+                    # Handed over before the stop while the consumer waited, taken after it:
+                    # audio after a barge-in is never delivered.
+                    break
                 self.samples_played += chunk.samples
                 yield chunk

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bridge.commands.common import add_tts_options
+from bridge.commands.common import COMMAND_HELP, add_tts_options, local_speech_prestarted
 from bridge.commands.say import add_llm_options
 
 __all__ = ["add_parser"]
@@ -14,7 +14,7 @@ __all__ = ["add_parser"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "chat",
-        help="a spoken conversation with the chat model in the terminal",
+        help=COMMAND_HELP["chat"],
         description=(
             "A spoken conversation: type a message, hear the reply from its first clause on. "
             "Ctrl-C while it speaks stops the speech (the conversation goes on); Ctrl-C or "
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=_run)
+    p.set_defaults(run=_run, prepare=local_speech_prestarted)
 
 
 async def _run(args: argparse.Namespace) -> int:

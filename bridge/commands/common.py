@@ -13,11 +13,12 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final
 
 import anyio
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from bridge.qwen.client import AudioChunk, Timeouts
 
 __all__ = [
+    "COMMAND_HELP",
     "NO_PLAYBACK",
     "add_log_options",
     "add_output_options",
@@ -52,6 +54,7 @@ __all__ = [
     "exit_code",
     "lexicon_path",
     "load_settings",
+    "local_speech_prestarted",
     "log_level",
     "make_sink",
     "non_negative_int",
@@ -67,6 +70,20 @@ __all__ = [
     "shown_path",
     "text_source",
 ]
+
+# The one-line help of each command (`bridge --help` lists them without importing the commands).
+COMMAND_HELP: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "chat": "a spoken conversation with the chat model in the terminal",
+        "say": "ask the chat model a question and speak the reply as it streams",
+        "serve": "run the voice-assistant backend: WebSocket protocol and a browser demo page",
+        "speak": "speak text from stdin or a file as it arrives (pipe-friendly)",
+        "voices": "list the voices of a TTS model and their languages",
+        "tts-server": (
+            "run the local Qwen-TTS-Realtime-compatible server (espeak-ng, tone or exact engine)"
+        ),
+    }
+)
 
 
 def log_level(text: str) -> str:
@@ -181,6 +198,30 @@ NO_PLAYBACK = (
 )
 
 Env = Mapping[str, str]
+
+
+@contextmanager
+def local_speech_prestarted(args: argparse.Namespace) -> Iterator[None]:
+    """Around a command that may speak through the embedded emulator (``--local``, no
+    ``--tts-url``): start an espeak worker process first thing, so that it loads espeak-ng and
+    numpy on another core while the command imports the rest of bridge, and the first sentence
+    is synthesized there (``bridge.local.engines.espeak_pool.prestart``). Only where the
+    emulator would run workers at all (more than one core); stopped at the end if unused."""
+    from bridge.local.options import available_cores
+
+    if not getattr(args, "local", False) or getattr(args, "tts_url", None):
+        yield
+        return
+    if available_cores() < 2:  # one process synthesizes: no worker to start
+        yield
+        return
+    from bridge.local.engines.espeak_pool import discard_spare, prestart
+
+    prestart()
+    try:
+        yield
+    finally:
+        discard_spare()
 
 
 def add_tts_options(p: argparse.ArgumentParser) -> None:

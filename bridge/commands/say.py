@@ -13,12 +13,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bridge.commands.common import (
+    COMMAND_HELP,
     add_output_options,
     add_tts_options,
     check_output,
     check_speech_settings,
     exit_code,
     load_settings,
+    local_speech_prestarted,
     make_sink,
     non_negative_int,
     note,
@@ -78,14 +80,14 @@ def add_llm_options(p: argparse.ArgumentParser) -> None:
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "say",
-        help="ask the chat model a question and speak the reply as it streams",
+        help=COMMAND_HELP["say"],
         description="Ask the model, speak its reply from the first clause on, print the text.",
     )
     p.add_argument("question", help="what to ask")
     add_output_options(p)
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, prepare=local_speech_prestarted)
 
 
 def uses_embedded_llm(s: Settings) -> bool:

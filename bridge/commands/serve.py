@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from bridge.commands.common import (
+    COMMAND_HELP,
     add_tts_options,
     announce,
     check_speech_settings,
@@ -38,7 +39,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
-        help="run the voice-assistant backend: WebSocket protocol and a browser demo page",
+        help=COMMAND_HELP["serve"],
         description=(
             "Serve conversations over WebSocket (protocol: docs/protocol.md) and a demo page "
             "at /. Prints the ws URL on the first line of stdout, then serves until SIGINT or "

@@ -9,10 +9,12 @@ import os
 import anyio
 
 from bridge.commands.common import (
+    COMMAND_HELP,
     add_output_options,
     add_tts_options,
     check_output,
     exit_code,
+    local_speech_prestarted,
     make_sink,
     note,
     nothing_spoken,
@@ -30,7 +32,7 @@ __all__ = ["add_parser"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "speak",
-        help="speak text from stdin or a file as it arrives (pipe-friendly)",
+        help=COMMAND_HELP["speak"],
         description=(
             "Speak text as it arrives on stdin (or from FILE): markdown, emoji and code are "
             "removed, and each sentence goes to Qwen-TTS Realtime as soon as it ends."
@@ -39,7 +41,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("source", nargs="?", default="-", help="a text file, or - for stdin")
     add_output_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, prepare=local_speech_prestarted)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 
-from bridge.commands.common import announce, non_negative_int
+from bridge.commands.common import COMMAND_HELP, announce, non_negative_int
 from bridge.core.errors import ConfigError
 
 __all__ = ["add_parser", "run"]
@@ -17,7 +19,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "tts-server",
-        help="run the local Qwen-TTS-Realtime-compatible server (espeak-ng, tone or exact engine)",
+        help=COMMAND_HELP["tts-server"],
         description=(
             "Serve the Qwen-TTS Realtime WebSocket protocol locally. Prints the ws URL on the "
             "first line of stdout, then serves until interrupted."
@@ -54,7 +56,26 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flt.add_argument(
         "--fault-connections", type=non_negative_int, metavar="N", help="only the first N"
     )
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, prepare=_prestarted)
+
+
+@contextmanager
+def _prestarted(args: argparse.Namespace) -> Iterator[None]:
+    """An espeak worker started first thing (see ``common.local_speech_prestarted``), where
+    the server will run espeak in more than one process."""
+    from bridge.local.options import available_cores
+
+    workers = args.synthesis_workers or min(64, available_cores())
+    if args.engine != "espeak" or workers < 2:
+        yield
+        return
+    from bridge.local.engines.espeak_pool import discard_spare, prestart
+
+    prestart()
+    try:
+        yield
+    finally:
+        discard_spare()
 
 
 async def run(args: argparse.Namespace) -> int:

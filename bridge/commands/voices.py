@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from bridge.commands.common import load_settings
+from bridge.commands.common import COMMAND_HELP, load_settings
 from bridge.core.errors import ConfigError
 from bridge.qwen.models import DEFAULT_MODEL, ModelInfo, known_models, model_info
 
@@ -17,7 +17,7 @@ __all__ = ["add_parser", "format_voices", "run", "voices_of"]
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "voices",
-        help="list the voices of a TTS model and their languages",
+        help=COMMAND_HELP["voices"],
         description="List the system voices a Qwen-TTS Realtime model accepts, with languages.",
     )
     p.add_argument(

@@ -332,6 +332,18 @@ class HeardTracker:
         evidence = [e for e in map(self._stripped, self.responses) if e is not None]
         return not evidence or not all(evidence)
 
+    @property
+    def samples_received(self) -> int:
+        return sum(resp.samples for resp in self.responses)
+
+    def silent(self) -> bool:
+        """Whether some text had no audio: a finished response without any (a voice silent
+        for it), or text appended and no audio at all. A turn that ended normally has heard
+        then not all of its text, but ``heard_text`` of all the audio received."""
+        if self.texts and not any(resp.samples > 0 for resp in self.responses):
+            return True
+        return any(r.done and not r.abandoned and r.samples <= 0 for r in self.responses)
+
     def heard_text(self, samples_played: int, sample_rate: int) -> str:
         """The text heard when the sink played ``samples_played`` samples in total."""
         left = samples_played
@@ -345,6 +357,10 @@ class HeardTracker:
                 left -= resp.samples
                 continue
             played = min(left, resp.samples)
+            if played <= 0:
+                # None of its audio played: playback stopped before it, and the text of the
+                # responses without audio before it (a voice silent for "…") was not passed.
+                break
             lead_space = not self.commit_mode and self._may_start_with_space(resp)
             if resp.done and not resp.abandoned:
                 # Its audio speaks the characters billed for it (the span up to the snapped

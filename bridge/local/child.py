@@ -8,9 +8,14 @@ when it is done with it - on a normal exit, an exception, SIGINT or SIGTERM (the
 turns SIGTERM and SIGHUP into a cancellation, ``bridge.commands.signals``).
 
 One case no ``finally`` can cover is the CLI being killed outright (SIGKILL, a crash). On Linux
-the child is started through a tiny launcher that asks the kernel to kill it when its parent
-dies (``PR_SET_PDEATHSIG``) and then ``exec``s the real command, so even then nothing is left
-running.
+the child is started through a tiny launcher that stays as its parent: it asks the kernel for a
+signal when its own parent dies (``PR_SET_PDEATHSIG``), runs the real command in its process
+group and waits for it, and when this process is gone kills the group, so even then nothing is
+left running. The kernel sends that signal when the *thread* that started the launcher ends, not
+only the process (an event loop in a thread that ends while the program goes on); the launcher
+then sees its parent process still there and carries on. It ends with the command's exit status
+(killed by a signal: the same signal), and ignores the SIGTERM that ``stop_child`` sends the
+group, so that it is still there to be waited for until the command has stopped.
 """
 
 from __future__ import annotations
@@ -30,16 +35,34 @@ __all__ = ["launcher_argv", "spawn_child", "stop_child"]
 
 STOP_GRACE = 5.0
 
-# Run as ``python -c _LAUNCHER PARENT_PID ARGV...``: dies with PARENT_PID, then becomes ARGV.
-# prctl(PR_SET_PDEATHSIG=1, SIGKILL); if the parent is already gone (it died before the prctl
-# took effect), exit instead of running unowned. The setting survives execve.
+# Run as ``python -c _LAUNCHER PARENT_PID ARGV...``: runs ARGV as its child, dies with PARENT_PID.
+# prctl(PR_SET_PDEATHSIG=1, SIGUSR1), after the handler is in place; if the parent is already gone
+# (it died before the prctl took effect), exit instead of running unowned. SIGUSR1 also comes when
+# only the parent's thread that started us ended: the parent process is then still our parent.
+# SIGTERM is caught (so ignored) here; ``exec`` gives the command the default handling back.
 _LAUNCHER = (
-    "import ctypes, os, sys\n"
+    "import ctypes, os, signal, sys\n"
+    "parent = int(sys.argv[1])\n"
+    "def parent_died(signum, frame):\n"
+    "    if os.getppid() != parent:\n"
+    "        os.killpg(0, signal.SIGKILL)\n"
+    "signal.signal(signal.SIGUSR1, parent_died)\n"
     "libc = ctypes.CDLL(None, use_errno=True)\n"
-    "libc.prctl(1, 9, 0, 0, 0)\n"
-    "if os.getppid() != int(sys.argv[1]):\n"
+    "libc.prctl(1, signal.SIGUSR1, 0, 0, 0)\n"
+    "if os.getppid() != parent:\n"
     "    os._exit(70)\n"
-    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "signal.signal(signal.SIGTERM, lambda signum, frame: None)\n"
+    "pid = os.fork()\n"
+    "if pid == 0:\n"
+    "    try:\n"
+    "        os.execvp(sys.argv[2], sys.argv[2:])\n"
+    "    finally:\n"
+    "        os._exit(127)\n"
+    "status = os.waitpid(pid, 0)[1]\n"
+    "if os.WIFSIGNALED(status):\n"
+    "    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)\n"
+    "    os.kill(os.getpid(), os.WTERMSIG(status))\n"
+    "os._exit(os.waitstatus_to_exitcode(status) & 255)\n"
 )
 
 

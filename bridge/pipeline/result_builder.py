@@ -39,7 +39,14 @@ def build_result(
     cut_short = interrupted or error is not None
     texts = segments.texts
     text = speakable_join(texts)
-    spoken = tracker.heard_text(samples_played, sample_rate) if cut_short else text
+    if cut_short:
+        spoken = tracker.heard_text(samples_played, sample_rate)
+    elif tracker.silent():
+        # Played to the end, but some text got no audio: not heard (the last segments), or
+        # passed over (one between two that were heard; the history is a prefix).
+        spoken = tracker.heard_text(tracker.samples_received, sample_rate)
+    else:
+        spoken = text
     heard = heard_characters(texts, spoken)
     unreported = 0
     if billed is not None and cut_short:

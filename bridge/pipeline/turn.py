@@ -29,7 +29,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable
 import anyio
 import structlog
 
-from bridge.adapters.sinks import AudioSink
+from bridge.adapters.sinks import AudioSink, StopsAtOnce
 from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import BridgeError
 from bridge.core.heard import HeardTracker, speakable_join
@@ -134,6 +134,10 @@ class Turn:
         self._interrupted = True
         if self._started:
             self._timeline.mark("interrupted")
+        if isinstance(self.sink, StopsAtOnce):
+            # Its listener runs in a task of its own and could take audio already buffered
+            # before the turn's tasks see the cancellation: stopped now, before returning.
+            self.sink.stop_now()
         if self._scope is not None:
             self._scope.cancel()
         if self._drain is not None:
