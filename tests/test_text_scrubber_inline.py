@@ -300,3 +300,9 @@ def test_a_url_host_is_at_most_256_characters_however_it_is_split() -> None:
     assert scrub(f"see https://{host256}/p d") == f"see {host256} d"
     assert scrub(f"see https://{host257}/p d") == f"see {host257}/p d"
     assert scrub(f"see www.{host256[4:]}/p d") == f"see {host256[4:]} d"
+
+
+def test_a_line_start_still_undecided_when_the_reply_ends_is_spoken() -> None:
+    # "1." might have become a list item, "[^1" a footnote: at the end they are text
+    assert scrub("a\n1.") == "a\n1."
+    assert scrub("a\n[^1") == "a\n[^1"
