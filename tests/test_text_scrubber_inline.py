@@ -91,6 +91,8 @@ def test_a_tag_ends_within_256_characters() -> None:
         ("see a.www.x.org", "see a.www.x.org"),
         ("see w now", "see w now"),
         ("see h now", "see h now"),
+        ("see ww", "see ww"),  # what might have begun a URL is text at the end
+        ("see h", "see h"),
         # the path goes; its trailing punctuation and an unopened ")" stay
         ("see https://x.org/a_(b)_c) d", "see x.org) d"),
         ("see https://x.org/a((b)) d", "see x.org d"),
