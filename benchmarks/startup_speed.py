@@ -12,7 +12,10 @@ environment, each first on ``PYTHONPATH``, from a fresh process each time, inter
   ``python -c pass`` is shown as the floor);
 - ``bridge --help``: start to exit (the CLI's parser with every command's options);
 - first PCM byte: from starting ``python -m bridge speak --local --out -`` with one sentence on
-  stdin to the first byte of audio on its stdout, and the CPU time (user + system) of that run;
+  stdin to the first byte of audio on its stdout, the CPU time (user + system) of that run (its
+  espeak worker processes included), and the CPU time of the command's own process up to that
+  byte (every thread, from ``/proc``; not its workers): what the first byte waits for when the
+  workers have a core of their own, and far less moved by the machine's load than wall time;
 - ``bridge tts-server``: from its start to its URL on stdout (ready to serve), and to the first
   audio delta of one sentence that a client (``websockets``' sync client, in this process, sent
   as soon as the URL appeared: connect, ``session.update`` in commit mode, append, commit) gets;
@@ -56,8 +59,24 @@ PARAGRAPH = (
 
 # Where the runs keep their bytecode (set by main; None: compile from source every run).
 PYCACHE: dict[str, Path | None] = {"prefix": None}
-# CPU seconds (user + system) of each first-PCM-byte run, per tree.
+# CPU seconds (user + system) of each first-PCM-byte run, per tree (its children included).
 CPU: dict[Path, list[float]] = {}
+# CPU seconds of the command's own process (its threads, not its children) up to its first
+# PCM byte, per tree: its part of the critical path when its workers have cores of their own.
+OWN_CPU: dict[Path, list[float]] = {}
+
+
+def own_cpu(pid: int) -> float:
+    """CPU seconds so far of every thread of process ``pid`` (Linux: the first field of each
+    thread's ``/proc/PID/task/TID/schedstat``, in nanoseconds); NaN elsewhere."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with open(task / "schedstat") as f:
+                total += int(f.read().split()[0])
+    except OSError:
+        return float("nan")
+    return total / 1e9
 
 
 def env_for(tree: Path) -> dict[str, str]:
@@ -149,6 +168,7 @@ def first_pcm_byte(tree: Path) -> float:
     proc.stdin.close()
     first = proc.stdout.read(1)
     elapsed = time.perf_counter() - start
+    OWN_CPU.setdefault(tree, []).append(own_cpu(proc.pid))
     proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -181,6 +201,7 @@ def interleaved(
         for tree in trees.values():  # untimed: writes this tree's bytecode
             measure(tree)
         CPU.clear()
+        OWN_CPU.clear()
     for _ in range(runs):
         for name, tree in trees.items():
             times[name].append(measure(tree))
@@ -255,6 +276,10 @@ def main() -> None:
         show(
             "bridge speak --local (one sentence): CPU time of the run, user + system",
             {name: CPU[tree] for name, tree in trees.items()},
+        )
+        show(
+            "bridge speak --local: CPU time of its own process up to the first PCM byte",
+            {name: OWN_CPU[tree] for name, tree in trees.items()},
         )
         show(
             "bridge tts-server: process start to its URL on stdout",

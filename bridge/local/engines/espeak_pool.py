@@ -12,11 +12,12 @@ back is final; it is the same, byte for byte, as this process would make.
 
 A worker runs in a session of its own (no terminal signal reaches it) and exits when its stdin
 closes, which is also what happens when this process dies, however it dies (its pipes are
-inherited by no other child). Not ``bridge.local.child``'s parent-death signal: the kernel sends
-that when the *thread* that started the child ends, and workers are started from short-lived
-threads. A worker that dies during a synthesis fails that call with ``TTSError`` naming its exit
-status (never a hang); one found dead when picked is replaced. Nothing of it is shared with
-other pools.
+inherited by no other child). Not ``bridge.local.child``'s launcher and its parent-death
+signal, which the kernel sends when the *thread* that started the child ends (workers are
+started from short-lived threads): the launcher would be one more process per worker. A
+worker that dies during a synthesis fails that call with ``TTSError`` naming its exit status
+(never a hang); one found dead when picked is replaced. Nothing of it is shared with other
+pools.
 
 A command that knows it will speak through the emulator (``bridge speak --local``, ``bridge
 tts-server``) calls ``prestart`` first thing: one worker starts at once and loads espeak-ng and
