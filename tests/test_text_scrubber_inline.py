@@ -308,3 +308,9 @@ def test_a_line_start_still_undecided_when_the_reply_ends_is_spoken() -> None:
     # "1." might have become a list item, "[^1" a footnote: at the end they are text
     assert scrub("a\n1.") == "a\n1."
     assert scrub("a\n[^1") == "a\n[^1"
+
+
+def test_a_line_that_starts_like_a_closing_fence_waits_for_its_end() -> None:
+    # "```js" inside a fence closes nothing, also when a delta ends after the "```"
+    assert scrub("```\ncode\n```js\nmore\n```\nafter") == "after"
+    assert scrub("```\ncode\n```  \nafter") == "after"
