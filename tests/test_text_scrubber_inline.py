@@ -314,3 +314,11 @@ def test_a_line_that_starts_like_a_closing_fence_waits_for_its_end() -> None:
     # "```js" inside a fence closes nothing, also when a delta ends after the "```"
     assert scrub("```\ncode\n```js\nmore\n```\nafter") == "after"
     assert scrub("```\ncode\n```  \nafter") == "after"
+
+
+def test_a_line_head_is_decided_as_soon_as_its_newline_is_there() -> None:
+    scrubber = Scrubber()
+    assert scrubber.feed("Hello.\n") == "Hello.\n"
+    assert scrubber.feed("\nWorld. More") == "\nWorld. More"  # a delta starting a blank line
+    assert scrubber.feed("\n# Title\nNext") == "\n\nTitle\n\nNext"
+    assert scrubber.flush() == ""
