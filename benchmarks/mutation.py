@@ -96,6 +96,7 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_turn_parts.py",
             "tests/test_pipeline_wiring.py",
+            "tests/test_speech_faults.py",
             "tests/test_pipeline.py",
             "tests/test_handoff.py",
             "tests/test_assistant.py",

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.text._markdown import classify_tag, fence_close, host_of, table_row_text
+from bridge.text._markdown import (
+    classify_tag,
+    delimiter_roles,
+    fence_close,
+    host_of,
+    table_row_text,
+    url_tail_start,
+)
 
 
 @pytest.mark.parametrize(
@@ -55,3 +62,41 @@ def test_table_row_text() -> None:
     assert table_row_text("| a | **b** |") == "a, **b**"
     assert table_row_text("|X|b|") == "X, b"
     assert table_row_text("| a |  | c |") == "a, c"  # empty cells are not read
+
+
+@pytest.mark.parametrize(
+    ("char", "prev", "nxt", "after", "expected"),
+    [
+        ("*", " ", "b", "x", (True, False)),  # "a *b": opens
+        ("*", "b", " ", "x", (False, True)),  # "b* c": closes
+        ("*", "é", "b", "x", (True, True)),  # inside a (non-ASCII) word: either
+        ("_", "é", "b", "x", (False, False)),  # "_" inside a word: neither
+        ("_", " ", "b", "x", (True, False)),
+        ("_", "b", " ", "x", (False, True)),
+        ("*", "b", "X", "y", (True, True)),  # only ".", "/", "-" then a letter stop a closer
+        ("*", " ", "X", "y", (True, False)),  # only ".", "/", "\\" stop an opener
+        ("*", "b", ".", "t", (False, False)),  # "file*.txt"
+        ("*", " ", ".", "t", (False, False)),  # "*.txt"
+        ("*", " ", "/", "t", (False, False)),
+        ("*", "b", "-", "t", (False, False)),
+        ("*", "b", ".", " ", (False, True)),  # "*b*." ends a sentence: closes
+    ],
+)
+def test_delimiter_roles(
+    char: str, prev: str, nxt: str, after: str, expected: tuple[bool, bool]
+) -> None:
+    assert delimiter_roles(char, prev, nxt, after) == expected
+
+
+def test_url_tail_start() -> None:
+    # where a bare URL may begin at the end of what has arrived; len(src) when nowhere
+    assert url_tail_start("see ww", 0, " ") == 4
+    assert url_tail_start("see https:/", 0, " ") == 4
+    assert url_tail_start("see h", 0, " ") == 4
+    assert url_tail_start("ww", 0, " ") == 0  # at the start: the character before decides
+    assert url_tail_start("ww", 0, "x") == 2
+    assert url_tail_start("see now", 0, " ") == 7  # "w" ends a word here
+    assert url_tail_start("a while now", 0, " ") == 11
+    assert url_tail_start("xwww", 0, " ") == 4  # inside a word
+    assert url_tail_start("a/www", 0, " ") == 5  # inside an address
+    assert url_tail_start("see ", 4, " ") == 4

@@ -198,6 +198,8 @@ def test_angle_brackets_that_are_not_tags() -> None:
         ("# Title X#\nNext", "Title X#\n\nNext"),
         ("# Title ## X\nNext", "Title ## X\n\nNext"),
         ("Text ## here", "Text ## here"),
+        ("# A *b* c\nNext", "A b c\n\nNext"),  # other marks in a heading are no closing run
+        ("# Copyright © 2024\nNext", "Copyright © 2024\n\nNext"),
     ],
 )
 def test_closing_hashes_of_a_heading(text: str, expected: str) -> None:

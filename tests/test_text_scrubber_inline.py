@@ -91,6 +91,8 @@ def test_a_tag_ends_within_256_characters() -> None:
         ("see a.www.x.org", "see a.www.x.org"),
         ("see w now", "see w now"),
         ("see h now", "see h now"),
+        ("see ww", "see ww"),  # what might have begun a URL is text at the end
+        ("see h", "see h"),
         # the path goes; its trailing punctuation and an unopened ")" stay
         ("see https://x.org/a_(b)_c) d", "see x.org) d"),
         ("see https://x.org/a((b)) d", "see x.org d"),
@@ -300,3 +302,23 @@ def test_a_url_host_is_at_most_256_characters_however_it_is_split() -> None:
     assert scrub(f"see https://{host256}/p d") == f"see {host256} d"
     assert scrub(f"see https://{host257}/p d") == f"see {host257}/p d"
     assert scrub(f"see www.{host256[4:]}/p d") == f"see {host256[4:]} d"
+
+
+def test_a_line_start_still_undecided_when_the_reply_ends_is_spoken() -> None:
+    # "1." might have become a list item, "[^1" a footnote: at the end they are text
+    assert scrub("a\n1.") == "a\n1."
+    assert scrub("a\n[^1") == "a\n[^1"
+
+
+def test_a_line_that_starts_like_a_closing_fence_waits_for_its_end() -> None:
+    # "```js" inside a fence closes nothing, also when a delta ends after the "```"
+    assert scrub("```\ncode\n```js\nmore\n```\nafter") == "after"
+    assert scrub("```\ncode\n```  \nafter") == "after"
+
+
+def test_a_line_head_is_decided_as_soon_as_its_newline_is_there() -> None:
+    scrubber = Scrubber()
+    assert scrubber.feed("Hello.\n") == "Hello.\n"
+    assert scrubber.feed("\nWorld. More") == "\nWorld. More"  # a delta starting a blank line
+    assert scrubber.feed("\n# Title\nNext") == "\n\nTitle\n\nNext"
+    assert scrubber.flush() == ""

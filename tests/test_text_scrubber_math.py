@@ -114,6 +114,9 @@ def test_display_math_closer_limits() -> None:
         ("x/\\alpha b", "x/\\alpha b"),
         ("x.\\alpha b", "x.\\alpha b"),
         ("\\\\alpha b", "\\alpha b"),  # an escaped backslash
+        ("a \\*", "a *"),  # an escape that ends the reply
+        ("a \\1 b", "a \\1 b"),  # a backslash before what is no markdown mark stays
+        ("a \\Xi b", "a b"),  # a capital command name
         # up to three brace arguments go with the command
         ("a \\frac{a}{b} c", "a c"),
         ("a \\frac{a}{b}{c}{d} e", "a {d} e"),

@@ -408,8 +408,8 @@ class Scrubber:
         head = src[i:nl] if nl >= 0 else src[i : i + HEAD_LIMIT]
         if self._block == Block.FENCE:
             closing = fence_close(head, self._fence)
-            if closing is None and not complete:
-                return None
+            if not complete and (closing is None or (closing and len(head) < HEAD_LIMIT)):
+                return None  # a closing fence so far may still go on: "```js" closes nothing
             if closing:
                 self._block = Block.TEXT
                 self._out.paragraph()
