@@ -115,23 +115,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args.debug = getattr(args, "debug", False)
     run: Command = args.run
-    # What a command starts before anything else (e.g. speech workers that load while the
-    # rest of bridge is imported): a context manager around the whole command.
-    prepare: Callable[[argparse.Namespace], contextlib.AbstractContextManager[None]] = getattr(
-        args, "prepare", lambda _: contextlib.nullcontext()
-    )
     try:
-        with prepare(args):
-            _configure_logs(args)
-            # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
-            # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
-            # uvloop when installed (bridge.commands.eventloop; BRIDGE_UVLOOP=0 turns it off).
-            return anyio.run(
-                until_exit_signal,
-                functools.partial(run, args),
-                backend="asyncio",
-                backend_options=backend_options(),
-            )
+        _configure_logs(args)
+        # SIGTERM/SIGHUP unwind the command like an exception (children stopped, terminal
+        # restored); SIGINT is asyncio's: the command is cancelled, then KeyboardInterrupt.
+        # uvloop when installed (bridge.commands.eventloop; BRIDGE_UVLOOP=0 turns it off).
+        return anyio.run(
+            until_exit_signal,
+            functools.partial(run, args),
+            backend="asyncio",
+            backend_options=backend_options(),
+        )
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

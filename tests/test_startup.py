@@ -23,7 +23,6 @@ import pytest
 from _procs import clean_env
 
 import bridge
-from bridge.local.options import available_cores
 from bridge.qwen import SessionConfig, connect
 
 # `python -m bridge ARGS`, with openai made unimportable (a None entry in sys.modules).
@@ -177,8 +176,6 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
             modules = loaded(proc.stderr.read())
             assert {"structlog", "websockets"} <= modules
             assert not modules & NOT_FOR_LOCAL_SPEECH
-            if available_cores() > 1:  # espeak and numpy in the worker prestarted
-                assert not modules & {"numpy", "soxr", "espeakng_loader"}
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -253,23 +250,3 @@ def test_the_command_is_the_first_word_that_names_one(argv: list[str], command: 
     from bridge.cli import _command_in
 
     assert _command_in(argv) == command
-
-
-def test_speak_local_leaves_espeak_and_numpy_to_a_worker_process(tmp_path: Path) -> None:
-    if available_cores() < 2:
-        pytest.skip("one core: the emulator synthesizes in this process")
-    wav = tmp_path / "speech.wav"
-    out = subprocess.run(
-        [*PROBE, "speak", "--local", "--out", str(wav)],
-        input="The first sentence goes to the worker started first thing. Then a second one.",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
-    )
-    assert out.returncode == 0, out.stderr
-    with wave.open(str(wav)) as w:
-        assert w.getnframes() > 24000  # both sentences: more than a second of speech
-    modules = loaded(out.stderr)
-    assert "websockets" in modules
-    assert not modules & {"numpy", "soxr", "espeakng_loader"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bridge.commands.common import COMMAND_HELP, add_tts_options, local_speech_prestarted
+from bridge.commands.common import COMMAND_HELP, add_tts_options
 from bridge.commands.say import add_llm_options
 
 __all__ = ["add_parser"]
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=_run, prepare=local_speech_prestarted)
+    p.set_defaults(run=_run)
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -13,8 +13,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
@@ -54,7 +54,6 @@ __all__ = [
     "exit_code",
     "lexicon_path",
     "load_settings",
-    "local_speech_prestarted",
     "log_level",
     "make_sink",
     "non_negative_int",
@@ -198,30 +197,6 @@ NO_PLAYBACK = (
 )
 
 Env = Mapping[str, str]
-
-
-@contextmanager
-def local_speech_prestarted(args: argparse.Namespace) -> Iterator[None]:
-    """Around a command that may speak through the embedded emulator (``--local``, no
-    ``--tts-url``): start an espeak worker process first thing, so that it loads espeak-ng and
-    numpy on another core while the command imports the rest of bridge, and the first sentence
-    is synthesized there (``bridge.local.engines.espeak_pool.prestart``). Only where the
-    emulator would run workers at all (more than one core); stopped at the end if unused."""
-    from bridge.local.options import available_cores
-
-    if not getattr(args, "local", False) or getattr(args, "tts_url", None):
-        yield
-        return
-    if available_cores() < 2:  # one process synthesizes: no worker to start
-        yield
-        return
-    from bridge.local.engines.espeak_pool import discard_spare, prestart
-
-    prestart()
-    try:
-        yield
-    finally:
-        discard_spare()
 
 
 def add_tts_options(p: argparse.ArgumentParser) -> None:

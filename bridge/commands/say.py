@@ -20,7 +20,6 @@ from bridge.commands.common import (
     check_speech_settings,
     exit_code,
     load_settings,
-    local_speech_prestarted,
     make_sink,
     non_negative_int,
     note,
@@ -87,7 +86,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     add_output_options(p)
     add_llm_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run, prepare=local_speech_prestarted)
+    p.set_defaults(run=run)
 
 
 def uses_embedded_llm(s: Settings) -> bool:

@@ -14,7 +14,6 @@ from bridge.commands.common import (
     add_tts_options,
     check_output,
     exit_code,
-    local_speech_prestarted,
     make_sink,
     note,
     nothing_spoken,
@@ -41,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("source", nargs="?", default="-", help="a text file, or - for stdin")
     add_output_options(p)
     add_tts_options(p)
-    p.set_defaults(run=run, prepare=local_speech_prestarted)
+    p.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:

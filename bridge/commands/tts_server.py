@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import anyio
 
@@ -56,26 +54,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     flt.add_argument(
         "--fault-connections", type=non_negative_int, metavar="N", help="only the first N"
     )
-    p.set_defaults(run=run, prepare=_prestarted)
-
-
-@contextmanager
-def _prestarted(args: argparse.Namespace) -> Iterator[None]:
-    """An espeak worker started first thing (see ``common.local_speech_prestarted``), where
-    the server will run espeak in more than one process."""
-    from bridge.local.options import available_cores
-
-    workers = args.synthesis_workers or min(64, available_cores())
-    if args.engine != "espeak" or workers < 2:
-        yield
-        return
-    from bridge.local.engines.espeak_pool import discard_spare, prestart
-
-    prestart()
-    try:
-        yield
-    finally:
-        discard_spare()
+    p.set_defaults(run=run)
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final, Protocol, runtime_checkable
 
 from bridge.core.errors import ConfigError
-from bridge.local.engines.espeak import EspeakSynthesizer, check_installed, load_espeak
+from bridge.local.engines.espeak import EspeakSynthesizer, load_espeak
 from bridge.local.engines.exact import ExactSynthesizer
 from bridge.local.engines.tone import ToneSynthesizer
 
@@ -48,9 +48,7 @@ def make_synthesizer(name: str, *, processes: int = 1) -> Synthesizer:
     """The engine called ``name`` ("espeak", "tone" or "exact"), ready to use.
 
     For "espeak" the library is loaded now, so that a missing install fails here, at start-up,
-    with ``ConfigError`` saying how to install it, rather than in the first session (with a
-    worker from ``espeak_pool.prestart`` waiting, only its installation is checked here: the
-    workers load it);
+    with ``ConfigError`` saying how to install it, rather than in the first session;
     ``processes`` > 1 lets that many espeak syntheses run at once (``EspeakSynthesizer``).
     """
     key = name.strip().lower()
@@ -59,15 +57,7 @@ def make_synthesizer(name: str, *, processes: int = 1) -> Synthesizer:
     if key == "exact":
         return ExactSynthesizer()
     if key == "espeak":
-        # Not imported with this package: a worker runs that module as ``__main__``.
-        from bridge.local.engines.espeak_pool import has_spare
-
-        if processes > 1 and has_spare():
-            # The first synthesis goes to the worker prestart started, which loads the
-            # library itself; this process loads it only if it synthesizes too.
-            check_installed()
-        else:
-            load_espeak()
+        load_espeak()
         return EspeakSynthesizer(processes=processes)
     raise ConfigError(
         f"unknown speech engine {name!r}: choose one of {', '.join(ENGINE_NAMES)}",

@@ -38,7 +38,6 @@ __all__ = [
     "INSTALL_HINT",
     "EspeakSettings",
     "EspeakSynthesizer",
-    "check_installed",
     "espeak_settings",
     "espeak_voice",
     "load_espeak",
@@ -281,36 +280,18 @@ class _SharedLibrary:
         return self._engine
 
 
-def check_installed() -> None:
-    """Raise ``ConfigError`` with an install hint unless espeakng-loader and soxr are
-    installed; imports neither (``load_espeak`` also loads the library)."""
-    if not _installed("espeakng_loader"):
-        raise ConfigError(
-            f"the espeak engine needs the espeakng-loader package: {INSTALL_HINT}", field="engine"
-        )
-    if not _installed("soxr"):  # checked here, imported in the background
-        raise ConfigError(
-            f"the espeak engine needs the soxr package (its resampler): {INSTALL_HINT}",
-            field="engine",
-        )
-
-
-def _installed(name: str) -> bool:
-    """Whether ``import name`` can work, without importing it (one already imported counts;
-    a ``None`` entry in ``sys.modules`` means "not installed")."""
-    if name in sys.modules:
-        return sys.modules[name] is not None
-    return importlib.util.find_spec(name) is not None
-
-
 def _open_engine() -> _Engine:
-    check_installed()
     try:
         import espeakng_loader  # optional dependency (the 'local' extra): imported on first use
     except ImportError as exc:
         raise ConfigError(
             f"the espeak engine needs the espeakng-loader package: {INSTALL_HINT}", field="engine"
         ) from exc
+    if importlib.util.find_spec("soxr") is None:  # checked here, imported in the background
+        raise ConfigError(
+            f"the espeak engine needs the soxr package (its resampler): {INSTALL_HINT}",
+            field="engine",
+        )
     preload()
     try:
         library_path = str(espeakng_loader.get_library_path())

@@ -5,8 +5,8 @@ espeak-ng keeps its state in C globals, one copy per process, behind one lock
 ``EspeakPool`` of ``processes`` runs up to that many at once: one in this process (the library
 it already has) and the others in worker processes, each a ``python -m
 bridge.local.engines.espeak_pool`` that loads its own espeak-ng and answers requests on its
-stdin/stdout, one at a time. A call takes whichever process is free: an idle worker first, then
-this one (so a lone synthesis never waits for a worker to start), then a new worker while there
+stdin/stdout, one at a time. A call takes whichever process is free: this one first (so a lone
+synthesis never waits for a worker to start), then an idle worker, then a new worker while there
 are fewer than ``processes``; otherwise it waits. Workers resample too, so the audio they send
 back is final; it is the same, byte for byte, as this process would make.
 
@@ -18,14 +18,6 @@ started from short-lived threads): the launcher would be one more process per wo
 worker that dies during a synthesis fails that call with ``TTSError`` naming its exit status
 (never a hang); one found dead when picked is replaced. Nothing of it is shared with other
 pools.
-
-A command that knows it will speak through the emulator (``bridge speak --local``, ``bridge
-tts-server``) calls ``prestart`` first thing: one worker starts at once and loads espeak-ng and
-soxr (numpy) while the command imports the rest of bridge, on another core; the first pool made
-in the process takes it as its idle worker and then runs every synthesis in workers (up to
-``processes`` of them), none here: this process, busy with the event loop, never loads espeak-ng
-or numpy (``make_synthesizer`` then only checks that they are installed). An unused spare is
-stopped by ``discard_spare``, or exits with this process.
 
 Wire format (both directions little-endian): a request is ``<II`` (header length, text length),
 a JSON header ``{"voice", "rate", "pitch", "volume", "sample_rate"}`` and the UTF-8 text; a reply
@@ -47,19 +39,9 @@ from pathlib import Path
 from typing import IO, Final
 
 from bridge.core.errors import ConfigError, TTSError
-from bridge.local.engines.espeak import EspeakSettings, load_espeak, synthesize_pcm
+from bridge.local.engines.espeak import EspeakSettings, synthesize_pcm
 
-__all__ = [
-    "EspeakPool",
-    "discard_spare",
-    "has_spare",
-    "main",
-    "prestart",
-    "read_reply",
-    "read_request",
-    "reply",
-    "request",
-]
+__all__ = ["EspeakPool", "main", "read_reply", "read_request", "reply", "request"]
 
 _REQUEST: Final = struct.Struct("<II")
 _REPLY: Final = struct.Struct("<BI")
@@ -193,44 +175,6 @@ class _Worker:
             process.wait()
 
 
-_SPARE: list[_Worker] = []  # at most one worker started by prestart, not yet taken by a pool
-_SPARE_LOCK = threading.Lock()
-
-
-def prestart() -> None:
-    """Start one worker process now, for the first ``EspeakPool`` of this process to take (see
-    the module docstring). Once: a spare already waiting is kept. A worker that cannot be
-    started is not an error here; the pool starts its own when it needs one."""
-    with _SPARE_LOCK:
-        if _SPARE:
-            return
-        with contextlib.suppress(OSError):
-            _SPARE.append(_Worker())
-
-
-def has_spare() -> bool:
-    """Whether a worker started by ``prestart`` waits for a pool."""
-    with _SPARE_LOCK:
-        return bool(_SPARE)
-
-
-def discard_spare() -> None:
-    """Stop the worker ``prestart`` started if no pool took it."""
-    with _SPARE_LOCK:
-        spare = _SPARE.pop() if _SPARE else None
-    if spare is not None:
-        spare.stop()
-
-
-def _take_spare() -> _Worker | None:
-    with _SPARE_LOCK:
-        spare = _SPARE.pop() if _SPARE else None
-    if spare is not None and not spare.alive:
-        spare.stop()
-        return None
-    return spare
-
-
 class EspeakPool:
     """Up to ``processes`` espeak-ng syntheses at once (see the module docstring). Thread-safe."""
 
@@ -240,18 +184,10 @@ class EspeakPool:
         self.processes = processes
         self._cond = threading.Condition()
         self._local_free = True
-        # Whether this process synthesizes too: not when it took a prestarted spare (then
-        # every synthesis runs in a worker, and this process never loads espeak-ng or numpy).
-        self.local = True
         self._idle: list[_Worker] = []
         self._workers = 0  # started and not stopped: idle or busy
         self._generation = 0  # bumped by close(): workers of an older one stop when released
         self._born: dict[int, int] = {}  # id(worker) -> generation it was started in
-        if processes > 1 and (spare := _take_spare()) is not None:
-            self.local = False
-            self._idle.append(spare)
-            self._workers = 1
-            self._born[id(spare)] = self._generation
 
     def worker_pids(self) -> list[int]:
         """The process ids of the idle workers (for tests and diagnostics)."""
@@ -289,10 +225,12 @@ class EspeakPool:
             worker.stop()
 
     def _acquire(self) -> _Worker | None:
-        """A free process: an idle worker, else ``None`` for this one (if it synthesizes), else a
-        new worker."""
+        """A free process: ``None`` for this one, else a worker (started if need be)."""
         with self._cond:
             while True:
+                if self._local_free:
+                    self._local_free = False
+                    return None
                 while self._idle:
                     worker = self._idle.pop()
                     if worker.alive:
@@ -300,10 +238,7 @@ class EspeakPool:
                     self._workers -= 1  # died while idle: replace it
                     self._born.pop(id(worker), None)
                     worker.stop()
-                if self.local and self._local_free:
-                    self._local_free = False
-                    return None
-                if self.local + self._workers < self.processes:
+                if 1 + self._workers < self.processes:
                     self._workers += 1
                     generation = self._generation
                     break
@@ -333,13 +268,9 @@ class EspeakPool:
 
 
 def main() -> int:
-    """A worker: load espeak-ng (and, in the background, soxr) at once, then answer synthesis
-    requests on stdin until it closes. A library that fails to load is reported to each
-    request that needs it, as a ``ConfigError`` reply."""
+    """A worker: answer synthesis requests on stdin until it closes."""
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything else printed goes to stderr, never into the replies
-    with contextlib.suppress(ConfigError, TTSError):
-        load_espeak()
     while (incoming := read_request(sys.stdin.buffer)) is not None:
         text, settings, sample_rate = incoming
         try:
