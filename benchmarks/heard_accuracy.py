@@ -140,6 +140,8 @@ class Outcome:
     spoken_words: int
     prefix: bool  # spoken_text is a prefix of the reply (white space aside)
     exact: bool  # spoken_text is the truth cut back to a whole word
+    truth_text: str  # the reply up to what was heard, cut back to a whole word
+    spoken: str  # spoken_text
 
     @property
     def char_error(self) -> int:
@@ -171,6 +173,8 @@ def score(
         spoken_words=count_words(spoken),
         prefix=_squash(reply).startswith(_squash(spoken)),
         exact=_squash(spoken) == _squash(truth_text),
+        truth_text=truth_text,
+        spoken=spoken,
     )
 
 
@@ -471,6 +475,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     outcomes = anyio.run(run_trials, plans, args.concurrency)
     print(f"heard-text accuracy: {len(outcomes)} barge-ins, seed {args.seed}, exact engine")
     print(report(outcomes))
+    for o in outcomes:  # each over-claim in full: what was heard, what was recorded
+        if o.over:
+            print(
+                f"over-claim ({o.mode}, {o.kind}, acks {o.acks}, drop {o.drop}):\n"
+                f"  heard    {o.truth_text!r}\n  recorded {o.spoken!r}"
+            )
     return 0
 
 
