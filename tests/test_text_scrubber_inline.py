@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.text import Scrubber
+from bridge.text import Scrubber, ScrubberOptions
 from tests.test_text_scrubber_math import scrub
 
 
@@ -322,3 +322,29 @@ def test_a_line_head_is_decided_as_soon_as_its_newline_is_there() -> None:
     assert scrubber.feed("\nWorld. More") == "\nWorld. More"  # a delta starting a blank line
     assert scrubber.feed("\n# Title\nNext") == "\n\nTitle\n\nNext"
     assert scrubber.flush() == ""
+
+
+def test_feed_holds_back_only_the_spaces_at_the_end() -> None:
+    # the last word of a delta is final (whatever its letters); the spaces after it wait
+    scrubber = Scrubber()
+    assert scrubber.feed("Press X") == "Press X"
+    assert scrubber.feed(" or XX \t") == " or XX"
+    assert scrubber.feed("now") == " \tnow"
+    assert scrubber.flush() == ""
+
+
+def test_text_is_released_once_the_think_window_has_passed() -> None:
+    # a "</think>" starting at character 4 or later drops nothing: "abcd" is final then
+    scrubber = Scrubber(think_window=4)
+    assert scrubber.feed("abc") == ""
+    assert scrubber.feed("d") == "abcd"
+    assert scrubber.feed("</think>e") == "e"
+    assert scrubber.flush() == ""
+
+
+def test_the_options_given_are_used_with_their_overrides() -> None:
+    options = ScrubberOptions(code_placeholder="some code", tables="drop")
+    assert Scrubber(options).feed("```\nx\n```\n| a |\nb") == "some code\n\nb"
+    # an override replaces one field and keeps the others
+    scrubber = Scrubber(options, code_placeholder="code")
+    assert scrubber.feed("```\nx\n```\n| a |\nb") == "code\n\nb"
