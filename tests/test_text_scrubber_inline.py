@@ -348,3 +348,15 @@ def test_the_options_given_are_used_with_their_overrides() -> None:
     # an override replaces one field and keeps the others
     scrubber = Scrubber(options, code_placeholder="code")
     assert scrubber.feed("```\nx\n```\n| a |\nb") == "code\n\nb"
+
+
+def test_a_line_is_classified_by_its_first_64_characters() -> None:
+    # HEAD_LIMIT: 64 rule characters make the line a rule, whatever follows them and
+    # however the deltas are cut (the newline is not looked for further)
+    assert scrub("a\n" + "-" * 64 + "x\nb") == "a\n\nb"
+    assert scrub("a\n" + "- " * 32 + "x\nb") == "a\n\nb"
+    # a closing fence with many spaces after it closes the block at its 64th character,
+    # without waiting for the newline (or the end of the reply)
+    scrubber = Scrubber()
+    assert scrubber.feed("```\ncode\n```" + " " * 70 + "\nmore text") == "more text"
+    assert scrubber.flush() == ""
