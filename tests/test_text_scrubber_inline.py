@@ -360,3 +360,9 @@ def test_a_line_is_classified_by_its_first_64_characters() -> None:
     scrubber = Scrubber()
     assert scrubber.feed("```\ncode\n```" + " " * 70 + "\nmore text") == "more text"
     assert scrubber.flush() == ""
+
+
+def test_a_footnote_line_indented_by_64_spaces_or_more_is_part_of_the_definition() -> None:
+    # its first 64 characters are blank: indented, so dropped with the definition
+    assert scrub("a\n\n[^1]: n\n" + " " * 70 + "x\nb") == "a\n\nb"
+    assert scrub("a\n\n[^1]: n\n" + " " * 63 + "x\nb") == "a\n\nb"
