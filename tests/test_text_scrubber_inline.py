@@ -366,3 +366,15 @@ def test_a_footnote_line_indented_by_64_spaces_or_more_is_part_of_the_definition
     # its first 64 characters are blank: indented, so dropped with the definition
     assert scrub("a\n\n[^1]: n\n" + " " * 70 + "x\nb") == "a\n\nb"
     assert scrub("a\n\n[^1]: n\n" + " " * 63 + "x\nb") == "a\n\nb"
+
+
+def test_table_rows_at_the_end_indented_or_long() -> None:
+    assert scrub("x\n| a | b |") == "x\n\na, b"  # the reply's last line
+    assert scrub("x\n  | a | b |\ny") == "x\n\na, b\n\ny"  # indented
+    assert scrub("x\n> | a | b |\ny") == "x\n\na, b\n\ny"  # quoted
+    # a row is read up to its 2000th character (_ROW_LIMIT); the rest of the line is text
+    assert scrub("x\n| " + "a" * 2100 + " |\ny") == "x\n\n" + "a" * 2100 + " |\n\ny"
+    # a row starting far into a delta still waits for its end
+    scrubber = Scrubber()
+    text = scrubber.feed("t" * 1990 + "\n| a") + scrubber.feed(" | b |\ny") + scrubber.flush()
+    assert text == "t" * 1990 + "\n\na, b\n\ny"
