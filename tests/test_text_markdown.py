@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.text._markdown import (
+    HeadKind,
+    classify_head,
     classify_tag,
     delimiter_roles,
     fence_close,
@@ -100,3 +102,57 @@ def test_url_tail_start() -> None:
     assert url_tail_start("xwww", 0, " ") == 4  # inside a word
     assert url_tail_start("a/www", 0, " ") == 5  # inside an address
     assert url_tail_start("see ", 4, " ") == 4
+
+
+@pytest.mark.parametrize(
+    ("head", "complete", "expected"),
+    [
+        # (kind, characters of markup dropped, fence); None: more characters are needed
+        ("", True, ("PLAIN", 0, "")),  # a blank line
+        ("", False, None),
+        ("  ", True, ("PLAIN", 2, "")),
+        ("> ", False, None),
+        ("X", False, ("PLAIN", 0, "")),  # nothing else starts with "X": decided at once
+        ("`a", False, ("PLAIN", 0, "")),  # no fence can follow
+        ("``", True, ("PLAIN", 0, "")),
+        ("``", False, None),  # a third backtick would make a fence
+        ("~", False, None),
+        ("```js", False, ("FENCE", 0, "```")),
+        ("~~~", True, ("FENCE", 0, "~~~")),
+        ("#a", False, ("PLAIN", 0, "")),  # "#" glued to a word: no heading
+        ("##", True, ("HEADING", 2, "")),  # an empty heading at the end
+        ("##", False, None),
+        ("## T", False, ("HEADING", 3, "")),
+        ("#######", False, ("PLAIN", 0, "")),  # 7 "#": never a heading
+        ("####### x", True, ("PLAIN", 0, "")),
+        ("-" * 64, False, ("RULE", 0, "")),  # HEAD_LIMIT characters decide the line
+        ("-" * 63, False, None),
+        ("---", True, ("RULE", 0, "")),
+        ("- - -", True, ("RULE", 0, "")),
+        ("===", True, ("RULE", 0, "")),  # a setext underline
+        ("=", False, None),
+        ("|---|:-:|", True, ("RULE", 0, "")),  # a table separator
+        ("| a |", False, ("TABLE", 0, "")),
+        ("[^1]: n", False, ("FOOTNOTE", 0, "")),
+        ("[^1", False, None),
+        ("[x", False, ("PLAIN", 0, "")),
+        ("1.", False, None),
+        ("1. x", False, ("ITEM", 3, "")),
+        ("-", False, None),
+        ("- x", False, ("ITEM", 2, "")),
+        ("-- x", True, ("PLAIN", 0, "")),
+        ("***x", True, ("PLAIN", 0, "")),
+        ("* [x] done", False, ("ITEM", 6, "")),
+        ("✅", False, None),
+        ("✅ Done", False, ("ITEM", 2, "")),
+        ("1\ufe0f", False, None),
+        ("1\ufe0f\u20e3 A", False, ("ITEM", 4, "")),
+        ("> > - x", True, ("ITEM", 6, "")),
+        ("  * x", True, ("ITEM", 4, "")),
+    ],
+)
+def test_classify_head(head: str, complete: bool, expected: tuple[str, int, str] | None) -> None:
+    h = classify_head(head, complete)
+    assert (None if h is None else (h.kind, h.skip, h.fence)) == (
+        None if expected is None else (HeadKind[expected[0]], *expected[1:])
+    )
