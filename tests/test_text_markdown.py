@@ -141,6 +141,7 @@ def test_url_tail_start() -> None:
         ("-", False, None),
         ("- x", False, ("ITEM", 2, "")),
         ("-- x", True, ("PLAIN", 0, "")),
+        ("- -", True, ("ITEM", 2, "")),  # neither a rule nor a table separator
         ("***x", True, ("PLAIN", 0, "")),
         ("* [x] done", False, ("ITEM", 6, "")),
         ("✅", False, None),
