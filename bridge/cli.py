@@ -69,6 +69,55 @@ def _command_in(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _refuse_unknown(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, extra: Sequence[str]
+) -> None:
+    """Exit (status 2, as argparse does) naming the words that are no option of the command,
+    with its own usage and, for an option close to one of its options, that one."""
+    command = getattr(args, "command", None)
+    target = parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            target = action.choices[command]
+    known = [o for a in target._actions for o in a.option_strings if o.startswith("--")]
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    for word in extra:
+        if guess := _close_option(word.split("=", 1)[0], known):
+            message += f" (did you mean {guess}?)"
+            break
+    target.error(message)
+
+
+def _close_option(word: str, known: Sequence[str]) -> str | None:
+    """The option ``word`` was probably meant as: a short ``-x`` for the one long option that
+    starts with that letter, else the closest spelling."""
+    import difflib
+
+    if not word.startswith("-"):
+        return None
+    if len(word) == 2 and word[1].isalpha():
+        starting = [o for o in known if o[2:3] == word[1]]
+        return starting[0] if len(starting) == 1 else None
+    close = difflib.get_close_matches(word, known, n=3, cutoff=0.7)
+    # difflib ranks "--prompt" over "--port" for "--prot": prefer the fewest edits, a swap of
+    # two neighbours counting as one
+    return min(close, key=lambda option: _edits(word, option), default=None)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) from ``a`` to ``b``."""
+    before: list[int] = []
+    row = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(row[j] + 1, current[j - 1] + 1, row[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], before[j - 2] + 1)
+        before, row = row, current
+    return row[len(b)]
+
+
 def _configure_logs(args: argparse.Namespace) -> None:
     env = os.environ
     # Commands report user-facing problems themselves; servers log at INFO by default.
@@ -108,7 +157,9 @@ def _report(exc: BridgeError, args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(argv))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _refuse_unknown(parser, args, extra)
     args.argv = argv  # the user's own command line, for hints that repeat it with a fix
     if args.command is None:
         parser.print_help()

@@ -13,6 +13,8 @@ import ast
 import re
 from pathlib import Path
 
+import pytest
+
 import bridge
 from bridge.cli import build_parser
 
@@ -77,3 +79,43 @@ def test_every_flag_named_in_a_message_is_a_shown_flag() -> None:
     real = shown_flags()
     wrong = [f"{where}: {flag}" for where, flag in hint_flags() if flag not in real]
     assert not wrong, "messages name flags that --help does not show:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("argv", "command", "named", "hint"),
+    [
+        (["speak", "--local", "-o", "a.wav"], "speak", "-o", "--out"),  # one long flag with o
+        (["speak", "--loccal"], "speak", "--loccal", "--local"),
+        (["speak", "--voise=Cherry"], "speak", "--voise=Cherry", "--voice"),
+        (["serve", "--prot", "9"], "serve", "--prot 9", "--port"),  # a swap: not --prompt
+        (["--debug", "voices", "--jsno"], "voices", "--jsno", "--json"),
+        (["speak", "a.txt", "b.txt"], "speak", "b.txt", None),  # a word: no guess
+        (["speak", "--zzzzzz"], "speak", "--zzzzzz", None),  # nothing close
+    ],
+)
+def test_an_unknown_option_is_refused_by_its_command_with_a_guess(
+    argv: list[str], command: str, named: str, hint: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bridge.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"usage: bridge {command} " in err  # the command's usage, not bridge's
+    assert f"bridge {command}: error: unrecognized arguments: {named}" in err
+    if hint is None:
+        assert "did you mean" not in err
+    else:
+        assert err.rstrip().endswith(f"(did you mean {hint}?)")
+
+
+def test_edits_count_a_swap_of_neighbours_as_one() -> None:
+    from bridge.cli import _edits
+
+    assert [_edits(a, b) for a, b in [("ab", "ba"), ("--prot", "--port"), ("", "ab")]] == [1, 1, 2]
+    assert [_edits(a, b) for a, b in [("kitten", "sitting"), ("same", "same"), ("abc", "")]] == [
+        3,
+        0,
+        3,
+    ]
