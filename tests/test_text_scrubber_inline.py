@@ -378,3 +378,20 @@ def test_table_rows_at_the_end_indented_or_long() -> None:
     scrubber = Scrubber()
     text = scrubber.feed("t" * 1990 + "\n| a") + scrubber.feed(" | b |\ny") + scrubber.flush()
     assert text == "t" * 1990 + "\n\na, b\n\ny"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the markup of a quoted line is found after any white space following ">", as it
+        # is on a line that is not quoted ("  # T")
+        ("a\n>  # T\nb", "a\n\nT\n\nb"),
+        ("a\n>  - x\nb", "a\n\nx\nb"),
+        ("a\n>  ***\nb", "a\n\nb"),
+        ("a\n> \t***\nb", "a\n\nb"),
+        ("a\n>   ```\ncode\n```\nb", "a\n\nb"),
+        ("a\n> > \t1. x\nb", "a\n\nx\nb"),
+    ],
+)
+def test_white_space_after_a_quote_marker(text: str, expected: str) -> None:
+    assert scrub(text) == expected

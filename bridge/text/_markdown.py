@@ -34,7 +34,7 @@ __all__ = [
 
 HEAD_LIMIT = 64  # characters of a line looked at before deciding what the line is
 
-_QUOTE_INDENT = re.compile(r"[ \t]*(?:>[ \t]?)*")
+_QUOTE_INDENT = re.compile(r"[ \t]*(?:>[ \t]*)*")
 _FENCE = re.compile(r"`{3,}|~{3,}")
 _HEADING = re.compile(r"#{1,6}(?:[ \t]+|$)")
 _RULE_CHARS = frozenset("-*_ \t=|:")
