@@ -52,6 +52,15 @@ if sys.platform != "win32":  # structlog needs colorama for colours on Windows o
     NOT_FOR_LOCAL_SPEECH.add("colorama")
 
 
+def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter (this environment without keys), which must succeed."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+    return out
+
+
 def loaded(stderr: str) -> set[str]:
     """The packages a PROBE run reported in its stderr."""
     lines = [line for line in stderr.splitlines() if line.startswith("LOADED ")]
@@ -108,10 +117,7 @@ def test_import_bridge_loads_no_openai_until_a_model_name_is_used() -> None:
         "else:\n"
         "    raise AssertionError('no AttributeError')\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
-    )
-    assert out.returncode == 0, out.stderr
+    run_fresh(code)
 
 
 def test_every_public_name_imports_from_bridge_in_a_fresh_interpreter() -> None:
@@ -127,10 +133,7 @@ def test_every_public_name_imports_from_bridge_in_a_fresh_interpreter() -> None:
         "from bridge import __version__\n"
         "print(len(names))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
-    )
-    assert out.returncode == 0, out.stderr
+    out = run_fresh(code)
     assert int(out.stdout) == len(bridge.__all__) - 1
 
 
@@ -198,10 +201,7 @@ def test_loading_espeak_imports_the_resampler_in_the_background() -> None:
         "make_synthesizer('espeak')\n"
         "assert not [t for t in threading.enumerate() if t.name == 'bridge-soxr-import']\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
-    )
-    assert out.returncode == 0, out.stderr
+    run_fresh(code)
 
 
 def test_a_command_imports_no_other_commands_module() -> None:
@@ -213,10 +213,7 @@ def test_a_command_imports_no_other_commands_module() -> None:
         "loaded = sorted(m for m in COMMANDS.values() if m in sys.modules)\n"
         "assert loaded == ['bridge.commands.speak'], loaded\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=clean_env()
-    )
-    assert out.returncode == 0, out.stderr
+    run_fresh(code)
 
 
 @pytest.mark.parametrize("command", ["speak", "serve", "chat", None])
