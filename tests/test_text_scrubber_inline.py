@@ -416,3 +416,29 @@ def test_white_space_after_a_quote_marker(text: str, expected: str) -> None:
 def test_a_backtick_run_is_read_at_most_16_at_a_time(text: str, expected: str) -> None:
     # whole, one character at a time, in random deltas and split in two at every position
     assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Hello there", "Hello there"),  # an indented first line
+        ("` a` b", "a b"),  # inline code that starts with a space
+        ("`  ` x", "x"),
+        ("`\t`x y", "x y"),
+        ("` \u00a0`x y", "x y"),
+        ("`\n` x y", "x y"),
+        ("*` `* x", "x"),
+        ("[ a](https://x.org) b", "a b"),  # a link whose text starts with a space
+        ("- ` ` x y", "x y"),  # the markup of a list item, then blank code
+        ("1. ` `x y", "x y"),
+        ("> \t x", "x"),
+        ("\u00a0x y", "x y"),  # white space that is no indentation
+        ("\u3000你好", "你好"),
+        ("<think>t</think>` a` b", "a b"),  # the reply after a reasoning block
+        ("` `", ""),  # nothing but white space
+        ("x` b`", "x b"),  # after the first word, white space in code stays
+    ],
+)
+def test_a_reply_never_starts_with_white_space(text: str, expected: str) -> None:
+    # whole, one character at a time, in random deltas and split in two at every position
+    assert scrub(text) == expected

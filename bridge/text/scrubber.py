@@ -41,7 +41,8 @@ Structure reaches the segmenter as text: a heading (also a line that is entirely
 ``**Step 2: Pack**``, whatever its length), list item (also a line that starts with
 a keycap or an emoji and a space: ``1️⃣ Milk``, ``✅ Done``), table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
-ends a segment. Output never starts with, nor repeats, blank lines.
+ends a segment. Output never starts with white space (whatever markup came before the first
+word), nor repeats blank lines.
 """
 
 from __future__ import annotations
