@@ -442,3 +442,10 @@ def test_a_backtick_run_is_read_at_most_16_at_a_time(text: str, expected: str) -
 def test_a_reply_never_starts_with_white_space(text: str, expected: str) -> None:
     # whole, one character at a time, in random deltas and split in two at every position
     assert scrub(text) == expected
+
+
+def test_a_fence_is_as_long_as_its_whole_run_however_it_is_split() -> None:
+    # "````" is closed only by four backticks or more, also when a delta ends after the third
+    assert scrub("````\ncode\n```\nmore\n````\nafter") == "after"
+    assert scrub("a\n````\ncode\n```\n z") == "a\n\n"  # the block goes on to the end
+    assert scrub("~~~~\ncode\n~~~\n~~~~\nafter") == "after"
