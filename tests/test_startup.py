@@ -54,6 +54,9 @@ NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", 
 NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry", "tomllib"}
 if sys.platform != "win32":  # structlog needs colorama for colours on Windows only
     NOT_FOR_LOCAL_SPEECH.add("colorama")
+# Modules of bridge (and the standard library) that local speech does not run on before its first
+# audio, nor after: the test engines (the emulator makes espeak).
+NOT_FOR_LOCAL_SPEECH_MODULES = {"bridge.local.engines.tone", "bridge.local.engines.exact"}
 
 
 def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -109,6 +112,9 @@ def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None
     modules = loaded(out.stderr)
     assert {"structlog", "websockets"} <= modules  # it did log and speak through the emulator
     assert not modules & NOT_FOR_LOCAL_SPEECH
+    every = set(report(out.stderr)["modules"])
+    assert "bridge.local.engines.espeak" in every
+    assert not every & NOT_FOR_LOCAL_SPEECH_MODULES
 
 
 @pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")], ids=["default", "user"])
@@ -209,9 +215,12 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
         assert proc.wait(10) == 0
         if probe is PROBE:
             assert proc.stderr is not None
-            modules = loaded(proc.stderr.read())
+            found = report(proc.stderr.read())
+            modules = {name.split(".")[0] for name in found["modules"]}
             assert {"structlog", "websockets"} <= modules
             assert not modules & NOT_FOR_LOCAL_SPEECH
+            assert "bridge.local.engines.espeak" in found["modules"]
+            assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
     finally:
         if proc.poll() is None:
             proc.kill()
