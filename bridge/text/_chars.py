@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from bisect import bisect_right
+from functools import cache
 
 __all__ = [
     "BULLETS",
@@ -19,6 +21,7 @@ __all__ = [
     "SPACELESS_PUNCT_CLASS",
     "TERMINATORS",
     "WIDE_TERMINATORS",
+    "cjk_regex",
     "count_words",
     "for_tts",
     "is_ascii_alnum",
@@ -108,6 +111,15 @@ def _in_bounds(ch: str, bounds: tuple[int, ...]) -> bool:
 
 
 _CJK = _class_bounds(CJK_CLASS)
+
+
+@cache
+def cjk_regex() -> re.Pattern[str]:
+    """``CJK_CLASS`` as a regex, for searching text, compiled on first use (it has no ASCII
+    character, so a caller may skip ASCII text, ``str.isascii()``, without compiling it)."""
+    return re.compile(f"[{CJK_CLASS}]")
+
+
 _SPACELESS = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS)
 _WIDE = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS + HANGUL_CLASS)
 _HAN = _class_bounds(HAN_CLASS)
