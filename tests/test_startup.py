@@ -36,15 +36,25 @@ NO_OPENAI = [
 ]
 
 
-# `python -m bridge ARGS` that prints, at exit, one JSON line to stderr: the modules it loaded
-# and its $OPENBLAS_NUM_THREADS.
+# The functions that compile a regex of the CJK ranges (milliseconds each) on first use.
+CJK_REGEXES = [
+    ("bridge.text._chars", "cjk_regex"),
+    ("bridge.text.segmenter", "_first_marks"),
+    ("bridge.local.engines.scripts", "_class_regex"),
+]
+# `python -m bridge ARGS` that prints, at exit, one JSON line to stderr: the modules it loaded,
+# its $OPENBLAS_NUM_THREADS and which of CJK_REGEXES compiled one.
 PROBE = [
     sys.executable,
     "-c",
     "import atexit, json, os, runpy, sys\n"
+    "def compiled():\n"
+    f"    return [m + '.' + f for m, f in {CJK_REGEXES!r} if m in sys.modules\n"
+    "            and getattr(sys.modules[m], f).cache_info().currsize]\n"
     "atexit.register(lambda: print('LOADED ' + json.dumps({'modules': sorted(name for name, "
     "module in sys.modules.items() if module is not None), "
-    "'blas': os.environ.get('OPENBLAS_NUM_THREADS')}), file=sys.stderr, flush=True))\n"
+    "'blas': os.environ.get('OPENBLAS_NUM_THREADS'), 'compiled': compiled()}), "
+    "file=sys.stderr, flush=True))\n"
     "sys.argv[0] = 'bridge'\n"
     "runpy.run_module('bridge', run_name='__main__')",
 ]
@@ -54,9 +64,13 @@ NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", 
 NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry", "tomllib"}
 if sys.platform != "win32":  # structlog needs colorama for colours on Windows only
     NOT_FOR_LOCAL_SPEECH.add("colorama")
-# Modules of bridge (and the standard library) that local speech does not run on before its first
-# audio, nor after: the test engines (the emulator makes espeak).
-NOT_FOR_LOCAL_SPEECH_MODULES = {"bridge.local.engines.tone", "bridge.local.engines.exact"}
+# Modules of bridge that local speech does not run on: the test engines (the emulator makes
+# espeak) and, without a lexicon, the lexicon file's reader.
+NOT_FOR_LOCAL_SPEECH_MODULES = {
+    "bridge.local.engines.tone",
+    "bridge.local.engines.exact",
+    "bridge.adapters.lexicon_file",
+}
 
 
 def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -112,9 +126,10 @@ def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None
     modules = loaded(out.stderr)
     assert {"structlog", "websockets"} <= modules  # it did log and speak through the emulator
     assert not modules & NOT_FOR_LOCAL_SPEECH
-    every = set(report(out.stderr)["modules"])
-    assert "bridge.local.engines.espeak" in every
-    assert not every & NOT_FOR_LOCAL_SPEECH_MODULES
+    found = report(out.stderr)
+    assert {"bridge.local.engines.espeak", "bridge.text.segmenter"} <= set(found["modules"])
+    assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
+    assert found["compiled"] == []  # English text: no regex of the CJK ranges
 
 
 @pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")], ids=["default", "user"])
@@ -221,6 +236,7 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
             assert not modules & NOT_FOR_LOCAL_SPEECH
             assert "bridge.local.engines.espeak" in found["modules"]
             assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
+            assert found["compiled"] == []
     finally:
         if proc.poll() is None:
             proc.kill()
