@@ -118,6 +118,8 @@ def test_url_tail_start() -> None:
         ("``", False, None),  # a third backtick would make a fence
         ("~", False, None),
         ("```js", False, ("FENCE", 0, "```")),
+        ("```", False, None),  # a fourth backtick would make a longer fence
+        ("````", True, ("FENCE", 0, "````")),
         ("~~~", True, ("FENCE", 0, "~~~")),
         ("#a", False, ("PLAIN", 0, "")),  # "#" glued to a word: no heading
         ("##", True, ("HEADING", 2, "")),  # an empty heading at the end

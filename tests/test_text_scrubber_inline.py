@@ -395,3 +395,57 @@ def test_table_rows_at_the_end_indented_or_long() -> None:
 )
 def test_white_space_after_a_quote_marker(text: str, expected: str) -> None:
     assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # up to 16 backticks are one delimiter run, and a span closes on a run of its length
+        ("a " + "`" * 15 + "x" + "`" * 15 + " b", "a x b"),
+        ("a " + "`" * 16 + "x" + "`" * 16 + " b", "a x b"),
+        # a longer run is a run of 16, then the rest: 17 open a span of 16 whose text starts
+        # with the 17th; of the closing 17, 16 close it and the 17th opens a span of one
+        ("a " + "`" * 17 + "x" + "`" * 17 + " b", "a `x b"),
+        ("a " + "`" * 17 + " b", "a ` b"),
+        ("a " + "`" * 16 + "x" + "`" * 17 + " b", "a x b"),
+        # inside a span of one: 16 backticks are its text; of 17, the 17th closes it
+        ("a `x" + "`" * 16 + "y` b", "a x" + "`" * 16 + "y b"),
+        ("a `x" + "`" * 17 + "y` b", "a x" + "`" * 16 + "y b"),
+    ],
+)
+def test_a_backtick_run_is_read_at_most_16_at_a_time(text: str, expected: str) -> None:
+    # whole, one character at a time, in random deltas and split in two at every position
+    assert scrub(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Hello there", "Hello there"),  # an indented first line
+        ("` a` b", "a b"),  # inline code that starts with a space
+        ("`  ` x", "x"),
+        ("`\t`x y", "x y"),
+        ("` \u00a0`x y", "x y"),
+        ("`\n` x y", "x y"),
+        ("*` `* x", "x"),
+        ("[ a](https://x.org) b", "a b"),  # a link whose text starts with a space
+        ("- ` ` x y", "x y"),  # the markup of a list item, then blank code
+        ("1. ` `x y", "x y"),
+        ("> \t x", "x"),
+        ("\u00a0x y", "x y"),  # white space that is no indentation
+        ("\u3000你好", "你好"),
+        ("<think>t</think>` a` b", "a b"),  # the reply after a reasoning block
+        ("` `", ""),  # nothing but white space
+        ("x` b`", "x b"),  # after the first word, white space in code stays
+    ],
+)
+def test_a_reply_never_starts_with_white_space(text: str, expected: str) -> None:
+    # whole, one character at a time, in random deltas and split in two at every position
+    assert scrub(text) == expected
+
+
+def test_a_fence_is_as_long_as_its_whole_run_however_it_is_split() -> None:
+    # "````" is closed only by four backticks or more, also when a delta ends after the third
+    assert scrub("````\ncode\n```\nmore\n````\nafter") == "after"
+    assert scrub("a\n````\ncode\n```\n z") == "a\n\n"  # the block goes on to the end
+    assert scrub("~~~~\ncode\n~~~\n~~~~\nafter") == "after"

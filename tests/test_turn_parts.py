@@ -493,6 +493,24 @@ async def test_the_stall_guard_cuts_one_pending_wide_character_left_after_a_sent
 
 
 @pytest.mark.anyio
+async def test_a_word_left_pending_by_an_earlier_delta_is_cut_at_the_next_stall() -> None:
+    """After an ambiguous abbreviation the segmenter waits for the whole next word, so a
+    blank delta can end the sentence ("etc. And" + a newline): the word, which came in the
+    delta before, is still pending and is cut at the next stall, not left until the model
+    goes on. Both deltas wait before the stage runs; the stage's clock stands still, so the
+    guard's deadline is one stall (real time) after it took them."""
+    cutter = _Cutter(PipelineOptions(stall_timeout=0.05), clock=lambda: 0.0)
+    cutter.send.put_nowait("We bought pears etc. And")
+    cutter.send.put_nowait("\n")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(cutter.run)
+        assert await cutter.next() == ("We bought pears etc.", "sentence")
+        assert await cutter.next() == ("And", "forced")
+        cutter.send.close()
+        assert await cutter.rest() == []
+
+
+@pytest.mark.anyio
 async def test_the_stall_counts_from_when_text_became_pending_not_from_the_last_delta() -> None:
     """A model trickling words faster than the stall timeout, without a boundary, is still
     cut: the guard measures from the first pending word. The stage's clock is a fake one,

@@ -137,6 +137,8 @@ def classify_head(head: str, complete: bool) -> Head | None:
     if rest[0] in "`~":
         m = _FENCE.match(rest)
         if m is not None:
+            if m.end() == len(rest) and not enough:
+                return None  # the run may go on: "````" needs a closing run of four
             return Head(HeadKind.FENCE, skip, m.group())
         if not enough and len(rest) < 3 and rest == rest[0] * len(rest):
             return None

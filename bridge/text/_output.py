@@ -101,14 +101,17 @@ class Output:
 
         Spaces at the very end are kept back until the next text shows whether they stay
         (a removed emoji or image must not leave a space before punctuation); ``final``
-        returns them, unless an item was removed after them ("Done 🎉" -> "Done")."""
+        returns them, unless an item was removed after them ("Done 🎉" -> "Done").
+
+        The text of a reply never starts with white space, whatever markup came before it
+        (``"` a` b"`` -> ``"a b"``): until something is returned, it is stripped."""
         if final and self._dropped:
             self._trim_spaces()  # the reply ends after a removed item: no space before it
         k = self._holds[0].piece if self._holds else len(self._pieces)
         out = "".join(self._pieces[:k])
         kept = out if final else out.rstrip(" \t")
         spaces = out[len(kept) :]
-        out = kept
+        out = kept if self._last else kept.lstrip()
         del self._pieces[:k]
         shift = k
         if spaces:

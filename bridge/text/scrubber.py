@@ -29,6 +29,11 @@ Text is passed on as soon as it is unambiguous:
   1024 for display math);
 * spaces at the end of the output wait for the next character.
 
+Inline code keeps its text; its backticks go. A span closes on a run of as many backticks
+as opened it. A run of more than 16 backticks (no model writes one) is read as a run of 16,
+then the rest, again at most 16 at a time: 17 open a span with 16 and keep the 17th as code
+text, and inside a span of 16 a run of 17 closes it and opens a span of one.
+
 Inside inline code a space after ``. , ; : ! ?`` becomes a no-break space (U+00A0), which
 the segmenter does not take as a clause or sentence boundary (`` `"retries": 3` ``).
 
@@ -36,7 +41,8 @@ Structure reaches the segmenter as text: a heading (also a line that is entirely
 ``**Step 2: Pack**``, whatever its length), list item (also a line that starts with
 a keycap or an emoji and a space: ``1️⃣ Milk``, ``✅ Done``), table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
-ends a segment. Output never starts with, nor repeats, blank lines.
+ends a segment. Output never starts with white space (whatever markup came before the first
+word), nor repeats blank lines.
 """
 
 from __future__ import annotations
@@ -75,6 +81,9 @@ __all__ = ["Scrubber"]
 
 _TAG_LIMIT = 256  # characters looked at for the end of an HTML tag
 _ROW_LIMIT = 2000  # characters of a table row held to read it
+# Backticks read as one delimiter run; a longer run is read as several (16, then the rest),
+# so deciding a run never needs more than 17 characters.
+_CODE_RUN_LIMIT = 16
 _URL_TRAIL = "?!.,:;*_~'\""
 _ESCAPABLE = frozenset("\\`*_{}[]()#+-.!|~<>\"'$")
 _CODE_MARKS = frozenset(".,;:!?")
@@ -534,9 +543,10 @@ class Scrubber:
         return j
 
     def _backtick(self, i: int, eof: bool) -> int | None:
+        """A backtick run (at most ``_CODE_RUN_LIMIT``) opens an inline code span."""
         src = self._src
         j = i
-        while j < len(src) and src[j] == "`" and j - i < 16:
+        while j < len(src) and src[j] == "`" and j - i < _CODE_RUN_LIMIT:
             j += 1
         if j == len(src) and not eof:
             return None
@@ -562,7 +572,7 @@ class Scrubber:
         if ch != "`":
             return self._url_start(j, eof)
         k = j
-        while k < len(src) and src[k] == "`" and k - j < 16:
+        while k < len(src) and src[k] == "`" and k - j < _CODE_RUN_LIMIT:
             k += 1
         if k == len(src) and not eof:
             return None
