@@ -154,7 +154,16 @@ def _report(exc: BridgeError, args: argparse.Namespace) -> None:
     note(f"error: {redact(str(exc))}", level="error")
 
 
+# numpy (the emulator's resampler, soxr, needs it) loads OpenBLAS, which starts a thread per
+# core as it loads, and those threads spin for a while waiting for work (~80 ms of CPU on the
+# second core while a command starts, measured). bridge never does linear algebra: one thread.
+# Set before numpy can be imported (so also in the espeak workers); a value of the user's wins.
+_BLAS_DEFAULTS: dict[str, str] = {"OPENBLAS_NUM_THREADS": "1"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for name, value in _BLAS_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_command_in(argv))
     args, extra = parser.parse_known_args(argv)

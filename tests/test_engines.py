@@ -32,7 +32,7 @@ from bridge.local.engines.resample import (
     resample_pcm16,
     samples_from_pcm16,
 )
-from bridge.local.engines.scripts import guess_language
+from bridge.local.engines.scripts import _class_regex, guess_language
 from bridge.local.engines.tone import ToneSpan, plan_tones
 
 ENGLISH = "Hello world, this is a test of the local speech engine."
@@ -192,6 +192,16 @@ def test_out_of_range_options_raise_config_error(
     with pytest.raises(ConfigError) as info:
         engine.synthesize("hello", **kwargs)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_guess_language_compiles_no_class_regex_for_ascii_text() -> None:
+    # the script classes have no ASCII character; their regexes are slow to compile
+    _class_regex.cache_clear()
+    assert guess_language("Plain ASCII, as most English text is: 1 + 2 = 3.") == "English"
+    assert _class_regex.cache_info().currsize == 0
+    assert guess_language("café") == "English"
+    assert guess_language("café, 你好") == "Chinese"
+    assert _class_regex.cache_info().currsize == 3  # kana, Hangul and Han were looked for
 
 
 def test_guess_language_from_script() -> None:

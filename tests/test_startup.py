@@ -5,8 +5,9 @@ openai fails, so any import of it, however indirect, breaks the command.
 The CLI builds its parser (every command's options) without the modules the commands run on:
 `bridge --help` and a command's `--help` load no websockets, structlog, rich, numpy or openai, and
 `bridge speak --local` / `bridge tts-server` load no rich or colorama (structlog would bring
-them), no opentelemetry (no tracer provider is configured) and no openai.
-Each probe is a fresh interpreter that, at exit, lists the packages it loaded."""
+them), no opentelemetry (no tracer provider is configured) and no openai; numpy, which local speech
+loads for its resampler, starts no OpenBLAS threads.
+Each probe is a fresh interpreter that, at exit, lists the modules it loaded."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import wave
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -34,13 +36,25 @@ NO_OPENAI = [
 ]
 
 
-# `python -m bridge ARGS` that prints, at exit, the top-level packages it loaded (one JSON line).
+# The functions that compile a regex of the CJK ranges (milliseconds each) on first use.
+CJK_REGEXES = [
+    ("bridge.text._chars", "cjk_regex"),
+    ("bridge.text.segmenter", "_first_marks"),
+    ("bridge.local.engines.scripts", "_class_regex"),
+]
+# `python -m bridge ARGS` that prints, at exit, one JSON line to stderr: the modules it loaded,
+# its $OPENBLAS_NUM_THREADS and which of CJK_REGEXES compiled one.
 PROBE = [
     sys.executable,
     "-c",
-    "import atexit, json, runpy, sys\n"
-    "atexit.register(lambda: print('LOADED ' + json.dumps(sorted({name.split('.')[0] for name, "
-    "module in sys.modules.items() if module is not None})), file=sys.stderr, flush=True))\n"
+    "import atexit, json, os, runpy, sys\n"
+    "def compiled():\n"
+    f"    return [m + '.' + f for m, f in {CJK_REGEXES!r} if m in sys.modules\n"
+    "            and getattr(sys.modules[m], f).cache_info().currsize]\n"
+    "atexit.register(lambda: print('LOADED ' + json.dumps({'modules': sorted(name for name, "
+    "module in sys.modules.items() if module is not None), "
+    "'blas': os.environ.get('OPENBLAS_NUM_THREADS'), 'compiled': compiled()}), "
+    "file=sys.stderr, flush=True))\n"
     "sys.argv[0] = 'bridge'\n"
     "runpy.run_module('bridge', run_name='__main__')",
 ]
@@ -50,6 +64,13 @@ NOT_FOR_THE_PARSER = {"openai", "httpx", "pydantic", "websockets", "structlog", 
 NOT_FOR_LOCAL_SPEECH = {"openai", "httpx", "pydantic", "rich", "opentelemetry", "tomllib"}
 if sys.platform != "win32":  # structlog needs colorama for colours on Windows only
     NOT_FOR_LOCAL_SPEECH.add("colorama")
+# Modules of bridge that local speech does not run on: the test engines (the emulator makes
+# espeak) and, without a lexicon, the lexicon file's reader.
+NOT_FOR_LOCAL_SPEECH_MODULES = {
+    "bridge.local.engines.tone",
+    "bridge.local.engines.exact",
+    "bridge.adapters.lexicon_file",
+}
 
 
 def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -61,11 +82,17 @@ def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
     return out
 
 
-def loaded(stderr: str) -> set[str]:
-    """The packages a PROBE run reported in its stderr."""
+def report(stderr: str) -> dict[str, Any]:
+    """What a PROBE run reported in its stderr."""
     lines = [line for line in stderr.splitlines() if line.startswith("LOADED ")]
     assert len(lines) == 1, stderr
-    return set(json.loads(lines[0].removeprefix("LOADED ")))
+    found: dict[str, Any] = json.loads(lines[0].removeprefix("LOADED "))
+    return found
+
+
+def loaded(stderr: str) -> set[str]:
+    """The top-level packages a PROBE run reported in its stderr."""
+    return {name.split(".")[0] for name in report(stderr)["modules"]}
 
 
 @pytest.mark.parametrize(
@@ -99,6 +126,33 @@ def test_speak_local_loads_neither_rich_nor_the_chat_sdk(tmp_path: Path) -> None
     modules = loaded(out.stderr)
     assert {"structlog", "websockets"} <= modules  # it did log and speak through the emulator
     assert not modules & NOT_FOR_LOCAL_SPEECH
+    found = report(out.stderr)
+    assert {"bridge.local.engines.espeak", "bridge.text.segmenter"} <= set(found["modules"])
+    assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
+    assert found["compiled"] == []  # English text: no regex of the CJK ranges
+
+
+@pytest.mark.parametrize(("given", "seen"), [(None, "1"), ("3", "3")], ids=["default", "user"])
+def test_a_command_loads_numpy_with_one_blas_thread_unless_told(
+    given: str | None, seen: str, tmp_path: Path
+) -> None:
+    # OpenBLAS starts a spinning thread per core as numpy loads: bridge never needs one.
+    env = clean_env(XDG_CONFIG_HOME=str(tmp_path))
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    out = subprocess.run(
+        [*PROBE, "speak", "--local", "--out", str(tmp_path / "speech.wav")],
+        input="One sentence.",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert out.returncode == 0, out.stderr
+    found = report(out.stderr)
+    assert "numpy" in found["modules"]  # the resampler's: loaded after the variable was set
+    assert found["blas"] == seen
 
 
 def test_import_bridge_loads_no_openai_until_a_model_name_is_used() -> None:
@@ -176,9 +230,13 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
         assert proc.wait(10) == 0
         if probe is PROBE:
             assert proc.stderr is not None
-            modules = loaded(proc.stderr.read())
+            found = report(proc.stderr.read())
+            modules = {name.split(".")[0] for name in found["modules"]}
             assert {"structlog", "websockets"} <= modules
             assert not modules & NOT_FOR_LOCAL_SPEECH
+            assert "bridge.local.engines.espeak" in found["modules"]
+            assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
+            assert found["compiled"] == []
     finally:
         if proc.poll() is None:
             proc.kill()

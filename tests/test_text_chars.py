@@ -11,6 +11,7 @@ from bridge.text._chars import (
     SPACELESS_PUNCT_CLASS,
     _class_bounds,
     _in_bounds,
+    is_cjk,
     is_han,
     is_punct,
     is_spaceless,
@@ -45,10 +46,12 @@ def test_is_punct_unicode_categories() -> None:
 
 
 def test_the_class_predicates_agree_with_their_classes_as_regular_expressions() -> None:
-    # is_spaceless / is_wide / is_han look code points up in range bounds instead of compiling
-    # the classes (slow to compile): the same answer as the class's regex, at every range's
-    # ends and around them, at a spread of other code points, and for "" or two characters.
+    # is_cjk / is_spaceless / is_wide / is_han look code points up in range bounds instead of
+    # compiling the classes (slow to compile): the same answer as the class's regex, at every
+    # range's ends and around them, at a spread of other code points, and for "" or two
+    # characters.
     classes = {
+        is_cjk: CJK_CLASS,
         is_spaceless: CJK_CLASS + SPACELESS_PUNCT_CLASS,
         is_wide: CJK_CLASS + SPACELESS_PUNCT_CLASS + HANGUL_CLASS,
         is_han: HAN_CLASS,

@@ -459,3 +459,37 @@ def test_list_line_is_at_most_60_characters(before: str) -> None:
     # the length is counted from the start of the line, after what came before it
     assert split(before + "w" * 60 + "\nNext", **PLAIN)[-2:] == ["w" * 60, "Next"]
     assert split(before + "w" * 61 + "\nNext", **PLAIN)[-1] == "w" * 61 + "\nNext"
+
+
+# -- the CJK classes are compiled only for text that is not ASCII ----------------------------
+
+
+def test_ascii_text_compiles_no_cjk_class() -> None:
+    # compiling a class of the CJK ranges takes milliseconds, on the way to the first audio
+    from bridge.text import segmenter as module
+    from bridge.text._chars import cjk_regex
+
+    module._first_marks.cache_clear()
+    cjk_regex.cache_clear()
+    seg = Segmenter(max_chars=40)
+    text = "Well, this first clause ends here. " + "word " * 30
+    out = [s.text for s in seg.feed(text)]
+    out += [s.text for s in seg.cut()]
+    out += [s.text for s in seg.feed("Then more")]
+    out += [s.text for s in seg.flush()]
+    assert " ".join(out).split() == (text + "Then more").split()
+    assert len(out) > 4  # forced cuts (weighed by their CJK characters) and a stall's cut
+    assert module._first_marks.cache_info().currsize == 0
+    assert cjk_regex.cache_info().currsize == 0
+    assert split("你好世界。再见。", min_chars=0) == ["你好世界。", "再见。"]
+    assert module._first_marks.cache_info().currsize == 1
+
+
+def test_the_first_segments_class_without_the_cjk_ranges_finds_the_same_in_ascii() -> None:
+    from bridge.text import segmenter as module
+
+    text = "".join(chr(c) for c in range(128)) + " a.b, c;d:e) f!g?h\ti\nj"
+    for pos in range(len(text) + 1):
+        fast = module._FIRST_NO_CJK.search(text, pos)
+        whole = module._first_marks().search(text, pos)
+        assert (fast and fast.start()) == (whole and whole.start()), pos

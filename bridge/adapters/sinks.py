@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
@@ -21,7 +20,15 @@ from bridge.adapters.wav import WavWriter
 from bridge.core.errors import ConfigError
 from bridge.qwen.client import AudioChunk
 
-__all__ = ["AudioSink", "IteratorSink", "NullSink", "PcmSink", "StopsAtOnce", "WavSink"]
+__all__ = [
+    "AudioSink",
+    "IteratorSink",
+    "LeavesEarly",
+    "NullSink",
+    "PcmSink",
+    "StopsAtOnce",
+    "WavSink",
+]
 
 
 @runtime_checkable
@@ -45,6 +52,16 @@ class StopsAtOnce(Protocol):
     follows. For sinks whose listener takes audio in another task (``IteratorSink``)."""
 
     def stop_now(self) -> None: ...
+
+
+@runtime_checkable
+class LeavesEarly(Protocol):
+    """A sink whose listener can go away before the turn ends (the consumer of an
+    ``IteratorSink`` that stops iterating). ``listener_left`` then turns true, and the turn
+    ends as at a barge-in: the speech stops and the history is cut at ``samples_played``."""
+
+    @property
+    def listener_left(self) -> bool: ...
 
 
 class NullSink:
@@ -141,6 +158,11 @@ class IteratorSink:
     the same without awaiting, which ``Turn.interrupt()`` calls) drops what is buffered (those
     samples were never heard) and ends the iteration: from then on not one chunk reaches the
     consumer, not even one handed to it just before while it waited.
+
+    A consumer that stops iterating early (``break``, an error, or one that has not taken
+    what is buffered when the turn ends, see ``close``) has left: ``listener_left`` (see
+    ``LeavesEarly``) turns true and the turn stops as at a barge-in, recording as heard only
+    what the consumer took.
     """
 
     def __init__(self, max_chunks: int = 8) -> None:
@@ -150,12 +172,34 @@ class IteratorSink:
         self._send = send
         self._receive = receive
         self._stopped = False
+        self._closed = False
+        self._left = False
+        self._written = 0  # samples handed to the buffer
+        self._ended = anyio.Event()  # the iteration is over (the end, a stop, or left)
         self.samples_played = 0
 
+    @property
+    def listener_left(self) -> bool:
+        """The consumer went away with audio untaken (not by ``stop``): it did not hear it."""
+        if self._stopped:
+            return False
+        return self._left or (self._closed and self.samples_played < self._written)
+
     async def write(self, chunk: AudioChunk) -> None:
-        # After stop() the chunk is dropped on purpose (barge-in).
-        with suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+        # Counted before it is handed over, so never less than the consumer has taken;
+        # taken back when it was not (a stop, a consumer gone, a cancelled write).
+        self._written += chunk.samples
+        handed = False
+        try:
             await self._send.send(chunk)
+            handed = True
+        except anyio.ClosedResourceError:
+            pass  # after stop() the chunk is dropped on purpose (barge-in)
+        except anyio.BrokenResourceError:
+            self._left = True  # nobody iterates any more
+        finally:
+            if not handed:
+                self._written -= chunk.samples
 
     def stop_now(self) -> None:
         """Barge-in, at once (see ``StopsAtOnce``)."""
@@ -171,17 +215,27 @@ class IteratorSink:
         self.stop_now()
 
     async def close(self) -> None:
+        """The end of the audio: waits until the consumer has taken what is buffered (like a
+        speaker playing out its queue; a turn bounds the wait) or has stopped iterating."""
         self._send.close()
+        self._closed = True
+        if self.samples_played < self._written:
+            await self._ended.wait()
 
     def __aiter__(self) -> AsyncIterator[AudioChunk]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[AudioChunk]:
-        async with self._receive:
-            async for chunk in self._receive:
-                if self._stopped:
-                    # Handed over before the stop while the consumer waited, taken after it:
-                    # audio after a barge-in is never delivered.
-                    break
-                self.samples_played += chunk.samples
-                yield chunk
+        try:
+            async with self._receive:
+                async for chunk in self._receive:
+                    if self._stopped:
+                        # Handed over before the stop while the consumer waited, taken after
+                        # it: audio after a barge-in is never delivered.
+                        break
+                    self.samples_played += chunk.samples
+                    yield chunk
+        finally:
+            if self.samples_played < self._written:
+                self._left = True  # it stopped with audio buffered for it
+            self._ended.set()

@@ -284,14 +284,15 @@ def lexicon_path(s: Settings) -> Path | None:
 
 def pipeline_options(args: argparse.Namespace, env: Env) -> PipelineOptions:
     """The turn options the user's settings give (the lexicon, read now; the prices)."""
-    from bridge.adapters.lexicon_file import read_lexicon
     from bridge.pipeline import PipelineOptions
 
     s = load_settings(args, env)
     path = lexicon_path(s)
-    return PipelineOptions(
-        lexicon=read_lexicon(path) if path is not None else None, prices=s.prices
-    )
+    if path is None:  # no lexicon: its file reader (and its regex) is not imported
+        return PipelineOptions(prices=s.prices)
+    from bridge.adapters.lexicon_file import read_lexicon
+
+    return PipelineOptions(lexicon=read_lexicon(path), prices=s.prices)
 
 
 def shown_path(path: Path | None, env: Env) -> str:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from typing import cast
 
 import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from bridge.adapters.sinks import AudioSink
+from bridge.adapters.sinks import AudioSink, LeavesEarly
 from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import (
     BridgeError,
@@ -76,6 +77,7 @@ class SpeechStage:
         interrupted: Callable[[], bool],
         stop_sink: Callable[[], Awaitable[None]],
         on_timing: Callable[[SegmentTiming], None] | None = None,
+        on_listener_left: Callable[[], None] | None = None,
     ) -> None:
         self._target = target
         self._options = options
@@ -87,6 +89,8 @@ class SpeechStage:
         self._interrupted = interrupted
         self._stop_sink = stop_sink
         self._on_timing = on_timing
+        self._on_listener_left = on_listener_left
+        self._leaves = isinstance(sink, LeavesEarly)  # once: not a protocol check per chunk
         self._commit_mode = target.config.mode == "commit"
         self._resend: list[int] = []  # segments to append again after a reconnect
         self._commit_ids: set[str] = set()
@@ -139,6 +143,16 @@ class SpeechStage:
                 self._timeline.mark("first_play")
                 await self._sink.write(chunk)
                 self.samples_written += chunk.samples
+                if self._leaves and self.listener_left:
+                    # Its listener went away: the turn ends as at a barge-in.
+                    if self._on_listener_left is not None:
+                        self._on_listener_left()
+                    return
+
+    @property
+    def listener_left(self) -> bool:
+        """The sink's listener went away before the end (see ``LeavesEarly``)."""
+        return self._leaves and cast(LeavesEarly, self._sink).listener_left
 
     def end_audio(self) -> None:
         """No more audio will be received: ``play`` ends once the sink took what came."""

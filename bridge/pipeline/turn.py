@@ -109,6 +109,7 @@ class Turn:
             interrupted=lambda: self._interrupted,
             stop_sink=self._stop_sink,
             on_timing=on_timing,
+            on_listener_left=self.interrupt,
         )
         self._interrupted = False
         self._sink_stopped = False
@@ -180,6 +181,10 @@ class Turn:
 
     async def _finish(self) -> TurnResult:
         await self._release_sink()
+        if self._speech.listener_left and not self.interrupted:
+            # The listener went away with audio untaken at the end: cut short like a barge-in.
+            self._interrupted = True
+            self._timeline.mark("interrupted")
         self._timeline.mark("done")
         moments = self._timeline.snapshot()
         prices = self.options.prices

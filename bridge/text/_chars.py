@@ -6,11 +6,11 @@ import re
 import string
 import unicodedata
 from bisect import bisect_right
+from functools import cache
 
 __all__ = [
     "BULLETS",
     "CJK_CLASS",
-    "CJK_RE",
     "CLAUSE_WIDE",
     "CLOSERS",
     "EMOJI_CLASS",
@@ -21,6 +21,7 @@ __all__ = [
     "SPACELESS_PUNCT_CLASS",
     "TERMINATORS",
     "WIDE_TERMINATORS",
+    "cjk_regex",
     "count_words",
     "for_tts",
     "is_ascii_alnum",
@@ -68,7 +69,6 @@ CJK_CLASS = (
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
     "\U00020000-\U0003134f"
 )
-CJK_RE = re.compile(f"[{CJK_CLASS}]")
 # Punctuation of the CJK scripts, which takes no space before or after it: CJK symbols and
 # punctuation, vertical and small forms, full-width ASCII variants and the half-width
 # katakana punctuation.
@@ -110,6 +110,16 @@ def _in_bounds(ch: str, bounds: tuple[int, ...]) -> bool:
     return len(ch) == 1 and bisect_right(bounds, ord(ch)) % 2 == 1
 
 
+_CJK = _class_bounds(CJK_CLASS)
+
+
+@cache
+def cjk_regex() -> re.Pattern[str]:
+    """``CJK_CLASS`` as a regex, for searching text, compiled on first use (it has no ASCII
+    character, so a caller may skip ASCII text, ``str.isascii()``, without compiling it)."""
+    return re.compile(f"[{CJK_CLASS}]")
+
+
 _SPACELESS = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS)
 _WIDE = _class_bounds(CJK_CLASS + SPACELESS_PUNCT_CLASS + HANGUL_CLASS)
 _HAN = _class_bounds(HAN_CLASS)
@@ -140,7 +150,7 @@ _ASCII_PUNCT = frozenset(string.punctuation)
 
 def is_cjk(ch: str) -> bool:
     """True for one letter of a script written without spaces (Han, kana, bopomofo)."""
-    return CJK_RE.match(ch) is not None
+    return _in_bounds(ch, _CJK)
 
 
 def is_spaceless(ch: str) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from bridge.text._chars import CJK_CLASS, CLOSERS, TERMINATORS
+from bridge.text._chars import CLOSERS, TERMINATORS, cjk_regex, is_cjk
 
 __all__ = [
     "PARTICLES",
@@ -57,7 +57,6 @@ _WORD_LOOKBACK = 16
 # A no-break space after a mark glues it (the scrubber writes one inside inline code).
 _STRONG = re.compile(r"[;:](?=[^\S\u00a0])|[；：—\n]|\s(?=[(\[（])|[)\]）](?=\s)")
 _COMMA = re.compile(r",(?=[^\S\u00a0])|[，、]")
-_CJK = re.compile(f"[{CJK_CLASS}]")
 _NO_CUT_BEFORE = CLOSERS + TERMINATORS + "，、；：,;:"
 _COMPLETE = CLOSERS.replace("'", "").replace("’", "") + "!?…。！？，、；：,;:—"
 
@@ -110,7 +109,7 @@ def best_cut(buf: str, lo: int, hi: int) -> int:
     if fallback > 0:
         return fallback
     particle = -1
-    for m in _CJK.finditer(buf, lo, hi):
+    for m in () if buf.isascii() else cjk_regex().finditer(buf, lo, hi):
         pos = m.end()
         if pos <= hi and buf[pos] not in _NO_CUT_BEFORE:
             best = pos
@@ -159,7 +158,7 @@ def last_word_boundary(buf: str, lo: int, hi: int) -> int:
     if hi <= lo:
         return lo
     last = buf[hi - 1]
-    if _CJK.match(last) is not None or last in _COMPLETE:
+    if is_cjk(last) or last in _COMPLETE:
         return hi
     space = max(buf.rfind(" ", lo, hi), buf.rfind("\n", lo, hi), buf.rfind("\t", lo, hi))
     return max(space, buf.rfind("\u3000", lo, hi), lo)

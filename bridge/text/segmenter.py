@@ -17,6 +17,7 @@ stalls the caller calls ``cut()``.
 from __future__ import annotations
 
 import re
+from functools import cache
 from typing import Unpack
 
 from bridge.text._chars import (
@@ -27,6 +28,7 @@ from bridge.text._chars import (
     OPENERS,
     TERMINATORS,
     WIDE_TERMINATORS,
+    cjk_regex,
     is_cjk,
 )
 from bridge.text._cuts import (
@@ -57,10 +59,22 @@ __all__ = ["Segmenter"]
 _T = re.escape(TERMINATORS)
 _B = re.escape(BULLETS)
 _LATER = re.compile(f"[{_T}{_B}\\n)]")
-_FIRST = re.compile(f"[{_T}{_B}\\s),;:—{CLAUSE_WIDE}{CJK_CLASS}]")
+# During the first segment, clause marks, spaces and CJK characters matter too. The CJK
+# ranges make that class slow to compile (it walks every code point of them, a few ms), so
+# the whole class is compiled on first use; a buffer of ASCII text (``str.isascii()``, which
+# costs nothing: no CJK character in it) is scanned with the class without the CJK ranges,
+# which finds the very same characters there.
+_FIRST_MARKS = f"{_T}{_B}\\s),;:—{CLAUSE_WIDE}"
+_FIRST_NO_CJK = re.compile(f"[{_FIRST_MARKS}]")
+
+
+@cache
+def _first_marks() -> re.Pattern[str]:
+    return re.compile(f"[{_FIRST_MARKS}{CJK_CLASS}]")
+
+
 _VISIBLE = re.compile(r"\S")
 _HEAD_TEXT = re.compile(f"[^\\s{_B}]")
-_CJK_CHAR = re.compile(f"[{CJK_CLASS}]")
 _STRIP_TOKEN = OPENERS + BULLETS + "-*„‚"
 # After a terminator these close the sentence too: German „…“ and ‚…‘ close with the
 # marks English opens with, German »…« and ›…‹ with the guillemets French opens with, and
@@ -178,7 +192,12 @@ class Segmenter:
         n = len(buf)
         max_chars = self.options.max_chars
         while True:
-            pattern = _FIRST if self._first else _LATER
+            if not self._first:
+                pattern = _LATER
+            elif buf.isascii():
+                pattern = _FIRST_NO_CJK
+            else:
+                pattern = _first_marks()
             m = pattern.search(buf, self._scan)
             s = m.start() if m is not None else n
             limit = self._emit + max_chars
@@ -556,7 +575,7 @@ class Segmenter:
 
     def _weight(self, start: int, end: int) -> int:
         text = self._buf[start:end].strip()
-        cjk = len(_CJK_CHAR.findall(text))
+        cjk = 0 if text.isascii() else len(cjk_regex().findall(text))
         return len(text) + (self.options.cjk_weight - 1) * cjk
 
     def _cut(

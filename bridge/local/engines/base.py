@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Final, Protocol, runtime_checkable
 
 from bridge.core.errors import ConfigError
-from bridge.local.engines.espeak import EspeakSynthesizer, load_espeak
-from bridge.local.engines.exact import ExactSynthesizer
-from bridge.local.engines.tone import ToneSynthesizer
 
 __all__ = ["ENGINE_NAMES", "Synthesizer", "make_synthesizer"]
 
@@ -51,12 +48,19 @@ def make_synthesizer(name: str, *, processes: int = 1) -> Synthesizer:
     with ``ConfigError`` saying how to install it, rather than in the first session;
     ``processes`` > 1 lets that many espeak syntheses run at once (``EspeakSynthesizer``).
     """
+    # Each engine's module is imported when that engine is asked for (not the others).
     key = name.strip().lower()
     if key == "tone":
+        from bridge.local.engines.tone import ToneSynthesizer
+
         return ToneSynthesizer()
     if key == "exact":
+        from bridge.local.engines.exact import ExactSynthesizer
+
         return ExactSynthesizer()
     if key == "espeak":
+        from bridge.local.engines.espeak import EspeakSynthesizer, load_espeak
+
         load_espeak()
         return EspeakSynthesizer(processes=processes)
     raise ConfigError(

@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import re
-from typing import Final
+from functools import cache
 
 from bridge.text._chars import HAN_CLASS, HANGUL_CLASS, KANA_CLASS, is_wide
 
 __all__ = ["guess_language", "has_han", "has_hangul", "has_kana", "is_wide"]
 
-# The classes of ``bridge.text._chars`` (the project's one script-aware classification).
-_HAN: Final = re.compile(f"[{HAN_CLASS}]")
-_KANA: Final = re.compile(f"[{KANA_CLASS}]")
-_HANGUL: Final = re.compile(f"[{HANGUL_CLASS}]")
+
+# The classes of ``bridge.text._chars`` (the project's one script-aware classification), as
+# regexes compiled on the first text that is not ASCII: none of them has an ASCII character,
+# and compiling one walks every code point of its ranges (a few ms each, which English text
+# on its way to the first audio never needs).
+@cache
+def _class_regex(char_class: str) -> re.Pattern[str]:
+    return re.compile(f"[{char_class}]")
+
+
+def _has(char_class: str, text: str) -> bool:
+    return not text.isascii() and _class_regex(char_class).search(text) is not None
 
 
 def has_han(text: str) -> bool:
-    return _HAN.search(text) is not None
+    return _has(HAN_CLASS, text)
 
 
 def has_kana(text: str) -> bool:
-    return _KANA.search(text) is not None
+    return _has(KANA_CLASS, text)
 
 
 def has_hangul(text: str) -> bool:
-    return _HANGUL.search(text) is not None
+    return _has(HANGUL_CLASS, text)
 
 
 def guess_language(text: str) -> str:
