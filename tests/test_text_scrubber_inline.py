@@ -449,3 +449,12 @@ def test_a_fence_is_as_long_as_its_whole_run_however_it_is_split() -> None:
     assert scrub("````\ncode\n```\nmore\n````\nafter") == "after"
     assert scrub("a\n````\ncode\n```\n z") == "a\n\n"  # the block goes on to the end
     assert scrub("~~~~\ncode\n~~~\n~~~~\nafter") == "after"
+
+
+@pytest.mark.parametrize(
+    "text", ["[🎉 x] y", "_<br>Hello", "*🎉 x", "![🎉 x", "[<b> x", "(🎉 x) y"]
+)
+def test_the_start_of_a_reply_is_spaced_as_its_middle(text: str) -> None:
+    # only white space before the first character is dropped: an opener kept as text, then
+    # a removed item, keep the space after it there as anywhere else
+    assert "a " + scrub(text) == scrub("a " + text)

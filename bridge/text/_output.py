@@ -42,18 +42,15 @@ class Output:
         self._holds: list[_Hold] = []
         self._length = 0
         self._last = ""  # the last two characters returned
-        self.visible = False  # any visible character output yet
         self._dropped = False  # something was just removed: spacing around it is tidied
 
-    def put(self, text: str, *, opener: bool = False) -> None:
+    def put(self, text: str) -> None:
         if self._dropped:
             text = self._after_drop(text)
             if not text:
                 return
         self._pieces.append(text)
         self._length += len(text)
-        if not self.visible and not opener and text.strip():
-            self.visible = True
         holds = self._holds
         while holds and self._length - holds[0].at > HOLD_LIMIT:
             self._unmatched(holds.pop(0))
@@ -64,7 +61,6 @@ class Output:
         self._holds.clear()
         self._length = 0
         self._last = ""
-        self.visible = False
         self._dropped = False
 
     def dropped(self) -> None:
@@ -77,12 +73,12 @@ class Output:
         rest = text.lstrip(" \t")
         tail = self.tail()[-1:]
         if not rest:
-            return "" if not self.visible or not tail or tail.isspace() else text[:1]
+            return "" if not tail or tail.isspace() else text[:1]
         self._dropped = False
         if rest[0] in _NO_SPACE_BEFORE:
             self._trim_spaces()
             return rest
-        if not self.visible or not tail or tail.isspace():
+        if not tail or tail.isspace():
             return rest
         return text[:1] + rest if len(rest) < len(text) else text
 
@@ -133,16 +129,15 @@ class Output:
         return (self._last + tail)[-2:]
 
     def paragraph(self) -> None:
-        """End the current segment: make the output end with one blank line."""
-        if not self.visible:
-            return
+        """End the current segment: make the output end with one blank line (at the start
+        of a reply ``take`` strips it)."""
         tail = self.tail()
         if tail != "\n\n":
             self.put("\n" if tail.endswith("\n") else "\n\n")
 
     def open(self, kind: HoldKind, char: str, text: str) -> None:
         self._holds.append(_Hold(kind, char, len(self._pieces), self._length))
-        self.put(text, opener=True)  # visible only once it is known to stay
+        self.put(text)
 
     def close_emphasis(self, char: str) -> bool:
         """A closer for ``char``: drop the nearest matching opener (not across a link)."""
@@ -200,5 +195,3 @@ class Output:
         text = self._pieces[hold.piece]
         if hold.kind is HoldKind.EMPHASIS and hold.char in "*~" and len(text) >= 2:
             self._pieces[hold.piece] = ""
-        else:
-            self.visible = True

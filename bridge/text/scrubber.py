@@ -486,7 +486,7 @@ class Scrubber:
         self._code = 0
         if self._line_kind != LineKind.PLAIN or self._bold_end:  # a line entirely bold is a heading
             self._out.paragraph()
-        elif self._out.visible and self._out.tail() != "\n\n":
+        elif self._out.tail() != "\n\n":
             self._out.put("\n")
         self._line_kind = LineKind.PLAIN
         self._line_start = True
