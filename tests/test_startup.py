@@ -71,6 +71,8 @@ NOT_FOR_LOCAL_SPEECH_MODULES = {
     "bridge.local.engines.exact",
     "bridge.adapters.lexicon_file",
 }
+# bridge tts-server serves the emulator only: no turn, its result or its cost.
+NOT_FOR_THE_TTS_SERVER_MODULES = {"bridge.pipeline", "bridge.core.result", "bridge.core.cost"}
 
 
 def run_fresh(code: str) -> subprocess.CompletedProcess[str]:
@@ -236,6 +238,7 @@ def test_tts_server_serves_without_openai(probe: list[str]) -> None:
             assert not modules & NOT_FOR_LOCAL_SPEECH
             assert "bridge.local.engines.espeak" in found["modules"]
             assert not set(found["modules"]) & NOT_FOR_LOCAL_SPEECH_MODULES
+            assert not set(found["modules"]) & NOT_FOR_THE_TTS_SERVER_MODULES
             assert found["compiled"] == []
     finally:
         if proc.poll() is None:

@@ -24,7 +24,6 @@ import anyio
 
 from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError, NothingToSpeak
-from bridge.core.result import TurnFailure
 from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
 from bridge.qwen.models import DEFAULT_MODEL, DEFAULT_VOICE
@@ -460,6 +459,8 @@ def nothing_spoken(result: TurnResult, what: str) -> TurnResult:
             f"{what} had no speakable text (only code, markup or symbols, which are not "
             "read aloud); nothing was spoken"
         )
+    from bridge.core.result import TurnFailure
+
     return replace(result, error=TurnFailure.of(NothingToSpeak(message)))
 
 

@@ -35,10 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from bridge.core.cost import PriceTable
 from bridge.core.errors import ConfigError
+
+if TYPE_CHECKING:  # imported where a file's prices are read: a command that reads no file
+    from bridge.core.cost import PriceTable  # (bridge tts-server) needs no cost module
 
 __all__ = [
     "KEYS",
@@ -53,7 +55,7 @@ __all__ = [
 
 Kind = Literal["str", "int", "bool"]
 # A value of the file: a setting, or the price table (the ``[prices]`` tables).
-FileValue = str | int | bool | PriceTable
+FileValue: TypeAlias = "str | int | bool | PriceTable"
 PRICES = "prices"
 
 
@@ -185,6 +187,8 @@ def parse_config(text: str, *, source: str) -> dict[str, FileValue]:
     for raw_key, value in data.items():
         name = raw_key.replace("-", "_")
         if name == PRICES:
+            from bridge.core.cost import PriceTable
+
             out[PRICES] = PriceTable.parse(value, source=source)
             continue
         key = _BY_NAME.get(name)
@@ -263,6 +267,8 @@ def merge_settings(
             value = file_values[key.name]
             if value != "" and value is not False:
                 values[key.name], sources[key.name] = value, "file"
+    from bridge.core.cost import PriceTable
+
     if isinstance(prices := file_values.get(PRICES), PriceTable):
         values[PRICES], sources[PRICES] = prices, "file"
     return Settings(
