@@ -484,3 +484,8 @@ def test_the_openers_inside_a_closed_one_are_resolved_with_it() -> None:
     # "~~" left open inside closed bold, or a link's text, goes; "_" stays as text
     assert scrub("a **x ~~y _z** w") == "a x y _z w"
     assert scrub("a [x ~~y _z](https://x.org) w") == "a x y _z w"
+
+
+def test_only_the_spaces_right_after_a_removed_item_collapse() -> None:
+    # inline code after a removed item keeps its white space as written
+    assert scrub("Run 🎉 `x  =  1` now") == "Run x  =  1 now"

@@ -208,5 +208,4 @@ class Output:
         """Whether an opener is dropped even if its closer never comes (``**``, ``~~``)."""
         if hold.kind is not HoldKind.EMPHASIS or hold.char not in "*~":
             return False
-        # (an opener being put is recorded just before its piece exists: not yet counted)
-        return hold.piece < len(self._pieces) and len(self._pieces[hold.piece]) >= 2
+        return len(self._pieces[hold.piece]) >= 2
