@@ -622,3 +622,39 @@ def test_silent_when_some_text_got_no_audio() -> None:
     t.response_done("r3", 6)
     assert t.silent() and t.samples_received == 300
     assert t.heard_text(t.samples_received, RATE) == "One two."
+
+
+def test_the_pace_learned_in_latin_text_does_not_size_a_korean_response() -> None:
+    """A voice that spoke "One two. " at the estimate's 65 ms a character takes about 220 ms
+    for a Hangul syllable: 300 samples into the Korean response are not yet "오늘" (two
+    syllables), though at the English pace they would be four units of it."""
+    t = HeardTracker(commit_mode=True)
+    for text in ("One two.", "오늘 날씨가 좋네요."):
+        t.appended(text, text + " ")
+    t.response_started("a")
+    t.audio("a", 585)  # 9 units, 65 samples each
+    t.response_done("a", None)
+    t.response_started("b")
+    t.audio("b", 300)  # its end has not arrived
+    assert t.heard_text(585 + 300, RATE) == "One two."
+    t.audio("b", 300)
+    # 510 samples: past the two syllables and the space (about 168 samples a unit, the
+    # span's average) though not yet the next syllable.
+    assert t.heard_text(585 + 2 * 220 + 70, RATE) == "One two. 오늘"
+
+
+def test_a_prior_factor_sizes_the_first_response_of_a_turn() -> None:
+    """Before a response of this turn has finished, the voice's factor from earlier turns
+    (here: 20% slower than the text estimate) sizes the one playing; without it, the text's
+    estimate alone, which here would claim a word the listener had not heard whole."""
+    text = "Three four five six."
+    played = int(14.5 * 78)  # 14.5 units at 65 ms x 1.2: "five" not whole
+    with_prior = HeardTracker(commit_mode=True, prior_factor=1.2)
+    without = HeardTracker(commit_mode=True)
+    for t in (with_prior, without):
+        t.appended(text, text + " ")
+        t.response_started("a")
+        t.audio("a", 15 * 78)
+    assert with_prior.heard_text(played, RATE) == "Three four"
+    assert with_prior.heard_text(15 * 78, RATE) == "Three four five"
+    assert without.heard_text(played, RATE) == "Three four five"  # 17.4 units at 65 ms

@@ -47,8 +47,8 @@ def test_commit_mode_timings_are_confirmed_by_response_done() -> None:
     t.appended("Four five.")
     t.response_started("a")
     t.audio("a", 700)
-    # Not done: sized by its text, 14 characters at 65 ms (909.99 samples, truncated).
-    assert t.timings(RATE)[0] == _timing(0, 0, 909, True)
+    # Not done: sized by its text, 14 characters at 65 ms (910 samples, to the nearest).
+    assert t.timings(RATE)[0] == _timing(0, 0, 910, True)
     t.audio("a", 300)
     t.response_done("a", None)
     t.response_started("b")
@@ -94,8 +94,8 @@ def test_the_speech_rate_scales_the_estimated_length() -> None:
     t.appended("One two three.")
     t.response_started("a")
     t.audio("a", 100)
-    # Half of 14 characters at 65 ms: 455 samples (454.99, truncated).
-    assert t.timings(RATE) == [_timing(0, 0, 454, True)]
+    # Half of 14 characters at 65 ms: 455 samples (to the nearest).
+    assert t.timings(RATE) == [_timing(0, 0, 455, True)]
 
 
 def test_a_segment_cut_across_responses_ends_in_the_next_one() -> None:
@@ -194,8 +194,8 @@ def test_a_drop_in_the_first_response_sizes_its_segment_by_the_text() -> None:
     t.response_started("r1")
     t.audio("r1", 900)
     t.forget_responses_after_drop()
-    # No response finished: 20 characters at 65 ms (1299.99 samples, truncated).
-    assert t.timings(RATE) == [_timing(0, 0, 1299, True)]
+    # No response finished: 20 characters at 65 ms (1300 samples, to the nearest).
+    assert t.timings(RATE) == [_timing(0, 0, 1300, True)]
 
 
 def test_a_resent_copy_cut_short_is_not_ended_by_the_abandoned_one() -> None:
@@ -317,9 +317,9 @@ def test_a_blank_response_sets_no_pace_and_does_not_stop_the_count() -> None:
     t.response_done("r1", 3)  # no audio
     t.response_started("r2")
     t.audio("r2", 100)
-    # No finished response with audio: r2 is sized by its text, " How are you?" (13
-    # characters at 65 ms, over its 12 units).
-    assert t.timings(RATE) == [None, _timing(1, 0, 844, True)]
+    # No finished response with audio: r2 is sized by its text, "How are you?" (its 12
+    # units, 12 characters at 65 ms: 780 samples).
+    assert t.timings(RATE) == [None, _timing(1, 0, 780, True)]
     t.audio("r2", 680)
     t.response_done("r2", 13)
     assert t.timings(RATE) == [None, _timing(1, 0, 780, False)]

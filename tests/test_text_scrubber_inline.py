@@ -458,3 +458,29 @@ def test_the_start_of_a_reply_is_spaced_as_its_middle(text: str) -> None:
     # only white space before the first character is dropped: an opener kept as text, then
     # a removed item, keep the space after it there as anywhere else
     assert "a " + scrub(text) == scrub("a " + text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # an opener still open is no text yet: the spaces around an item removed right after
+        # it collapse as after the text before it
+        ("a **🎉 Party** y", "a Party y"),
+        ("a [🎉 Party](https://x.org) y", "a Party y"),
+        ("a ~~🎉 x~~ y", "a x y"),
+        ("a *🎉 x* y", "a x y"),
+        ("a **<br> x** y", "a x y"),
+        ("I like **🎉 parties**, really.", "I like parties, really."),
+        # a "**" or "~~" still open goes in any case: no space is left before punctuation
+        ("a ~~**🎉**, x~~ z", "a, x z"),
+        ("a [🎉 x y", "a [x y"),  # "[" kept as text
+    ],
+)
+def test_the_spaces_around_an_item_removed_right_after_an_opener(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+def test_the_openers_inside_a_closed_one_are_resolved_with_it() -> None:
+    # "~~" left open inside closed bold, or a link's text, goes; "_" stays as text
+    assert scrub("a **x ~~y _z** w") == "a x y _z w"
+    assert scrub("a [x ~~y _z](https://x.org) w") == "a x y _z w"

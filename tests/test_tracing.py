@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 
+import anyio
 import pytest
 from _serve import LONG, RATE, SHORT, client, running, samples
 from opentelemetry import trace
@@ -20,9 +21,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from bridge.adapters.tracing import STAGE_SPANS, TurnTrace
 from bridge.core import errors
-from bridge.local import Faults
+from bridge.local import EmulatorOptions, Faults, serve_emulator
+from bridge.pipeline import Turn
 from bridge.server import ServerOptions
 from bridge.testing.fake_llm import FakeReply, tokens_for
+from tests.test_iterator_sink import _ClosingSink
+from tests.test_pipeline import scripted, target
 
 pytestmark = pytest.mark.anyio
 
@@ -236,3 +240,24 @@ def test_bridge_runs_a_turn_without_opentelemetry_installed() -> None:
     [line] = [x for x in done.stdout.splitlines() if x.startswith("RESULT ")]
     billed, interrupted, error = line.split()[1:]
     assert int(billed) > 0 and interrupted == "False" and error == "None"
+
+
+async def test_a_listener_that_left_before_the_end_is_a_barge_in_of_the_turn(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """All the audio is buffered and the turn is closing its ``IteratorSink`` when the
+    consumer takes one chunk and leaves: the turn is interrupted, and its span says when."""
+    async with serve_emulator(EmulatorOptions(engine="exact")) as emu:
+        sink = _ClosingSink(max_chunks=64)
+        turn = Turn(scripted("One. Two three four.", rate=200), sink, target=target(emu.url))
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            with anyio.fail_after(10):
+                await sink.closing.wait()
+            async for _ in sink:
+                break
+    assert turn.result is not None and turn.result.interrupted
+    span, _ = _turn_spans(exporter, turn.turn_id)
+    [barge_in] = [e for e in span.events if e.name == "barge_in"]
+    assert span.start_time is not None and span.end_time is not None
+    assert span.start_time <= barge_in.timestamp <= span.end_time

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from bridge.adapters.llm import LLMClient
 from bridge.adapters.sinks import AudioSink
 from bridge.core.conversation import Conversation
+from bridge.core.heard import VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import PipelineOptions, TTSTarget, Turn
 from bridge.text import Segment
@@ -32,6 +33,7 @@ class Assistant:
         self.tts = tts
         self.conversation = conversation if conversation is not None else Conversation()
         self.options = options or PipelineOptions()
+        self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
 
     def reply(
         self,
@@ -66,6 +68,7 @@ class Assistant:
             on_timing=on_timing,
             request_text=user_text,
             traceparent=traceparent,
+            pace=self.pace,
         )
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:

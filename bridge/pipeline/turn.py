@@ -32,7 +32,7 @@ import structlog
 from bridge.adapters.sinks import AudioSink, StopsAtOnce
 from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import BridgeError
-from bridge.core.heard import HeardTracker, speakable_join
+from bridge.core.heard import HeardTracker, VoicePace, speakable_join
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline.handoff import Channel
 from bridge.pipeline.options import PipelineOptions, ReconnectPolicy, TTSTarget
@@ -58,6 +58,9 @@ class Turn:
     as soon as that is known, and again whenever it changes (an estimate confirmed, a
     segment re-sent after a dropped connection), ``on_result`` the result. ``traceparent``
     (W3C) is the parent of the turn's OpenTelemetry span (``bridge.adapters.tracing``).
+    ``pace`` (a ``VoicePace`` kept across turns) is what earlier turns learned of the voice's
+    pace; the turn uses it to size a barge-in's response before one of its own has finished,
+    and adds what it learned when it ends.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Turn:
         turn_id: str | None = None,
         request_text: str | None = None,
         traceparent: str | None = None,
+        pace: VoicePace | None = None,
     ) -> None:
         self.target = target
         self.options = options = options or PipelineOptions()
@@ -86,9 +90,11 @@ class Turn:
         self._trace = TurnTrace(traceparent=traceparent, model=target.model)
         self._timeline = Timeline(clock)
         self._segments = SegmentLog()
+        self._pace = pace
         self._tracker = HeardTracker(
             commit_mode=target.config.mode == "commit",
             speech_rate=target.config.speech_rate or 1.0,
+            prior_factor=None if pace is None else pace.factor(target.model, target.config.voice),
         )
         self._text = TextStage(
             text,
@@ -186,6 +192,11 @@ class Turn:
             self._interrupted = True
             self._timeline.mark("interrupted")
         self._timeline.mark("done")
+        if self._pace is not None:
+            rate = self.target.config.sample_rate
+            self._pace.learn(
+                self.target.model, self.target.config.voice, *self._tracker.voice_sample(rate)
+            )
         moments = self._timeline.snapshot()
         prices = self.options.prices
         result = build_result(

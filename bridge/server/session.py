@@ -35,6 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError, StoreError
+from bridge.core.heard import VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
@@ -147,6 +148,8 @@ class ClientSession:
                 conversation=self._conversation,
                 options=self._options,
             )
+        # The voices' pace over this session's turns (its assistant's, or its own).
+        self._pace = self._assistant.pace if self._assistant is not None else VoicePace()
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
@@ -606,6 +609,7 @@ class ClientSession:
                 on_segment=on_segment,
                 on_timing=on_timing,
                 traceparent=traceparent,
+                pace=self._pace,
             )
         rid = sink.response_id = turn.turn_id
         self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)

@@ -83,8 +83,12 @@ class Output:
         return text[:1] + rest if len(rest) < len(text) else text
 
     def _trim_spaces(self) -> None:
-        """Remove the spaces at the end of the output (they are never returned yet)."""
+        """Remove the spaces at the end of the output (they are never returned yet), also
+        before a ``**`` or ``~~`` still open: it goes whether it is closed or not."""
+        going = {h.piece for h in self._holds if self._goes(h)}
         for p in range(len(self._pieces) - 1, -1, -1):
+            if p in going:
+                continue
             piece = self._pieces[p]
             kept = piece.rstrip(" \t")
             self._pieces[p] = kept
@@ -120,10 +124,15 @@ class Output:
         return out
 
     def tail(self) -> str:
-        """The last two characters output so far (returned or not)."""
+        """The last two characters output so far (returned or not), without the openers
+        still waiting for their closer: an opener is no text yet, so a removed item right
+        after one spaces as after the text before it ("a **🎉 b**" -> "a b")."""
         tail = ""
-        for piece in reversed(self._pieces):
-            tail = piece + tail
+        held = {h.piece for h in self._holds}
+        for p in range(len(self._pieces) - 1, -1, -1):
+            if p in held:
+                continue
+            tail = self._pieces[p] + tail
             if len(tail) >= 2:
                 break
         return (self._last + tail)[-2:]
@@ -192,6 +201,12 @@ class Output:
 
     def _unmatched(self, hold: _Hold) -> None:
         """An opener whose closer never came: ``**``/``~~`` go, others stay literally."""
-        text = self._pieces[hold.piece]
-        if hold.kind is HoldKind.EMPHASIS and hold.char in "*~" and len(text) >= 2:
+        if self._goes(hold):
             self._pieces[hold.piece] = ""
+
+    def _goes(self, hold: _Hold) -> bool:
+        """Whether an opener is dropped even if its closer never comes (``**``, ``~~``)."""
+        if hold.kind is not HoldKind.EMPHASIS or hold.char not in "*~":
+            return False
+        # (an opener being put is recorded just before its piece exists: not yet counted)
+        return hold.piece < len(self._pieces) and len(self._pieces[hold.piece]) >= 2
