@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.adapters.sinks import NullSink
+from bridge.core.heard import HeardTracker
 from bridge.core.pace import PaceSums, VoicePace
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
 from bridge.local.engines.exact import decode_speech, samples_per_char
@@ -52,6 +53,9 @@ def test_older_turns_fade_out() -> None:
         pace.learn("m", "v", PaceSums().add(5.0, 100, 5.0))
     sums = pace.sums("m", "v")
     assert sums.audio == pytest.approx(120.0)
+    # All three sums fade alike: the audio per unit stays between the two paces given
+    # (0.1 and 0.05 s a unit), nearer the recent one.
+    assert 0.05 < sums.audio / sums.units < 0.075
     assert 1.0 < sums.audio / sums.estimated < 1.5  # all summed: 720 / 420 = 1.71
 
 
@@ -122,3 +126,18 @@ async def test_a_later_turn_sizes_its_first_response_by_the_voice_learned(learne
         assert result.spoken_text == "Seventeen quick brown foxes jumped"
     else:  # 35.5 characters at 65 ms are 32.8 at 60: "jumped" is not claimed
         assert result.spoken_text == "Seventeen quick brown foxes"
+
+
+def test_a_span_is_estimated_from_the_characters_whose_units_it_holds() -> None:
+    """Every character whose billable units lie in the span counts at its own script's
+    rate; units not covered by a character (the space sent after a segment, or a part of a
+    character) count as spaces. Korean syllables (wide, one unit) make each edge show."""
+    t = HeardTracker()
+    t.appended("a가")  # units 0-2
+    t.appended("나b", "나b ")  # units 2-5
+    latin, wide = 0.065, 0.22
+    assert t._span_seconds(0, 1) == pytest.approx(latin)  # "a", not the syllable after it
+    assert t._span_seconds(1, 2) == pytest.approx(wide)  # "가", its unit ends the span
+    assert t._span_seconds(1, 3) == pytest.approx(2 * wide)  # "가" and "나", across segments
+    assert t._span_seconds(2, 5) == pytest.approx(wide + 2 * latin)  # "나b" and the space
+    assert t._span_seconds(0, 5) == pytest.approx(2 * latin + 2 * wide + latin)
