@@ -65,6 +65,8 @@ class _Response:
     done: bool = False
     abandoned: bool = False  # its connection dropped before it finished
     billed: int | None = None  # the characters the server billed for it
+    # Its billed units and their text's estimated seconds, for the pace (once it is done).
+    paced: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -179,7 +181,10 @@ class HeardTracker:
         beyond a segment's text (the space sent after it) as spaces."""
         chars: list[str] = []
         covered = 0.0
-        for i, text in enumerate(self.texts):
+        # From the segment holding ``start`` (those before it end at or before it).
+        first = max(0, bisect.bisect_right(self.bounds, start + 1e-9) - 2)
+        for i in range(first, len(self.texts)):
+            text = self.texts[i]
             lo, hi = self.bounds[i], self.bounds[i + 1]
             if hi <= start + 1e-9:
                 continue
@@ -204,9 +209,11 @@ class HeardTracker:
         sums = PaceSums()
         for resp in self.responses:
             if resp.done and not resp.abandoned and resp.end is not None and resp.samples > 0:
-                units = resp.billed if resp.billed else resp.end - resp.start
-                estimated = self._span_seconds(resp.start, resp.start + units) / self.speech_rate
-                sums = sums.add(resp.samples / sample_rate, units, estimated)
+                if resp.paced is None:  # its span is settled: worked out once
+                    units = resp.billed if resp.billed else resp.end - resp.start
+                    seconds = self._span_seconds(resp.start, resp.start + units)
+                    resp.paced = (units, seconds / self.speech_rate)
+                sums = sums.add(resp.samples / sample_rate, *resp.paced)
         return sums
 
     def _pace(self, start: float, end: float, sample_rate: int) -> float:
