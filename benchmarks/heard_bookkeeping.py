@@ -72,9 +72,7 @@ def main() -> None:
         figures["current"].append(one_turn(HeardTracker, args.responses))
     print(f"CPU ms per turn of {args.responses} responses, {args.rounds} rounds interleaved:")
     for name, values in figures.items():
-        print(
-            f"  {name:10} {statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})"
-        )
+        print(f"  {name:10} {statistics.median(values):7.1f} ({min(values):.1f}-{max(values):.1f})")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
