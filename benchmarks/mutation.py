@@ -41,8 +41,13 @@ class Area:
 AREAS: dict[str, Area] = {
     # The heard-text bookkeeping (pure).
     "heard": Area(
-        sources=("bridge/core/heard.py",),
-        tests=("tests/test_heard.py", "tests/test_heard_timing.py", "tests/test_scripts.py"),
+        sources=("bridge/core/heard.py", "bridge/core/pace.py"),
+        tests=(
+            "tests/test_heard.py",
+            "tests/test_heard_timing.py",
+            "tests/test_scripts.py",
+            "tests/test_voice_pace.py",
+        ),
     ),
     # The incremental segmenter and its cut rules.
     "segmenter": Area(

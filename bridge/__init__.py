@@ -36,7 +36,7 @@ if _typing.TYPE_CHECKING:
         TTSServerError,
         TTSTimeoutError,
     )
-    from bridge.core.heard import VoicePace
+    from bridge.core.pace import VoicePace
     from bridge.core.result import SegmentRecord, SegmentTiming, TurnFailure, TurnResult
     from bridge.local import EmulatorOptions, Faults, LatencyModel, serve_emulator
     from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
@@ -113,7 +113,7 @@ _LAZY: dict[str, str] = {
     "TurnCost": "bridge.core.cost",
     "TurnFailure": "bridge.core.result",
     "TurnResult": "bridge.core.result",
-    "VoicePace": "bridge.core.heard",
+    "VoicePace": "bridge.core.pace",
     "WavSink": "bridge.adapters.sinks",
     "WavWriter": "bridge.adapters.wav",
     "connect": "bridge.qwen",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.core.heard import HeardTracker, estimate_prefix, estimate_seconds, speakable_join
+from bridge.core.pace import PaceSums
 from bridge.text._chars import is_spaceless, is_wide
 
 RATE = 1000  # 1000 samples per second keeps the arithmetic readable
@@ -649,7 +650,8 @@ def test_a_prior_factor_sizes_the_first_response_of_a_turn() -> None:
     estimate alone, which here would claim a word the listener had not heard whole."""
     text = "Three four five six."
     played = int(14.5 * 78)  # 14.5 units at 65 ms x 1.2: "five" not whole
-    with_prior = HeardTracker(commit_mode=True, prior_factor=1.2)
+    prior = PaceSums().add(1.2, 1 / 0.065, 1.0)  # Latin text estimated at 1 s took 1.2 s
+    with_prior = HeardTracker(commit_mode=True, prior=prior)
     without = HeardTracker(commit_mode=True)
     for t in (with_prior, without):
         t.appended(text, text + " ")
@@ -658,3 +660,21 @@ def test_a_prior_factor_sizes_the_first_response_of_a_turn() -> None:
     assert with_prior.heard_text(played, RATE) == "Three four"
     assert with_prior.heard_text(15 * 78, RATE) == "Three four five"
     assert without.heard_text(played, RATE) == "Three four five"  # 17.4 units at 65 ms
+
+
+def test_the_pace_learned_in_korean_does_not_size_an_english_response() -> None:
+    """The other way round: a voice much faster than the estimate in Korean (as the exact
+    engine: 60 ms for any character) is not taken to be that much faster in English: at no
+    point of the English response is more claimed than was played (here exactly what was)."""
+    t = HeardTracker(commit_mode=True)
+    first, second = "오늘 날씨가 좋네요.", "Three four five six."
+    for text in (first, second):
+        t.appended(text, text + " ")
+    t.response_started("a")
+    t.audio("a", 12 * 60)  # 12 units at 60 ms, against 8 x 220 + 4 x 65 estimated
+    t.response_done("a", None)
+    t.response_started("b")
+    t.audio("b", 21 * 60)  # all of it arrived, its end has not
+    for played in range(0, 20 * 60, 7):
+        heard = estimate_prefix(second, (played // 60) / len(second))  # whole characters
+        assert t.heard_text(12 * 60 + played, RATE) == speakable_join([first, heard])

@@ -71,8 +71,13 @@ NOT_FOR_LOCAL_SPEECH_MODULES = {
     "bridge.local.engines.exact",
     "bridge.adapters.lexicon_file",
 }
-# bridge tts-server serves the emulator only: no turn, its result or its cost.
-NOT_FOR_THE_TTS_SERVER_MODULES = {"bridge.pipeline", "bridge.core.result", "bridge.core.cost"}
+# bridge tts-server serves the emulator only: no turn, its result or its cost, no settings.
+NOT_FOR_THE_TTS_SERVER_MODULES = {
+    "bridge.pipeline",
+    "bridge.core.result",
+    "bridge.core.cost",
+    "bridge.commands.settings",
+}
 
 
 def run_fresh(code: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.adapters.sinks import NullSink
-from bridge.core.heard import VoicePace
+from bridge.core.heard import HeardTracker
+from bridge.core.pace import PaceSums, VoicePace
 from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
 from bridge.local.engines.exact import decode_speech, samples_per_char
 from bridge.pipeline import PipelineOptions, Turn
@@ -16,26 +17,46 @@ from tests.test_pipeline import scripted, target
 pytestmark = pytest.mark.anyio
 
 
-def test_the_factor_is_audio_over_estimate_per_model_and_voice() -> None:
+def test_a_span_takes_the_slower_of_the_two_models() -> None:
+    """Heard: 10 units in 0.6 s whose text was estimated at 1.8 s (a voice three times faster
+    than the estimate, 60 ms a unit). A span of 10 units estimated at 0.65 s (Latin text) is
+    sized by the 60 ms a unit (0.6 s, not 0.22); one estimated at 2.2 s (Korean) by the
+    estimate scaled (0.73 s, not 0.6)."""
+    sums = PaceSums().add(0.6, 10, 1.8)
+    assert sums.seconds(10, 0.65) == pytest.approx(0.6)
+    assert sums.seconds(10, 2.2) == pytest.approx(2.2 / 3)
+    assert PaceSums().seconds(10, 0.65) == 0.65  # nothing heard: the estimate
+    assert (sums + sums).seconds(10, 0.65) == pytest.approx(0.6)
+    assert PaceSums().add(0, 1, 1) == PaceSums().add(1, 0, 1) == PaceSums().add(1, 1, 0)
+    assert PaceSums().add(1, 1, 0) == PaceSums()
+
+
+def test_the_sums_are_kept_per_model_and_voice() -> None:
     pace = VoicePace()
-    assert pace.factor("m", "v") is None
-    pace.learn("m", "v", 6.0, 5.0)
-    pace.learn("m", "v", 3.0, 2.5)
-    assert pace.factor("m", "v") == pytest.approx(1.2)
-    assert pace.factor("m", "other") is None and pace.factor("other", "v") is None
-    pace.learn("m", "v", 0.0, 1.0)  # a turn without audio teaches nothing
-    pace.learn("m", "v", 1.0, 0.0)
-    assert pace.factor("m", "v") == pytest.approx(1.2)
+    assert pace.sums("m", "v") == PaceSums()
+    pace.learn("m", "v", PaceSums().add(1.5, 10, 1.0))
+    assert pace.sums("m", "v") == PaceSums(1.5, 10, 1.0)
+    pace.learn("m", "v", PaceSums().add(0.5, 5, 0.5))
+    assert pace.sums("m", "v") == PaceSums(2.0, 15, 1.5)
+    assert pace.sums("m", "other") == PaceSums() and pace.sums("other", "v") == PaceSums()
+    pace.learn("m", "x", PaceSums())  # a turn without audio teaches nothing
+    assert pace.sums("m", "x") == PaceSums()
 
 
 def test_older_turns_fade_out() -> None:
     """About the last two minutes of audio count: a voice that changed its pace (a new speech
     rate, a new model version) is followed, not averaged with all it ever did."""
     pace = VoicePace()
-    pace.learn("m", "v", 600.0, 300.0)  # ten minutes at twice the estimate
-    pace.learn("m", "v", 120.0, 120.0)  # then two minutes at the estimate
-    factor = pace.factor("m", "v")
-    assert factor is not None and 1.0 < factor < 1.6  # all summed: 720 / 420 = 1.71
+    for _ in range(60):  # ten minutes at twice the estimate
+        pace.learn("m", "v", PaceSums().add(10.0, 100, 5.0))
+    for _ in range(24):  # then two minutes at the estimate
+        pace.learn("m", "v", PaceSums().add(5.0, 100, 5.0))
+    sums = pace.sums("m", "v")
+    assert sums.audio == pytest.approx(120.0)
+    # All three sums fade alike: the audio per unit stays between the two paces given
+    # (0.1 and 0.05 s a unit), nearer the recent one.
+    assert 0.05 < sums.audio / sums.units < 0.075
+    assert 1.0 < sums.audio / sums.estimated < 1.5  # all summed: 720 / 420 = 1.71
 
 
 class _StopAt(NullSink):
@@ -97,11 +118,26 @@ async def test_a_later_turn_sizes_its_first_response_by_the_voice_learned(learne
         sink.turn = turn
         result = await turn.run()
     assert result.interrupted
-    factor = pace.factor(tts.model, tts.config.voice)
-    assert factor == pytest.approx(60 / 65, abs=0.02)
+    sums = pace.sums(tts.model, tts.config.voice)
+    assert sums.audio / sums.estimated == pytest.approx(60 / 65, abs=0.02)
     decoded = decode_speech(b"".join(c.data for c in sink.chunks), run_length=run).text
     assert decoded == second[:heard]  # what the listener heard, to the character
     if learned:
         assert result.spoken_text == "Seventeen quick brown foxes jumped"
     else:  # 35.5 characters at 65 ms are 32.8 at 60: "jumped" is not claimed
         assert result.spoken_text == "Seventeen quick brown foxes"
+
+
+def test_a_span_is_estimated_from_the_characters_whose_units_it_holds() -> None:
+    """Every character whose billable units lie in the span counts at its own script's
+    rate; units not covered by a character (the space sent after a segment, or a part of a
+    character) count as spaces. Korean syllables (wide, one unit) make each edge show."""
+    t = HeardTracker()
+    t.appended("a가")  # units 0-2
+    t.appended("나b", "나b ")  # units 2-5
+    latin, wide = 0.065, 0.22
+    assert t._span_seconds(0, 1) == pytest.approx(latin)  # "a", not the syllable after it
+    assert t._span_seconds(1, 2) == pytest.approx(wide)  # "가", its unit ends the span
+    assert t._span_seconds(1, 3) == pytest.approx(2 * wide)  # "가" and "나", across segments
+    assert t._span_seconds(2, 5) == pytest.approx(wide + 2 * latin)  # "나b" and the space
+    assert t._span_seconds(0, 5) == pytest.approx(2 * latin + 2 * wide + latin)

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from bridge.commands.settings import KEYS, Settings, config_path, merge_settings, read_config
 from bridge.core.errors import ConfigError, NothingToSpeak
 from bridge.core.sanitize import TextSanitizer
 from bridge.qwen.config import SAMPLE_RATES, SessionConfig
@@ -37,6 +36,7 @@ from bridge.qwen.regions import (
 
 if TYPE_CHECKING:
     from bridge.adapters.sinks import AudioSink
+    from bridge.commands.settings import Settings
     from bridge.core.result import TurnResult
     from bridge.pipeline import PipelineOptions, TTSTarget
     from bridge.qwen.client import AudioChunk, Timeouts
@@ -263,6 +263,9 @@ def add_output_options(p: argparse.ArgumentParser) -> None:
 
 def load_settings(args: argparse.Namespace, env: Env) -> Settings:
     """The command's settings: its flags, then ``env``, then the configuration file."""
+    # Imported here: a command that reads no settings (bridge tts-server) builds none of them.
+    from bridge.commands.settings import KEYS, config_path, merge_settings, read_config
+
     home = Path(env["HOME"]) if env.get("HOME") else Path.home()
     path, explicit = config_path(env, home)
     file_values = read_config(path, explicit=explicit)

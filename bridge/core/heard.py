@@ -27,23 +27,13 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from itertools import repeat
 
+from bridge.core.pace import LATIN_SECONDS_PER_CHAR, PaceSums, estimate_seconds
 from bridge.core.result import SegmentTiming
 from bridge.qwen.protocol import billable_characters
-from bridge.text._chars import is_wide, is_word_boundary, join_space
+from bridge.text._chars import is_word_boundary, join_space
 
-__all__ = ["HeardTracker", "VoicePace", "estimate_prefix", "estimate_seconds", "speakable_join"]
-
-# Speaking rates for sizing a response whose audio has not all arrived (seconds per character).
-_LATIN_SECONDS_PER_CHAR = 0.065
-_CJK_SECONDS_PER_CHAR = 0.22
-
-
-def estimate_seconds(text: str) -> float:
-    if text.isascii():  # no wide character: the same sum, without a match per character
-        return sum(repeat(_LATIN_SECONDS_PER_CHAR, len(text)))
-    return sum(_CJK_SECONDS_PER_CHAR if is_wide(c) else _LATIN_SECONDS_PER_CHAR for c in text)
+__all__ = ["HeardTracker", "estimate_prefix", "estimate_seconds", "speakable_join"]
 
 
 def estimate_prefix(text: str, fraction: float) -> str:
@@ -75,6 +65,8 @@ class _Response:
     done: bool = False
     abandoned: bool = False  # its connection dropped before it finished
     billed: int | None = None  # the characters the server billed for it
+    # Its billed units and their text's estimated seconds, for the pace (once it is done).
+    paced: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -83,8 +75,8 @@ class HeardTracker:
 
     commit_mode: bool = False
     speech_rate: float = 1.0  # the session's: scales the text-based length estimate
-    # The voice's audio length against the text estimate in earlier turns (``VoicePace``).
-    prior_factor: float | None = None
+    # What earlier turns showed of the voice's pace (``bridge.core.pace.VoicePace``).
+    prior: PaceSums = field(default_factory=PaceSums)
     texts: list[str] = field(default_factory=list)
     bounds: list[float] = field(default_factory=lambda: [0.0])  # cumulative units per segment
     responses: list[_Response] = field(default_factory=list)
@@ -186,10 +178,13 @@ class HeardTracker:
     def _span_seconds(self, start: float, end: float) -> float:
         """The estimated speaking time of billable units ``start`` to ``end`` (at speech rate
         1): of every character in the span, not cut at word boundaries, and of the units
-        beyond a segment's text (the space sent after it) as a space."""
+        beyond a segment's text (the space sent after it) as spaces."""
         chars: list[str] = []
         covered = 0.0
-        for i, text in enumerate(self.texts):
+        # From the segment holding ``start`` (those before it end at or before it).
+        first = max(0, bisect.bisect_right(self.bounds, start + 1e-9) - 2)
+        for i in range(first, len(self.texts)):
+            text = self.texts[i]
             lo, hi = self.bounds[i], self.bounds[i + 1]
             if hi <= start + 1e-9:
                 continue
@@ -205,38 +200,31 @@ class HeardTracker:
                     covered += step
                 acc += step
         spaces = max(0.0, end - start - covered)
-        return estimate_seconds("".join(chars)) + spaces * _LATIN_SECONDS_PER_CHAR
+        return estimate_seconds("".join(chars)) + spaces * LATIN_SECONDS_PER_CHAR
 
-    def voice_sample(self, sample_rate: int) -> tuple[float, float]:
-        """Seconds of audio and seconds the text estimate gave them (at the session's speech
-        rate), over this turn's finished responses: billed characters, not their spans
-        snapped to segment boundaries, which may count a space they did not speak."""
-        estimated = samples = 0.0
+    def pace_sums(self, sample_rate: int) -> PaceSums:
+        """This turn's finished responses, for the pace (``bridge.core.pace``): over the
+        characters billed for each, not its span snapped to segment boundaries, which may
+        count a space it did not speak."""
+        sums = PaceSums()
         for resp in self.responses:
             if resp.done and not resp.abandoned and resp.end is not None and resp.samples > 0:
-                units = resp.billed if resp.billed else resp.end - resp.start
-                estimated += self._span_seconds(resp.start, resp.start + units)
-                samples += resp.samples
-        return samples / sample_rate, estimated / self.speech_rate
-
-    def _voice_factor(self, sample_rate: int) -> float:
-        """How long the voice's audio is against the text's estimated speaking time: from
-        this turn's finished responses; before one has finished, ``prior_factor`` (earlier
-        turns, ``VoicePace``) or 1."""
-        audio, estimated = self.voice_sample(sample_rate)
-        if estimated > 0:
-            return audio / estimated
-        return self.prior_factor if self.prior_factor is not None else 1.0
+                if resp.paced is None:  # its span is settled: worked out once
+                    units = resp.billed if resp.billed else resp.end - resp.start
+                    seconds = self._span_seconds(resp.start, resp.start + units)
+                    resp.paced = (units, seconds / self.speech_rate)
+                sums = sums.add(resp.samples / sample_rate, *resp.paced)
+        return sums
 
     def _pace(self, start: float, end: float, sample_rate: int) -> float:
-        """Samples per billed unit of the text from ``start`` to ``end``: its estimated speaking
-        time by script (``estimate_seconds``: a Korean or Chinese character takes longer than
-        a Latin one), scaled by how the voice compares to that estimate (``_voice_factor``).
-        So a voice's pace in English text does not set the pace of a Korean sentence."""
+        """Samples per billed unit of the text from ``start`` to ``end``, by the pace of
+        earlier turns and of this one's finished responses (``bridge.core.pace``: the slower
+        of seconds per unit and the script-aware estimate scaled; before any, the estimate)."""
         if end <= start:
             return 1.0
-        estimated = self._span_seconds(start, end) / self.speech_rate * sample_rate
-        return self._voice_factor(sample_rate) * estimated / (end - start)
+        estimated = self._span_seconds(start, end) / self.speech_rate
+        seconds = (self.prior + self.pace_sums(sample_rate)).seconds(end - start, estimated)
+        return seconds * sample_rate / (end - start)
 
     def _expected_samples(self, start: float, end: float, sample_rate: int) -> int:
         """How long the audio of units ``start`` to ``end`` will be (see ``_pace``)."""
@@ -435,36 +423,6 @@ class HeardTracker:
                 continue
             break
         return self._text_upto(heard_to)
-
-
-_PACE_MEMORY_SECONDS = 120.0  # a voice's pace is learned from about its last two minutes
-
-
-@dataclass(slots=True)
-class VoicePace:
-    """What earlier turns showed of the voices' pace: the length of their audio against the
-    text's estimated speaking time, per model and voice (summed over finished responses,
-    the older ones fading out past about two minutes of audio). A turn given one (``Turn``'s
-    ``pace``; ``Assistant`` keeps one for its turns) sizes a response by it while no response
-    of its own has finished, which is when a barge-in that cannot wait for the response's end
-    would otherwise fall back to the text's estimate alone; it adds its own when it ends."""
-
-    _sums: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-
-    def factor(self, model: str, voice: str) -> float | None:
-        audio, estimated = self._sums.get((model, voice), (0.0, 0.0))
-        return audio / estimated if estimated > 0 else None
-
-    def learn(self, model: str, voice: str, audio: float, estimated: float) -> None:
-        """Add ``audio`` seconds whose text was estimated at ``estimated`` seconds."""
-        if audio <= 0 or estimated <= 0:
-            return
-        old_audio, old_estimated = self._sums.get((model, voice), (0.0, 0.0))
-        audio, estimated = old_audio + audio, old_estimated + estimated
-        if audio > _PACE_MEMORY_SECONDS:
-            keep = _PACE_MEMORY_SECONDS / audio
-            audio, estimated = audio * keep, estimated * keep
-        self._sums[(model, voice)] = (audio, estimated)
 
 
 def speakable_join(parts: list[str]) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from bridge.adapters.llm import LLMClient
 from bridge.adapters.sinks import AudioSink
 from bridge.core.conversation import Conversation
-from bridge.core.heard import VoicePace
+from bridge.core.pace import VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import PipelineOptions, TTSTarget, Turn
 from bridge.text import Segment

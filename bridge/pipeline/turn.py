@@ -32,7 +32,8 @@ import structlog
 from bridge.adapters.sinks import AudioSink, StopsAtOnce
 from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import BridgeError
-from bridge.core.heard import HeardTracker, VoicePace, speakable_join
+from bridge.core.heard import HeardTracker, speakable_join
+from bridge.core.pace import PaceSums, VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline.handoff import Channel
 from bridge.pipeline.options import PipelineOptions, ReconnectPolicy, TTSTarget
@@ -94,7 +95,7 @@ class Turn:
         self._tracker = HeardTracker(
             commit_mode=target.config.mode == "commit",
             speech_rate=target.config.speech_rate or 1.0,
-            prior_factor=None if pace is None else pace.factor(target.model, target.config.voice),
+            prior=PaceSums() if pace is None else pace.sums(target.model, target.config.voice),
         )
         self._text = TextStage(
             text,
@@ -195,7 +196,7 @@ class Turn:
         if self._pace is not None:
             rate = self.target.config.sample_rate
             self._pace.learn(
-                self.target.model, self.target.config.voice, *self._tracker.voice_sample(rate)
+                self.target.model, self.target.config.voice, self._tracker.pace_sums(rate)
             )
         moments = self._timeline.snapshot()
         prices = self.options.prices

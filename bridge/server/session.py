@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError, StoreError
-from bridge.core.heard import VoicePace
+from bridge.core.pace import VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
