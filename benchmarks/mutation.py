@@ -184,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.add_argument("--work", help="the copy's name under .mutation/ (default: the area)")
     args = parser.parse_args(argv)
+    if args.tests:
+        # ``--tests a b`` also takes the mutant globs written after it: a glob names a module
+        # (``bridge.…``), a test path does not.
+        globs = [t for t in args.tests if t.startswith("bridge.")]
+        args.tests = [t for t in args.tests if not t.startswith("bridge.")]
+        args.mutants = [*args.mutants, *globs]
     if args.list or args.area is None:
         for name, area in AREAS.items():
             print(f"{name}: {' '.join(area.sources)}  (tests: {' '.join(area.tests)})")
