@@ -489,3 +489,26 @@ def test_the_openers_inside_a_closed_one_are_resolved_with_it() -> None:
 def test_only_the_spaces_right_after_a_removed_item_collapse() -> None:
     # inline code after a removed item keeps its white space as written
     assert scrub("Run 🎉 `x  =  1` now") == "Run x  =  1 now"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("say ` a` now", "say a now"),  # padding inside the span
+        ("say `a ` now", "say a now"),
+        ("a `` b", "a b"),  # an empty span
+        ("a ` b", "a b"),  # a span never closed
+        ("x " + "`" * 32 + " y", "x y"),  # two runs of the 16-backtick cap
+        ("Use `ls` , then", "Use ls, then"),  # no space left before punctuation
+        ("Run `make`.", "Run make."),
+        ("`x` y", "x y"),
+        ("a `b` c", "a b c"),  # nothing else moves
+    ],
+)
+def test_backticks_that_go_leave_no_double_space(text: str, expected: str) -> None:
+    """A code span's backticks go like any removed markup: the spaces around them, in or
+    out of the span, collapse to one, whatever the delta split."""
+    for cut in range(len(text) + 1):
+        s = Scrubber()
+        assert s.feed(text[:cut]) + s.feed(text[cut:]) + s.flush() == expected, cut
+    assert scrub(text) == expected

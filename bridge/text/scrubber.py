@@ -29,7 +29,8 @@ Text is passed on as soon as it is unambiguous:
   1024 for display math);
 * spaces at the end of the output wait for the next character.
 
-Inline code keeps its text; its backticks go. A span closes on a run of as many backticks
+Inline code keeps its text; its backticks go (like removed markup: the spaces around them
+collapse to one, "a `` b" is "a b"). A span closes on a run of as many backticks
 as opened it. A run of more than 16 backticks (no model writes one) is read as a run of 16,
 then the rest, again at most 16 at a time: 17 open a span with 16 and keep the 17th as code
 text, and inside a span of 16 a run of 17 closes it and opens a span of one.
@@ -551,6 +552,7 @@ class Scrubber:
         if j == len(src) and not eof:
             return None
         self._code = j - i  # the span opens; its text is kept as it is
+        self._out.dropped()  # its backticks go: no double space where they stood
         return j
 
     def _code_text(self, i: int, eof: bool) -> int | None:
@@ -578,6 +580,7 @@ class Scrubber:
             return None
         if k - j == self._code:
             self._code = 0
+            self._out.dropped()
         else:
             self._out.put(src[j:k])
         return k
