@@ -141,3 +141,22 @@ def test_a_span_is_estimated_from_the_characters_whose_units_it_holds() -> None:
     assert t._span_seconds(1, 3) == pytest.approx(2 * wide)  # "가" and "나", across segments
     assert t._span_seconds(2, 5) == pytest.approx(wide + 2 * latin)  # "나b" and the space
     assert t._span_seconds(0, 5) == pytest.approx(2 * latin + 2 * wide + latin)
+
+
+def test_the_pace_learned_at_one_speech_rate_holds_at_another() -> None:
+    """Learned at speech rate 1 (60 ms a character), used at rate 2: 30 ms a character. The
+    per-unit model is kept at rate 1 too, so it does not claim the old, slower pace."""
+    learned = HeardTracker(commit_mode=True, speech_rate=1.0)
+    learned.appended("Hello there.", "Hello there. ")
+    learned.response_started("a")
+    learned.audio("a", 13 * 60)
+    learned.response_done("a", None)
+    pace = VoicePace()
+    pace.learn("m", "v", learned.pace_sums(1000))
+    text = "Three four five six."
+    t = HeardTracker(commit_mode=True, speech_rate=2.0, prior=pace.sums("m", "v"))
+    t.appended(text, text + " ")
+    t.response_started("b")
+    t.audio("b", 21 * 30)
+    assert t.heard_text(int(10.5 * 30), 1000) == "Three four"
+    assert t.heard_text(int(9.5 * 30), 1000) == "Three"

@@ -205,15 +205,16 @@ class HeardTracker:
     def pace_sums(self, sample_rate: int) -> PaceSums:
         """This turn's finished responses, for the pace (``bridge.core.pace``): over the
         characters billed for each, not its span snapped to segment boundaries, which may
-        count a space it did not speak."""
+        count a space it did not speak. In seconds at speech rate 1 (the audio's times the
+        session's rate), so what a ``VoicePace`` keeps holds when the rate changes."""
         sums = PaceSums()
         for resp in self.responses:
             if resp.done and not resp.abandoned and resp.end is not None and resp.samples > 0:
                 if resp.paced is None:  # its span is settled: worked out once
                     units = resp.billed if resp.billed else resp.end - resp.start
                     seconds = self._span_seconds(resp.start, resp.start + units)
-                    resp.paced = (units, seconds / self.speech_rate)
-                sums = sums.add(resp.samples / sample_rate, *resp.paced)
+                    resp.paced = (units, seconds)
+                sums = sums.add(resp.samples / sample_rate * self.speech_rate, *resp.paced)
         return sums
 
     def _pace(self, start: float, end: float, sample_rate: int) -> float:
@@ -222,9 +223,9 @@ class HeardTracker:
         of seconds per unit and the script-aware estimate scaled; before any, the estimate)."""
         if end <= start:
             return 1.0
-        estimated = self._span_seconds(start, end) / self.speech_rate
+        estimated = self._span_seconds(start, end)  # at speech rate 1, as the sums
         seconds = (self.prior + self.pace_sums(sample_rate)).seconds(end - start, estimated)
-        return seconds * sample_rate / (end - start)
+        return seconds / self.speech_rate * sample_rate / (end - start)
 
     def _expected_samples(self, start: float, end: float, sample_rate: int) -> int:
         """How long the audio of units ``start`` to ``end`` will be (see ``_pace``)."""

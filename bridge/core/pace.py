@@ -47,7 +47,7 @@ def estimate_seconds(text: str) -> float:
 @dataclass(frozen=True, slots=True)
 class PaceSums:
     """Responses heard: seconds of ``audio``, billed ``units``, and their text's ``estimated``
-    seconds (at the session's speech rate)."""
+    seconds, both times at speech rate 1 (audio times the session's rate)."""
 
     audio: float = 0.0
     units: float = 0.0
