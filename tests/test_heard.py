@@ -644,8 +644,8 @@ def test_the_pace_learned_in_latin_text_does_not_size_a_korean_response() -> Non
     assert t.heard_text(585 + 2 * 220 + 70, RATE) == "One two. 오늘"
 
 
-def test_a_prior_factor_sizes_the_first_response_of_a_turn() -> None:
-    """Before a response of this turn has finished, the voice's factor from earlier turns
+def test_a_prior_pace_sizes_the_first_response_of_a_turn() -> None:
+    """Before a response of this turn has finished, the voice's pace from earlier turns
     (here: 20% slower than the text estimate) sizes the one playing; without it, the text's
     estimate alone, which here would claim a word the listener had not heard whole."""
     text = "Three four five six."

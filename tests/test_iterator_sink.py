@@ -158,11 +158,7 @@ async def test_a_listener_that_leaves_with_the_last_audio_buffered_is_not_credit
         )
         taken: list[AudioChunk] = []
         async with anyio.create_task_group() as tg:
-
-            async def run() -> None:
-                await turn.run()
-
-            tg.start_soon(run)
+            tg.start_soon(turn.run)
             with anyio.fail_after(10):
                 await sink.closing.wait()
             async for c in sink:

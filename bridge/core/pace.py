@@ -7,11 +7,11 @@ the voice's pace, both learned from the responses heard (``PaceSums``):
 - the text's estimated speaking time (``estimate_seconds``: a wide character, Chinese,
   Japanese or Korean, taking longer than a Latin one) scaled by how the voice compared to it.
 
-Voices keep neither: a Hangul syllable may take three times a Latin letter, or as long. So a
-span is sized by the slower of the two, and a pace learned in one script cannot make a
-response in another claim more than was heard (English after Korean, as the ``exact`` engine
-speaks every character alike: the first model holds; Korean after English, as real voices
-take longer over a syllable: the second). Before anything was heard: the text's estimate.
+Neither holds for every voice: a Hangul syllable may take three times a Latin letter, or as
+long. So a span is sized by the slower of the two, and a pace learned in one script cannot
+make a response in another claim more than was heard (English after Korean, as the ``exact``
+engine speaks every character alike: the first model holds; Korean after English, as real
+voices take longer over a syllable: the second). Before anything was heard: the text's estimate.
 ``VoicePace`` keeps the sums across turns, per model and voice.
 """
 
