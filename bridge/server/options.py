@@ -21,6 +21,7 @@ from bridge.qwen.models import model_info
 from bridge.server.clients import ProxyTrust
 from bridge.server.limits import ServerLimits, is_loopback_host
 from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
+from bridge.server.sink import MAX_PLAYBACK_DELAY_MS, NO_ACK_DELAY_MS
 from bridge.server.store import ConversationStore
 from bridge.text import Lexicon
 
@@ -119,6 +120,8 @@ class SessionSettings:
     language: str
     sample_rate: int
     lexicon: str = NO_LEXICON
+    # A client without acks is modelled as starting to play this long after a frame is sent.
+    playback_delay_ms: int = NO_ACK_DELAY_MS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,10 +228,18 @@ def apply_configure(
             ErrorCode.INVALID_CONFIG,
             f"unsupported sample_rate; choose one of: {', '.join(map(str, SAMPLE_RATES))}",
         )
+    delay = msg.playback_delay_ms
+    if delay is not None and not 0 <= delay <= MAX_PLAYBACK_DELAY_MS:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG,
+            f"playback_delay_ms must be 0 to {MAX_PLAYBACK_DELAY_MS} (milliseconds from a "
+            "frame's arrival to its playing)",
+        )
     return SessionSettings(
         voice=msg.voice or current.voice,
         prompt=msg.prompt or current.prompt,
         language=language or current.language,
         sample_rate=msg.sample_rate or current.sample_rate,
         lexicon=msg.lexicon or current.lexicon,
+        playback_delay_ms=current.playback_delay_ms if delay is None else delay,
     )

@@ -447,6 +447,7 @@ class ClientSession:
                     language=saved.get("language"),  # type: ignore[arg-type]
                     sample_rate=saved.get("sample_rate"),  # type: ignore[arg-type]
                     lexicon=saved.get("lexicon"),  # type: ignore[arg-type]
+                    playback_delay_ms=saved.get("playback_delay_ms"),  # type: ignore[arg-type]
                 ),
                 voices=self._voices,
                 prompts=self._prompt_names,
@@ -493,6 +494,7 @@ class ClientSession:
                 "language": s.language,
                 "sample_rate": s.sample_rate,
                 "lexicon": s.lexicon,
+                "playback_delay_ms": s.playback_delay_ms,
             },
             self._conversation.turns,
         )
@@ -523,6 +525,7 @@ class ClientSession:
             limits=self._limits.to_public(),
             lexicon=s.lexicon,
             lexicons=self.backend.lexicon_names(),
+            playback_delay_ms=s.playback_delay_ms,
             chat=self._assistant is not None,
             resume_token=self._resume_token if self.backend.store is not None else None,
             history=history,
@@ -568,6 +571,7 @@ class ClientSession:
             sample_rate=self._settings.sample_rate,
             lead=self.backend.options.audio_lead,
             trust_acks=self._acks_seen,
+            no_ack_delay=self._settings.playback_delay_ms / 1000,
             clock=self._clock,
         )
         index = 0
