@@ -14,6 +14,7 @@ import openai
 from bridge.adapters.lexicon_file import NO_LEXICON
 from bridge.adapters.llm import LLMConfig
 from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS
+from bridge.core.cost import PriceTable
 from bridge.core.errors import ConfigError
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
@@ -28,6 +29,14 @@ from bridge.text import Lexicon
 __all__ = ["Backend", "ServerOptions", "SessionSettings", "apply_configure"]
 
 WS_PATH = "/ws"
+# After a response.cancel, how long a session may read on to the end of the speech response
+# that was playing (nothing waits for it; a new message brings it back to settle_timeout).
+SETTLE_IDLE_TIMEOUT = 3.0
+
+
+def server_pipeline(*, prices: PriceTable | None = None) -> PipelineOptions:
+    """The turn options of a server: ``PipelineOptions`` with ``SETTLE_IDLE_TIMEOUT``."""
+    return PipelineOptions(settle_idle_timeout=SETTLE_IDLE_TIMEOUT, prices=prices)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,6 +45,9 @@ class ServerOptions:
 
     - ``token``: required from clients when set; must be set when ``host`` is not loopback;
     - ``origins``: browser origins allowed besides the page's own (``"*"``: any);
+    - ``pipeline``: the turn options (``server_pipeline()``: after a ``response.cancel`` the
+      heard text may wait ``SETTLE_IDLE_TIMEOUT`` for the end of the response that played,
+      ``settle_timeout`` once a new message waits);
     - ``audio_lead``: seconds of audio the server may send ahead of the client's playback
       (``None``: send audio as fast as it is synthesized);
     - ``shutdown_grace``: how long running responses may take to finish at shutdown;
@@ -64,7 +76,7 @@ class ServerOptions:
     token: str | None = field(default=None, repr=False)
     origins: tuple[str, ...] = ()
     limits: ServerLimits = field(default_factory=ServerLimits)
-    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    pipeline: PipelineOptions = field(default_factory=server_pipeline)
     audio_lead: float | None = 1.0
     shutdown_grace: float = 10.0
     readiness_ttl: float = 5.0
