@@ -8,6 +8,13 @@ repetition):
   per audio delta; see its docstring), pinned to CPU 0;
 - ``bridge-w2``: ``bridge serve --workers 2``, pinned to CPUs 0 and 1 (capacity only).
 
+With ``--worker-cpu F`` (root and a cgroup ``cpu`` controller), every server process that
+serves (each worker of ``--workers 2``, the one process of the others) runs in a cgroup of its
+own capped at ``F`` of a core (CFS quota, 10 ms period), and all servers are pinned to CPU 0:
+one worker and two get the same budget per worker, and the load generator keeps CPU 1, so a
+machine with fewer cores than workers plus load can still show how capacity grows with the
+workers (run ``--systems bridge bridge-w2 --worker-cpu 0.3``).
+
 Shared by all, on CPU 1 (with this script's clients): the TTS stand-in ``bridge tts-server
 --engine tone --rtf 0.9`` (speech paced 10% faster than real time; ``--rtf``) and the
 scripted model (this script with ``--fake-llm``: a two-sentence reply at ``--token-ms`` per
@@ -244,6 +251,59 @@ def server_argv(system: str, n: int, tts_url: str, llm_url: str) -> list[str]:
     return argv
 
 
+_CGROUP_V1 = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller
+_CGROUP_V2 = Path("/sys/fs/cgroup")
+_PERIOD_US = 10_000  # short, so a worker over its quota pauses for milliseconds, not 100
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cap_workers(pid: int, share: float, expected: int, tag: str) -> list[Path]:
+    """Put each serving process of the server ``pid`` (its ``expected`` worker children, or
+    itself when it serves alone) in a cgroup of its own capped at ``share`` of a core."""
+    workers = [pid]
+    if expected > 1:
+        deadline = time.monotonic() + 30
+        while len(workers := _children(pid)) < expected:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"--worker-cpu: {expected} workers of {pid} did not appear")
+            time.sleep(0.05)
+    control = _CGROUP_V2 / "cgroup.subtree_control"
+    v2 = control.exists() and "cpu" in control.read_text().split()
+    root = _CGROUP_V2 if v2 else _CGROUP_V1
+    if not v2 and not (root / "cpu.cfs_quota_us").exists():
+        raise SystemExit("--worker-cpu needs a cgroup cpu controller (cgroup v1 or v2) and root")
+    groups = []
+    for i, worker in enumerate(workers):
+        group = root / f"relay-compare-{os.getpid()}-{tag}-{i}"
+        group.mkdir()
+        quota = max(1000, int(share * _PERIOD_US))
+        if v2:
+            (group / "cpu.max").write_text(f"{quota} {_PERIOD_US}")
+        else:
+            (group / "cpu.cfs_period_us").write_text(str(_PERIOD_US))
+            (group / "cpu.cfs_quota_us").write_text(str(quota))
+        (group / "cgroup.procs").write_text(str(worker))
+        groups.append(group)
+    return groups
+
+
+def remove_groups(groups: list[Path]) -> None:
+    """Remove the cgroups of ``cap_workers`` once their processes ended."""
+    for group in groups:
+        for _ in range(100):
+            try:
+                group.rmdir()
+                break
+            except OSError:
+                time.sleep(0.05)  # its processes are still exiting
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
@@ -332,10 +392,14 @@ async def measure(
 ) -> Figures:
     helpers = args.helpers
     n_max = max(args.clients, args.ramp_max)
-    cpus = "0,1" if system == "bridge-w2" else "0"
+    cpus = "0,1" if system == "bridge-w2" and not args.worker_cpu else "0"
     proc, url = start(server_argv(system, n_max, tts_url, llm_url), cpus if args.pin else None)
     fig = Figures(system)
+    groups: list[Path] = []
     try:
+        if args.worker_cpu:
+            workers = 2 if system == "bridge-w2" else 1
+            groups = cap_workers(proc.pid, args.worker_cpu, workers, system)
         await anyio.sleep(0.5)
         if system != "bridge-w2":
             await fixed_load(url, 1, 0.1, args, proc.pid, helpers)  # warm-up, not counted
@@ -395,6 +459,7 @@ async def measure(
         )
     finally:
         stop(proc)
+        remove_groups(groups)
     return fig
 
 
@@ -492,7 +557,11 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
         print(
             "bridge --workers 2 / --workers 1 sessions: "
             f"{median('bridge-w2', 'capacity') / median('bridge', 'capacity'):.2f}x"
-            " (--workers 2 on both CPUs, which it shares with the load generator)"
+            + (
+                f" (each worker capped at {args.worker_cpu:g} of a core, all on CPU 0)"
+                if args.worker_cpu
+                else " (--workers 2 on both CPUs, which it shares with the load generator)"
+            )
         )
 
 
@@ -518,7 +587,12 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"systems {', '.join(args.systems)}; {args.reps} repetitions interleaved; emulator tone"
         f" at rtf {args.rtf:g}, scripted model {args.token_ms:g} ms/token; servers pinned to CPU 0"
-        f" (bridge-w2: CPUs 0,1), the rest to CPU 1; load average {load0[0]:.2f}",
+        + (
+            f", each serving process capped at {args.worker_cpu:g} of a core"
+            if args.worker_cpu
+            else " (bridge-w2: CPUs 0,1)"
+        )
+        + f", the rest to CPU 1; load average {load0[0]:.2f}",
         flush=True,
     )
     figs: list[Figures] = []
@@ -562,6 +636,13 @@ if __name__ == "__main__":
         default=0.9,
         help="the emulator's real-time factor (default 0.9: 10%% faster than real time, so its "
         "own pacing jitter on the shared core is not heard as a gap)",
+    )
+    parser.add_argument(
+        "--worker-cpu",
+        type=float,
+        default=None,
+        help="cap each serving process at this share of a core (cgroup; root), all servers on "
+        "CPU 0: compares --workers 2 with one worker on equal budgets per worker",
     )
     parser.add_argument("--fake-llm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arrivals-file", type=Path, help=argparse.SUPPRESS)
