@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
+
 from bridge.adapters.llm import LLMClient
 from bridge.adapters.sinks import AudioSink
 from bridge.core.conversation import Conversation
@@ -49,6 +51,7 @@ class Assistant:
         ``traceparent``: the parent of its trace span (W3C Trace Context)."""
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
+        sent = anyio.Event()  # the model request is out: the rest of the turn may start
 
         def record(result: TurnResult) -> None:
             heard = result.spoken_text
@@ -58,7 +61,7 @@ class Assistant:
             )
 
         return Turn(
-            self.llm.stream(messages),
+            self.llm.stream(messages, on_sent=sent.set),
             sink,
             target=self.tts,
             options=self.options,
@@ -69,6 +72,7 @@ class Assistant:
             request_text=user_text,
             traceparent=traceparent,
             pace=self.pace,
+            request_sent=sent,
         )
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:
