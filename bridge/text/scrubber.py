@@ -751,10 +751,9 @@ class Scrubber:
             return j  # a long run: drop this part, the rest of the run decides the spacing
         if j == len(src) and not eof:
             return None
-        prev = self._out.tail()[-1:]
         nxt = src[j] if j < len(src) else ""
-        if prev and not prev.isspace() and (nxt.isalnum()):
-            self._out.put(" ")  # "Done✅Next" -> "Done Next"
+        if nxt.isalnum():
+            self._out.space()  # "Done✅Next" -> "Done Next"
         self._out.dropped()
         return j
 
