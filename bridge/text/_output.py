@@ -50,6 +50,8 @@ class Output:
         self._length = 0
         self._last = ""  # the last two characters returned
         self._dropped = False  # something was just removed: spacing around it is tidied
+        # pieces from this index on keep line breaks at the end of the output back (-1: none)
+        self._hold_breaks = -1
 
     def put(self, text: str) -> None:
         if self._dropped:
@@ -69,6 +71,7 @@ class Output:
         self._length = 0
         self._last = ""
         self._dropped = False
+        self._hold_breaks = min(self._hold_breaks, 0)
 
     def dropped(self) -> None:
         """Something (emoji, image, footnote, math) was removed here: the next text does not
@@ -138,12 +141,21 @@ class Output:
         for h in self._holds:  # nor is a space put back there if an opener is kept as text
             h.gaps = [g for g in h.gaps if g <= p]
 
-    def take(self, *, final: bool = False) -> str:
+    def hold_breaks(self) -> None:
+        """From here on, line breaks at the end of the output are kept back, with its spaces,
+        until text follows them: ``take(final=True, trim=True)`` can still drop them. (What
+        was output before this call is returned as before, whatever the split.)"""
+        if self._hold_breaks < 0:
+            self._hold_breaks = len(self._pieces)
+
+    def take(self, *, final: bool = False, trim: bool = False) -> str:
         """Return (and forget) the text before the oldest open hold.
 
         Spaces at the very end are kept back until the next text shows whether they stay
         (a removed emoji or image must not leave a space before punctuation); ``final``
-        returns them, unless an item was removed after them ("Done 🎉" -> "Done").
+        returns them, unless an item was removed after them ("Done 🎉" -> "Done"). After
+        ``hold_breaks()`` line breaks at the end are kept back as spaces are, and ``trim``
+        drops them with the spaces at the end (the reply ended in a footnote definition).
 
         The text of a reply never starts with white space, whatever markup came before it
         (``"` a` b"`` -> ``"a b"``): until something is returned, it is stripped."""
@@ -151,7 +163,11 @@ class Output:
             self._trim_spaces()  # the reply ends after a removed item: no space before it
         k = self._holds[0].piece if self._holds else len(self._pieces)
         out = "".join(self._pieces[:k])
-        kept = out if final else out.rstrip(" \t")
+        kept = out if final and not trim else out.rstrip(" \t")
+        held = self._hold_breaks
+        if held >= 0 and (trim or not final):
+            sealed = len("".join(self._pieces[: min(held, k)]))  # output before hold_breaks()
+            kept = kept[: max(sealed, len(out.rstrip(" \t\n")))]
         spaces = out[len(kept) :]
         out = kept if self._last else kept.lstrip()
         del self._pieces[:k]
@@ -162,6 +178,8 @@ class Output:
         for h in self._holds:
             h.piece -= shift
             h.gaps = [g - shift for g in h.gaps]
+        if held >= 0:
+            self._hold_breaks = max(0, held - shift)
         if out:
             self._last = (self._last + out)[-2:]
         return out

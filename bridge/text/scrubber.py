@@ -27,7 +27,9 @@ Text is passed on as soon as it is unambiguous:
   ``$``, ``\\``, the start of ``https://``) waits for the characters that decide it (math
   waits for its closer up to 200 characters on its line, 40 after ``$`` and a digit,
   1024 for display math);
-* spaces at the end of the output wait for the next character.
+* spaces at the end of the output wait for the next character; after a footnote reference
+  line breaks at the end wait too, for the next text: a reply that ends in footnote
+  definitions ends with its last text, with no blank line or white space after it.
 
 Inline code keeps its text; its backticks go (like removed markup: the spaces around them
 collapse to one, "a `` b" is "a b"). A span closes on a run of as many backticks
@@ -165,7 +167,7 @@ class Scrubber:
         """End of the turn: return the rest; the scrubber starts a new turn."""
         self._process(eof=True)
         self._out.resolve_all()
-        out = self._out.take(final=True)
+        out = self._out.take(final=True, trim=self._footnote)
         self._reset()
         return out
 
@@ -597,6 +599,9 @@ class Scrubber:
             m = FOOTNOTE_REF.match(src, i)
             if m is not None:
                 self._out.dropped()
+                # the reply may end in footnote definitions, which leave no blank line: from
+                # here on, line breaks at the end of the output wait for the next text
+                self._out.hold_breaks()
                 return m.end()
             if FOOTNOTE_PARTIAL.fullmatch(src, i) is not None and not eof:
                 return None
