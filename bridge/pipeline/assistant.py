@@ -34,6 +34,7 @@ class Assistant:
         self.conversation = conversation if conversation is not None else Conversation()
         self.options = options or PipelineOptions()
         self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
+        self._last: Turn | None = None
 
     def reply(
         self,
@@ -46,7 +47,10 @@ class Assistant:
         traceparent: str | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``.
-        ``traceparent``: the parent of its trace span (W3C Trace Context)."""
+        ``traceparent``: the parent of its trace span (W3C Trace Context). A previous turn
+        still running is hurried (``Turn.hurry``): this one waits for its heard text."""
+        if self._last is not None and self._last.result is None:
+            self._last.hurry()
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
 
@@ -57,7 +61,7 @@ class Assistant:
                 result.text if keep_all else heard, interrupted=result.interrupted
             )
 
-        return Turn(
+        self._last = turn = Turn(
             self.llm.stream(messages),
             sink,
             target=self.tts,
@@ -70,6 +74,7 @@ class Assistant:
             traceparent=traceparent,
             pace=self.pace,
         )
+        return turn
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:
         """Answer ``user_text`` and return the turn's result."""
