@@ -7,7 +7,10 @@ listener played:
 - by ``Turn.interrupt()`` (the library; the sink plays in real time from the audio's arrival),
   and over ``bridge serve`` by ``response.cancel`` and by a new ``user.message`` (the client
   plays in real time from each frame's arrival and, with acks, acknowledges what it played
-  every 100 ms and just before the barge-in; without acks the server models the playback);
+  every 100 ms and just before the barge-in; without acks the server models the playback,
+  0.25 s behind what it sent unless the client declared its ``playback_delay_ms``: in a third
+  of the server trials it declares ``--declared-delay-ms``, 50 ms (its own event loop, shared by
+  the trials running at once, delays its reads by tens of milliseconds), and sends no acks);
 - in ``commit`` and ``server_commit`` mode;
 - with a dropped speech connection (the emulator closes it after a random number of audio
   deltas, the turn reconnects and re-sends what was not delivered) in a quarter of the trials.
@@ -20,7 +23,8 @@ only, cut by the script-aware rule of ``bridge.text._chars``). The error is trut
 p99 and max of the error in characters and in words, over-claims, and the share of trials
 where ``spoken_text`` is exactly the truth cut back to a whole word.
 
-Run: ``uv run python benchmarks/heard_accuracy.py [--trials 500] [--seed 1] [--concurrency 12]``
+Run: ``uv run python benchmarks/heard_accuracy.py [--trials 500] [--seed 1] [--concurrency 12]
+[--declared-delay-ms 50]``
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ SPEECH_RATE = 2.0  # runs of 30 ms: the same figures in half the time
 RUN = samples_per_char(RATE, speech_rate=SPEECH_RATE)
 FAST = Timeouts(connect=5, update=5, first_audio=5, idle=5, close=1)
 KINDS = ("interrupt", "cancel", "message")
+# The library's sink knows what it played; a server client acknowledges it, or sends no acks
+# (the server models its playback), or sends none but declares when it starts playing.
+ACKS = ("sink", "acks", "no acks", "declared")
 MODES = ("server_commit", "commit")
 
 _WORDS = (
@@ -132,7 +139,7 @@ def word_cut(reply: str, squashed: int) -> str:
 class Outcome:
     kind: str
     mode: str
-    acks: bool
+    acks: str  # one of ACKS
     drop: bool
     truth_chars: int  # non-space characters heard
     spoken_chars: int
@@ -157,7 +164,7 @@ class Outcome:
 
 
 def score(
-    kind: str, mode: str, acks: bool, drop: bool, reply: str, pcm: bytes, played: int, spoken: str
+    kind: str, mode: str, acks: str, drop: bool, reply: str, pcm: bytes, played: int, spoken: str
 ) -> Outcome:
     decoded = decode_speech(pcm[: 2 * played], run_length=RUN).text
     truth = furthest_heard(decoded, reply)
@@ -245,15 +252,16 @@ class PlayerSink:
 class Plan:
     kind: str
     mode: str
-    acks: bool
+    acks: str  # one of ACKS
     drop: bool
     reply: str
     stop_at: float  # fraction of the reply's audio played before the barge-in
     drop_after: int  # audio deltas before the connection drops (when ``drop``)
     delta_ms: int
+    declared_ms: int  # the playback_delay_ms a "declared" client declares
 
 
-def make_plans(trials: int, seed: int) -> list[Plan]:
+def make_plans(trials: int, seed: int, declared_ms: int = 50) -> list[Plan]:
     rng = random.Random(seed)
     plans = []
     for i in range(trials):
@@ -262,12 +270,13 @@ def make_plans(trials: int, seed: int) -> list[Plan]:
             Plan(
                 kind=kind,
                 mode=MODES[(i // 3) % 2],
-                acks=kind != "interrupt" and (i // 6) % 2 == 0,
+                acks="sink" if kind == "interrupt" else ACKS[1:][(i // 6) % 3],
                 drop=rng.random() < 0.25,
                 reply=make_reply(rng),
                 stop_at=rng.uniform(0.02, 0.9),
                 drop_after=rng.randint(1, 30),
                 delta_ms=rng.choice([20, 50, 100]),
+                declared_ms=declared_ms,
             )
         )
     return plans
@@ -315,7 +324,7 @@ async def library_trial(plan: Plan) -> Outcome:
     spoken = result[0].spoken_text
     played = sink.player.freeze()
     return score(
-        plan.kind, plan.mode, False, plan.drop, plan.reply, bytes(sink.player.pcm), played, spoken
+        plan.kind, plan.mode, "sink", plan.drop, plan.reply, bytes(sink.player.pcm), played, spoken
     )
 
 
@@ -364,18 +373,20 @@ async def server_trial(plan: Plan) -> Outcome:
         with anyio.fail_after(120):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(read)
+                if plan.acks == "declared":  # applies to the response the next message starts
+                    await send(type="session.configure", playback_delay_ms=plan.declared_ms)
                 await send(type="user.message", text="Go.")
                 acked, next_ack = 0, 0.0
                 while not finished.is_set():
                     await anyio.sleep(0.005)
                     now, played = anyio.current_time(), player.played()
-                    if plan.acks and now >= next_ack and played > acked:
+                    if plan.acks == "acks" and now >= next_ack and played > acked:
                         acked, next_ack = played, now + 0.1
                         await send(type="playback.ack", samples=played)
                     if played >= stop:
                         played = player.freeze()
                         barged.set()
-                        if plan.acks:  # the last ack, just before the barge-in
+                        if plan.acks == "acks":  # the last ack, just before the barge-in
                             await send(type="playback.ack", samples=played)
                         if plan.kind == "cancel":
                             await send(type="response.cancel")
@@ -436,22 +447,22 @@ def groups(outcomes: Sequence[Outcome]) -> list[tuple[str, list[Outcome]]]:
     out: list[tuple[str, list[Outcome]]] = []
     for mode in MODES:
         for kind in KINDS:
-            for acks in (True, False):
+            for acks in ACKS:
                 chosen = [o for o in outcomes if (o.mode, o.kind, o.acks) == (mode, kind, acks)]
                 if chosen:
-                    label = f"{mode:13} {kind:9} {'acks' if acks else 'no acks':7}"
+                    label = f"{mode:13} {kind:9} {acks:8}"
                     out.append((label, chosen))
         with_drop = [o for o in outcomes if o.mode == mode and o.drop]
         if with_drop:
-            out.append((f"{mode:13} {'(drops)':9} {'any':7}", with_drop))
-        out.append((f"{mode:13} {'all':9} {'any':7}", [o for o in outcomes if o.mode == mode]))
+            out.append((f"{mode:13} {'(drops)':9} {'any':8}", with_drop))
+        out.append((f"{mode:13} {'all':9} {'any':8}", [o for o in outcomes if o.mode == mode]))
     return out
 
 
 def report(outcomes: Sequence[Outcome]) -> str:
     lines = [
         "error = truth - spoken_text (positive: under-claimed); characters without white space",
-        f"{'mode':13} {'barge-in':9} {'acks':7} {'n':>4}  chars med/p99/max  "
+        f"{'mode':13} {'barge-in':9} {'acks':8} {'n':>4}  chars med/p99/max  "
         "words med/p99/max  over  exact",
     ]
     for label, chosen in groups(outcomes):
@@ -469,9 +480,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=12)
+    parser.add_argument(
+        "--declared-delay-ms",
+        type=int,
+        default=50,
+        help="the playback_delay_ms the 'declared' clients declare (they play from arrival)",
+    )
     args = parser.parse_args(argv)
     configure_logging(level="ERROR")
-    plans = make_plans(args.trials, args.seed)
+    plans = make_plans(args.trials, args.seed, args.declared_delay_ms)
     outcomes = anyio.run(run_trials, plans, args.concurrency)
     print(f"heard-text accuracy: {len(outcomes)} barge-ins, seed {args.seed}, exact engine")
     print(report(outcomes))

@@ -110,3 +110,20 @@ async def test_model_failure_mid_reply_is_reported_and_spoken_so_far() -> None:
     assert result.error is not None and result.error.type == "LLMConnectionError"
     assert result.text.startswith("The first sentence arrives.")
     assert result.audio_ms > 0
+
+
+def test_a_new_reply_hurries_the_turn_still_running_and_no_other() -> None:
+    class Model:
+        def stream(self, messages: object) -> object:
+            return iter(())  # never run here
+
+    assistant = Assistant(llm=Model(), tts=TTSTarget(url="ws://127.0.0.1:9"))  # type: ignore[arg-type]
+    hurried: list[str] = []
+    first = assistant.reply("One.", NullSink())
+    first.hurry = lambda: hurried.append("first")  # type: ignore[method-assign]
+    second = assistant.reply("Two.", NullSink())  # the first has no result yet: hurried
+    assert hurried == ["first"]
+    second.hurry = lambda: hurried.append("second")  # type: ignore[method-assign]
+    second._result = object()  # type: ignore[assignment]  # as if it had ended
+    assistant.reply("Three.", NullSink())
+    assert hurried == ["first"]  # an ended turn is not hurried

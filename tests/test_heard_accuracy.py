@@ -44,7 +44,7 @@ def test_the_truth_is_how_far_the_listener_got_also_across_a_repeat() -> None:
 
 async def test_random_barge_ins_never_over_claim_and_miss_at_most_a_word() -> None:
     bench = _bench()
-    plans = [p for p in bench.make_plans(60, seed=11) if p.kind == "interrupt" or p.acks][:14]
+    plans = [p for p in bench.make_plans(60, seed=11) if p.acks in ("sink", "acks")][:14]
     assert {p.kind for p in plans} == set(bench.KINDS)
     assert {p.mode for p in plans} == set(bench.MODES) and any(p.drop for p in plans)
     outcomes = await bench.run_trials(plans, 7)
@@ -91,7 +91,7 @@ async def test_a_barge_in_before_the_response_ended_is_settled_by_its_real_lengt
             outcome = bench.score(
                 "interrupt",
                 mode,
-                False,
+                "sink",
                 False,
                 reply,
                 bytes(sink.player.pcm),
@@ -108,3 +108,43 @@ async def test_a_barge_in_before_the_response_ended_is_settled_by_its_real_lengt
     estimated, billed = await barge_in(0.0)
     assert not estimated.over, estimated
     assert billed[0] is None
+
+
+async def test_a_settle_waits_longer_while_nothing_waits_and_briefly_once_hurried() -> None:
+    """A barge-in 0.3 s into a sentence the emulator speaks in real time (2.6 s at speech
+    rate 2): its end arrives about 2.3 s later. ``settle_timeout`` (0.5 s) alone gives up
+    (no usage known, the heard text estimated); with ``settle_idle_timeout`` the turn reads on
+    to the end and cuts by the real length, unless something waits for it (``hurry()``):
+    then the short bound holds again, counted from the settle's start."""
+    from bridge.local import EmulatorOptions, LatencyModel, serve_emulator
+    from bridge.pipeline import PipelineOptions, Turn
+
+    bench = _bench()
+    reply = "We walk slowly to the quiet lake and then we rest by the green river for a while."
+    latency = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+
+    async def barge_in(idle: float | None, hurry_after: float | None) -> Any:
+        async with serve_emulator(EmulatorOptions(engine="exact", latency=latency)) as emu:
+            sink = bench.PlayerSink()
+            turn = Turn(
+                bench._tokens(reply),
+                sink,
+                target=bench._target(emu.url, "commit"),
+                options=PipelineOptions(settle_timeout=0.5, settle_idle_timeout=idle),
+            )
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(turn.run)
+                    while sink.samples_played < int(0.3 * bench.RATE):
+                        await anyio.sleep(0.005)
+                    turn.interrupt()
+                    if hurry_after is not None:
+                        await anyio.sleep(hurry_after)
+                        turn.hurry()
+            assert turn.result is not None and turn.result.interrupted
+            return turn.result
+
+    assert (await barge_in(None, None)).chars_billed is None  # gave up after 0.5 s
+    settled = await barge_in(6.0, None)
+    assert settled.chars_billed is not None  # read on to the response's end
+    assert (await barge_in(6.0, 0.2)).chars_billed is None  # hurried: 0.5 s from the start

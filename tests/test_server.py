@@ -165,6 +165,59 @@ async def test_session_configure_changes_voice_and_prompt_and_rejects_unknown_va
     assert system == {"role": "system", "content": load_prompt("concise")}
 
 
+async def test_a_client_without_acks_declares_when_it_plays_and_the_response_ends_then() -> None:
+    # The response of a client that sends no acks ends when its modelled playback does: the
+    # declared playback_delay_ms after the modelled end of the audio sent (0.25 s undeclared).
+    gaps: dict[int | None, float] = {}
+    for declared in (None, 1500):
+        async with running(options=PACED) as stack, client(stack.url) as c:
+            assert c.events[0]["playback_delay_ms"] == 250
+            if declared is not None:
+                await c.send(type="session.configure", playback_delay_ms=declared)
+                assert (await c.until("session.ready"))["playback_delay_ms"] == declared
+                await c.send(type="session.configure", playback_delay_ms=2001)
+                assert (await c.until("error"))["code"] == "invalid_config"
+            await c.send(type="user.message", text="Hi")
+            last_frame = 0.0
+            while True:
+                event = await c.recv()
+                if isinstance(event, bytes):
+                    last_frame = anyio.current_time()
+                elif event["type"] == "response.done":
+                    break
+            gaps[declared] = anyio.current_time() - last_frame
+    # The last frame is sent at most the lead (0.3 s) before the modelled end.
+    assert gaps[None] < 1.5 <= gaps[1500]
+
+
+async def test_after_a_cancel_heard_text_waits_for_the_response_end_unless_a_message_does() -> None:
+    # The emulator speaks in real time, so 0.3 s into a 2.3 s sentence its end is 2 s away:
+    # after response.cancel the session reads on to it (nothing waits: SETTLE_IDLE_TIMEOUT)
+    # and the usage arrives; after a new user.message it gives up at settle_timeout (0.5 s).
+    sentence = "We walk slowly to the quiet lake today."
+    latency = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+    billed: dict[str, int | None] = {}
+    for how in ("cancel", "message"):
+        replies = [FakeReply(tokens_for(sentence)), FakeReply(tokens_for(SHORT))]
+        async with (
+            running(replies, engine="exact", mode="commit", latency=latency) as stack,
+            client(stack.url) as c,
+        ):
+            await c.send(type="user.message", text="Go.")
+            rid = (await c.until("response.started"))["response_id"]
+            while samples(c.frames) < int(0.3 * RATE):
+                await c.recv()
+            await c.send(type="playback.ack", response_id=rid, samples=int(0.3 * RATE))
+            if how == "cancel":
+                await c.send(type="response.cancel")
+            else:
+                await c.send(type="user.message", text="Stop.")
+            done = await c.until("response.done", response_id=rid)
+            billed[how] = done["result"]["chars_billed"]
+            assert done["result"]["interrupted"]
+    assert billed["cancel"] is not None and billed["message"] is None, billed
+
+
 async def test_session_configure_chooses_a_lexicon_by_name_only() -> None:
     lexicons = {"tech": Lexicon.build(exact={"short": "brief"}), "other": Lexicon.build()}
     replies = [FakeReply(tokens_for(SHORT))] * 3

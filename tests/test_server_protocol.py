@@ -270,6 +270,46 @@ def test_session_configure_settings() -> None:
         configure(sample_rate=44100)
 
 
+def test_a_client_declares_its_playback_delay_from_0_to_2000_ms() -> None:
+    assert SETTINGS.playback_delay_ms == 250  # NO_ACK_DELAY unless declared
+    assert configure(playback_delay_ms=0).playback_delay_ms == 0  # 0 is a value, not "unset"
+    assert configure(playback_delay_ms=2000).playback_delay_ms == 2000
+    declared = configure(playback_delay_ms=40)
+    kept = apply_configure(
+        declared, p.SessionConfigure(voice="Ethan"), voices=["Ethan"], prompts=["assistant"]
+    )
+    assert kept.playback_delay_ms == 40  # a later configure without it keeps it
+    with pytest.raises(ClientProtocolError) as info:
+        configure(playback_delay_ms=2001)
+    assert info.value.code is ErrorCode.INVALID_CONFIG
+    assert "playback_delay_ms must be 0 to 2000" in info.value.message
+    msg = parse('{"type":"session.configure","playback_delay_ms":40.0}')
+    assert msg == p.SessionConfigure(playback_delay_ms=40)
+    for bad in ("-1", "1.5", '"40"', "true"):
+        with pytest.raises(ClientProtocolError) as info:
+            parse('{"type":"session.configure","playback_delay_ms":' + bad + "}")
+        assert info.value.code is ErrorCode.INVALID_MESSAGE, bad
+
+
+@pytest.mark.anyio
+async def test_without_acks_the_declared_playback_delay_is_the_model() -> None:
+    now = [0.0]
+    sink = WebSocketSink(
+        Outbox(), "r1", sample_rate=100, lead=0.5, no_ack_delay=0.05, clock=lambda: now[0]
+    )
+    await sink.write(AudioChunk(b"\x00\x00" * 100, 100, "x"))  # 1 s of audio at t=0
+    now[0] = 0.55
+    assert sink.samples_played == 50  # played from 0.05 s after the send, not 0.25
+    # The response ends when the modelled playback has: 0.05 s past the last sample.
+    now[0] = 1.0  # the clock the sink reads: the end is at 1.05
+    with anyio.move_on_after(0.2) as scope:
+        await sink.close()
+    assert scope.cancelled_caught  # still waiting at 1.0 (0.05 s before its end)
+    now[0] = 1.06
+    with anyio.fail_after(5.0):  # a hang guard: with 0.25 s it would wait for 1.25
+        await sink.close()
+
+
 def test_playback_clock_models_back_to_back_playback() -> None:
     clock = PlaybackClock(1000, lead=0.5)
     assert clock.delay(0.0) == 0.0

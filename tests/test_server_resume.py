@@ -35,7 +35,7 @@ async def test_a_reconnecting_client_gets_its_conversation_and_settings_back() -
     async with running([REPLY]) as stack:
         async with client(stack.url) as first:
             token = first.events[0]["resume_token"]
-            await first.send(type="session.configure", voice="Ethan")
+            await first.send(type="session.configure", voice="Ethan", playback_delay_ms=40)
             await first.until("session.ready", voice="Ethan")
             await turn(first, "My name is Ada.")
         async with client(stack.url) as again:
@@ -45,6 +45,7 @@ async def test_a_reconnecting_client_gets_its_conversation_and_settings_back() -
             ready = await again.until("session.ready")
             await turn(again, "What is my name?")
     assert ready["resume_token"] == token and ready["voice"] == "Ethan"
+    assert ready["playback_delay_ms"] == 40
     assert ready["history"] == [
         {"role": "user", "text": "My name is Ada.", "interrupted": False},
         {"role": "assistant", "text": SHORT, "interrupted": False},

@@ -276,8 +276,8 @@ def settle_heap() -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from bridge.pipeline import PipelineOptions
     from bridge.server import ServerLimits, ServerOptions, serve_bridge
+    from bridge.server.options import server_pipeline
 
     env = os.environ
     settings = load_settings(args, env)
@@ -306,7 +306,7 @@ async def run(args: argparse.Namespace) -> int:
             ),
             audio_lead=args.audio_lead_ms / 1000 if args.audio_lead_ms else None,
             shutdown_grace=args.shutdown_grace,
-            pipeline=PipelineOptions(prices=settings.prices),
+            pipeline=server_pipeline(prices=settings.prices),
             reuse_port=worker,
             speech_port=args.speech_port,
             store=args.store or env.get("BRIDGE_SERVE_STORE") or None,

@@ -36,6 +36,7 @@ class Assistant:
         self.conversation = conversation if conversation is not None else Conversation()
         self.options = options or PipelineOptions()
         self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
+        self._last: Turn | None = None
 
     def reply(
         self,
@@ -48,7 +49,10 @@ class Assistant:
         traceparent: str | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``.
-        ``traceparent``: the parent of its trace span (W3C Trace Context)."""
+        ``traceparent``: the parent of its trace span (W3C Trace Context). A previous turn
+        still running is hurried (``Turn.hurry``): this one waits for its heard text."""
+        if self._last is not None and self._last.result is None:
+            self._last.hurry()
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
         sent = anyio.Event()  # the model request is out: the rest of the turn may start
@@ -60,7 +64,7 @@ class Assistant:
                 result.text if keep_all else heard, interrupted=result.interrupted
             )
 
-        return Turn(
+        self._last = turn = Turn(
             self.llm.stream(messages, on_sent=sent.set),
             sink,
             target=self.tts,
@@ -74,6 +78,7 @@ class Assistant:
             pace=self.pace,
             request_sent=sent,
         )
+        return turn
 
     async def say(self, user_text: str, sink: AudioSink) -> TurnResult:
         """Answer ``user_text`` and return the turn's result."""

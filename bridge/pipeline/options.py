@@ -69,6 +69,10 @@ class PipelineOptions:
     - ``settle_timeout``: at a barge-in inside a response whose end has not arrived yet, how
       long to wait for that end (its audio is no longer played), so the part heard is measured
       against the response's real length rather than estimated (``0``: never wait);
+    - ``settle_idle_timeout``: the same bound while nothing waits for the turn's end, until
+      ``Turn.hurry()`` (a new message arrived) brings it back to ``settle_timeout`` from the
+      settle's start (``None``: ``settle_timeout`` throughout; ``bridge serve`` waits longer
+      after a ``response.cancel``, see ``ServerOptions.settle_idle_timeout``);
     - ``prices``: the user's price table; with a price for the turn's model the result carries
       its ``cost``.
     - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
@@ -83,6 +87,7 @@ class PipelineOptions:
     code_placeholder: str | None = None
     clear_timeout: float = 0.5
     settle_timeout: float = 0.5
+    settle_idle_timeout: float | None = None
     prices: PriceTable | None = None
     lexicon: Lexicon | None = None
 
@@ -91,5 +96,10 @@ class PipelineOptions:
             raise ConfigError("stall_timeout must be a positive number of seconds")
         if not (self.settle_timeout >= 0 and math.isfinite(self.settle_timeout)):
             raise ConfigError("settle_timeout must be zero or a positive number of seconds")
+        idle = self.settle_idle_timeout
+        if idle is not None and not (idle >= 0 and math.isfinite(idle)):
+            raise ConfigError(
+                "settle_idle_timeout must be None, zero or a positive number of seconds"
+            )
         if self.reconnect.attempts < 0:
             raise ConfigError("reconnect attempts must not be negative")

@@ -10,8 +10,10 @@ segments whose audio did not fully arrive; only the one partly heard segment rep
 session is cancelled (a barge-in), the sink is stopped, ``input_text_buffer.clear`` is sent and
 the connection is dropped, so no audio of the turn can reach the sink afterwards. Before it is
 dropped, when playback stopped inside a response whose end has not arrived, the stage reads on
-until that end (``settle_timeout``, its audio discarded): the part heard is then measured
-against the response's real length instead of estimated from the voice's pace.
+until that end (its audio discarded): the part heard is then measured against the response's
+real length instead of estimated from the voice's pace. It waits at most
+``settle_idle_timeout`` while nothing waits for the turn's end, ``settle_timeout`` (from the
+start of the wait) once something does (``hurry``).
 
 ``play`` hands the received audio to the sink at the sink's pace, in its own task: the stage
 reads the server's events ahead of the sink (up to ``_READ_AHEAD`` chunks), so the heard-text
@@ -101,6 +103,8 @@ class SpeechStage:
         self.billed: int | None = None
         self.samples_written = 0
         self.cancelled = False
+        self._hurried = False  # something waits for the turn's end: settle briefly
+        self._settling: tuple[anyio.CancelScope, float] | None = None  # scope, hurried deadline
         # Received audio on its way to the sink (see ``play``).
         self._audio: Channel[AudioChunk] = Channel(_READ_AHEAD)
 
@@ -154,6 +158,14 @@ class SpeechStage:
         """The sink's listener went away before the end (see ``LeavesEarly``)."""
         return self._leaves and cast(LeavesEarly, self._sink).listener_left
 
+    def hurry(self) -> None:
+        """Something waits for the turn's end: a settle (running or to come) waits at most
+        ``settle_timeout`` from its start."""
+        self._hurried = True
+        if self._settling is not None:
+            scope, deadline = self._settling
+            scope.deadline = min(scope.deadline, deadline)
+
     def end_audio(self) -> None:
         """No more audio will be received: ``play`` ends once the sink took what came."""
         self._audio.close()
@@ -191,6 +203,8 @@ class SpeechStage:
                 # Interrupted (or the enclosing scope was cancelled): drop the server's buffer
                 # before the connection closes; stale audio can no longer reach the sink.
                 self.cancelled = True
+                if not self._interrupted():
+                    self._hurried = True  # cancelled from outside (a shutdown): settle briefly
                 with anyio.CancelScope(shield=True):
                     await self._stop_sink()  # the listener hears nothing more of this turn
                     with anyio.move_on_after(self._options.clear_timeout):
@@ -231,31 +245,45 @@ class SpeechStage:
     async def _settle(self, tts: TTSSession) -> None:
         """After a barge-in: when playback stopped inside a response whose end has not
         arrived, read on (its audio is counted, not played) until it ends, at most
-        ``settle_timeout``; the heard text is then cut by the response's real length."""
+        ``settle_timeout`` once hurried, else ``settle_idle_timeout``; the heard text is then
+        cut by the response's real length."""
         rid = self._tracker.unsettled(self._sink.samples_played)
-        if rid is None or self._options.settle_timeout <= 0:
+        short = self._options.settle_timeout
+        if rid is None or short <= 0:
             return
-        with anyio.move_on_after(self._options.settle_timeout):
-            while True:
-                try:
-                    event = await tts.recv_chunk()
-                except TTSServerError as exc:
-                    if self._tolerable(exc):
-                        continue
-                    return
-                except BridgeError:
-                    return  # the connection failed: the estimate stands
-                if isinstance(event, AudioChunk):
-                    if event.response_id == rid:
-                        self._tracker.audio(rid, event.samples)
-                elif isinstance(event, ResponseDone) and event.response_id == rid:
-                    self._tracker.response_done(rid, event.usage.characters)
-                    if event.usage.characters is not None:
-                        self.billed = (self.billed or 0) + event.usage.characters
-                    log.debug("turn.settled", response_id=rid)
-                    return
-                elif isinstance(event, SessionFinished):
-                    return
+        idle = self._options.settle_idle_timeout
+        start = anyio.current_time()
+        hurried = start + short
+        deadline = hurried if self._hurried or idle is None else start + max(short, idle)
+        with anyio.CancelScope(deadline=deadline) as scope:
+            self._settling = (scope, hurried)
+            try:
+                await self._read_to_end(tts, rid)
+            finally:
+                self._settling = None
+
+    async def _read_to_end(self, tts: TTSSession, rid: str) -> None:
+        """Read the events of the response ``rid`` (counted) until its end."""
+        while True:
+            try:
+                event = await tts.recv_chunk()
+            except TTSServerError as exc:
+                if self._tolerable(exc):
+                    continue
+                return
+            except BridgeError:
+                return  # the connection failed: the estimate stands
+            if isinstance(event, AudioChunk):
+                if event.response_id == rid:
+                    self._tracker.audio(rid, event.samples)
+            elif isinstance(event, ResponseDone) and event.response_id == rid:
+                self._tracker.response_done(rid, event.usage.characters)
+                if event.usage.characters is not None:
+                    self.billed = (self.billed or 0) + event.usage.characters
+                log.debug("turn.settled", response_id=rid)
+                return
+            elif isinstance(event, SessionFinished):
+                return
 
     def _report_timings(self) -> None:
         """Tell ``on_timing`` of each segment whose timing is new or changed."""

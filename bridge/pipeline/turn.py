@@ -157,6 +157,12 @@ class Turn:
         if self._drain is not None:
             self._drain.cancel()  # all audio arrived, but the sink is still playing it
 
+    def hurry(self) -> None:
+        """Something waits for this turn's end (the next message): after a barge-in, the
+        turn waits for the end of the speech response that was playing at most
+        ``settle_timeout`` (from the start of that wait), not ``settle_idle_timeout``."""
+        self._speech.hurry()
+
     # --- the turn -----------------------------------------------------------------------
 
     async def run(self) -> TurnResult:

@@ -14,6 +14,7 @@ import openai
 from bridge.adapters.lexicon_file import NO_LEXICON
 from bridge.adapters.llm import LLMConfig
 from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS
+from bridge.core.cost import PriceTable
 from bridge.core.errors import ConfigError
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
@@ -21,12 +22,21 @@ from bridge.qwen.models import model_info
 from bridge.server.clients import ProxyTrust
 from bridge.server.limits import ServerLimits, is_loopback_host
 from bridge.server.protocol import ClientProtocolError, ErrorCode, SessionConfigure
+from bridge.server.sink import MAX_PLAYBACK_DELAY_MS, NO_ACK_DELAY_MS
 from bridge.server.store import ConversationStore
 from bridge.text import Lexicon
 
 __all__ = ["Backend", "ServerOptions", "SessionSettings", "apply_configure"]
 
 WS_PATH = "/ws"
+# After a response.cancel, how long a session may read on to the end of the speech response
+# that was playing (nothing waits for it; a new message brings it back to settle_timeout).
+SETTLE_IDLE_TIMEOUT = 3.0
+
+
+def server_pipeline(*, prices: PriceTable | None = None) -> PipelineOptions:
+    """The turn options of a server: ``PipelineOptions`` with ``SETTLE_IDLE_TIMEOUT``."""
+    return PipelineOptions(settle_idle_timeout=SETTLE_IDLE_TIMEOUT, prices=prices)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,6 +45,9 @@ class ServerOptions:
 
     - ``token``: required from clients when set; must be set when ``host`` is not loopback;
     - ``origins``: browser origins allowed besides the page's own (``"*"``: any);
+    - ``pipeline``: the turn options (``server_pipeline()``: after a ``response.cancel`` the
+      heard text may wait ``SETTLE_IDLE_TIMEOUT`` for the end of the response that played,
+      ``settle_timeout`` once a new message waits);
     - ``audio_lead``: seconds of audio the server may send ahead of the client's playback
       (``None``: send audio as fast as it is synthesized);
     - ``shutdown_grace``: how long running responses may take to finish at shutdown;
@@ -63,7 +76,7 @@ class ServerOptions:
     token: str | None = field(default=None, repr=False)
     origins: tuple[str, ...] = ()
     limits: ServerLimits = field(default_factory=ServerLimits)
-    pipeline: PipelineOptions = field(default_factory=PipelineOptions)
+    pipeline: PipelineOptions = field(default_factory=server_pipeline)
     audio_lead: float | None = 1.0
     shutdown_grace: float = 10.0
     readiness_ttl: float = 5.0
@@ -119,6 +132,8 @@ class SessionSettings:
     language: str
     sample_rate: int
     lexicon: str = NO_LEXICON
+    # A client without acks is modelled as starting to play this long after a frame is sent.
+    playback_delay_ms: int = NO_ACK_DELAY_MS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,10 +240,18 @@ def apply_configure(
             ErrorCode.INVALID_CONFIG,
             f"unsupported sample_rate; choose one of: {', '.join(map(str, SAMPLE_RATES))}",
         )
+    delay = msg.playback_delay_ms
+    if delay is not None and not 0 <= delay <= MAX_PLAYBACK_DELAY_MS:
+        raise ClientProtocolError(
+            ErrorCode.INVALID_CONFIG,
+            f"playback_delay_ms must be 0 to {MAX_PLAYBACK_DELAY_MS} (milliseconds from a "
+            "frame's arrival to its playing)",
+        )
     return SessionSettings(
         voice=msg.voice or current.voice,
         prompt=msg.prompt or current.prompt,
         language=language or current.language,
         sample_rate=msg.sample_rate or current.sample_rate,
         lexicon=msg.lexicon or current.lexicon,
+        playback_delay_ms=current.playback_delay_ms if delay is None else delay,
     )

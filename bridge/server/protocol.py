@@ -129,6 +129,7 @@ class SessionConfigure:
     language: str | None = None
     sample_rate: int | None = None
     lexicon: str | None = None
+    playback_delay_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -298,6 +299,7 @@ def parse_client_message(
             language=_optional_str(obj, "language"),
             sample_rate=_int(obj, "sample_rate", required=False),
             lexicon=_optional_str(obj, "lexicon"),
+            playback_delay_ms=_int(obj, "playback_delay_ms", required=False),
         )
     shown = kind if len(kind) <= _MAX_NAME else kind[:_MAX_NAME] + "..."
     raise ClientProtocolError(
@@ -330,6 +332,7 @@ def session_ready(
     limits: dict[str, Any],
     lexicon: str = "none",
     lexicons: list[str] | None = None,
+    playback_delay_ms: int,
     chat: bool = True,
     resume_token: str | None = None,
     history: list[dict[str, Any]] | None = None,
@@ -350,6 +353,7 @@ def session_ready(
         "sample_rates": sample_rates,
         "lexicon": lexicon,
         "lexicons": lexicons if lexicons is not None else [lexicon],
+        "playback_delay_ms": playback_delay_ms,
         "limits": limits,
         "chat": chat,
         **({"resume_token": resume_token} if resume_token is not None else {}),

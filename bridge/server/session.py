@@ -88,6 +88,7 @@ class _Running:
     response_id: str
     sink: WebSocketSink
     cancel: Callable[[], None]
+    hurry: Callable[[], None]  # the next response waits for this one's end
     cancelled: bool = False
     cancelled_at: float | None = None
     speak: SpeakInput | None = None
@@ -186,6 +187,7 @@ class ClientSession:
         self._drain_deadline = deadline
         self._drain.set()
         self._work.set()
+        self._hurry_running()  # shutting down: a barge-in's heard text is settled briefly
 
     def _end(self, code: CloseCode, reason: str) -> None:
         if self._close_code == CloseCode.NORMAL:
@@ -337,6 +339,7 @@ class ClientSession:
             speak = self._open = SpeakInput(self._limits.max_speak_chars)
             self._queue.append(_Request(speak, traceparent=self._traceparent))
             self._work.set()
+            self._hurry_running()
         self._last_activity = now
         speak.append(text)
 
@@ -363,6 +366,12 @@ class ClientSession:
         self._queue.append(_Request(text, traceparent=traceparent or self._traceparent))
         self._open = None
         self._work.set()
+        self._hurry_running()
+
+    def _hurry_running(self) -> None:
+        """A response waits behind the running one: its heard text is settled briefly."""
+        if self._running is not None:
+            self._running.hurry()
 
     def _cancel_running(self) -> None:
         running = self._running
@@ -447,6 +456,7 @@ class ClientSession:
                     language=saved.get("language"),  # type: ignore[arg-type]
                     sample_rate=saved.get("sample_rate"),  # type: ignore[arg-type]
                     lexicon=saved.get("lexicon"),  # type: ignore[arg-type]
+                    playback_delay_ms=saved.get("playback_delay_ms"),  # type: ignore[arg-type]
                 ),
                 voices=self._voices,
                 prompts=self._prompt_names,
@@ -493,6 +503,7 @@ class ClientSession:
                 "language": s.language,
                 "sample_rate": s.sample_rate,
                 "lexicon": s.lexicon,
+                "playback_delay_ms": s.playback_delay_ms,
             },
             self._conversation.turns,
         )
@@ -523,6 +534,7 @@ class ClientSession:
             limits=self._limits.to_public(),
             lexicon=s.lexicon,
             lexicons=self.backend.lexicon_names(),
+            playback_delay_ms=s.playback_delay_ms,
             chat=self._assistant is not None,
             resume_token=self._resume_token if self.backend.store is not None else None,
             history=history,
@@ -568,6 +580,7 @@ class ClientSession:
             sample_rate=self._settings.sample_rate,
             lead=self.backend.options.audio_lead,
             trust_acks=self._acks_seen,
+            no_ack_delay=self._settings.playback_delay_ms / 1000,
             clock=self._clock,
         )
         index = 0
@@ -612,7 +625,9 @@ class ClientSession:
                 pace=self._pace,
             )
         rid = sink.response_id = turn.turn_id
-        self._running = running = _Running(rid, sink, turn.interrupt, speak=speak)
+        self._running = running = _Running(rid, sink, turn.interrupt, turn.hurry, speak=speak)
+        if self._queue or self._drain.is_set():
+            turn.hurry()
         self.responses += 1
         outbox.put(p.response_started(rid))
         self.metrics.running_turns.inc()

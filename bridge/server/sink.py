@@ -5,8 +5,9 @@
 client acknowledged with ``playback.ack`` (clamped to what was sent), so the conversation
 records what the listener really heard. A client that never sends an ack gets an estimate from
 the playback model instead: its audio is assumed to play in real time from its first frame,
-``NO_ACK_DELAY`` (0.25 s) after it was sent (the network and the client's jitter buffer), so the
-estimate errs on the side of less heard, never more.
+``no_ack_delay`` after it was sent (the network and the client's jitter buffer: what the client
+declared with ``playback_delay_ms``, else ``NO_ACK_DELAY``, 0.25 s), so the estimate errs on the
+side of less heard, never more, as long as the client starts playing no sooner than that.
 
 Pacing: the TTS service usually produces audio faster than real time. Sending it all at once
 would pile seconds of audio up in the client, so a barge-in would leave the server believing
@@ -28,10 +29,20 @@ from bridge.qwen.client import AudioChunk
 from bridge.server.outbox import Outbox
 from bridge.server.protocol import audio_start
 
-__all__ = ["NO_ACK_DELAY", "PlaybackClock", "WebSocketSink"]
+__all__ = [
+    "MAX_PLAYBACK_DELAY_MS",
+    "NO_ACK_DELAY",
+    "NO_ACK_DELAY_MS",
+    "PlaybackClock",
+    "WebSocketSink",
+]
 
 _ACK_SLACK = 1.0  # how much longer than modelled a client's acks may take to catch up
-NO_ACK_DELAY = 0.25  # a client without acks is assumed to start playing this long after a send
+# A client without acks is assumed to start playing this long after a send, unless it declared
+# its own delay (``session.configure``'s ``playback_delay_ms``, at most MAX_PLAYBACK_DELAY_MS).
+NO_ACK_DELAY_MS = 250
+NO_ACK_DELAY = NO_ACK_DELAY_MS / 1000
+MAX_PLAYBACK_DELAY_MS = 2000
 
 
 @dataclass(slots=True)
@@ -73,6 +84,7 @@ class WebSocketSink:
         sample_rate: int,
         lead: float | None = 1.0,
         trust_acks: bool = False,
+        no_ack_delay: float = NO_ACK_DELAY,
         clock: Callable[[], float] = anyio.current_time,
     ) -> None:
         self.response_id = response_id
@@ -81,6 +93,7 @@ class WebSocketSink:
         self._model = PlaybackClock(sample_rate, lead)
         self._acked = 0
         self._trust_acks = trust_acks
+        self._no_ack_delay = no_ack_delay
         self._started = False
         self._cancelled = False
         self._cancelled_at: float | None = None  # the modelled playback stops there
@@ -103,7 +116,7 @@ class WebSocketSink:
         if self._trust_acks:
             return min(self._acked, self._model.sent)
         now = self._clock() if self._cancelled_at is None else self._cancelled_at
-        return self._model.played(now - NO_ACK_DELAY)
+        return self._model.played(now - self._no_ack_delay)
 
     @property
     def cancelled(self) -> bool:
@@ -156,15 +169,15 @@ class WebSocketSink:
     async def close(self) -> None:
         """End of the response: when paced, wait until the client has played what was sent
         (its acks say so, at most ``_ACK_SLACK`` past the model's end; for a client that sends
-        none, ``NO_ACK_DELAY`` past it), so a barge-in until then still counts what was really
+        none, its ``no_ack_delay`` past it), so a barge-in until then still counts what was really
         heard. Unpaced, the response ends when its last frame is sent."""
         if self._model.lead is None or self._model.end is None:
             return
         while not self._cancelled:
             if self._trust_acks and self._acked >= self._model.sent:
                 return
-            # Without acks the client is modelled NO_ACK_DELAY behind: so is the end.
-            slack = _ACK_SLACK if self._trust_acks else NO_ACK_DELAY
+            # Without acks the client is modelled no_ack_delay behind: so is the end.
+            slack = _ACK_SLACK if self._trust_acks else self._no_ack_delay
             left = self._model.end + slack - self._clock()
             if left <= 0:
                 return
