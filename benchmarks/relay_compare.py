@@ -26,9 +26,12 @@ arrives after the audio before it finished playing.
 Per system and repetition:
 
 1. one client for ``--single`` seconds: the hops. ``user.message → model request`` is the
-   client's send time to the request's arrival at the scripted model (both CLOCK_MONOTONIC;
-   matched by a tag in the message); ``segment ready → TTS append`` is the server's own
-   timeline of the first segment (``result.segments[0]``: ``appended_ms - ready_ms``);
+   client's send time to the request's arrival at the scripted model, parsed (both
+   CLOCK_MONOTONIC; matched by a tag in the message); ``user.message → request's first byte at
+   the model`` ends when the scripted model read the request's first byte (``FakeLLM.received``:
+   after its wake-up, before its HTTP and JSON parsing, which are not the server's work);
+   ``segment ready → TTS append`` is the server's own timeline of the first segment
+   (``result.segments[0]``: ``appended_ms - ready_ms``);
 2. ``--light`` (20) clients, then ``--clients`` (100): CPU ms of the server per second of audio
    the clients received in a steady window of ``--duration`` seconds once all have joined (at
    the light load no server should be saturated; at 100 a saturated one spends CPU on turns
@@ -44,7 +47,8 @@ generator's CPU share is printed per run: near 100% the figures are limited by i
 server.
 
 Run: ``uv run python benchmarks/relay_compare.py`` (about 8 minutes on 2 shared cores);
-bigger: ``--reps 5 --clients 200 --ramp-max 600 --ramp-rate 10 --duration 20``.
+bigger: ``--reps 5 --clients 200 --ramp-max 600 --ramp-rate 10 --duration 20``; the
+one-client hops only (step 1; about 15 s per system and repetition): ``--hops-only``.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ ACK_EVERY = 0.2
 SYSTEMS = ("bridge", "ideal", "bridge-w2")
 _RUNS = itertools.count()
 MODEL_HOP = "user.message -> model request"
+BYTE_HOP = "user.message -> request's first byte at the model"
 APPEND_HOP = "segment ready -> TTS append"
 
 
@@ -309,14 +314,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def model_hops(run: Run, arrivals: Path) -> list[float]:
-    """user.message sent → request at the model, ms, for the tags of this run."""
-    hops = []
+def model_hops(run: Run, arrivals: Path) -> tuple[list[float], list[float]]:
+    """user.message sent → request at the model (parsed; its first byte read), ms, for the
+    tags of this run."""
+    parsed, first = [], []
     for line in arrivals.read_text().splitlines():
-        tag, _, when = line.partition(" ")
+        tag, when, byte = line.split(" ")
         if tag in run.sent:
-            hops.append((float(when) - run.sent[tag]) * 1000)
-    return hops
+            parsed.append((float(when) - run.sent[tag]) * 1000)
+            first.append((float(byte) - run.sent[tag]) * 1000)
+    return parsed, first
 
 
 def own_cpu() -> float:
@@ -404,10 +411,13 @@ async def measure(
         if system != "bridge-w2":
             await fixed_load(url, 1, 0.1, args, proc.pid, helpers)  # warm-up, not counted
             single, *_ = await fixed_load(url, 1, args.single, args, proc.pid, helpers)
-            hops1 = model_hops(single, arrivals)
+            hops1, bytes1 = model_hops(single, arrivals)
             fig.hops[f"{MODEL_HOP}, 1 client"] = (pct(hops1, 0.5), pct(hops1, 0.99))
+            fig.hops[f"{BYTE_HOP}, 1 client"] = (pct(bytes1, 0.5), pct(bytes1, 0.99))
             append1 = single.append_hop
             fig.hops[f"{APPEND_HOP}, 1 client"] = (pct(append1, 0.5), pct(append1, 0.99))
+            if args.hops_only:
+                return fig
             if args.light:
                 _light, audio_l, cpu_l, gen_l = await fixed_load(
                     url, args.light, args.duration, args, proc.pid, helpers
@@ -430,8 +440,9 @@ async def measure(
             ttfa = [t * 1000 for _sent, t in run.ttfa]
             fig.ttfa_p50, fig.ttfa_p99 = pct(ttfa, 0.5), pct(ttfa, 0.99)
             fig.gap_share = run.replies_with_gaps / max(run.replies, 1)
-            hops = model_hops(run, arrivals)
+            hops, firsts = model_hops(run, arrivals)
             fig.hops[f"{MODEL_HOP}, {args.clients} clients"] = (pct(hops, 0.5), pct(hops, 0.99))
+            fig.hops[f"{BYTE_HOP}, {args.clients} clients"] = (pct(firsts, 0.5), pct(firsts, 0.99))
             appends = run.append_hop
             fig.hops[f"{APPEND_HOP}, {args.clients} clients"] = (
                 pct(appends, 0.5),
@@ -472,16 +483,20 @@ async def fake_llm(token_ms: float, arrivals: Path) -> None:
     reply = FakeReply(tokens_for(REPLY), delay=token_ms / 1000, first_delay=0.1)
     short = FakeReply(tokens_for(SHORT_REPLY), delay=token_ms / 1000, first_delay=0.1)
     log = arrivals.open("a", buffering=1)
+    served: list[Any] = []  # the FakeLLM, once it serves
 
     def answer(messages: list[dict[str, Any]]) -> FakeReply:
         now = time.monotonic()
         text = str(messages[-1].get("content", "")) if messages else ""
         tag = text.rsplit("[", 1)[1].rstrip("]") if "[" in text else ""
         if tag:
-            log.write(f"{tag} {now:.6f}\n")
+            received = served[0].received
+            first = received if received is not None else now
+            log.write(f"{tag} {now:.6f} {first:.6f}\n")
         return short if tag.startswith("s") else reply
 
     async with serve_fake_llm(answer) as fake:
+        served.append(fake)
         print(fake.base_url, flush=True)
         await anyio.sleep_forever()
 
@@ -510,28 +525,31 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
     for system, rows in by.items():
         print(f"{system}:")
         if system != "bridge-w2":
-            if args.light:
+            if args.light and not args.hops_only:
                 print(
                     f"  CPU ms per audio-second ({args.light} clients): "
                     + spread([r.cpu_light for r in rows], "{:.1f}")
                 )
-            print(
-                f"  CPU ms per audio-second ({args.clients} clients): "
-                + spread([r.cpu_ms_per_audio_s for r in rows], "{:.1f}")
-            )
-            print(
-                f"  first audio at {args.clients} clients: p50 "
-                + spread([r.ttfa_p50 for r in rows])
-                + " ms, p99 "
-                + spread([r.ttfa_p99 for r in rows])
-                + " ms; replies with a gap "
-                + spread([r.gap_share * 100 for r in rows], "{:.1f}")
-                + " %"
-            )
+            if not args.hops_only:
+                print(
+                    f"  CPU ms per audio-second ({args.clients} clients): "
+                    + spread([r.cpu_ms_per_audio_s for r in rows], "{:.1f}")
+                )
+                print(
+                    f"  first audio at {args.clients} clients: p50 "
+                    + spread([r.ttfa_p50 for r in rows])
+                    + " ms, p99 "
+                    + spread([r.ttfa_p99 for r in rows])
+                    + " ms; replies with a gap "
+                    + spread([r.gap_share * 100 for r in rows], "{:.1f}")
+                    + " %"
+                )
             for hop in rows[0].hops:
                 p50 = spread([r.hops[hop][0] for r in rows], "{:.2f}")
                 p99 = spread([r.hops[hop][1] for r in rows], "{:.2f}")
                 print(f"  hop {hop}: p50 {p50} ms, p99 {p99} ms")
+        if args.hops_only:
+            continue
         capped = (
             " (some runs reached --ramp-max: >=)" if any(r.capacity_capped for r in rows) else ""
         )
@@ -543,6 +561,8 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
         return statistics.median(values) if values else float("nan")
 
     print()
+    if args.hops_only:
+        return
     if "bridge" in by and "ideal" in by:
         print(
             "bridge / ideal: CPU per audio-second "
@@ -596,6 +616,8 @@ async def main(args: argparse.Namespace) -> None:
         flush=True,
     )
     figs: list[Figures] = []
+    if args.hops_only:
+        args.systems = [s for s in args.systems if s != "bridge-w2"]  # it has no hops
     try:
         for rep in range(args.reps):
             order = list(args.systems)
@@ -643,6 +665,11 @@ if __name__ == "__main__":
         default=None,
         help="cap each serving process at this share of a core (cgroup; root), all servers on "
         "CPU 0: compares --workers 2 with one worker on equal budgets per worker",
+    )
+    parser.add_argument(
+        "--hops-only",
+        action="store_true",
+        help="only the one-client hops (step 1) of bridge and ideal; no loads, no ramp",
     )
     parser.add_argument("--fake-llm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arrivals-file", type=Path, help=argparse.SUPPRESS)

@@ -114,7 +114,7 @@ async def test_model_failure_mid_reply_is_reported_and_spoken_so_far() -> None:
 
 def test_a_new_reply_hurries_the_turn_still_running_and_no_other() -> None:
     class Model:
-        def stream(self, messages: object) -> object:
+        def stream(self, messages: object, **options: object) -> object:
             return iter(())  # never run here
 
     assistant = Assistant(llm=Model(), tts=TTSTarget(url="ws://127.0.0.1:9"))  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from contextlib import aclosing
 from typing import Any
 
+import anyio
+import anyio.abc
 import httpx2
 import openai
 import pytest
@@ -123,3 +125,77 @@ async def test_transport_failures_become_the_sdks_exceptions(
             pass
     assert type(info.value) is expected
     await client.close()
+
+
+async def test_on_sent_comes_when_the_request_is_out_not_when_the_answer_comes() -> None:
+    # A loopback HTTP/1.1 server that answers the first request and never the second: the
+    # second stream's on_sent must come all the same (its request is written on the kept-alive
+    # connection), before any answer, once per stream; a request that cannot connect calls it
+    # too.
+    got: list[bytes] = []
+    connections = 0
+    second = anyio.Event()
+    sse = b'data: {"choices":[{"index":0,"delta":{"content":"Hi."}}]}\n\ndata: [DONE]\n\n'
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    answer += b"content-length: %d\r\n\r\n%s" % (len(sse), sse)
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        buffer = b""
+        async with stream:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    buffer += await stream.receive()
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(buffer) < length:
+                    buffer += await stream.receive()
+                got.append(buffer[:length])
+                buffer = buffer[length:]
+                if len(got) == 1:
+                    await stream.send(answer)
+                else:
+                    second.set()
+                    await anyio.sleep_forever()
+
+    calls: list[int] = []
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m")
+        async with LLMClient(config) as llm:
+            async with aclosing(llm.stream(HELLO, on_sent=lambda: calls.append(1))) as stream:
+                assert "".join([piece async for piece in stream]) == "Hi."
+            assert calls == [1]
+            sent = anyio.Event()
+            spoken: list[str] = []
+
+            async def speak() -> None:
+                def on_sent() -> None:
+                    calls.append(2)
+                    sent.set()
+
+                async with aclosing(llm.stream(HELLO, on_sent=on_sent)) as stream:
+                    spoken.extend([piece async for piece in stream])
+
+            async with anyio.create_task_group() as inner:
+                inner.start_soon(speak)
+                with anyio.fail_after(10):
+                    await sent.wait()
+                    await second.wait()
+                assert spoken == [] and calls == [1, 2]
+                inner.cancel_scope.cancel()
+        tg.cancel_scope.cancel()
+    assert connections == 1 and len(got) == 2  # the second went on the kept-alive connection
+    config = LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m")
+    async with LLMClient(config) as llm:  # nothing listens there now
+        with pytest.raises(LLMConnectionError):
+            await _speak_calling(llm, lambda: calls.append(3))
+    assert calls == [1, 2, 3]
+
+
+async def _speak_calling(llm: LLMClient, on_sent: Any) -> str:
+    async with aclosing(llm.stream(HELLO, on_sent=on_sent)) as stream:
+        return "".join([piece async for piece in stream])

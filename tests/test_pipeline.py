@@ -19,6 +19,7 @@ from bridge.local.engines.exact import ExactSynthesizer, decode_speech, samples_
 from bridge.pipeline import PipelineOptions, ReconnectPolicy, TTSTarget, Turn
 from bridge.qwen import AudioChunk, SessionConfig, Timeouts
 from bridge.text import Segment
+from tests._scripted_tts import Peer, scripted_tts
 
 pytestmark = pytest.mark.anyio
 
@@ -582,3 +583,51 @@ async def test_a_turn_played_to_its_end_has_not_heard_text_without_audio(
         assert "".join(truth.split()) == "Onetwothree.Letmethinkaboutthat."
         assert result.spoken_text == "One two three. Let me think about that."
         assert_heard(result, [c for _, c in sink.chunks], mode)
+
+
+async def test_the_tts_connection_waits_for_the_model_request_to_be_out() -> None:
+    # Causal: the text source waits (bounded) for the TTS connection before telling that its
+    # request is out; a turn that connected at once would have connected by then.
+    sent = anyio.Event()
+    connected = anyio.Event()
+    seen: list[bool] = []
+
+    async def model() -> AsyncIterator[str]:
+        with anyio.move_on_after(0.5):
+            await connected.wait()
+        seen.append(connected.is_set())
+        sent.set()
+        yield "Hello there."
+
+    async def speaker(peer: Peer) -> None:
+        connected.set()
+        await peer.recv()  # session.update
+        await peer.send(peer.wire.event("session.updated", session={}))
+        while (await peer.recv())["type"] != "session.finish":
+            pass
+        await peer.respond(b"\x00\x00" * 2400)
+        await peer.finished()
+
+    async with scripted_tts(speaker) as url:
+        result = await Turn(model(), NullSink(), target=target(url), request_sent=sent).run()
+    assert seen == [False] and connected.is_set()
+    assert result.error is None and result.text == "Hello there."
+
+
+async def test_a_source_that_never_tells_is_spoken_from_its_first_delta() -> None:
+    # More deltas than the stages between the reader and the TTS hold: a turn that waited
+    # for the source's end would never get there.
+    words = ["Yes"] + [" and"] * 150 + ["."]
+
+    async def model() -> AsyncIterator[str]:
+        for word in words:
+            yield word
+
+    never = anyio.Event()
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        with anyio.fail_after(20):
+            result = await Turn(
+                model(), NullSink(), target=target(emu.url), request_sent=never
+            ).run()
+    assert result.error is None and result.text == "".join(words)
+    assert never.is_set()

@@ -3,13 +3,16 @@ chat server's HTTP (h11) seen from a raw socket."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import time
 from pathlib import Path
 
 import anyio
 import openai
 import pytest
+from anyio import wait_all_tasks_blocked
 
 from bridge.core.errors import ConfigError
 from bridge.testing import FakeReply, heard_text, serve_fake_llm
@@ -230,3 +233,30 @@ def test_raw_must_be_bytes() -> None:
         FakeReply(["a"], raw=b"data: x\n\n")  # type: ignore[arg-type]
     with pytest.raises(ConfigError):
         FakeReply(["a"], raw=["data: x\n\n"])  # type: ignore[list-item]
+
+
+@pytest.mark.anyio
+async def test_received_is_when_the_requests_first_byte_was_read() -> None:
+    # The head goes first, the body once the fake waits for it: ``received`` is the head's
+    # read, set before the replies callable is asked.
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    request = post(body, headers=f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+    head, _, rest = request.partition(b"\r\n\r\n")
+    asked: list[tuple[float | None, float]] = []
+
+    def answer(messages: list[dict[str, object]]) -> FakeReply:
+        asked.append((fake.received, time.monotonic()))
+        return FakeReply(["ok"])
+
+    async with serve_fake_llm(answer) as fake, await anyio.connect_tcp("127.0.0.1", fake.port) as s:
+        await s.send(head + b"\r\n\r\n")
+        await wait_all_tasks_blocked()  # the fake has read the head, waits for the body
+        between = time.monotonic()
+        await s.send(rest)
+        got = b""
+        with anyio.fail_after(10), contextlib.suppress(anyio.EndOfStream):
+            while True:
+                got += await s.receive()
+    assert got.startswith(b"HTTP/1.1 200") and b'"ok"' in got
+    [(received, called)] = asked
+    assert received is not None and received < between < called

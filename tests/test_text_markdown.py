@@ -11,7 +11,7 @@ from bridge.text._markdown import (
     delimiter_roles,
     fence_close,
     host_of,
-    table_row_text,
+    table_cells,
     url_tail_start,
 )
 
@@ -60,10 +60,13 @@ def test_host_of() -> None:
     assert host_of("WWW.Example.org") == "Example.org"
 
 
-def test_table_row_text() -> None:
-    assert table_row_text("| a | **b** |") == "a, **b**"
-    assert table_row_text("|X|b|") == "X, b"
-    assert table_row_text("| a |  | c |") == "a, c"  # empty cells are not read
+def test_table_cells() -> None:
+    assert table_cells("| a | **b** |") == ["", "a", "**b**", ""]
+    assert table_cells("|X|b") == ["", "X", "b"]
+    assert table_cells("| a |  | c |") == ["", "a", "", "c", ""]
+    # GFM: an escaped pipe is no cell boundary and is a literal pipe, also inside code
+    assert table_cells("| a \\| b | `x \\| y` |") == ["", "a | b", "`x | y`", ""]
+    assert table_cells("| a \\\\| b |") == ["", "a \\\\", "b", ""]  # an escaped backslash
 
 
 @pytest.mark.parametrize(

@@ -473,10 +473,43 @@ def test_the_start_of_a_reply_is_spaced_as_its_middle(text: str) -> None:
         ("I like **🎉 parties**, really.", "I like parties, really."),
         # a "**" or "~~" still open goes in any case: no space is left before punctuation
         ("a ~~**🎉**, x~~ z", "a, x z"),
-        ("a [🎉 x y", "a [x y"),  # "[" kept as text
+        ("a [🎉 x y", "a [ x y"),  # "[" kept as text: spaced as text
     ],
 )
 def test_the_spaces_around_an_item_removed_right_after_an_opener(text: str, expected: str) -> None:
+    assert scrub(text) == expected
+
+
+_REMOVED = ["🎉", "✅", "``", "<b>", "<br>", "<!-- c -->", "![i](u)", "$x$", "[^1]", "\\alpha"]
+
+
+@pytest.mark.parametrize("opener", ["[", "_", "*", "!["])
+@pytest.mark.parametrize("item", _REMOVED)
+@pytest.mark.parametrize("form", ["a {o}{i} b", "a {o}{i}b", "{o}{i} b", "a {o}{i}, b", "a {o}{i}"])
+def test_an_opener_kept_as_text_is_spaced_as_text(opener: str, item: str, form: str) -> None:
+    """An opener that is never closed is text, and the spaces around an item removed right
+    after it are those after any text ("a [🎉 b" -> "a [ b", as "a %🎉 b" -> "a % b"): the
+    space that is left out while the opener might still be markup goes back."""
+    text = form.format(o=opener, i=item)
+    assert scrub(text) == scrub(text.replace(opener, "%", 1)).replace("%", opener, 1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a [🎉 b](u) c", "a b c"),  # the opener was markup: the space stays out
+        ("a *🎉 b* c", "a b c"),
+        ("a **[🎉 b** c", "a [ b c"),  # "[" text inside bold
+        ("a [**🎉 b** c", "a [ b c"),  # bold inside "[" text
+        ("a [*🎉 b c", "a [* b c"),  # two openers, both text
+        ("a [🎉 ]", "a []"),  # no space before a closing bracket
+        ("a [🎉 <b>, x", "a [, x"),  # nor before punctuation
+        ("a [🎉 [x](u) y", "a [ x y"),
+        ("a [🎉", "a ["),
+        ("a [🎉 ", "a ["),
+    ],
+)
+def test_the_space_after_an_opener_goes_back_only_if_it_is_text(text: str, expected: str) -> None:
     assert scrub(text) == expected
 
 

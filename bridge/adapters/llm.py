@@ -33,7 +33,7 @@ Decisions:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType, TracebackType
@@ -311,10 +311,18 @@ class LLMClient:
         kwargs["extra_body"] = self._body(messages)
         return kwargs
 
-    async def stream(self, messages: Sequence[Mapping[str, Any]]) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        on_sent: Callable[[], None] | None = None,
+    ) -> AsyncIterator[str]:
         """Yield the reply's speakable text as it arrives.
 
-        Raises ``LLMTimeoutError``, ``LLMAuthError``, ``LLMRateLimitError``,
+        ``on_sent`` is called once, when the request is out: its last byte written, or as
+        soon as it has to open a new connection first (``llm_http.RawChat.open``); on the
+        SDK's path, when the request starts; at the latest when the response begins or the
+        request fails. Raises ``LLMTimeoutError``, ``LLMAuthError``, ``LLMRateLimitError``,
         ``LLMConnectionError`` or ``LLMServerError``; text received before a failure has
         already been yielded.
         """
@@ -326,8 +334,10 @@ class LLMClient:
         deadline = anyio.current_time() + cfg.first_token_timeout
         log.debug("llm.request", model=cfg.model, base_url=self._base_url, messages=len(messages))
         raw = self._raw
+        if raw is None and on_sent is not None:
+            on_sent()  # the SDK's path has no earlier moment to tell
         opened: AbstractAsyncContextManager[Any] = (
-            raw.open(self._body(messages))
+            raw.open(self._body(messages), on_sent)
             if raw is not None
             else self._client.chat.completions.with_streaming_response.create(
                 **self._request(messages)

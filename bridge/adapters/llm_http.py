@@ -11,11 +11,17 @@ the SDK's ``httpx`` client (one connection pool), and raises the SDK's own excep
 failure (``openai.APIConnectionError``/``APITimeoutError`` for the transport, the typed
 ``APIStatusError`` for an HTTP error, made by the SDK itself), so ``Endpoint.error`` reads
 them as before. Any other client, retries, or per-call SDK options take the SDK's path.
+
+``open(body, on_sent=...)`` says when the request is out, through the HTTP stack's ``trace``
+request extension (httpcore's documented events): once its body has been written, or as soon as
+the request has to open a new connection first (a connect, and TLS, take long enough for other
+work to go on meanwhile), and at the latest when ``open`` returns or fails. ``Turn`` starts the
+rest of a turn after it, so that nothing comes between the request's bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +36,10 @@ from bridge.adapters.openai_client import (
 )
 
 __all__ = ["RawChat"]
+
+# httpcore trace events after which the request is out, or will not be for a while
+_SENT_EVENTS = ("send_request_body.complete", "send_request_body.failed")
+_CONNECTING_EVENTS = ("connect_tcp.started", "connect_unix_socket.started")
 
 
 class RawChat:
@@ -58,14 +68,29 @@ class RawChat:
         return cls(client, http)
 
     @asynccontextmanager
-    async def open(self, body: Mapping[str, Any]) -> AsyncIterator[Any]:
-        """The streaming HTTP response to ``body`` (a 2xx one), closed at the block's end."""
+    async def open(
+        self, body: Mapping[str, Any], on_sent: Callable[[], None] | None = None
+    ) -> AsyncIterator[Any]:
+        """The streaming HTTP response to ``body`` (a 2xx one), closed at the block's end.
+        ``on_sent`` is called once, when the request is out (see the module's docstring)."""
+        extensions: dict[str, Any] | None = None
+        sent = on_sent
+        if on_sent is not None:
+
+            async def trace(event: str, info: Mapping[str, Any]) -> None:
+                nonlocal sent
+                if sent is not None and event.endswith(_SENT_EVENTS + _CONNECTING_EVENTS):
+                    call, sent = sent, None
+                    call()
+
+            extensions = {"trace": trace}
         request = self._http.build_request(
             "POST",
             self._url,
             content=orjson.dumps(body),
             headers=self._headers,
             timeout=self._timeout,
+            extensions=extensions,
         )
         try:
             response = await self._http.send(request, stream=True)
@@ -73,6 +98,10 @@ class RawChat:
             if not is_transport_error(exc):
                 raise
             raise transport_failure(exc, request) from exc
+        finally:
+            if sent is not None:
+                call, sent = sent, None
+                call()
         try:
             if response.status_code >= 400:
                 try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import anyio
+
 from bridge.adapters.llm import LLMClient
 from bridge.adapters.sinks import AudioSink
 from bridge.core.conversation import Conversation
@@ -53,6 +55,7 @@ class Assistant:
             self._last.hurry()
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
+        sent = anyio.Event()  # the model request is out: the rest of the turn may start
 
         def record(result: TurnResult) -> None:
             heard = result.spoken_text
@@ -62,7 +65,7 @@ class Assistant:
             )
 
         self._last = turn = Turn(
-            self.llm.stream(messages),
+            self.llm.stream(messages, on_sent=sent.set),
             sink,
             target=self.tts,
             options=self.options,
@@ -73,6 +76,7 @@ class Assistant:
             request_text=user_text,
             traceparent=traceparent,
             pace=self.pace,
+            request_sent=sent,
         )
         return turn
 

@@ -40,8 +40,10 @@ class TextStage:
         segments: SegmentLog,
         on_text: Callable[[str], None] | None = None,
         on_segment: Callable[[Segment], None] | None = None,
+        request_sent: anyio.Event | None = None,
     ) -> None:
         self._text = text
+        self._request_sent = request_sent
         self._options = options
         self._timeline = timeline
         self._segments = segments
@@ -50,11 +52,16 @@ class TextStage:
         self.error: BridgeError | None = None
 
     async def read(self, out: Channel[str]) -> None:
-        """Stage 1: the text source's deltas, as they come (``out`` is closed at the end)."""
+        """Stage 1: the text source's deltas, as they come (``out`` is closed at the end).
+        ``request_sent`` is set at the first delta and at the end, if the source has not
+        set it before."""
         source = aiter(self._text)
+        sent = self._request_sent
         try:
             try:
                 async for delta in source:
+                    if sent is not None and not sent.is_set():
+                        sent.set()
                     if not delta:
                         continue
                     self._timeline.mark("ttft")
@@ -76,6 +83,8 @@ class TextStage:
                     with anyio.move_on_after(1, shield=True), suppress(Exception):
                         await close()
         finally:
+            if sent is not None:
+                sent.set()
             out.close()
 
     async def cut(self, inp: Channel[str], out: MemoryObjectSendStream[Segment]) -> None:

@@ -61,7 +61,10 @@ class Turn:
     (W3C) is the parent of the turn's OpenTelemetry span (``bridge.adapters.tracing``).
     ``pace`` (a ``VoicePace`` kept across turns) is what earlier turns learned of the voice's
     pace; the turn uses it to size a barge-in's response before one of its own has finished,
-    and adds what it learned when it ends.
+    and adds what it learned when it ends. ``request_sent``, set by the text source once its
+    request is out (``LLMClient.stream``'s ``on_sent``), holds the rest of the turn (the
+    segmenter, the TTS connection) until then, so that their work does not come between the
+    request's bytes; the source's first delta, or its end, sets it too.
     """
 
     def __init__(
@@ -80,8 +83,10 @@ class Turn:
         request_text: str | None = None,
         traceparent: str | None = None,
         pace: VoicePace | None = None,
+        request_sent: anyio.Event | None = None,
     ) -> None:
         self.target = target
+        self._request_sent = request_sent
         self.options = options = options or PipelineOptions()
         self.sink = sink
         self.turn_id = turn_id or "turn_" + uuid.uuid4().hex[:12]
@@ -104,6 +109,7 @@ class Turn:
             segments=self._segments,
             on_text=on_text,
             on_segment=on_segment,
+            request_sent=request_sent,
         )
         self._speech = SpeechStage(
             target=target,
@@ -178,6 +184,8 @@ class Turn:
                     try:
                         async with anyio.create_task_group() as tg:
                             tg.start_soon(self._text.read, deltas)
+                            if self._request_sent is not None:
+                                await self._request_sent.wait()
                             tg.start_soon(self._text.cut, deltas, segs_send)
                             tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
                     finally:

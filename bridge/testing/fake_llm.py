@@ -137,6 +137,7 @@ class _Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    received: float  # time.monotonic() when its first byte was read
 
 
 class _DroppedError(Exception):
@@ -162,6 +163,7 @@ class _HTTP:
         """The next whole request, or ``None`` when the client closed or idled out."""
         head: h11.Request | None = None
         body = bytearray()
+        received: float | None = None
         while True:
             try:
                 event = self.conn.next_event()
@@ -178,6 +180,8 @@ class _HTTP:
                     if head is None:
                         return None  # idle too long between requests
                     raise TimeoutError("the request body did not arrive in time")
+                if received is None and data:
+                    received = time.monotonic()
                 self.conn.receive_data(data)
             elif isinstance(event, h11.Request):
                 head = event
@@ -197,6 +201,7 @@ class _HTTP:
                     head.target.decode("latin-1"),
                     headers,
                     bytes(body),
+                    time.monotonic() if received is None else received,
                 )
             else:  # ConnectionClosed (before or in the middle of a request), or PAUSED
                 return None
@@ -265,7 +270,9 @@ class FakeLLM:
     """A running fake endpoint: ``base_url`` is ready for ``openai.AsyncOpenAI(base_url=...)``.
 
     ``requests`` holds the JSON body of every completion request in order; ``served`` counts the
-    requests that took a reply from the script.
+    requests that took a reply from the script. ``received`` is when the request being answered
+    had its first byte read (``time.monotonic()``; after this server's wake-up, before its
+    parsing), set before a replies callable is asked, for benchmarks that time requests.
     """
 
     replies: Replies
@@ -276,6 +283,7 @@ class FakeLLM:
     port: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     served: int = 0  # completion requests that took a reply from the script
+    received: float | None = None  # time.monotonic(): the answered request's first byte read
     _ids: int = 0
 
     @property
@@ -310,6 +318,7 @@ class FakeLLM:
 
     async def _respond(self, conn: _HTTP, req: _Request) -> None:
         """Answer one request."""
+        self.received = req.received
         path = req.path.split("?", 1)[0].rstrip("/")
         if path == "/healthz":
             return await conn.respond(200, b"ok\n", "text/plain; charset=utf-8")

@@ -28,7 +28,7 @@ __all__ = [
     "delimiter_roles",
     "fence_close",
     "host_of",
-    "table_row_text",
+    "table_cells",
     "url_tail_start",
 ]
 
@@ -212,10 +212,22 @@ def fence_close(head: str, fence: str) -> bool | None:
     return line.rstrip(" \t") == fence[0] * len(line.rstrip(" \t"))
 
 
-def table_row_text(row: str) -> str:
-    """``| a | **b** |`` -> ``a, **b**`` (inline markup is scrubbed afterwards)."""
-    cells = (c.strip() for c in row.strip().strip("|").split("|"))
-    return ", ".join(c for c in cells if c)
+def table_cells(row: str) -> list[str]:
+    """The cells of a table row, as GFM splits them: at each ``|`` not escaped by a
+    backslash; ``\\|`` in a cell is a literal ``|`` (also inside code). The pipes at the ends
+    of the row leave empty cells, which the reader drops with all cells that read as nothing.
+
+    ``| a | **b** |`` -> ``["", "a", "**b**", ""]``; ``| a \\| b |`` -> ``["", "a | b", ""]``.
+    """
+    cells: list[str] = []
+    start = k = 0
+    while k < len(row):
+        if row[k] == "|":
+            cells.append(row[start:k])
+            start = k + 1
+        k += 2 if row[k] == "\\" else 1  # an escaped character is never a boundary
+    cells.append(row[start:])
+    return [c.replace("\\|", "|").strip() for c in cells]
 
 
 def host_of(url: str) -> str:

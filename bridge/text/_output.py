@@ -4,11 +4,15 @@ Output is a list of pieces. An opener (``**``, ``_``, ``[``, ``![``) is its own 
 is recorded as a hold; ``take()`` returns only the pieces before the oldest open hold. When
 the closer comes the opener piece is emptied (for an image, everything after it too); when
 it does not come in time the opener is kept literally or dropped (``unmatched``).
+
+While an opener waits it is no text: an item removed right after it is spaced as after the
+text before it. A space left out for that reason is recorded (a "gap") and goes back if the
+opener is kept as text, so a literal opener is spaced like any other text.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 __all__ = ["HOLD_LIMIT", "HoldKind", "Output"]
@@ -32,6 +36,9 @@ class _Hold:
     char: str
     piece: int  # index of the opener in the pieces
     at: int  # output length when it opened
+    # empty pieces where a space goes if this opener is kept as text: the spacing around an
+    # item removed right after it is decided as if it were markup (it is no text yet)
+    gaps: list[int] = field(default_factory=list)
 
 
 class Output:
@@ -43,6 +50,8 @@ class Output:
         self._length = 0
         self._last = ""  # the last two characters returned
         self._dropped = False  # something was just removed: spacing around it is tidied
+        # pieces from this index on keep line breaks at the end of the output back (-1: none)
+        self._hold_breaks = -1
 
     def put(self, text: str) -> None:
         if self._dropped:
@@ -62,6 +71,7 @@ class Output:
         self._length = 0
         self._last = ""
         self._dropped = False
+        self._hold_breaks = min(self._hold_breaks, 0)
 
     def dropped(self) -> None:
         """Something (emoji, image, footnote, math) was removed here: the next text does not
@@ -73,35 +83,79 @@ class Output:
         rest = text.lstrip(" \t")
         tail = self.tail()[-1:]
         if not rest:
-            return "" if not tail or tail.isspace() else text[:1]
+            if not tail or tail.isspace():
+                self._gap()
+                return ""
+            return text[:1]
         self._dropped = False
         if rest[0] in _NO_SPACE_BEFORE:
             self._trim_spaces()
             return rest
         if not tail or tail.isspace():
+            if len(rest) < len(text):
+                self._gap()
             return rest
         return text[:1] + rest if len(rest) < len(text) else text
+
+    def space(self) -> None:
+        """A space between two words an item was removed from (``Done✅Next``), unless the
+        output is empty or ends with white space."""
+        tail = self.tail()[-1:]
+        if tail and not tail.isspace():
+            self.put(" ")
+        else:
+            self._gap()
+
+    def _gap(self) -> None:
+        """A space is left out here because the output ends with white space or nothing, not
+        counting the openers still open at its end: should one of those be kept as text, the
+        space goes here after all ("a [🎉 b" -> "a [ b", "a [🎉 b](u)" -> "a b")."""
+        pieces = self._pieces
+        end = len(pieces)
+        if any(h.gaps[-1:] == [end - 1] for h in self._holds):
+            return  # there is one here already
+        last = end - 1  # the last piece of text
+        while last >= 0 and (not pieces[last] or any(h.piece == last for h in self._holds)):
+            last -= 1
+        openers = [h for h in self._holds if h.piece > last]
+        if not openers:
+            return
+        for h in openers:
+            h.gaps.append(len(pieces))
+        pieces.append("")
 
     def _trim_spaces(self) -> None:
         """Remove the spaces at the end of the output (they are never returned yet), also
         before a ``**`` or ``~~`` still open: it goes whether it is closed or not."""
         going = {h.piece for h in self._holds if self._goes(h)}
-        for p in range(len(self._pieces) - 1, -1, -1):
-            if p in going:
-                continue
-            piece = self._pieces[p]
-            kept = piece.rstrip(" \t")
-            self._pieces[p] = kept
-            self._length -= len(piece) - len(kept)
-            if kept:
-                return
+        p = len(self._pieces) - 1
+        while p >= 0:
+            if p not in going:
+                piece = self._pieces[p]
+                kept = piece.rstrip(" \t")
+                self._pieces[p] = kept
+                self._length -= len(piece) - len(kept)
+                if kept:
+                    break
+            p -= 1
+        for h in self._holds:  # nor is a space put back there if an opener is kept as text
+            h.gaps = [g for g in h.gaps if g <= p]
 
-    def take(self, *, final: bool = False) -> str:
+    def hold_breaks(self) -> None:
+        """From here on, line breaks at the end of the output are kept back, with its spaces,
+        until text follows them: ``take(final=True, trim=True)`` can still drop them. (What
+        was output before this call is returned as before, whatever the split.)"""
+        if self._hold_breaks < 0:
+            self._hold_breaks = len(self._pieces)
+
+    def take(self, *, final: bool = False, trim: bool = False) -> str:
         """Return (and forget) the text before the oldest open hold.
 
         Spaces at the very end are kept back until the next text shows whether they stay
         (a removed emoji or image must not leave a space before punctuation); ``final``
-        returns them, unless an item was removed after them ("Done 🎉" -> "Done").
+        returns them, unless an item was removed after them ("Done 🎉" -> "Done"). After
+        ``hold_breaks()`` line breaks at the end are kept back as spaces are, and ``trim``
+        drops them with the spaces at the end (the reply ended in a footnote definition).
 
         The text of a reply never starts with white space, whatever markup came before it
         (``"` a` b"`` -> ``"a b"``): until something is returned, it is stripped."""
@@ -109,7 +163,11 @@ class Output:
             self._trim_spaces()  # the reply ends after a removed item: no space before it
         k = self._holds[0].piece if self._holds else len(self._pieces)
         out = "".join(self._pieces[:k])
-        kept = out if final else out.rstrip(" \t")
+        kept = out if final and not trim else out.rstrip(" \t")
+        held = self._hold_breaks
+        if held >= 0 and (trim or not final):
+            sealed = len("".join(self._pieces[: min(held, k)]))  # output before hold_breaks()
+            kept = kept[: max(sealed, len(out.rstrip(" \t\n")))]
         spaces = out[len(kept) :]
         out = kept if self._last else kept.lstrip()
         del self._pieces[:k]
@@ -119,6 +177,9 @@ class Output:
             shift -= 1
         for h in self._holds:
             h.piece -= shift
+            h.gaps = [g - shift for g in h.gaps]
+        if held >= 0:
+            self._hold_breaks = max(0, held - shift)
         if out:
             self._last = (self._last + out)[-2:]
         return out
@@ -188,7 +249,7 @@ class Output:
 
     def cancel_link(self) -> None:
         """``]`` not followed by ``(``: the nearest ``[`` stays as text."""
-        del self._holds[self._link_index()]
+        self._kept(self._holds.pop(self._link_index()))
 
     def resolve_all(self) -> None:
         """The line ended: no opener can be closed any more."""
@@ -203,6 +264,15 @@ class Output:
         """An opener whose closer never came: ``**``/``~~`` go, others stay literally."""
         if self._goes(hold):
             self._pieces[hold.piece] = ""
+        else:
+            self._kept(hold)
+
+    def _kept(self, hold: _Hold) -> None:
+        """An opener is kept as text: the spaces left out after it because it might have been
+        markup go back."""
+        for g in hold.gaps:
+            self._pieces[g] = " "
+            self._length += 1
 
     def _goes(self, hold: _Hold) -> bool:
         """Whether an opener is dropped even if its closer never comes (``**``, ``~~``)."""

@@ -27,7 +27,9 @@ Text is passed on as soon as it is unambiguous:
   ``$``, ``\\``, the start of ``https://``) waits for the characters that decide it (math
   waits for its closer up to 200 characters on its line, 40 after ``$`` and a digit,
   1024 for display math);
-* spaces at the end of the output wait for the next character.
+* spaces at the end of the output wait for the next character; after a footnote reference
+  line breaks at the end wait too, for the next text: a reply that ends in footnote
+  definitions ends with its last text, with no blank line or white space after it.
 
 Inline code keeps its text; its backticks go (like removed markup: the spaces around them
 collapse to one, "a `` b" is "a b"). A span closes on a run of as many backticks
@@ -42,8 +44,11 @@ Structure reaches the segmenter as text: a heading (also a line that is entirely
 ``**Step 2: Pack**``, whatever its length), list item (also a line that starts with
 a keycap or an emoji and a space: ``1️⃣ Milk``, ``✅ Done``), table row, rule or code block
 is set off by a blank line (``"\\n\\n"``), a paragraph break to the segmenter, so each
-ends a segment. Output never starts with white space (whatever markup came before the first
-word), nor repeats blank lines.
+ends a segment. A table row (``tables="read"``) is read as its cells, each scrubbed on its
+own as in GFM (``\\|`` is a pipe in a cell), joined by commas; a cell that reads as nothing
+(empty, a lone code span, an emoji, an image) is left out with its comma. Output never
+starts with white space (whatever markup came before the first word), nor repeats blank
+lines.
 """
 
 from __future__ import annotations
@@ -72,7 +77,7 @@ from bridge.text._markdown import (
     delimiter_roles,
     fence_close,
     host_of,
-    table_row_text,
+    table_cells,
     url_tail_start,
 )
 from bridge.text._output import HoldKind, Output
@@ -162,7 +167,7 @@ class Scrubber:
         """End of the turn: return the rest; the scrubber starts a new turn."""
         self._process(eof=True)
         self._out.resolve_all()
-        out = self._out.take(final=True)
+        out = self._out.take(final=True, trim=self._footnote)
         self._reset()
         return out
 
@@ -478,9 +483,9 @@ class Scrubber:
                 return None
             end = min(len(src), i + _ROW_LIMIT)
         self._out.paragraph()
-        self._src = src[:i] + table_row_text(src[i + h.skip : end]) + src[end:]
+        self._out.put(_row_text(src[i + h.skip : end]))
         self._line_kind = LineKind.TABLE
-        return i
+        return end
 
     def _newline(self, i: int) -> int:
         self._out.resolve_all()
@@ -594,6 +599,9 @@ class Scrubber:
             m = FOOTNOTE_REF.match(src, i)
             if m is not None:
                 self._out.dropped()
+                # the reply may end in footnote definitions, which leave no blank line: from
+                # here on, line breaks at the end of the output wait for the next text
+                self._out.hold_breaks()
                 return m.end()
             if FOOTNOTE_PARTIAL.fullmatch(src, i) is not None and not eof:
                 return None
@@ -748,9 +756,27 @@ class Scrubber:
             return j  # a long run: drop this part, the rest of the run decides the spacing
         if j == len(src) and not eof:
             return None
-        prev = self._out.tail()[-1:]
         nxt = src[j] if j < len(src) else ""
-        if prev and not prev.isspace() and (nxt.isalnum()):
-            self._out.put(" ")  # "Done✅Next" -> "Done Next"
+        if nxt.isalnum():
+            self._out.space()  # "Done✅Next" -> "Done Next"
         self._out.dropped()
         return j
+
+
+def _row_text(row: str) -> str:
+    """A table row as it is read: each cell scrubbed on its own (as in GFM, no markup spans
+    two cells), the cells that read as nothing left out, the others joined by a comma and
+    one space (only the space after a cell that ends with ``, ; :``).
+
+    ``| | `x` | y |`` -> ``x, y``; ``| 🎉 | a |`` -> ``a``; a row of empty cells reads as
+    nothing. Inside a cell the text is read as in the middle of a line (``# 1`` is no heading).
+    """
+    out = ""
+    for cell in table_cells(row):
+        scrubber = Scrubber()
+        scrubber._line_start = False  # a cell's text is inline: no line head to classify
+        text = (scrubber.feed(cell) + scrubber.flush()).strip()
+        if text and out:
+            out += " " if out[-1] in ",;:" else ", "
+        out += text
+    return out
