@@ -72,7 +72,7 @@ class PipelineOptions:
     - ``settle_idle_timeout``: the same bound while nothing waits for the turn's end, until
       ``Turn.hurry()`` (a new message arrived) brings it back to ``settle_timeout`` from the
       settle's start (``None``: ``settle_timeout`` throughout; ``bridge serve`` waits longer
-      after a ``response.cancel``, see ``ServerOptions.settle_idle_timeout``);
+      after a ``response.cancel``: ``bridge.server.options.server_pipeline``);
     - ``prices``: the user's price table; with a price for the turn's model the result carries
       its ``cost``.
     - ``lexicon``: the user's word replacements, made in the scrubbed text before it is
