@@ -103,27 +103,82 @@ async def test_errors_on_the_raw_path_read_as_on_the_sdks(
     assert sdk_calls == []
 
 
+@pytest.mark.parametrize("path", ["transport", "send"])
 @pytest.mark.parametrize(
     ("failure", "expected"),
     [("ConnectTimeout", openai.APITimeoutError), ("ConnectError", openai.APIConnectionError)],
 )
 async def test_transport_failures_become_the_sdks_exceptions(
-    failure: str, expected: type[openai.APIError]
+    failure: str, expected: type[openai.APIError], path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # What the SDK raises for them, which Endpoint.error reads (a timeout says which timeout).
+    # What the SDK raises for them, which Endpoint.error reads (a timeout says which timeout),
+    # on the direct path (the client's transport) and through the client's send.
     client = make_client(base_url="http://127.0.0.1:9/v1", api_key=None, connect_timeout=1)
     raw = RawChat.of(client, {})
-    assert raw is not None
+    assert raw is not None and raw._transport is not None  # bridge's client: direct
+    error = getattr(httpx2, failure)
 
-    async def send(request: httpx2.Request, *, stream: bool) -> httpx2.Response:
-        raise getattr(httpx2, failure)("no", request=request)
+    async def fail(request: httpx2.Request, **_: Any) -> httpx2.Response:
+        raise error("no", request=request)
 
-    raw._http = type("Stub", (), {"build_request": client._client.build_request})()
-    raw._http.send = send
+    if path == "transport":
+        raw._transport = type("Failing", (), {"handle_async_request": staticmethod(fail)})()
+    else:
+        raw._transport = None
+        monkeypatch.setattr(client._client, "send", fail)
     with pytest.raises(openai.APIConnectionError) as info:
         async with raw.open({"model": "m"}):
             pass
     assert type(info.value) is expected
+    await client.close()
+
+
+def test_the_direct_request_is_the_one_the_client_builds() -> None:
+    client = make_client(base_url="http://127.0.0.1:9/v1", api_key="k", connect_timeout=1)
+    raw = RawChat.of(client, {})
+    assert raw is not None
+    content = '{"model":"m","messages":[{"role":"user","content":"été"}]}'.encode()
+    trace = {"trace": object()}
+    mine = raw._request(content, trace)
+    built = client._client.build_request(
+        "POST",
+        str(client.base_url) + "chat/completions",
+        content=content,
+        headers=raw._headers,
+        timeout=client.timeout,
+        extensions=trace,
+    )
+    assert (mine.method, mine.url, mine.content) == (built.method, built.url, built.content)
+    assert mine.headers.raw == built.headers.raw
+    assert mine.extensions == built.extensions
+
+
+_SSE = b'data: {"choices":[{"index":0,"delta":{"content":"Hi."}}]}\n\ndata: [DONE]\n\n'
+
+
+async def test_cookies_and_redirects_are_kept_as_the_clients_send_keeps_them() -> None:
+    # The direct path skips the client's send: a cookie the endpoint sets is still sent with
+    # the next requests, and a redirect is still followed.
+    seen: list[tuple[str, str | None]] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        seen.append((request.url.path, request.headers.get("cookie")))
+        if request.url.path.endswith("/moved/chat/completions"):
+            return httpx2.Response(200, content=_SSE)
+        if len(seen) == 2:
+            return httpx2.Response(307, headers={"location": "/v1/moved/chat/completions"})
+        return httpx2.Response(200, headers={"set-cookie": "sticky=a1; Path=/"}, content=_SSE)
+
+    client = make_client(base_url="http://llm.test/v1", api_key=None, connect_timeout=1)
+    client._client._transport = httpx2.MockTransport(answer)
+    llm = LLMClient(LLMConfig(base_url="http://llm.test/v1", model="m"), client=client)
+    for _ in range(2):
+        assert await _speak(llm) == "Hi."
+    assert seen == [
+        ("/v1/chat/completions", None),
+        ("/v1/chat/completions", "sticky=a1"),
+        ("/v1/moved/chat/completions", "sticky=a1"),
+    ]
     await client.close()
 
 
