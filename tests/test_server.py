@@ -43,6 +43,19 @@ async def test_a_full_turn_streams_text_segments_and_announced_audio() -> None:
     assert not c.of("response.interrupted")
 
 
+async def test_response_started_comes_once_the_model_request_is_out_not_with_its_answer() -> None:
+    # It is sent after the request (so that the writer's send does not come before the
+    # request's), woken by the request being out: not held until the model's first token.
+    slow = [FakeReply(tokens_for(SHORT), first_delay=60)]
+    async with running(slow) as stack, client(stack.url) as c:
+        await c.send(type="user.message", text="Hello?")
+        started = await c.recv(timeout=8)
+        assert isinstance(started, dict) and started["type"] == "response.started", started
+        await c.send(type="response.cancel")
+        done = await c.until("response.done")
+    assert done["response_id"] == started["response_id"] and done["result"]["interrupted"]
+
+
 async def test_barge_in_sends_no_audio_after_cancel_and_reports_the_heard_text() -> None:
     replies = [FakeReply(tokens_for(LONG), delay=0.002)] * 2 + [FakeReply(tokens_for(SHORT))]
     async with running(replies, options=PACED) as stack, client(stack.url) as c:

@@ -47,15 +47,24 @@ class Assistant:
         on_text: Callable[[str], None] | None = None,
         on_timing: Callable[[SegmentTiming], None] | None = None,
         traceparent: str | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``.
         ``traceparent``: the parent of its trace span (W3C Trace Context). A previous turn
-        still running is hurried (``Turn.hurry``): this one waits for its heard text."""
+        still running is hurried (``Turn.hurry``): this one waits for its heard text.
+        ``on_sent`` is called once the model request is out (``LLMClient.stream``'s
+        ``on_sent``), if the turn gets that far."""
         if self._last is not None and self._last.result is None:
             self._last.hurry()
         self.conversation.add_user(user_text)
         messages = self.conversation.messages()
         sent = anyio.Event()  # the model request is out: the rest of the turn may start
+        request_out = sent.set
+        if on_sent is not None:
+
+            def request_out() -> None:
+                sent.set()
+                on_sent()
 
         def record(result: TurnResult) -> None:
             heard = result.spoken_text
@@ -65,7 +74,7 @@ class Assistant:
             )
 
         self._last = turn = Turn(
-            self.llm.stream(messages, on_sent=sent.set),
+            self.llm.stream(messages, on_sent=request_out),
             sink,
             target=self.tts,
             options=self.options,

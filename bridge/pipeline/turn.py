@@ -63,8 +63,8 @@ class Turn:
     pace; the turn uses it to size a barge-in's response before one of its own has finished,
     and adds what it learned when it ends. ``request_sent``, set by the text source once its
     request is out (``LLMClient.stream``'s ``on_sent``), holds the rest of the turn (the
-    segmenter, the TTS connection) until then, so that their work does not come between the
-    request's bytes; the source's first delta, or its end, sets it too.
+    player, the segmenter, the TTS connection) until then, so that their work does not come
+    between the request's bytes; the source's first delta, or its end, sets it too.
     """
 
     def __init__(
@@ -179,13 +179,13 @@ class Turn:
         try:
             with self._scope:
                 async with anyio.create_task_group() as outer:
-                    # The sink plays on while a failed speech stage ends the other stages.
-                    outer.start_soon(self._speech.play)
                     try:
                         async with anyio.create_task_group() as tg:
                             tg.start_soon(self._text.read, deltas)
                             if self._request_sent is not None:
                                 await self._request_sent.wait()
+                            # The sink plays on while a failed speech stage ends the others.
+                            outer.start_soon(self._speech.play)
                             tg.start_soon(self._text.cut, deltas, segs_send)
                             tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
                     finally:

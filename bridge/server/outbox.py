@@ -90,15 +90,21 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
-    def put(self, event: dict[str, Any]) -> None:
+    def put(self, event: dict[str, Any], *, wake: bool = True) -> None:
         """Queue a JSON control event (never blocks; dropped once closed). Reply text still
-        collecting goes out first."""
+        collecting goes out first. ``wake=False`` queues it without waking the writer: it
+        goes out at the next ``wake()`` or with the next frame queued, in its place."""
         if self._closed:
             return
         if self._text:
             self._flush_text()
         self._data.append(encode(event))
         self._rids.append(None)
+        if wake:
+            self._wake_reader()
+
+    def wake(self) -> None:
+        """Wake the writer for what is queued (see ``put``'s ``wake``)."""
         self._wake_reader()
 
     def put_text(self, response_id: str, text: str) -> None:

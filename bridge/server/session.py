@@ -611,6 +611,7 @@ class ClientSession:
                 on_text=on_text,
                 on_timing=on_timing,
                 traceparent=traceparent,
+                on_sent=outbox.wake,  # response.started goes once the model request is out
             )
         else:
             speak = request
@@ -629,7 +630,9 @@ class ClientSession:
         if self._queue or self._drain.is_set():
             turn.hurry()
         self.responses += 1
-        outbox.put(p.response_started(rid))
+        # A reply's response.started waits for its model request (on_sent), or for the next
+        # frame, so that the writer's send does not come before the request's.
+        outbox.put(p.response_started(rid), wake=speak is not None)
         self.metrics.running_turns.inc()
         if cancelled:
             self._cancel_running()
