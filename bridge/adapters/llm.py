@@ -286,7 +286,8 @@ class LLMClient:
         them as it is."""
         body: dict[str, Any] = {
             "model": self.config.model,
-            "messages": [dict(m) for m in messages],
+            # the caller's dicts as they are (the body is serialised at once, never changed)
+            "messages": [m if type(m) is dict else dict(m) for m in messages],
             "stream": True,
             "stream_options": {"include_usage": True},
         }

@@ -92,7 +92,7 @@ class SpeechStage:
         self._stop_sink = stop_sink
         self._on_timing = on_timing
         self._on_listener_left = on_listener_left
-        self._leaves = isinstance(sink, LeavesEarly)  # once: not a protocol check per chunk
+        self._leaves_early: bool | None = None  # see _leaves
         self._commit_mode = target.config.mode == "commit"
         self._resend: list[int] = []  # segments to append again after a reconnect
         self._commit_ids: set[str] = set()
@@ -152,6 +152,15 @@ class SpeechStage:
                     if self._on_listener_left is not None:
                         self._on_listener_left()
                     return
+
+    @property
+    def _leaves(self) -> bool:
+        """Whether the sink is ``LeavesEarly``: checked once (not a protocol check per chunk),
+        when first needed (not while the turn's model request is on its way)."""
+        leaves = self._leaves_early
+        if leaves is None:
+            leaves = self._leaves_early = isinstance(self._sink, LeavesEarly)
+        return leaves
 
     @property
     def listener_left(self) -> bool:

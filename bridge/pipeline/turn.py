@@ -172,7 +172,6 @@ class Turn:
         self._timeline.start()
         self._trace.start()
         deltas: Channel[str] = Channel(64)
-        segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
         self._scope = anyio.CancelScope()
         if self._interrupted:
             self._scope.cancel()
@@ -186,6 +185,7 @@ class Turn:
                                 await self._request_sent.wait()
                             # The sink plays on while a failed speech stage ends the others.
                             outer.start_soon(self._speech.play)
+                            segs_send, segs_recv = anyio.create_memory_object_stream[Segment](32)
                             tg.start_soon(self._text.cut, deltas, segs_send)
                             tg.start_soon(self._speech.run, segs_recv, tg.cancel_scope)
                     finally:
