@@ -127,3 +127,75 @@ def test_a_new_reply_hurries_the_turn_still_running_and_no_other() -> None:
     second._result = object()  # type: ignore[assignment]  # as if it had ended
     assistant.reply("Three.", NullSink())
     assert hurried == ["first"]  # an ended turn is not hurried
+
+
+async def test_a_reply_started_while_the_previous_plays_waits_for_its_heard_text() -> None:
+    """Barge-in by a new reply while the previous turn settles: the new request carries the
+    previous reply's heard text, and the history keeps user, assistant, user, assistant."""
+    first = FakeReply(tokens_for(ANSWER.split("</think>")[1]), delay=0.01)
+    second = FakeReply(tokens_for("Fine."), delay=0.0)
+    paced = LatencyModel(rtf=1.0, delta_ms=50)
+    async with (
+        serve_fake_llm([first, second]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone", latency=paced)) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        options = PipelineOptions(settle_timeout=2.0, settle_idle_timeout=5.0)
+        assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST), options=options)
+        sink = NullSink()
+        turn = assistant.reply("Plan a walk.", sink)
+        results = []
+        async with anyio.create_task_group() as tg:
+
+            async def run_first() -> None:
+                results.append(await turn.run())
+
+            tg.start_soon(run_first)
+            while sink.samples_played < 24000:
+                await anyio.sleep(0.01)
+            turn.interrupt()
+            # The first turn is still settling (its result is not in yet) when the next starts.
+            assert turn.result is None
+            results.append(await assistant.say("Stop. Go on.", NullSink()))
+    heard, answer = results
+    assert heard.interrupted and heard.spoken_text
+    roles = [(t.role, t.text) for t in assistant.conversation.turns]
+    assert roles == [
+        ("user", "Plan a walk."),
+        ("assistant", heard.spoken_text),
+        ("user", "Stop. Go on."),
+        ("assistant", answer.text),
+    ]
+    sent = fake.requests[1]["messages"]
+    assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+    assert sent[1]["content"] == heard.spoken_text + " …"
+
+
+async def test_a_reply_interrupted_before_its_request_still_keeps_the_order() -> None:
+    """The next turn is stopped while it waits for the previous one: its message is still
+    recorded, after the previous reply."""
+    first = FakeReply(tokens_for("One sentence here. And another one there."), delay=0.01)
+    paced = LatencyModel(rtf=1.0, delta_ms=50)
+    async with (
+        serve_fake_llm([first]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone", latency=paced)) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST))
+        sink = NullSink()
+        turn = assistant.reply("Hi", sink)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            while sink.samples_played == 0:
+                await anyio.sleep(0.01)
+            nxt = assistant.reply("Wait.", NullSink())
+            nxt.interrupt()  # before its run: it never asks the model
+            await nxt.run()
+    assert len(fake.requests) == 1
+    assert turn.result is not None and not turn.result.interrupted
+    assert [(t.role, t.text) for t in assistant.conversation.turns] == [
+        ("user", "Hi"),
+        ("assistant", turn.result.text),
+        ("user", "Wait."),
+        ("assistant", ""),
+    ]

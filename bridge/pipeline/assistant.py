@@ -7,7 +7,7 @@ turn pipeline, and when the turn ends records in the conversation what the liste
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 
@@ -37,6 +37,7 @@ class Assistant:
         self.options = options or PipelineOptions()
         self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
         self._last: Turn | None = None
+        self._recorded = anyio.Event()  # the last turn's reply is recorded (unused until then)
 
     def reply(
         self,
@@ -49,23 +50,53 @@ class Assistant:
         traceparent: str | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``.
-        ``traceparent``: the parent of its trace span (W3C Trace Context). A previous turn
-        still running is hurried (``Turn.hurry``): this one waits for its heard text."""
-        if self._last is not None and self._last.result is None:
-            self._last.hurry()
-        self.conversation.add_user(user_text)
-        messages = self.conversation.messages()
-        sent = anyio.Event()  # the model request is out: the rest of the turn may start
+        ``traceparent``: the parent of its trace span (W3C Trace Context).
 
-        def record(result: TurnResult) -> None:
-            heard = result.spoken_text
-            keep_all = self.options.keep_full_text or not (result.interrupted or result.error)
-            self.conversation.add_assistant(
-                result.text if keep_all else heard, interrupted=result.interrupted
-            )
+        A previous turn still running when this one starts is hurried (``Turn.hurry``), and
+        this one waits for it to record its reply (what was heard, after a barge-in) before
+        it adds ``user_text`` and sends the history to the model: the conversation keeps its
+        order and the model sees the previous reply."""
+        previous = self._last
+        if previous is not None and previous.result is None:
+            previous.hurry()
+        before = self._recorded
+        self._recorded = recorded = anyio.Event()  # this turn's reply is in the conversation
+        sent = anyio.Event()  # the model request is out: the rest of the turn may start
+        added = False
+
+        async def after_previous() -> None:
+            nonlocal added
+            if previous is not None and previous.started:
+                previous.hurry()
+                await before.wait()  # set once its reply is recorded
+            if not added:
+                added = True
+                self.conversation.add_user(user_text)
+
+        async def text() -> AsyncIterator[str]:
+            await after_previous()
+            stream = self.llm.stream(self.conversation.messages(), on_sent=sent.set)
+            try:
+                async for delta in stream:
+                    yield delta
+            finally:
+                close = getattr(stream, "aclose", None)  # its HTTP response, closed now
+                if close is not None:
+                    await close()
+
+        async def record(result: TurnResult) -> None:
+            try:
+                await after_previous()  # the request never went out: the message still counts
+                heard = result.spoken_text
+                keep_all = self.options.keep_full_text or not (result.interrupted or result.error)
+                self.conversation.add_assistant(
+                    result.text if keep_all else heard, interrupted=result.interrupted
+                )
+            finally:
+                recorded.set()
 
         self._last = turn = Turn(
-            self.llm.stream(messages, on_sent=sent.set),
+            text(),
             sink,
             target=self.tts,
             options=self.options,
