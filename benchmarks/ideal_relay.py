@@ -3,7 +3,10 @@
 The baseline of ``benchmarks/relay_compare.py``, written in the same stack (asyncio +
 websockets, httpx for the model's HTTP stream) and sharing no code with bridge. Per turn it:
 
-- opens a TTS WebSocket (Qwen-TTS Realtime, ``server_commit``), sends ``session.update``;
+- sends the chat completion request first (on one pooled keep-alive connection: the stream is
+  read to its end, so the connection goes back to the pool for the next turn), and once its
+  body is written (httpcore's ``trace`` events) sends ``response.started`` and opens a TTS
+  WebSocket (Qwen-TTS Realtime, ``server_commit``), sends ``session.update``;
 - streams the chat completion (SSE lines, ``json.loads`` each), appends the text to the TTS
   at each sentence end (``. ! ?``; in ``server_commit`` mode the service starts synthesizing
   there), appends the rest and sends ``session.finish`` when the model is done;
@@ -38,6 +41,8 @@ from websockets.exceptions import ConnectionClosed
 
 RATE = 24000
 _ENDS = (".", "!", "?")
+# httpcore trace events after which the request is out (or a connect comes first)
+_OUT_EVENTS = ("send_request_body.complete", "send_request_body.failed", "connect_tcp.started")
 _ids = itertools.count(1)
 
 
@@ -77,27 +82,32 @@ class Relay:
     async def turn(self, ws: ServerConnection, text: str) -> None:
         rid = f"resp_{next(_ids)}"
         start = time.monotonic()
-        await ws.send(json.dumps({"type": "response.started", "response_id": rid}))
         timeline: dict[str, float] = {}
-        async with connect(self.tts_url, compression=None, max_size=None) as tts:
-            await tts.send(
-                _event(
-                    "session.update",
-                    session={
-                        "voice": "Cherry",
-                        "mode": "server_commit",
-                        "response_format": "pcm",
-                        "sample_rate": RATE,
-                    },
+        sent = asyncio.Event()  # the model request is out: nothing else comes before it
+        tts_ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        speak = asyncio.create_task(self.speak(tts_ready, sent, text, start, timeline))
+        try:
+            await sent.wait()
+            await ws.send(json.dumps({"type": "response.started", "response_id": rid}))
+            async with connect(self.tts_url, compression=None, max_size=None) as tts:
+                await tts.send(
+                    _event(
+                        "session.update",
+                        session={
+                            "voice": "Cherry",
+                            "mode": "server_commit",
+                            "response_format": "pcm",
+                            "sample_rate": RATE,
+                        },
+                    )
                 )
-            )
-            speak = asyncio.create_task(self.speak(tts, text, start, timeline))
-            try:
+                tts_ready.set_result(tts)
                 await self.relay_audio(ws, tts, rid)
-            finally:
-                speak.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await speak
+        finally:
+            tts_ready.cancel()  # no-op once set
+            speak.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await speak
         ms = {k: round((v - start) * 1000, 3) for k, v in timeline.items()}
         result = {
             "turn_id": rid,
@@ -107,34 +117,56 @@ class Relay:
         }
         await ws.send(json.dumps({"type": "response.done", "response_id": rid, "result": result}))
 
-    async def speak(self, tts: Any, text: str, start: float, timeline: dict[str, float]) -> None:
+    async def speak(
+        self,
+        tts_ready: asyncio.Future[Any],
+        sent: asyncio.Event,
+        text: str,
+        start: float,
+        timeline: dict[str, float],
+    ) -> None:
         body = {
             "model": self.model,
             "stream": True,
             "messages": [{"role": "user", "content": text}],
         }
+
+        async def trace(event: str, info: Any) -> None:
+            # the body written, or a new connection to open first (long enough to go on)
+            if event.endswith(_OUT_EVENTS):
+                sent.set()
+
         buffer = ""
         first = True
-        async with self.http.stream("POST", self.llm_url, json=body) as response:
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                data = line[6:]
-                if data == "[DONE]":
-                    break
-                choices = json.loads(data).get("choices") or ()
-                token = choices[0].get("delta", {}).get("content") if choices else None
-                if not token:
-                    continue
-                buffer += token
-                if token.rstrip().endswith(_ENDS):
-                    if first:
-                        timeline["ready"] = time.monotonic()
-                    await tts.send(_event("input_text_buffer.append", text=buffer))
-                    buffer = ""
-                    if first:  # server_commit: a sentence end starts its synthesis
-                        timeline["appended"] = time.monotonic()
-                        first = False
+        tts: Any = None
+        try:
+            async with self.http.stream(
+                "POST", self.llm_url, json=body, extensions={"trace": trace}
+            ) as response:
+                sent.set()
+                async for line in response.aiter_lines():
+                    # read on past [DONE] to the body's end: the connection is then reused
+                    if not line.startswith("data: ") or line == "data: [DONE]":
+                        continue
+                    choices = json.loads(line[6:]).get("choices") or ()
+                    token = choices[0].get("delta", {}).get("content") if choices else None
+                    if not token:
+                        continue
+                    buffer += token
+                    if token.rstrip().endswith(_ENDS):
+                        if first:
+                            timeline["ready"] = time.monotonic()
+                        if tts is None:
+                            tts = await tts_ready
+                        await tts.send(_event("input_text_buffer.append", text=buffer))
+                        buffer = ""
+                        if first:  # server_commit: a sentence end starts its synthesis
+                            timeline["appended"] = time.monotonic()
+                            first = False
+        finally:
+            sent.set()
+        if tts is None:
+            tts = await tts_ready
         if buffer.strip():
             await tts.send(_event("input_text_buffer.append", text=buffer))
         await tts.send(_event("session.finish"))

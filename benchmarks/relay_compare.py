@@ -563,20 +563,30 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
     print()
     if args.hops_only:
         return
+
+    def ratio(a: str, b: str, attr: str) -> str:
+        """``a``'s median over ``b``'s, or n/a when either is missing or ``b``'s is zero (a
+        window too short for one clock tick of CPU)."""
+        top, bottom = median(a, attr), median(b, attr)
+        if top != top or bottom != bottom or bottom == 0:
+            return "n/a"
+        return f"{top / bottom:.2f}x"
+
     if "bridge" in by and "ideal" in by:
+        light = (
+            f"{ratio('bridge', 'ideal', 'cpu_light')} ({args.light} clients), "
+            if args.light
+            else ""
+        )
         print(
-            "bridge / ideal: CPU per audio-second "
-            f"{median('bridge', 'cpu_light') / median('ideal', 'cpu_light'):.2f}x"
-            f" ({args.light} clients), "
-            f"{median('bridge', 'cpu_ms_per_audio_s') / median('ideal', 'cpu_ms_per_audio_s'):.2f}x"
-            f" ({args.clients} clients)"
-            f", first audio p99 {median('bridge', 'ttfa_p99') / median('ideal', 'ttfa_p99'):.2f}x"
-            f", sessions {median('bridge', 'capacity') / median('ideal', 'capacity'):.2f}x"
+            f"bridge / ideal: CPU per audio-second {light}"
+            f"{ratio('bridge', 'ideal', 'cpu_ms_per_audio_s')} ({args.clients} clients)"
+            f", first audio p99 {ratio('bridge', 'ideal', 'ttfa_p99')}"
+            f", sessions {ratio('bridge', 'ideal', 'capacity')}"
         )
     if "bridge" in by and "bridge-w2" in by:
         print(
-            "bridge --workers 2 / --workers 1 sessions: "
-            f"{median('bridge-w2', 'capacity') / median('bridge', 'capacity'):.2f}x"
+            f"bridge --workers 2 / --workers 1 sessions: {ratio('bridge-w2', 'bridge', 'capacity')}"
             + (
                 f" (each worker capped at {args.worker_cpu:g} of a core, all on CPU 0)"
                 if args.worker_cpu
