@@ -30,12 +30,15 @@ class Assistant:
         tts: TTSTarget,
         conversation: Conversation | None = None,
         options: PipelineOptions | None = None,
+        pace: VoicePace | None = None,
     ) -> None:
+        """``pace``: the voices' pace to start from and add to (shared, e.g. by all sessions
+        of a server); by default this assistant's own."""
         self.llm = llm
         self.tts = tts
         self.conversation = conversation if conversation is not None else Conversation()
         self.options = options or PipelineOptions()
-        self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
+        self.pace = pace if pace is not None else VoicePace()  # learned over the turns
         self._last: Turn | None = None
         self._recorded = anyio.Event()  # the last turn's reply is recorded (unused until then)
 
