@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -199,3 +201,57 @@ async def test_a_reply_interrupted_before_its_request_still_keeps_the_order() ->
         ("user", "Wait."),
         ("assistant", ""),
     ]
+
+
+async def test_the_speech_connection_opens_once_the_request_is_out_not_at_the_first_token() -> None:
+    """The turn holds its segmenter and TTS connection until the model request is written
+    (``LLMClient.stream``'s ``on_sent``): with a model slow to its first token, the speech
+    connection is already open while no text has come."""
+    reply = FakeReply(tokens_for("Hello there."), first_delay=1.5)
+    texts: list[str] = []
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        assistant = Assistant(llm=llm, tts=TTSTarget(url=emu.url, timeouts=FAST))
+        turn = assistant.reply("Hi", NullSink(), on_text=texts.append)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            with anyio.fail_after(10):
+                while emu.connections == 0:
+                    await anyio.sleep(0.01)
+            assert texts == []  # connected before the first token
+    assert turn.result is not None and turn.result.error is None
+    assert "".join(texts) == "Hello there."
+
+
+async def test_an_interrupted_reply_closes_the_models_stream_at_once() -> None:
+    """The model's stream (an HTTP response) is closed by the time the interrupted turn's
+    ``run()`` returns, not whenever it is garbage-collected (the model here keeps a
+    reference to it, so only the turn can close it)."""
+    closed = anyio.Event()
+    streams: list[object] = []
+
+    class Model:
+        def stream(self, messages: object, **options: object) -> object:
+            async def gen() -> Any:
+                try:
+                    yield "Hello there, this is a long"
+                    await anyio.sleep_forever()
+                finally:
+                    closed.set()
+
+            streams.append(made := gen())
+            return made
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        tts = TTSTarget(url=emu.url, timeouts=FAST)
+        assistant = Assistant(llm=Model(), tts=tts)  # type: ignore[arg-type]
+        turn = assistant.reply("Hi", NullSink())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            await anyio.sleep(0.3)
+            turn.interrupt()
+        assert closed.is_set()
+    assert turn.result is not None and turn.result.interrupted

@@ -8,6 +8,7 @@ turn pipeline, and when the turn ends records in the conversation what the liste
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 import anyio
 
@@ -79,13 +80,9 @@ class Assistant:
         async def text() -> AsyncIterator[str]:
             await after_previous()
             stream = self.llm.stream(self.conversation.messages(), on_sent=sent.set)
-            try:
+            async with aclosing(stream):  # its HTTP response is closed with this source
                 async for delta in stream:
                     yield delta
-            finally:
-                close = getattr(stream, "aclose", None)  # its HTTP response, closed now
-                if close is not None:
-                    await close()
 
         async def record(result: TurnResult) -> None:
             try:
