@@ -71,8 +71,7 @@ class Assistant:
         async def after_previous() -> None:
             nonlocal added
             if previous is not None and previous.started:
-                previous.hurry()
-                await before.wait()  # set once its reply is recorded
+                await before.wait()  # set once its reply is recorded (it was hurried above)
             if not added:
                 added = True
                 self.conversation.add_user(user_text)
