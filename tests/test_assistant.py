@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 import pytest
+import structlog.testing
 
 from bridge.adapters.llm import LLMClient, LLMConfig
 from bridge.adapters.sinks import NullSink
@@ -255,3 +256,50 @@ async def test_an_interrupted_reply_closes_the_models_stream_at_once() -> None:
             turn.interrupt()
         assert closed.is_set()
     assert turn.result is not None and turn.result.interrupted
+
+
+async def test_the_turn_waits_for_the_request_to_be_out_before_it_connects_its_speech() -> None:
+    """Until the text source says its request is out (``on_sent``), the turn opens no speech
+    connection (its set-up would come between the request's bytes); then it does."""
+    release = anyio.Event()
+
+    class Model:
+        def stream(self, messages: object, *, on_sent: Any = None) -> Any:
+            async def gen() -> Any:
+                await release.wait()
+                on_sent()
+                await anyio.sleep(0.3)  # the model's time to first token
+                yield "Hello there."
+
+            return gen()
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        assistant = Assistant(llm=Model(), tts=TTSTarget(url=emu.url, timeouts=FAST))  # type: ignore[arg-type]
+        turn = assistant.reply("Hi", NullSink())
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(turn.run)
+            await anyio.sleep(0.3)
+            assert emu.connections == 0  # the request is not out yet
+            release.set()
+            with anyio.fail_after(10):
+                while emu.connections == 0:
+                    await anyio.sleep(0.01)
+    assert turn.result is not None and turn.result.text == "Hello there."
+
+
+async def test_the_assistants_turns_learn_its_voice_pace_and_log_the_request_size() -> None:
+    reply = FakeReply(tokens_for("One sentence here. And another one there."))
+    async with (
+        serve_fake_llm([reply]) as fake,
+        serve_emulator(EmulatorOptions(engine="tone")) as emu,
+        LLMClient(LLMConfig(base_url=fake.base_url, api_key="k", model="m")) as llm,
+    ):
+        tts = TTSTarget(url=emu.url, timeouts=FAST)
+        assistant = Assistant(llm=llm, tts=tts)
+        with structlog.testing.capture_logs() as logs:
+            result = await assistant.say("Tell me two things.", NullSink())
+    assert result.error is None and not result.interrupted
+    assert assistant.pace.sums(tts.model, tts.config.voice).audio > 0
+    line = next(e for e in logs if e["event"] == "turn")
+    assert line["request_chars"] == len("Tell me two things.")
+    assert "Tell me" not in str(line)  # the text itself is not at INFO
