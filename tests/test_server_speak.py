@@ -18,7 +18,8 @@ from bridge.server import ServerLimits, ServerOptions
 
 pytestmark = pytest.mark.anyio
 
-RUN = samples_per_char(24000)
+RATE_24K = 24000
+RUN = samples_per_char(RATE_24K)
 TEXT = (
     "The backend runs its own agent. Its text is streamed in as it is written, "
     "and the bridge speaks it. A rare character \U00020000 survives the split."
@@ -219,3 +220,37 @@ async def test_a_speak_response_left_open_without_text_is_closed_as_idle() -> No
     assert code == 4000
     assert c.of("error")[-1]["code"] == "idle_timeout"
     assert c.of("response.done")[-1]["response_id"] == rid  # it still ended properly
+
+
+async def test_a_response_started_with_another_waiting_settles_briefly_after_a_cancel() -> None:
+    # Speak responses queue. The second starts while a third waits behind it, so it is hurried
+    # from its start: after response.cancel its heard text is settled within settle_timeout
+    # (0.5 s), not read on to the end of its sentence (2 s away; the emulator speaks in real
+    # time), and no usage arrives. Alone (nothing waiting) the same cancel reads on to the end.
+    sentence = "We walk slowly to the quiet lake today."
+    latency = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
+    billed: dict[bool, int | None] = {}
+    for third in (False, True):
+        async with (
+            running(engine="exact", mode="commit", chat=False, latency=latency) as stack,
+            client(stack.url) as c,
+        ):
+            await speak(c, ["Hi."])
+            await speak(c, [sentence])
+            if third:
+                await speak(c, ["Then this."])
+            first = (await c.until("response.started"))["response_id"]
+            await c.until("response.done", response_id=first)
+            rid = (await c.until("response.started"))["response_id"]
+            await c.until("audio.start", response_id=rid)
+            got = 0
+            while got < int(0.3 * RATE_24K):
+                frame = await c.recv()
+                if isinstance(frame, bytes):
+                    got += len(frame) // 2
+            await c.send(type="playback.ack", response_id=rid, samples=got)
+            await c.send(type="response.cancel", response_id=rid)
+            done = await c.until("response.done", response_id=rid)
+            assert done["result"]["interrupted"]
+            billed[third] = done["result"]["chars_billed"]
+    assert billed[False] is not None and billed[True] is None, billed

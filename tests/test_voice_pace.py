@@ -160,3 +160,52 @@ def test_the_pace_learned_at_one_speech_rate_holds_at_another() -> None:
     t.audio("b", 21 * 30)
     assert t.heard_text(int(10.5 * 30), 1000) == "Three four"
     assert t.heard_text(int(9.5 * 30), 1000) == "Three"
+
+
+@pytest.mark.parametrize("shared", [True, False])
+async def test_a_new_session_of_the_server_starts_from_the_pace_other_sessions_learned(
+    shared: bool,
+) -> None:
+    """One ``bridge serve`` process: session 1 hears a reply to its end; session 2 cancels
+    inside its first response, with no wait for that response's end (settle_timeout 0), and
+    acknowledged 35.5 characters. The server's pace (all sessions') sizes it exactly to the
+    word; a pace of the session's own (``shared=False``: what it was before) is the text
+    estimate, a word short."""
+    from _serve import RATE, client, running
+
+    from bridge.server import ServerOptions
+    from bridge.testing.fake_llm import FakeReply, tokens_for
+
+    second = "Seventeen quick brown foxes jumped over the lazy sleeping dogs today."
+    heard = len("Seventeen quick brown foxes jumped ")
+    run = samples_per_char(RATE)
+    replies = [FakeReply(tokens_for("One two three four five six.")), FakeReply(tokens_for(second))]
+    options = ServerOptions(port=0, audio_lead=None, pipeline=PipelineOptions(settle_timeout=0))
+    paced = LatencyModel(rtf=1.0, delta_ms=40)  # audio arrives as it plays: no end read ahead
+    async with running(
+        replies, engine="exact", mode="commit", latency=paced, options=options
+    ) as stack:
+        async with client(stack.url) as c:
+            await c.send(type="user.message", text="Count.")
+            done = await c.until("response.done")
+            assert not done["result"]["interrupted"]
+        backend = stack.server.backend
+        learned = backend.pace.sums(backend.tts.model, backend.tts.config.voice)
+        assert learned.audio / learned.estimated == pytest.approx(60 / 65, abs=0.02)
+        if not shared:  # the next session starts from nothing, as when each had its own
+            object.__setattr__(backend, "pace", VoicePace())
+        async with client(stack.url) as c:
+            await c.send(type="user.message", text="Tell me.")
+            rid = (await c.until("response.started"))["response_id"]
+            got = 0
+            while got < heard * run + run // 2:
+                frame = await c.recv()
+                if isinstance(frame, bytes):
+                    got += len(frame) // 2
+            await c.send(type="playback.ack", response_id=rid, samples=heard * run + run // 2)
+            await c.send(type="response.cancel")
+            done = await c.until("response.done", response_id=rid)
+    assert done["result"]["interrupted"]
+    assert done["result"]["spoken_text"] == (
+        "Seventeen quick brown foxes jumped" if shared else "Seventeen quick brown foxes"
+    )

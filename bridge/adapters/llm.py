@@ -33,7 +33,7 @@ Decisions:
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import asdict, dataclass, field
 from types import MappingProxyType, TracebackType
@@ -317,7 +317,7 @@ class LLMClient:
         messages: Sequence[Mapping[str, Any]],
         *,
         on_sent: Callable[[], None] | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield the reply's speakable text as it arrives.
 
         ``on_sent`` is called once, when the request is out: its last byte written, or as

@@ -76,9 +76,9 @@ class PaceSums:
 class VoicePace:
     """What earlier turns showed of the voices' pace, per model and voice (the older turns
     fading out past about two minutes of audio). A turn given one (``Turn``'s ``pace``;
-    ``Assistant`` and each ``bridge serve`` session keep one) starts from it, which matters
-    when a barge-in inside its first response cannot wait for that response's end, and adds
-    its own finished responses when it ends."""
+    ``Assistant`` keeps one, a ``bridge serve`` process one for all its sessions) starts
+    from it, which matters when a barge-in inside its first response cannot wait for that
+    response's end, and adds its own finished responses when it ends."""
 
     _sums: dict[tuple[str, str], PaceSums] = field(default_factory=dict)
 

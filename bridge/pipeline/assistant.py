@@ -7,7 +7,8 @@ turn pipeline, and when the turn ends records in the conversation what the liste
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 import anyio
 
@@ -30,13 +31,17 @@ class Assistant:
         tts: TTSTarget,
         conversation: Conversation | None = None,
         options: PipelineOptions | None = None,
+        pace: VoicePace | None = None,
     ) -> None:
+        """``pace``: the voices' pace to start from and add to (shared, e.g. by all sessions
+        of a server); by default this assistant's own."""
         self.llm = llm
         self.tts = tts
         self.conversation = conversation if conversation is not None else Conversation()
         self.options = options or PipelineOptions()
-        self.pace = VoicePace()  # the voices' pace, learned over this assistant's turns
+        self.pace = pace if pace is not None else VoicePace()  # learned over the turns
         self._last: Turn | None = None
+        self._recorded = anyio.Event()  # the last turn's reply is recorded (unused until then)
 
     def reply(
         self,
@@ -50,14 +55,19 @@ class Assistant:
         on_sent: Callable[[], None] | None = None,
     ) -> Turn:
         """A turn that answers ``user_text``; run it with ``await turn.run()``.
-        ``traceparent``: the parent of its trace span (W3C Trace Context). A previous turn
-        still running is hurried (``Turn.hurry``): this one waits for its heard text.
-        ``on_sent`` is called once the model request is out (``LLMClient.stream``'s
-        ``on_sent``), if the turn gets that far."""
-        if self._last is not None and self._last.result is None:
-            self._last.hurry()
-        self.conversation.add_user(user_text)
-        messages = self.conversation.messages()
+        ``traceparent``: the parent of its trace span (W3C Trace Context). ``on_sent`` is
+        called once the model request is out (``LLMClient.stream``'s ``on_sent``), if the
+        turn gets that far.
+
+        A previous turn still running when this one starts is hurried (``Turn.hurry``), and
+        this one waits for it to record its reply (what was heard, after a barge-in) before
+        it adds ``user_text`` and sends the history to the model: the conversation keeps its
+        order and the model sees the previous reply."""
+        previous = self._last
+        if previous is not None and previous.result is None:
+            previous.hurry()
+        before = self._recorded
+        self._recorded = recorded = anyio.Event()  # this turn's reply is in the conversation
         sent = anyio.Event()  # the model request is out: the rest of the turn may start
         request_out = sent.set
         if on_sent is not None:
@@ -66,15 +76,36 @@ class Assistant:
                 sent.set()
                 on_sent()
 
-        def record(result: TurnResult) -> None:
-            heard = result.spoken_text
-            keep_all = self.options.keep_full_text or not (result.interrupted or result.error)
-            self.conversation.add_assistant(
-                result.text if keep_all else heard, interrupted=result.interrupted
-            )
+        added = False
+
+        async def after_previous() -> None:
+            nonlocal added
+            if previous is not None and previous.started and not before.is_set():
+                await before.wait()  # set once its reply is recorded (it was hurried above)
+            if not added:
+                added = True
+                self.conversation.add_user(user_text)
+
+        async def text() -> AsyncIterator[str]:
+            await after_previous()
+            stream = self.llm.stream(self.conversation.messages(), on_sent=request_out)
+            async with aclosing(stream):  # its HTTP response is closed with this source
+                async for delta in stream:
+                    yield delta
+
+        async def record(result: TurnResult) -> None:
+            try:
+                await after_previous()  # the request never went out: the message still counts
+                heard = result.spoken_text
+                keep_all = self.options.keep_full_text or not (result.interrupted or result.error)
+                self.conversation.add_assistant(
+                    result.text if keep_all else heard, interrupted=result.interrupted
+                )
+            finally:
+                recorded.set()
 
         self._last = turn = Turn(
-            self.llm.stream(messages, on_sent=request_out),
+            text(),
             sink,
             target=self.tts,
             options=self.options,

@@ -138,6 +138,11 @@ class Turn:
         return self._result
 
     @property
+    def started(self) -> bool:
+        """``run()`` was called (the turn may have ended since: see ``result``)."""
+        return self._started
+
+    @property
     def interrupted(self) -> bool:
         return self._interrupted or self._speech.cancelled
 

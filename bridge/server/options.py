@@ -16,6 +16,7 @@ from bridge.adapters.llm import LLMConfig
 from bridge.core.conversation import HISTORY_MAX_CHARS, HISTORY_MAX_TURNS
 from bridge.core.cost import PriceTable
 from bridge.core.errors import ConfigError
+from bridge.core.pace import VoicePace
 from bridge.pipeline import PipelineOptions, TTSTarget
 from bridge.qwen.config import LANGUAGE_TYPES, SAMPLE_RATES
 from bridge.qwen.models import model_info
@@ -140,7 +141,9 @@ class SessionSettings:
 class Backend:
     """What every session shares: the chat endpoint (one HTTP client, one connection pool;
     ``None`` on a server without a chat model, which serves speak responses only), the speech
-    target, the prompts and lexicons a client may pick, and the clock."""
+    target, the prompts and lexicons a client may pick, the clock, and the voices' pace
+    (``VoicePace``: what every session's turns learned of each voice, so that a new session's
+    first barge-in is sized by it rather than by the text estimate)."""
 
     llm_config: LLMConfig | None
     openai_client: openai.AsyncOpenAI | None
@@ -151,6 +154,7 @@ class Backend:
     lexicons: Mapping[str, Lexicon] = field(default_factory=dict)  # name -> lexicon
     default_lexicon: str = NO_LEXICON
     store: ConversationStore | None = None  # None: sessions cannot be resumed
+    pace: VoicePace = field(default_factory=VoicePace)  # learned by all sessions' turns
 
     def __post_init__(self) -> None:
         if not self.prompts:

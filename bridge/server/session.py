@@ -35,7 +35,6 @@ from websockets.exceptions import ConnectionClosed
 from bridge.adapters.llm import LLMClient
 from bridge.core.conversation import Conversation
 from bridge.core.errors import ConfigError, StoreError
-from bridge.core.pace import VoicePace
 from bridge.core.result import SegmentTiming, TurnResult
 from bridge.pipeline import Turn
 from bridge.pipeline.assistant import Assistant
@@ -148,9 +147,9 @@ class ClientSession:
                 tts=self._target,
                 conversation=self._conversation,
                 options=self._options,
+                pace=backend.pace,
             )
-        # The voices' pace over this session's turns (its assistant's, or its own).
-        self._pace = self._assistant.pace if self._assistant is not None else VoicePace()
+        self._pace = backend.pace  # the voices' pace, learned by every session's turns
         self._turns = self._quotas.session_bucket()
         self._messages = TokenBucket(limits.message_burst, limits.messages_per_second)
         self._running: _Running | None = None
