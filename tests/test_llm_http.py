@@ -3,6 +3,7 @@ same request and the same errors as the SDK's path; the SDK's path for everythin
 
 from __future__ import annotations
 
+import json
 from contextlib import aclosing
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 from openai.resources.chat.completions import AsyncCompletions
 
 from bridge.adapters.llm import LLMClient, LLMConfig
-from bridge.adapters.llm_http import RawChat
+from bridge.adapters.llm_http import OneWrite, RawChat
 from bridge.adapters.openai_client import make_client
 from bridge.core.errors import LLMAuthError, LLMConnectionError, LLMServerError
 from bridge.testing.fake_llm import FakeReply, serve_fake_llm, tokens_for
@@ -180,6 +181,76 @@ async def test_cookies_and_redirects_are_kept_as_the_clients_send_keeps_them() -
         ("/v1/moved/chat/completions", "sticky=a1"),
     ]
     await client.close()
+
+
+@pytest.mark.parametrize(
+    "anyio_backend",
+    [("asyncio", {}), ("asyncio", {"use_uvloop": True})],
+    ids=["asyncio", "uvloop"],
+)
+async def test_a_requests_head_and_body_leave_in_one_write() -> None:
+    # httpcore writes the head, then the body after a pass of the event loop: the server's
+    # first read (here, in the same loop) must see the whole request all the same, for the
+    # first request and for the next one on the kept-alive connection.
+    firsts: list[bytes] = []
+    sse = b'data: {"choices":[{"index":0,"delta":{"content":"Hi."}}]}\n\ndata: [DONE]\n\n'
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+    answer += b"content-length: %d\r\n\r\n%s" % (len(sse), sse)
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            while True:
+                buffer = await stream.receive()
+                firsts.append(buffer)
+                while b"\r\n\r\n" not in buffer:
+                    buffer += await stream.receive()
+                head, _, body = buffer.partition(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+                while len(body) < length:
+                    body += await stream.receive()
+                await stream.send(answer)
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        async with LLMClient(LLMConfig(base_url=f"http://127.0.0.1:{port}/v1", model="m")) as llm:
+            for _ in range(2):
+                with anyio.fail_after(10):
+                    assert await _speak(llm) == "Hi."
+        tg.cancel_scope.cancel()
+    assert len(firsts) == 2
+    for first in firsts:
+        head, _, body = first.partition(b"\r\n\r\n")
+        assert head.startswith(b"POST /v1/chat/completions HTTP/1.1")
+        assert json.loads(body)["messages"] == HELLO  # the whole body came with the head
+
+
+async def test_one_write_holds_only_a_head_whose_body_follows() -> None:
+    writes: list[bytes] = []
+
+    class Stream:
+        async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            writes.append(buffer)
+
+        async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return b"HTTP/1.1 200 OK\r\n"
+
+    class Backend:
+        async def connect_tcp(self, *args: Any, **kwargs: Any) -> Stream:
+            return Stream()
+
+    stream = await OneWrite(Backend()).connect_tcp("h", 80)
+    post = b"POST /v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n"
+    get = b"GET /v1/models HTTP/1.1\r\nHost: h\r\n\r\n"
+    empty = b"POST /v1/x HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+    await stream.write(post)
+    await stream.write(b"{}")
+    await stream.write(get)
+    await stream.write(empty)
+    await stream.write(post)
+    assert await stream.read(100) == b"HTTP/1.1 200 OK\r\n"  # a read sends a held head first
+    assert writes == [post + b"{}", get, empty, post]
 
 
 async def test_on_sent_comes_when_the_request_is_out_not_when_the_answer_comes() -> None:

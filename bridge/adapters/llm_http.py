@@ -23,6 +23,12 @@ through ``send``, which follows it as the SDK's client does. In all ``build_requ
 ``send`` took ~0.5 ms of CPU per request on the one-client hop, with cold caches
 (``benchmarks/model_hop.py``).
 
+The request's head and its body go out in one write (one TCP segment for a small request):
+``httpcore`` writes them one after the other with a pass of the event loop between, so the
+server woke for the head and again for the body. The connection pool's network backend is
+wrapped (``OneWrite``) to hold the head of a request with a body until the body's first write;
+the bytes are the same.
+
 ``open(body, on_sent=...)`` says when the request is out, through the HTTP stack's ``trace``
 request extension (httpcore's documented events): once its body has been written, or as soon as
 the request has to open a new connection first (a connect, and TLS, take long enough for other
@@ -46,7 +52,7 @@ from bridge.adapters.openai_client import (
     transport_failure,
 )
 
-__all__ = ["RawChat"]
+__all__ = ["OneWrite", "RawChat"]
 
 # httpcore trace events after which the request is out, or will not be for a while
 _SENT_EVENTS = ("send_request_body.complete", "send_request_body.failed")
@@ -86,6 +92,10 @@ class RawChat:
             and not any(getattr(http, "event_hooks", {"?": [None]}).values())
         )
         self._transport = transport if direct else None
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if backend is not None and not isinstance(backend, OneWrite):
+            pool._network_backend = OneWrite(backend)  # type: ignore[union-attr]
 
     @classmethod
     def of(cls, client: openai.AsyncOpenAI, options: Mapping[str, Any]) -> RawChat | None:
@@ -193,3 +203,67 @@ class RawChat:
             extensions=extensions,
         )
         return await self._http.send(request, stream=True)
+
+
+def _holds_body(data: bytes) -> bool:
+    """Whether ``data`` is the whole head of an HTTP/1.1 request whose body follows (a
+    ``Content-Length`` above zero)."""
+    if not data.endswith(b"\r\n\r\n") or b" HTTP/1.1\r\n" not in data[:8192]:
+        return False
+    at = data.lower().find(b"\r\ncontent-length:")
+    if at < 0:
+        return False
+    value = data[at + 17 : data.index(b"\r\n", at + 2)].strip()
+    return value.isdigit() and int(value) > 0
+
+
+class OneWrite:
+    """A network backend of the HTTP stack (httpcore's) whose connections write a request's
+    head together with the first write of its body (see the module's docstring)."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> _OneWriteStream:
+        return _OneWriteStream(await self._backend.connect_tcp(*args, **kwargs))
+
+    async def connect_unix_socket(self, *args: Any, **kwargs: Any) -> _OneWriteStream:
+        return _OneWriteStream(await self._backend.connect_unix_socket(*args, **kwargs))
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
+
+
+class _OneWriteStream:
+    """One connection: holds a request's head until its body's first write (or a read)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._head: bytes | None = None
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            buffer = head + buffer
+        elif _holds_body(buffer):
+            self._head = buffer
+            return
+        await self._stream.write(buffer, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._head is not None:  # nothing came after the head: it goes alone
+            head, self._head = self._head, None
+            await self._stream.write(head, timeout)
+        data: bytes = await self._stream.read(max_bytes, timeout)
+        return data
+
+    async def aclose(self) -> None:
+        self._head = None
+        await self._stream.aclose()
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> _OneWriteStream:
+        return _OneWriteStream(await self._stream.start_tls(*args, **kwargs))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
