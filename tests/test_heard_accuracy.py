@@ -123,21 +123,26 @@ async def test_a_settle_waits_longer_while_nothing_waits_and_briefly_once_hurrie
     reply = "We walk slowly to the quiet lake and then we rest by the green river for a while."
     latency = LatencyModel(first_packet=0.02, rtf=1.0, delta_ms=50)
 
-    async def barge_in(idle: float | None, hurry_after: float | None) -> Any:
+    async def barge_in(
+        idle: float | None, hurry_after: float | None, short: float = 0.5, outside: bool = False
+    ) -> Any:
         async with serve_emulator(EmulatorOptions(engine="exact", latency=latency)) as emu:
             sink = bench.PlayerSink()
             turn = Turn(
                 bench._tokens(reply),
                 sink,
                 target=bench._target(emu.url, "commit"),
-                options=PipelineOptions(settle_timeout=0.5, settle_idle_timeout=idle),
+                options=PipelineOptions(settle_timeout=short, settle_idle_timeout=idle),
             )
             with anyio.fail_after(30):
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(turn.run)
                     while sink.samples_played < int(0.3 * bench.RATE):
                         await anyio.sleep(0.005)
-                    turn.interrupt()
+                    if outside:  # the scope that runs the turn is cancelled (a shutdown)
+                        tg.cancel_scope.cancel()
+                    else:
+                        turn.interrupt()
                     if hurry_after is not None:
                         await anyio.sleep(hurry_after)
                         turn.hurry()
@@ -148,3 +153,7 @@ async def test_a_settle_waits_longer_while_nothing_waits_and_briefly_once_hurrie
     settled = await barge_in(6.0, None)
     assert settled.chars_billed is not None  # read on to the response's end
     assert (await barge_in(6.0, 0.2)).chars_billed is None  # hurried: 0.5 s from the start
+    # settle_timeout 0 is "never wait", whatever settle_idle_timeout says
+    assert (await barge_in(6.0, None, short=0)).chars_billed is None
+    # a cancel from outside (a shutdown) is hurried: the short bound
+    assert (await barge_in(6.0, None, outside=True)).chars_billed is None

@@ -254,6 +254,8 @@ def test_the_segment_log_bills_appended_segments_only_in_service_units() -> None
         {"stall_timeout": math.nan},
         {"settle_timeout": -0.1},
         {"settle_timeout": math.inf},
+        {"settle_idle_timeout": -0.1},
+        {"settle_idle_timeout": math.nan},
         {"reconnect": ReconnectPolicy(attempts=-1)},
     ],
 )
@@ -657,3 +659,33 @@ async def test_after_a_stall_cut_that_cut_nothing_the_next_stall_counts_from_tha
         assert (seg.text.strip(), seg.kind) == ("walking along the", "forced")
         cutter.send.close()
         assert await cutter.rest() == [("old", "final")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("deltas", [["", "Hello there. ", "How are you?"], []])
+async def test_the_text_stage_says_the_request_is_out_at_the_first_delta_or_the_end(
+    deltas: list[str],
+) -> None:
+    """``request_sent`` (held by the turn until the model's request is out) is set by the
+    text stage at the first delta (an empty one too) if the source did not set it, and at
+    the end of a source that gave none, so a source that never tells cannot hold the turn."""
+    sent = anyio.Event()
+    when: list[bool] = []
+
+    class Source(_Source):
+        async def __anext__(self) -> str:
+            if len(when) < len(deltas):
+                when.append(sent.is_set())  # before each delta after the first: set
+            return await super().__anext__()
+
+    stage = TextStage(
+        Source(deltas),
+        options=PipelineOptions(),
+        timeline=Timeline(lambda: 0.0),
+        segments=SegmentLog(),
+        request_sent=sent,
+    )
+    out: Channel[str] = Channel(64)
+    await stage.read(out)
+    assert when == ([False] + [True] * (len(deltas) - 1) if deltas else [])
+    assert sent.is_set()
