@@ -270,6 +270,14 @@ def test_edge_pipeline_options_are_accepted() -> None:
     options = PipelineOptions(
         stall_timeout=1e-3, settle_timeout=0.0, reconnect=ReconnectPolicy(attempts=0)
     )
+    assert PipelineOptions(settle_idle_timeout=0.0).settle_idle_timeout == 0.0
+    assert PipelineOptions(settle_idle_timeout=0.3).settle_idle_timeout == 0.3
+    assert PipelineOptions().settle_idle_timeout is None
+    with pytest.raises(ConfigError) as refused:
+        PipelineOptions(settle_idle_timeout=-1.0)
+    assert str(refused.value) == (
+        "settle_idle_timeout must be None, zero or a positive number of seconds"
+    )
     assert (options.stall_timeout, options.settle_timeout, options.reconnect.attempts) == (
         1e-3,
         0.0,
