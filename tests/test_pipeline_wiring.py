@@ -662,3 +662,30 @@ async def test_cancelling_the_enclosing_scope_before_the_session_opens_is_a_barg
         server.cancel_scope.cancel()
     assert turn.result is not None and turn.result.interrupted and turn.interrupted
     assert turn.result.error is None and turn.result.spoken_text == ""
+
+
+@pytest.mark.anyio
+async def test_a_source_that_never_says_its_request_is_out_is_spoken_from_its_first_delta() -> None:
+    """``request_sent`` given, but the source never sets it (no ``on_sent``): the turn's
+    text stage sets it at the first delta, so speech starts while the source is still open.
+    The source here goes on only once audio has reached the sink."""
+    sink = NullSink()
+
+    async def source() -> AsyncIterator[str]:
+        yield "Hello there. "
+        while sink.samples_played == 0:
+            await anyio.sleep(0.01)
+        yield "Bye now."
+
+    async with serve_emulator(EmulatorOptions(engine="tone")) as emu:
+        turn = Turn(
+            source(),
+            sink,
+            target=TTSTarget(url=emu.url, timeouts=FAST),
+            request_sent=anyio.Event(),
+        )
+        turn.hurry()  # before any barge-in: nothing to bring back, no error
+        with anyio.fail_after(20):
+            result = await turn.run()
+    assert result.error is None and not result.interrupted
+    assert result.text == "Hello there. Bye now."
