@@ -138,14 +138,7 @@ class RawChat:
                 if response.has_redirect_location or "set-cookie" in response.headers:
                     response = await self._after_direct(response, content, extensions)
             else:
-                request = http.build_request(
-                    "POST",
-                    self._url,
-                    content=content,
-                    headers=self._headers,
-                    timeout=self._timeout,
-                    extensions=extensions,
-                )
+                request = self._build(content, extensions)
                 response = await http.send(request, stream=True)
         except Exception as exc:
             if not is_transport_error(exc):
@@ -194,7 +187,12 @@ class RawChat:
         if not (response.has_redirect_location and self._http.follow_redirects):
             return response
         await response.aclose()
-        request = self._http.build_request(
+        return await self._http.send(self._build(content, extensions), stream=True)
+
+    def _build(self, content: bytes, extensions: Mapping[str, Any] | None) -> Any:
+        """The request for ``content`` as the client builds it, for its ``send`` (the path
+        with its cookie jar, auth and redirects)."""
+        return self._http.build_request(
             "POST",
             self._url,
             content=content,
@@ -202,7 +200,6 @@ class RawChat:
             timeout=self._timeout,
             extensions=extensions,
         )
-        return await self._http.send(request, stream=True)
 
 
 def _holds_body(data: bytes) -> bool:
