@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.adapters.sinks import TakesAtOnce
 from bridge.core import errors
 from bridge.core.result import TurnFailure, TurnResult
 from bridge.qwen.client import AudioChunk
@@ -308,6 +309,28 @@ async def test_without_acks_the_declared_playback_delay_is_the_model() -> None:
     now[0] = 1.06
     with anyio.fail_after(5.0):  # a hang guard: with 0.25 s it would wait for 1.25
         await sink.close()
+
+
+@pytest.mark.anyio
+async def test_the_sink_is_ready_unless_a_write_would_pace_the_client_or_wait_for_room() -> None:
+    """``ready()`` (``TakesAtOnce``): true exactly when ``write`` would not wait, by the
+    playback model's lead or for room in the outbox's audio queue."""
+    now = [0.0]
+    box = Outbox(max_audio_frames=2)
+    sink = WebSocketSink(box, "r1", sample_rate=100, lead=0.5, clock=lambda: now[0])
+    assert isinstance(sink, TakesAtOnce) and sink.ready()
+    await sink.write(AudioChunk(b"\x00\x00" * 100, 100, "x"))  # 1 s at t=0: plays to 1.0
+    assert not sink.ready()  # more now would be over half a second ahead of the client
+    now[0] = 0.49
+    assert not sink.ready()
+    now[0] = 0.5
+    assert sink.ready()
+    await sink.write(AudioChunk(b"\x00\x00" * 10, 100, "x"))  # the queue holds 2 frames now
+    now[0] = 5.0  # the client has played it all: only the full queue stands in the way
+    assert not box.audio_room and not sink.ready()
+    await box.get()  # audio.start
+    await box.get()  # the first frame leaves: room again
+    assert box.audio_room and sink.ready()
 
 
 def test_playback_clock_models_back_to_back_playback() -> None:

@@ -464,3 +464,94 @@ async def test_stale_audio_after_a_barge_in_is_dropped_but_counted_to_its_respon
     assert tracker.unsettled(sink.samples_played) is None
     assert tracker.heard_text(sink.samples_played, RATE) == "We"
     assert stage.error is None and stage.billed == billable_characters(FIRST + " ")
+
+
+# --- a sink that takes a chunk at once (TakesAtOnce) ------------------------------------------
+
+
+class _Gate(Sink):
+    """A ``TakesAtOnce`` sink (``ready()``: a write now would not wait). Not ready for the
+    first chunk, which the player then writes; ready from then on, but that first write sets
+    ``opened`` and holds until ``more`` chunks have queued for the player since. Notes which
+    task wrote each chunk."""
+
+    def __init__(self, queued: Callable[[], int], more: int, run: int) -> None:
+        super().__init__(run=run)
+        self.open = False
+        self.opened = anyio.Event()
+        self.writers: list[str] = []
+        self._queued, self._more = queued, more
+
+    def ready(self) -> bool:
+        return self.open
+
+    async def write(self, chunk: AudioChunk) -> None:
+        self.writers.append(anyio.get_current_task().name)
+        await super().write(chunk)
+        if len(self.writers) == 1:
+            self.open = True  # ready, but the player is still busy with this chunk
+            before = self._queued()
+            self.opened.set()
+            with anyio.fail_after(10):  # a hang, not a time
+                while self._queued() < before + self._more:
+                    await anyio.sleep(0.001)
+
+
+async def test_a_ready_sink_is_written_by_the_receiving_task_only_when_nothing_waits_for_it() -> (
+    None
+):
+    """While the player writes (or chunks wait for it), received chunks queue behind, even
+    though the sink is ready: the order holds. Once the player waits with nothing queued, a
+    ready sink is written by the task that receives the audio (no wake-up of the player)."""
+    holder: list[Turn] = []
+    speaker = Speaker()
+    third = "And home."
+    chunks = [-(-len(text + " ") // 2) for text in (FIRST, SECOND, third)]  # 2 chars a delta
+
+    async with scripted_tts(speaker) as url:
+        sink = _Gate(lambda: len(holder[0]._speech._audio), 2, speaker.run)
+
+        async def model() -> AsyncIterator[str]:
+            yield f"{FIRST} Then"
+            await sink.opened.wait()  # the second sentence's audio comes while the player writes
+            yield " we rest. And"
+            while sink.chunks < chunks[0] + chunks[1]:
+                await anyio.sleep(0.001)  # the third comes to an idle player
+            yield " home."
+
+        turn = Turn(model(), sink, target=_target(url), options=PipelineOptions(commit_first=False))
+        holder.append(turn)
+        with anyio.fail_after(30):
+            result = await turn.run()
+    assert result.error is None and not result.interrupted
+    assert sink.heard == f"{FIRST} {SECOND} {third} "  # every chunk, in order
+    player = [name.endswith(".play") for name in sink.writers]
+    assert player[0] and all(player[chunks[0] : chunks[0] + 2])  # queued behind the held one
+    assert player[-chunks[2] :] == [False] * chunks[2]  # written as received
+
+
+class _Leaving(Sink):
+    """Always ready (``TakesAtOnce``); its listener goes away after its third chunk."""
+
+    def ready(self) -> bool:
+        return True
+
+    @property
+    def listener_left(self) -> bool:
+        return self.chunks >= 3
+
+
+async def test_a_listener_leaving_a_ready_sink_ends_the_turn_as_at_a_barge_in() -> None:
+    speaker = Speaker()
+    async with scripted_tts(speaker) as url:
+        sink = _Leaving(run=speaker.run)
+        turn = Turn(
+            _words(f"{FIRST} {SECOND}", then_wait=False),
+            sink,
+            target=_target(url),
+            options=PipelineOptions(commit_first=False),
+        )
+        with anyio.fail_after(30):
+            result = await turn.run()
+    assert sink.chunks == 3 and sink.heard == FIRST[:6]  # nothing written after it left
+    assert result.interrupted and result.spoken_text == "We"

@@ -21,6 +21,7 @@ from bridge.pipeline.handoff import Channel
 from bridge.pipeline.result_builder import build_result, log_result
 from bridge.pipeline.segment_log import SegmentLog
 from bridge.pipeline.text_stage import TextStage
+from bridge.pipeline.text_stage import _Cutter as StageCutter
 from bridge.pipeline.timeline import Moments, Timeline
 from bridge.qwen.protocol import billable_characters
 from bridge.text import Segment, SegmenterOptions
@@ -518,6 +519,73 @@ async def test_a_word_left_pending_by_an_earlier_delta_is_cut_at_the_next_stall(
         assert await cutter.next() == ("And", "forced")
         cutter.send.close()
         assert await cutter.rest() == []
+
+
+@pytest.mark.anyio
+async def test_text_the_reader_feeds_while_the_segmenter_waits_is_cut_at_the_next_stall() -> None:
+    """While the segmenter waits for a delta, the reader feeds the delta itself (no wake-up of
+    the segmenter's task); text it leaves pending must still start the stall guard, which
+    was waiting with no deadline: the words are cut while the model is silent, in order."""
+    resume = anyio.Event()
+
+    async def source() -> Any:
+        for word in ("so", " we", " were", " walking "):
+            await anyio.wait_all_tasks_blocked()  # the segmenter waits for this delta
+            yield word
+        await resume.wait()
+        yield "along the road."
+
+    timeline = Timeline(anyio.current_time)
+    timeline.start()
+    log = SegmentLog()
+    stage = TextStage(
+        source(), options=PipelineOptions(stall_timeout=0.05), timeline=timeline, segments=log
+    )
+    deltas: Channel[str] = Channel(64)
+    segs_send, segs_recv = anyio.create_memory_object_stream[Segment](64)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(stage.read, deltas)
+        tg.start_soon(stage.cut, deltas, segs_send)
+        with anyio.fail_after(10):
+            first = await segs_recv.receive()
+        assert (first.text.strip(), first.kind) == ("so we were", "forced")
+        resume.set()
+        with anyio.fail_after(10):
+            rest = [seg.text.strip() async for seg in segs_recv]
+    assert rest == ["walking along the road."]
+    assert log.texts == ["so we were", "walking along the road."]
+
+
+@pytest.mark.anyio
+async def test_a_stall_deadline_moved_by_the_readers_feed_cuts_nothing_when_the_old_one_ends() -> (
+    None
+):
+    """The segmenter's task waits with the deadline it computed; when the reader's own feed
+    ends a sentence meanwhile, the words after it pend from then on: at the old deadline
+    nothing is cut, at the new one they are (``forced``)."""
+    now = [0.0]
+    timeline = Timeline(lambda: now[0])
+    timeline.start()
+    log = SegmentLog()
+    stage = TextStage(
+        _Source([]), options=PipelineOptions(stall_timeout=1.0), timeline=timeline, segments=log
+    )
+    send, recv = anyio.create_memory_object_stream[Segment](8)
+    cutter = StageCutter(stage, send)
+    assert cutter.deadline() == math.inf
+    await cutter.feed("so")
+    assert cutter.deadline() == 1.0
+    now[0] = 0.5
+    await cutter.feed(" we go. And then")
+    assert log.texts == ["so we go."]
+    assert cutter.deadline() == 1.5  # "And then" pends from 0.5 ("then" may go on)
+    now[0] = 1.0
+    await cutter.stalled(1.0)  # the deadline the task waited with: no longer due
+    assert log.texts == ["so we go."]
+    now[0] = 1.5
+    await cutter.stalled(1.5)
+    assert log.texts == ["so we go.", "And"]
+    assert [recv.receive_nowait().kind for _ in range(2)] == ["sentence", "forced"]
 
 
 @pytest.mark.anyio

@@ -27,6 +27,7 @@ __all__ = [
     "NullSink",
     "PcmSink",
     "StopsAtOnce",
+    "TakesAtOnce",
     "WavSink",
 ]
 
@@ -62,6 +63,16 @@ class LeavesEarly(Protocol):
 
     @property
     def listener_left(self) -> bool: ...
+
+
+@runtime_checkable
+class TakesAtOnce(Protocol):
+    """A sink that can tell whether a ``write`` now would return without waiting for its
+    listener (to pace it, or for room in a queue), a wait on the network aside. While it does,
+    the speech stage writes a chunk from the task that received it instead of waking its
+    player task for it (one event-loop wake-up less per chunk); the order of chunks is kept."""
+
+    def ready(self) -> bool: ...
 
 
 class NullSink:

@@ -74,6 +74,11 @@ class Channel(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def waiting(self) -> bool:
+        """The consumer waits in ``get`` with nothing queued (and the channel is open)."""
+        return self._getter is not None and not self._items
+
     def put_nowait(self, item: T) -> None:
         """Queue ``item``; ``WouldBlock`` when full, ``BrokenResourceError`` once the consumer
         stopped, ``ClosedResourceError`` after ``close``."""

@@ -18,7 +18,11 @@ start of the wait) once something does (``hurry``).
 ``play`` hands the received audio to the sink at the sink's pace, in its own task: the stage
 reads the server's events ahead of the sink (up to ``_READ_AHEAD`` chunks), so the heard-text
 bookkeeping learns where each response ends while its audio still plays, and a barge-in
-inside it is measured against its real length, not an estimate.
+inside it is measured against its real length, not an estimate. While the player waits with
+nothing queued and the sink says a write would not wait (``TakesAtOnce``: ``bridge serve``'s
+sink, between its pacing waits), the receiving task writes the chunk itself: one event-loop
+wake-up less per chunk (``benchmarks/loop_callbacks.py``), the same order, and the read-ahead
+is still there whenever the sink paces.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ import anyio
 import structlog
 from anyio.streams.memory import MemoryObjectReceiveStream
 
-from bridge.adapters.sinks import AudioSink, LeavesEarly
+from bridge.adapters.sinks import AudioSink, LeavesEarly, TakesAtOnce
 from bridge.adapters.tracing import TurnTrace
 from bridge.core.errors import (
     BridgeError,
@@ -93,6 +97,7 @@ class SpeechStage:
         self._on_timing = on_timing
         self._on_listener_left = on_listener_left
         self._leaves_early: bool | None = None  # see _leaves
+        self._takes_at_once: bool | None = None  # see _takes_now
         self._commit_mode = target.config.mode == "commit"
         self._resend: list[int] = []  # segments to append again after a reconnect
         self._commit_ids: set[str] = set()
@@ -142,16 +147,28 @@ class SpeechStage:
         """Hand the received audio to the sink at the sink's pace (a task of its own)."""
         async with consuming(self._audio) as audio:
             async for chunk in audio:
-                if self.interrupted:
+                if self.interrupted or not await self._write(chunk):
                     return
-                self._timeline.mark("first_play")
-                await self._sink.write(chunk)
-                self.samples_written += chunk.samples
-                if self._leaves and self.listener_left:
-                    # Its listener went away: the turn ends as at a barge-in.
-                    if self._on_listener_left is not None:
-                        self._on_listener_left()
-                    return
+
+    async def _write(self, chunk: AudioChunk) -> bool:
+        """Write ``chunk`` to the sink; False once its listener went away (the turn then
+        ends as at a barge-in)."""
+        self._timeline.mark("first_play")
+        await self._sink.write(chunk)
+        self.samples_written += chunk.samples
+        if self._leaves and self.listener_left:
+            if self._on_listener_left is not None:
+                self._on_listener_left()
+            return False
+        return True
+
+    def _takes_now(self) -> bool:
+        """The player waits with nothing queued and the sink takes a chunk without waiting
+        (``TakesAtOnce``): the receiving task writes it itself (see ``_receive_audio``)."""
+        takes = self._takes_at_once
+        if takes is None:
+            takes = self._takes_at_once = isinstance(self._sink, TakesAtOnce)
+        return takes and self._audio.waiting and cast(TakesAtOnce, self._sink).ready()
 
     @property
     def _leaves(self) -> bool:
@@ -294,6 +311,13 @@ class SpeechStage:
             elif isinstance(event, SessionFinished):
                 return
 
+    def _received(self, chunk: AudioChunk) -> None:
+        """Count a chunk on its way to the sink (its response's length)."""
+        self._tracker.audio(chunk.response_id, chunk.samples)
+        if chunk.response_id not in self._heard_from:
+            self._heard_from.add(chunk.response_id)
+            self._report_timings()
+
     def _report_timings(self) -> None:
         """Tell ``on_timing`` of each segment whose timing is new or changed."""
         if self._on_timing is None or self.interrupted:
@@ -336,16 +360,21 @@ class SpeechStage:
                     # its response's length, against which the part heard is measured.
                     self._tracker.audio(event.response_id, event.samples)
                     continue
+                if self._takes_now():
+                    # The player is idle and the sink would not make it wait: written from
+                    # here, counted first (a cancellation inside the write cannot leave the
+                    # chunk uncounted), in order (nothing is queued for the player).
+                    self._received(event)
+                    if not await self._write(event):
+                        self._audio.stop()  # the listener left: the player ends too
+                    continue
                 try:
                     # No checkpoint while there is room (Channel.put): a cancellation (the
                     # connection failed) cannot fall between handing a chunk on and counting it.
                     await self._audio.put(event)
                 except anyio.BrokenResourceError:
                     continue  # the player has stopped (a barge-in): stale audio is dropped
-                self._tracker.audio(event.response_id, event.samples)
-                if event.response_id not in self._heard_from:
-                    self._heard_from.add(event.response_id)
-                    self._report_timings()
+                self._received(event)
             elif isinstance(event, ResponseCreated):
                 self._tracker.response_started(event.response_id)
             elif isinstance(event, ResponseDone):

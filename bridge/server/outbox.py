@@ -90,6 +90,11 @@ class Outbox:
     def closed(self) -> bool:
         return self._closed
 
+    @property
+    def audio_room(self) -> bool:
+        """``put_audio`` would not wait for room now."""
+        return self._audio < self._max_audio
+
     def put(self, event: dict[str, Any], *, wake: bool = True) -> None:
         """Queue a JSON control event (never blocks; dropped once closed). Reply text still
         collecting goes out first. ``wake=False`` queues it without waking the writer: it

@@ -147,6 +147,11 @@ class WebSocketSink:
 
     # --- AudioSink ---------------------------------------------------------------------------
 
+    def ready(self) -> bool:
+        """``TakesAtOnce``: a ``write`` now waits neither to pace the client nor for room in
+        the outbox's audio queue (a send waiting on the network aside)."""
+        return self._model.delay(self._clock()) <= 0 and self._outbox.audio_room
+
     async def write(self, chunk: AudioChunk) -> None:
         if self._cancelled or not chunk.data:
             return
