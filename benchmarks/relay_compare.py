@@ -6,7 +6,11 @@ repetition):
 - ``bridge``: ``bridge serve`` (one worker), pinned to CPU 0;
 - ``ideal``: ``benchmarks/ideal_relay.py`` (asyncio + websockets, the least work per turn and
   per audio delta; see its docstring), pinned to CPU 0;
-- ``bridge-w2``: ``bridge serve --workers 2``, pinned to CPUs 0 and 1 (capacity only).
+- ``bridge-w2``: ``bridge serve --workers 2``, pinned to CPUs 0 and 1 (capacity only);
+- ``bridge-base`` (with ``--baseline TREE``, not by default): ``bridge serve`` of another
+  checkout (a git worktree with its own ``.venv``, e.g. ``main`` before a change), run like
+  ``bridge``, so a change is measured against the code before it in the same run (ratio
+  bridge / bridge-base).
 
 With ``--worker-cpu F`` (root and a cgroup ``cpu`` controller), every server process that
 serves (each worker of ``--workers 2``, the one process of the others) runs in a cgroup of its
@@ -81,7 +85,8 @@ SHORT_REPLY = "Sure, here is a plan."  # the one-client turns: hops only
 RATE = 24000
 JITTER = 0.15
 ACK_EVERY = 0.2
-SYSTEMS = ("bridge", "ideal", "bridge-w2")
+SYSTEMS = ("bridge", "ideal", "bridge-w2", "bridge-base")
+BASELINE: list[Path] = []  # --baseline TREE: the checkout "bridge-base" runs
 _RUNS = itertools.count()
 MODEL_HOP = "user.message -> model request"
 BYTE_HOP = "user.message -> request's first byte at the model"
@@ -228,7 +233,10 @@ def start(argv: list[str], cpus: str | None) -> tuple[subprocess.Popen[str], str
     if cpus is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", cpus, *argv]
     env = {**os.environ, "BRIDGE_LOG_LEVEL": "ERROR"}
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+    # The baseline's python runs in its own tree (``-m`` would import this one's bridge first).
+    base = BASELINE and str(BASELINE[0] / ".venv") in " ".join(argv)
+    cwd = BASELINE[0] if base else None
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env, cwd=cwd)
     assert proc.stdout is not None
     return proc, proc.stdout.readline().strip()
 
@@ -246,7 +254,10 @@ def server_argv(system: str, n: int, tts_url: str, llm_url: str) -> list[str]:
     if system == "ideal":
         relay = str(HERE / "ideal_relay.py")
         return [sys.executable, relay, "--tts-url", tts_url, "--llm-base-url", llm_url]
-    argv = [sys.executable, "-m", "bridge", "serve", "--port", "0", "--tts-url", tts_url]
+    python = sys.executable
+    if system == "bridge-base":
+        python = str(BASELINE[0] / ".venv" / "bin" / "python")
+    argv = [python, "-m", "bridge", "serve", "--port", "0", "--tts-url", tts_url]
     argv += ["--llm-base-url", llm_url, "--llm-model", "fake", "--max-sessions", str(n + 10)]
     argv += ["--turns-per-minute", "600", "--max-sessions-per-address", str(n + 10)]
     argv += ["--address-turns-per-minute", "60000", "--address-turn-burst", str(4 * n + 10)]
@@ -584,6 +595,17 @@ def report(figs: list[Figures], args: argparse.Namespace, load0: tuple[float, ..
             f", first audio p99 {ratio('bridge', 'ideal', 'ttfa_p99')}"
             f", sessions {ratio('bridge', 'ideal', 'capacity')}"
         )
+    if "bridge" in by and "bridge-base" in by:
+        light = (
+            f"{ratio('bridge', 'bridge-base', 'cpu_light')} ({args.light} clients), "
+            if args.light
+            else ""
+        )
+        print(
+            f"bridge / bridge-base ({BASELINE[0]}): CPU per audio-second {light}"
+            f"{ratio('bridge', 'bridge-base', 'cpu_ms_per_audio_s')} ({args.clients} clients)"
+            f", first audio p99 {ratio('bridge', 'bridge-base', 'ttfa_p99')}"
+        )
     if "bridge" in by and "bridge-w2" in by:
         print(
             f"bridge --workers 2 / --workers 1 sessions: {ratio('bridge-w2', 'bridge', 'capacity')}"
@@ -645,7 +667,9 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument(
+        "--systems", nargs="+", choices=SYSTEMS, default=["bridge", "ideal", "bridge-w2"]
+    )
     parser.add_argument("--clients", type=int, default=100, help="fixed load (default 100)")
     parser.add_argument(
         "--light", type=int, default=20, help="a light fixed load too (default 20; 0: none)"
@@ -681,9 +705,21 @@ if __name__ == "__main__":
         action="store_true",
         help="only the one-client hops (step 1) of bridge and ideal; no loads, no ramp",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of bridge (a git worktree, with its .venv) that the system "
+        "bridge-base runs: this tree against an earlier one, interleaved in the same run",
+    )
     parser.add_argument("--fake-llm", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--arrivals-file", type=Path, help=argparse.SUPPRESS)
     parsed = parser.parse_args()
+    if "bridge-base" in parsed.systems and not parsed.fake_llm:
+        if parsed.baseline is None:
+            parser.error("the system bridge-base needs --baseline TREE")
+        if not (parsed.baseline / ".venv" / "bin" / "python").exists():
+            parser.error(f"{parsed.baseline} has no .venv (run uv sync there)")
+        BASELINE.append(parsed.baseline.resolve())
     from bridge.logs import configure_logging
 
     configure_logging(level="ERROR")
