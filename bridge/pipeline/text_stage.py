@@ -28,8 +28,9 @@ log = structlog.get_logger("bridge.pipeline")
 
 
 class TextStage:
-    """``read`` and ``cut`` run as two tasks joined by a stream of deltas. ``error`` is the
-    text source's failure, if any: the text that arrived before it is still spoken."""
+    """``read`` and ``cut`` run as two tasks joined by a queue of deltas; while ``cut`` waits
+    for one, ``read`` feeds the delta it got to the segmenter itself (``_Cutter``). ``error``
+    is the text source's failure, if any: the text that arrived before it is still spoken."""
 
     def __init__(
         self,
