@@ -230,3 +230,25 @@ async def test_channel_put_and_get_hand_over_without_yielding_while_they_can() -
         assert [await channel.get(), await channel.get()] == [1, 2]
         assert ran == []  # none of the four calls gave the loop a pass
     assert ran == ["other"]
+
+
+async def test_waiting_is_true_only_while_the_consumer_waits_with_nothing_queued() -> None:
+    channel: Channel[int] = Channel(4)
+    got: list[int] = []
+    assert not channel.waiting  # no consumer yet
+    async with anyio.create_task_group() as tg:
+
+        async def consume() -> None:
+            async for item in channel:
+                got.append(item)
+
+        tg.start_soon(consume)
+        await anyio.wait_all_tasks_blocked()
+        assert channel.waiting
+        channel.put_nowait(1)
+        assert not channel.waiting  # woken for the item: it is on its way
+        await anyio.wait_all_tasks_blocked()
+        assert got == [1] and channel.waiting
+        channel.close()
+        assert not channel.waiting
+    assert got == [1]

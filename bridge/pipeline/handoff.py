@@ -76,8 +76,9 @@ class Channel(Generic[T]):
 
     @property
     def waiting(self) -> bool:
-        """The consumer waits in ``get`` with nothing queued (and the channel is open)."""
-        return self._getter is not None and not self._items
+        """The consumer waits in ``get`` (so nothing is queued: an item wakes it and clears
+        this; so do ``close`` and ``stop``)."""
+        return self._getter is not None
 
     def put_nowait(self, item: T) -> None:
         """Queue ``item``; ``WouldBlock`` when full, ``BrokenResourceError`` once the consumer
