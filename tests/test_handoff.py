@@ -252,3 +252,12 @@ async def test_waiting_is_true_only_while_the_consumer_waits_with_nothing_queued
         channel.close()
         assert not channel.waiting
     assert got == [1]
+
+
+async def test_a_get_cancelled_by_a_timeout_is_no_longer_waiting() -> None:
+    channel: Channel[int] = Channel(4)
+    with anyio.move_on_after(0.01):
+        await channel.get()
+    assert not channel.waiting  # the consumer went on to other work
+    channel.put_nowait(1)
+    assert await channel.get() == 1

@@ -533,13 +533,19 @@ async def test_text_the_reader_feeds_while_the_segmenter_waits_is_cut_at_the_nex
             await anyio.wait_all_tasks_blocked()  # the segmenter waits for this delta
             yield word
         await resume.wait()
-        yield "along the road."
+        await anyio.wait_all_tasks_blocked()
+        yield "along the road. And"
 
     timeline = Timeline(anyio.current_time)
     timeline.start()
     log = SegmentLog()
+    cutters: list[str] = []  # the task that cut each segment
     stage = TextStage(
-        source(), options=PipelineOptions(stall_timeout=0.05), timeline=timeline, segments=log
+        source(),
+        options=PipelineOptions(stall_timeout=0.05),
+        timeline=timeline,
+        segments=log,
+        on_segment=lambda seg: cutters.append(anyio.get_current_task().name),
     )
     deltas: Channel[str] = Channel(64)
     segs_send, segs_recv = anyio.create_memory_object_stream[Segment](64)
@@ -552,8 +558,10 @@ async def test_text_the_reader_feeds_while_the_segmenter_waits_is_cut_at_the_nex
         resume.set()
         with anyio.fail_after(10):
             rest = [seg.text.strip() async for seg in segs_recv]
-    assert rest == ["walking along the road."]
-    assert log.texts == ["so we were", "walking along the road."]
+    assert rest == ["walking along the road.", "And"]
+    assert log.texts == ["so we were", "walking along the road.", "And"]
+    # The stall and the end cut by the segmenter's task, the sentence by the reader's feed.
+    assert [name.rsplit(".", 1)[-1] for name in cutters] == ["cut", "read", "cut"]
 
 
 @pytest.mark.anyio

@@ -128,7 +128,11 @@ class Channel(Generic[T]):
                 await anyio.lowlevel.checkpoint()
                 raise anyio.EndOfStream
             event = self._getter = anyio.Event()
-            await event.wait()
+            try:
+                await event.wait()
+            finally:
+                if self._getter is event:
+                    self._getter = None  # cancelled: no longer waiting (``waiting``)
         return self.get_nowait()
 
     def __aiter__(self) -> Channel[T]:

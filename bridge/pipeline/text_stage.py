@@ -69,9 +69,10 @@ class TextStage:
                     self._timeline.mark("ttft")
                     if self._on_text is not None:
                         self._on_text(delta)
-                    cutter = self._cutter
-                    if cutter is not None and out.waiting and not cutter.lock.locked():
+                    if out.waiting:
                         # The segmenter waits for this delta: fed here (see ``_Cutter``).
+                        cutter = self._cutter
+                        assert cutter is not None  # only ``cut`` waits on ``out``
                         async with cutter.lock:
                             await cutter.feed(delta)
                         if cutter.deadline() < cutter.parked:
