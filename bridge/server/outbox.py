@@ -138,7 +138,7 @@ class Outbox:
     async def put_audio(self, response_id: str, data: bytes) -> bool:
         """Queue an audio frame, waiting while the audio queue is full. Returns whether the
         frame was queued (not after ``drop_audio`` of its response, nor once closed)."""
-        while self._audio >= self._max_audio and not self._closed:
+        while not self.audio_room and not self._closed:
             if response_id in self._refused:
                 return False
             if self._space is None:
